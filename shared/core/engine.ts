@@ -1,0 +1,304 @@
+import { hashId, type Logger } from '../log.js';
+import type { RetryQueue } from '../queue/port.js';
+import type { RateLimiter, RecordStore } from '../store/port.js';
+import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
+import { payloadHash } from './canonical.js';
+import { applyOutcome, scheduled, settledBase, withHistory, type EngineSettings } from './lifecycle.js';
+import { retryDelayMs, sqsDelaySeconds } from './retry-policy.js';
+import { ACTIVE_STATUSES, recordPk, type Outcome, type PaymentRecord } from './types.js';
+
+export interface EngineDeps {
+  store: RecordStore;
+  queue: RetryQueue;
+  limiter: RateLimiter;
+  systems: (name: string) => SystemModule | undefined;
+  settings: EngineSettings;
+  log: Logger;
+  clock: () => number;
+  random: () => number;
+  sleep: (ms: number) => Promise<void>;
+}
+
+export type SubmitResult =
+  /** First delivery of the key: the record after the inline attempt. */
+  | { kind: 'created'; record: PaymentRecord }
+  /** The key was seen before with the same payload: nothing was sent. */
+  | { kind: 'duplicate'; record: PaymentRecord }
+  /** The key was seen before with another payload: refused, nothing was sent. */
+  | { kind: 'conflict'; record: PaymentRecord };
+
+/** Claims the key with one conditional write, then makes the first attempt in this invocation. */
+export async function submit(
+  deps: EngineDeps,
+  module: SystemModule,
+  parsed: ParsedPayment,
+  ids: { owner: string; correlationId: string },
+): Promise<SubmitResult> {
+  const now = deps.clock();
+  const leaseUntil = now + deps.settings.leaseMs;
+  const stamp = new Date(now).toISOString();
+  const record: PaymentRecord = {
+    pk: recordPk(module.name, parsed.tenant, parsed.key),
+    system: module.name,
+    tenant: parsed.tenant,
+    key: parsed.key,
+    status: 'retrying',
+    version: 1,
+    payloadHash: payloadHash(parsed.request),
+    request: parsed.request,
+    attempts: 0,
+    failures: 0,
+    leaseOwner: ids.owner,
+    leaseUntil,
+    nextAttemptAt: leaseUntil,
+    dueShard: 'due',
+    checkpoints: {},
+    history: [{ at: stamp, event: 'received' }],
+    correlationId: ids.correlationId,
+    createdAt: stamp,
+    updatedAt: stamp,
+    ttl: Math.floor(now / 1000) + deps.settings.ttlDays * 86_400,
+  };
+  const log = deps.log.child({ system: module.name, ref: hashId(record.pk), correlationId: ids.correlationId });
+  const claim = await deps.store.claim(record);
+  if (!claim.claimed) {
+    const existing = claim.existing;
+    if (existing.payloadHash !== record.payloadHash) {
+      log.warn('key reused with another payload: refused', { status: existing.status });
+      return { kind: 'conflict', record: existing };
+    }
+    log.info('duplicate delivery suppressed', { status: existing.status });
+    return { kind: 'duplicate', record: existing };
+  }
+  log.info('claimed');
+  return { kind: 'created', record: await attempt(deps, module, record, log) };
+}
+
+/**
+ * The retry worker's step for one record: take the lease with a conditional write, then attempt,
+ * reconcile or park as the record's state says. Returns what it did, for logs and tests.
+ */
+export async function processRecord(deps: EngineDeps, pk: string, owner: string): Promise<string> {
+  const current = await deps.store.get(pk);
+  if (!current) return 'missing';
+  const log = deps.log.child({ system: current.system, ref: hashId(pk), correlationId: current.correlationId });
+  if (!ACTIVE_STATUSES.includes(current.status)) return `settled:${current.status}`;
+  const module = deps.systems(current.system);
+  if (!module) throw new Error(`no module for system ${current.system}`);
+  const now = deps.clock();
+  if (current.leaseUntil !== undefined && current.leaseUntil > now) return 'in-flight';
+  if (current.leaseUntil === undefined && current.nextAttemptAt !== undefined && current.nextAttemptAt - now > 1_000) {
+    // Woken early (a wait longer than SQS's 900 s, or a sweep duplicate): sleep again on the queue.
+    await enqueue(deps, current, current.nextAttemptAt, 'deferred', log);
+    return 'deferred';
+  }
+
+  const expired = current.leaseUntil !== undefined;
+  const leaseUntil = now + deps.settings.leaseMs;
+  let leased: PaymentRecord = {
+    ...current,
+    leaseOwner: owner,
+    leaseUntil,
+    nextAttemptAt: leaseUntil,
+    dueShard: 'due',
+    updatedAt: new Date(now).toISOString(),
+  };
+  if (expired) {
+    // The previous holder died or timed out mid-attempt: it may have sent. That attempt counts.
+    leased = {
+      ...leased,
+      attempts: current.attempts + 1,
+      failures: current.failures + 1,
+      history: withHistory(current, now, 'lease_expired', 'an attempt did not finish: its outcome is ambiguous'),
+    };
+  }
+  if (!(await deps.store.replace(leased, current.version))) return 'raced';
+  leased = { ...leased, version: current.version + 1 };
+
+  if (expired) {
+    log.warn('lease expired mid-attempt: ambiguous', { policy: module.ambiguity, attempts: leased.attempts });
+    if (module.ambiguity === 'park') {
+      await settle(deps, leased, parkUnknown(leased, now, 'a worker died mid-attempt'), log);
+      return 'parked';
+    }
+    if (module.ambiguity === 'reconcile') return reconcile(deps, module, leased, log);
+    if (leased.failures >= deps.settings.maxFailures) {
+      await settle(deps, leased, giveUp(leased, now, `gave up after ${leased.failures} failed attempts`), log);
+      return 'failed';
+    }
+  } else if (leased.status === 'reconciling') {
+    return reconcile(deps, module, leased, log);
+  }
+  const after = await attempt(deps, module, leased, log);
+  return `attempted:${after.status}`;
+}
+
+/** Re-enqueues active records whose wake-up is overdue: a lost SendMessage, a crashed worker, an expired lease. */
+export async function sweep(deps: EngineDeps, limit = 500): Promise<{ enqueued: number }> {
+  const now = deps.clock();
+  const pks = await deps.store.due(now - deps.settings.sweepGraceMs, limit);
+  for (const pk of pks) {
+    await deps.queue.send({ pk, reason: 'sweep' }, 0);
+  }
+  if (pks.length > 0) deps.log.warn('sweep re-enqueued overdue records', { count: pks.length });
+  return { enqueued: pks.length };
+}
+
+/** One send with a shared-rate slot, then the outcome recorded. `leased` must hold this worker's lease. */
+async function attempt(deps: EngineDeps, module: SystemModule, leased: PaymentRecord, log: Logger): Promise<PaymentRecord> {
+  let now = deps.clock();
+  let slot = leased.slot;
+  if (!slot || !(await deps.limiter.isCurrent(module.name, slot.gen))) {
+    slot = await deps.limiter.reserve(module.name, module.maxPerSecond, now);
+  }
+  if (slot.at - now > deps.settings.inlineWaitMs) {
+    // Not our turn yet: keep the slot, release the lease, and let the queue wake us at the slot.
+    const waiting: PaymentRecord = { ...scheduled(leased, now, slot.at), slot };
+    if (!(await deps.store.replace(waiting, leased.version))) return (await deps.store.get(leased.pk)) ?? leased;
+    const written = { ...waiting, version: leased.version + 1 };
+    await enqueue(deps, written, slot.at, 'slot', log);
+    return written;
+  }
+  if (slot.at > now) await deps.sleep(slot.at - now);
+
+  const outcome = await safePost(module, leased, log);
+  now = deps.clock();
+  const decision = applyOutcome(leased, outcome, { now, policy: module.ambiguity, settings: deps.settings, random: deps.random });
+  if (decision.pauseUntil !== undefined) await deps.limiter.pause(module.name, decision.pauseUntil);
+  log.info('attempt', {
+    outcome: outcome.type,
+    httpStatus: 'httpStatus' in outcome ? outcome.httpStatus : undefined,
+    status: decision.record.status,
+    attempts: decision.record.attempts,
+  });
+  return settle(deps, leased, decision.record, log, decision.wakeAt, outcome.type === 'posted');
+}
+
+async function safePost(module: SystemModule, leased: PaymentRecord, log: Logger): Promise<Outcome> {
+  try {
+    return await module.post(leased.request, { correlationId: leased.correlationId, record: leased });
+  } catch (err) {
+    if (err instanceof ConfigError) return { type: 'auth', message: err.message };
+    // A module bug after the request may have left: treat as ambiguous, never as "not sent".
+    log.error('system module threw', { error: err });
+    return { type: 'ambiguous', message: `internal error while posting: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Writes the next state conditionally on the leased version. If the lease was lost meanwhile (it
+ * expired and another worker took over), a downstream success is still recorded: knowing it posted
+ * beats any ambiguity the other worker is working from.
+ */
+async function settle(
+  deps: EngineDeps,
+  leased: PaymentRecord,
+  next: PaymentRecord,
+  log: Logger,
+  wakeAt?: number,
+  posted = false,
+): Promise<PaymentRecord> {
+  if (await deps.store.replace(next, leased.version)) {
+    const written = { ...next, version: leased.version + 1 };
+    if (wakeAt !== undefined) await enqueue(deps, written, wakeAt, next.status, log);
+    return written;
+  }
+  log.warn('lease lost before the outcome was recorded', { outcome: next.status });
+  for (let i = 0; i < 3; i++) {
+    const current = await deps.store.get(leased.pk);
+    if (!current) break;
+    if (!posted || current.status === 'posted') return current;
+    const now = deps.clock();
+    const { error: _e, ...rest } = settledBase(current, now);
+    const fixed: PaymentRecord = {
+      ...rest,
+      status: 'posted',
+      attempts: Math.max(current.attempts, next.attempts),
+      ...(next.result ? { result: next.result } : {}),
+      history: withHistory(current, now, 'posted', 'recorded late by a worker whose lease had expired'),
+    };
+    if (await deps.store.replace(fixed, current.version)) return { ...fixed, version: current.version + 1 };
+  }
+  return (await deps.store.get(leased.pk)) ?? next;
+}
+
+async function reconcile(deps: EngineDeps, module: SystemModule, leased: PaymentRecord, log: Logger): Promise<string> {
+  const now = deps.clock();
+  if (!module.reconcile) {
+    await settle(deps, leased, parkUnknown(leased, now, `${module.name} cannot be asked whether the payment arrived`), log);
+    return 'parked';
+  }
+  let result;
+  try {
+    result = await module.reconcile(leased);
+  } catch (err) {
+    result = { type: 'inconclusive' as const, message: (err as Error).message };
+  }
+  log.info('reconciled', { result: result.type });
+  if (result.type === 'found') {
+    const { error: _e, ...rest } = settledBase(leased, now);
+    const found: PaymentRecord = {
+      ...rest,
+      status: 'posted',
+      result: { httpStatus: 200, body: result.body, note: 'found downstream by reconciliation' },
+      history: withHistory(leased, now, 'posted', 'found downstream by reconciliation; not sent again'),
+    };
+    await settle(deps, leased, found, log, undefined, true);
+    return 'reconciled:found';
+  }
+  if (result.type === 'absent') {
+    const resends = Number(leased.checkpoints.reconcileResends ?? 0);
+    if (resends >= 1) {
+      await settle(deps, leased, parkUnknown(leased, now, 'still not found downstream after one re-send'), log);
+      return 'parked';
+    }
+    const again: PaymentRecord = {
+      ...leased,
+      status: 'retrying',
+      checkpoints: { ...leased.checkpoints, reconcileResends: resends + 1 },
+      history: withHistory(leased, now, 'reconciled', 'not found downstream: sending once more'),
+    };
+    const after = await attempt(deps, module, again, log);
+    return `reconciled:resent:${after.status}`;
+  }
+  const failures = leased.failures + 1;
+  if (failures >= deps.settings.maxFailures) {
+    await settle(deps, leased, parkUnknown({ ...leased, failures }, now, `reconciliation inconclusive: ${result.message}`), log);
+    return 'parked';
+  }
+  const wakeAt = now + retryDelayMs({ failures }, deps.random, deps.settings.backoff);
+  const next: PaymentRecord = {
+    ...scheduled({ ...leased, failures }, now, wakeAt),
+    status: 'reconciling',
+    history: withHistory(leased, now, 'reconcile_inconclusive', result.message),
+  };
+  await settle(deps, leased, next, log, wakeAt);
+  return 'reconciling';
+}
+
+function parkUnknown(record: PaymentRecord, now: number, why: string): PaymentRecord {
+  return {
+    ...settledBase(record, now),
+    status: 'unknown',
+    error: { kind: 'ambiguous', message: why },
+    history: withHistory(record, now, 'unknown', `${why}; parked for an operator, never re-posted automatically`),
+  };
+}
+
+function giveUp(record: PaymentRecord, now: number, why: string): PaymentRecord {
+  return {
+    ...settledBase(record, now),
+    status: 'failed',
+    error: { kind: 'budget', message: why },
+    history: withHistory(record, now, 'failed', why),
+  };
+}
+
+async function enqueue(deps: EngineDeps, record: PaymentRecord, at: number, reason: string, log: Logger): Promise<void> {
+  try {
+    await deps.queue.send({ pk: record.pk, reason }, sqsDelaySeconds(at, deps.clock()));
+  } catch (err) {
+    // The record already says when it is due: the sweep re-enqueues it. Nothing is lost.
+    log.error('retry enqueue failed; the sweep will pick the record up', { error: err });
+  }
+}

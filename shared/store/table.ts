@@ -1,0 +1,48 @@
+import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The single table's shape, shared by the local stack and the tests. serverless.yml declares the same
+ * keys and index for AWS (a test compares the two).
+ */
+export const TABLE_KEYS = {
+  partitionKey: 'pk',
+  dueIndex: 'due-index',
+  dueIndexHash: 'dueShard',
+  dueIndexRange: 'nextAttemptAt',
+  ttlAttribute: 'ttl',
+} as const;
+
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return;
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.dueIndexHash, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.dueIndexRange, AttributeType: 'N' },
+      ],
+      KeySchema: [{ AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: TABLE_KEYS.dueIndex,
+          KeySchema: [
+            { AttributeName: TABLE_KEYS.dueIndexHash, KeyType: 'HASH' },
+            { AttributeName: TABLE_KEYS.dueIndexRange, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+    }),
+  );
+  // dynalite accepts but does not act on TTL; AWS does. Kept so the local table matches.
+  await client
+    .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_KEYS.ttlAttribute, Enabled: true } }))
+    .catch(() => undefined);
+}
