@@ -1,0 +1,74 @@
+import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+
+const intIn = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
+const optionalUrl = z.url().optional();
+const optionalText = z.string().min(1).optional();
+
+/**
+ * Every environment variable paybridge reads, parsed once at cold start (README, "Configuration").
+ * A bad value fails the start naming the variable; a system's own missing credentials hold that
+ * system's payments instead (they are checked when it is called).
+ */
+export const envSchema = z.object({
+  PORT: intIn(1, 65535, 3000),
+  AWS_REGION: z.string().min(1).default('eu-north-1'),
+  TABLE_NAME: z.string().min(3).default('paybridge-records'),
+  RETRY_QUEUE_URL: optionalUrl,
+  DYNAMODB_ENDPOINT: optionalUrl,
+  /** Set in AWS: secrets are read from SSM Parameter Store under this path, e.g. /paybridge/prod. */
+  SECRETS_PARAMETER_PREFIX: z.string().regex(/^\/[\w.\-/]+[^/]$/, 'must be an SSM path such as /paybridge/prod').optional(),
+  API_KEYS: z.string().default(''),
+  WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must be a Standard Webhooks secret (whsec_ followed by base64)').optional(),
+  LEASE_SECONDS: intIn(10, 900, 60),
+  MAX_FAILURES: intIn(1, 100, 8),
+  MAX_AGE_HOURS: intIn(1, 24 * 30, 72),
+  RECORD_TTL_DAYS: intIn(1, 3650, 400),
+  SWEEP_GRACE_SECONDS: intIn(0, 3600, 120),
+  RECONCILE_DELAY_SECONDS: intIn(0, 3600, 5),
+  CAMBIO_BASE_URL: z.url().default('https://api.openservices.cambio.se'),
+  CAMBIO_TOKEN_URL: optionalUrl,
+  CAMBIO_CLIENT_ID: optionalText,
+  CAMBIO_CLIENT_SECRET: optionalText,
+  CAMBIO_SUBSCRIPTION_KEY: optionalText,
+  CAMBIO_MAX_RPS: z.coerce.number().positive().max(1000).default(10),
+});
+
+export type Config = z.infer<typeof envSchema> & { apiKeys: string[] };
+
+/** Variables that hold secrets: in AWS they come from SSM SecureString parameters, never plain env. */
+export const SECRET_VARIABLES = ['API_KEYS', 'WEBHOOK_SECRET', 'CAMBIO_CLIENT_ID', 'CAMBIO_CLIENT_SECRET', 'CAMBIO_SUBSCRIPTION_KEY'] as const;
+
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigurationError(`invalid configuration: ${problems}`);
+  }
+  const apiKeys = parsed.data.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+  return { ...parsed.data, apiKeys };
+}
+
+/**
+ * In AWS, fills the secret variables from SSM (`<prefix>/<NAME>`, decrypted). A variable already
+ * set in the environment wins, so a stage can still override one for a test.
+ */
+export async function resolveSecrets(env: Record<string, string | undefined>, ssm?: SSMClient): Promise<Record<string, string | undefined>> {
+  const prefix = env.SECRETS_PARAMETER_PREFIX;
+  if (!prefix) return env;
+  const wanted = SECRET_VARIABLES.filter((name) => !env[name]);
+  if (wanted.length === 0) return env;
+  const client = ssm ?? new SSMClient({ region: env.AWS_REGION ?? 'eu-north-1' });
+  const out = await client.send(new GetParametersCommand({ Names: wanted.map((n) => `${prefix}/${n}`), WithDecryption: true }));
+  const filled: Record<string, string | undefined> = { ...env };
+  for (const p of out.Parameters ?? []) {
+    const name = p.Name?.slice(prefix.length + 1);
+    if (name && p.Value !== undefined) filled[name] = p.Value;
+  }
+  return filled;
+}

@@ -1,0 +1,90 @@
+import type { AppDeps } from '../deps.js';
+import { submit, type SubmitResult } from '../core/engine.js';
+import type { PaymentRecord } from '../core/types.js';
+import type { SystemModule } from '../systems/types.js';
+import { ProblemError } from './problem.js';
+import { httpRoute, type HttpReply } from './route.js';
+
+export function statusPath(system: string, key: string): string {
+  return `/v1/payments/${encodeURIComponent(system)}/${encodeURIComponent(key)}`;
+}
+
+/** The record as callers see it: ids, status, timing and the downstream's answer; no personal data beyond ids. */
+export function publicView(record: PaymentRecord, module: SystemModule | undefined) {
+  return {
+    system: record.system,
+    key: record.key,
+    status: record.status,
+    attempts: record.attempts,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.nextAttemptAt !== undefined && (record.status === 'retrying' || record.status === 'reconciling')
+      ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() }
+      : {}),
+    ...(record.result ? { result: record.result } : {}),
+    ...(record.error ? { error: record.error } : {}),
+    request: module ? module.publicRequest(record.request) : {},
+    checkpoints: record.checkpoints,
+    history: record.history,
+    statusUrl: statusPath(record.system, record.key),
+  };
+}
+
+function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
+  const error = record.error;
+  const downstream = error?.code ? `${error.code}: ${error.message}` : (error?.message ?? 'rejected');
+  return new ProblemError(
+    422,
+    error?.kind === 'rejected' ? 'rejected-downstream' : 'payment-failed',
+    error?.kind === 'rejected' ? `${module.name} rejected the payment` : 'The payment could not be posted',
+    error?.kind === 'rejected'
+      ? `${module.name} answered: ${downstream}. The payment was not registered; correct it and send it with a new key.`
+      : `${downstream}. The payment was not registered.`,
+    undefined,
+    {
+      system: module.name,
+      key: record.key,
+      statusUrl: statusPath(record.system, record.key),
+      downstream: { ...(error?.httpStatus ? { httpStatus: error.httpStatus } : {}), ...(error?.code ? { code: error.code } : {}), message: error?.message },
+    },
+    { location: statusPath(record.system, record.key) },
+  );
+}
+
+/** DESIGN.md's reply column: 201 posted, 200 replay of a posted key, 202 pending, 422 rejected or key reuse. */
+export function replyFor(result: SubmitResult, module: SystemModule): HttpReply {
+  const { record } = result;
+  const location = statusPath(record.system, record.key);
+  if (result.kind === 'conflict') {
+    throw new ProblemError(
+      422,
+      'idempotency-key-reused',
+      'Key already used for another payment',
+      `${module.name} key "${record.key}" was received before with a different payload. One key is one payment: nothing was sent. Send a new payment with a new key.`,
+      undefined,
+      { system: module.name, key: record.key, statusUrl: location, existingStatus: record.status },
+      { location },
+    );
+  }
+  if (record.status === 'failed') throw rejection(record, module);
+  const replayed = result.kind === 'duplicate';
+  const headers: Record<string, string> = { location, ...(replayed ? { 'idempotent-replayed': 'true' } : {}) };
+  if (record.status === 'posted') return { status: replayed ? 200 : 201, body: publicView(record, module), headers };
+  return { status: 202, body: publicView(record, module), headers };
+}
+
+/** A payment route: the module parses and validates, the engine claims and posts. */
+export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
+  return httpRoute({
+    getDeps,
+    takesBody: true,
+    async handle(req, deps) {
+      const module = deps.systems(system);
+      if (!module) throw new Error(`system module ${system} is not registered`);
+      const parsed = module.parse({ body: req.body, headers: req.headers });
+      const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
+      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId });
+      return replyFor(result, module);
+    },
+  });
+}

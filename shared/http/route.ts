@@ -1,0 +1,111 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { AppDeps } from '../deps.js';
+import { authenticate, type Principal } from './auth.js';
+import { ProblemError, problemResponse } from './problem.js';
+
+/** Larger bodies are refused with 413 before they are parsed (issue 2). */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export interface HttpRequest {
+  method: string;
+  path: string;
+  pathParameters: Record<string, string>;
+  /** Lower-cased names. */
+  headers: Record<string, string | undefined>;
+  rawBody: string;
+  /** Parsed JSON for routes that take a body. */
+  body: unknown;
+  requestId: string;
+  principal: Principal;
+}
+
+export interface HttpReply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+function lowerHeaders(headers: APIGatewayProxyEvent['headers'] | null | undefined): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k.toLowerCase()] = v ?? undefined;
+  return out;
+}
+
+function decodeParam(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;.*)?$/i;
+
+function readBody(event: APIGatewayProxyEvent): string {
+  const raw = event.body ?? '';
+  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > MAX_BODY_BYTES) {
+    throw new ProblemError(413, 'payload-too-large', 'Request body too large', `The body is ${size} bytes; the limit is ${MAX_BODY_BYTES} bytes (256 KiB). Nothing was recorded.`);
+  }
+  return text;
+}
+
+function parseJson(text: string, headers: Record<string, string | undefined>): unknown {
+  const type = headers['content-type'];
+  if (!type || !JSON_TYPE.test(type)) {
+    throw new ProblemError(415, 'unsupported-media-type', 'Unsupported media type', `Send the body as application/json${type ? `, not ${type}` : ' (the content-type header is missing)'}. Nothing was recorded.`);
+  }
+  if (text.trim() === '') throw new ProblemError(400, 'malformed-json', 'Malformed JSON', 'The request body is empty; a JSON object is required. Nothing was recorded.');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ProblemError(400, 'malformed-json', 'Malformed JSON', `The body is not valid JSON: ${(err as Error).message}. Nothing was recorded.`);
+  }
+}
+
+function toResult(reply: HttpReply): APIGatewayProxyResult {
+  const headers: Record<string, string> = { ...reply.headers };
+  if (reply.body === undefined) return { statusCode: reply.status, headers, body: '' };
+  headers['content-type'] ??= 'application/json';
+  return { statusCode: reply.status, headers, body: JSON.stringify(reply.body) };
+}
+
+/**
+ * One API Gateway (REST, payload v1) route: size limit, authentication on the raw body, content
+ * type, JSON, then the route's own work. A ProblemError becomes `application/problem+json`; any
+ * other error a 500 whose body says nothing internal (compare middy's http-error-handler).
+ */
+export function httpRoute(opts: {
+  getDeps: () => Promise<AppDeps>;
+  takesBody: boolean;
+  handle: (req: HttpRequest, deps: AppDeps) => Promise<HttpReply>;
+}) {
+  return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>().handler(async (event, context) => {
+    const requestId = event.requestContext?.requestId ?? context.awsRequestId;
+    const instance = event.path;
+    let deps: AppDeps | undefined;
+    try {
+      deps = await opts.getDeps();
+      const headers = lowerHeaders(event.headers);
+      const rawBody = readBody(event);
+      const principal = authenticate(headers, rawBody, deps.auth);
+      const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
+      const pathParameters: Record<string, string> = {};
+      for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(v);
+      const reply = await opts.handle(
+        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal },
+        deps,
+      );
+      return toResult(reply);
+    } catch (err) {
+      if (err instanceof ProblemError) return problemResponse(err, instance);
+      (deps?.log ?? console).error('unhandled error in route', { error: err, requestId, path: event.path });
+      return problemResponse(
+        new ProblemError(500, 'internal-error', 'Internal error', `The request could not be completed. Reference: ${requestId}. If it carried a payment, its status route tells whether it was recorded.`),
+        instance,
+      );
+    }
+  });
+}

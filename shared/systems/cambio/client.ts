@@ -1,0 +1,80 @@
+import type { Dispatcher } from 'undici';
+import type { Observation } from '../../core/classify.js';
+import type { Outcome } from '../../core/types.js';
+import { observe, TokenCache } from '../http.js';
+import { classifyCambio } from './errors.js';
+import type { CambioRequest } from './schema.js';
+
+export interface CambioSettings {
+  /** e.g. https://api.openservices.cambio.se */
+  baseUrl: string;
+  /** Keycloak realm COS: <host>/auth/realms/COS/protocol/openid-connect/token */
+  tokenUrl: string;
+  clientId: string;
+  clientSecret: string;
+  subscriptionKey: string;
+}
+
+/** Relative, so a base URL with an API-management path prefix keeps it. */
+export const PAYMENT_NOTICE_PATH = 'patients/paymentnotice/';
+
+/** Cambio Open Services, "Registrera betalning": OAuth2 client credentials + APIM subscription key. */
+export class CambioClient {
+  private readonly tokens: TokenCache;
+
+  constructor(
+    private readonly settings: CambioSettings,
+    private readonly dispatcher: Dispatcher,
+    private readonly clock: () => number,
+  ) {
+    this.tokens = new TokenCache(
+      () =>
+        observe(dispatcher, {
+          method: 'POST',
+          url: settings.tokenUrl,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }).toString(),
+        }),
+      clock,
+      'Cambio',
+    );
+  }
+
+  /** Posts one payment notice; on 401/403 fetches a new token and tries exactly once more. */
+  async postPaymentNotice(request: CambioRequest): Promise<Outcome> {
+    let refreshed = false;
+    for (;;) {
+      const got = await this.tokens.get();
+      if ('outcome' in got) return got.outcome;
+      const obs = await this.send(request, got.token);
+      if (obs.kind === 'response' && (obs.status === 401 || obs.status === 403) && !refreshed) {
+        // A 401/403 was refused before anything was done, so sending again is safe.
+        this.tokens.invalidate(got.token);
+        refreshed = true;
+        continue;
+      }
+      return classifyCambio(obs, this.clock());
+    }
+  }
+
+  private send(request: CambioRequest, token: string): Promise<Observation> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      authorization: `Bearer ${token}`,
+      'ocp-apim-subscription-key': this.settings.subscriptionKey,
+    };
+    if (request.patient) headers.patient = request.patient;
+    const body = { status: request.status, contactId: request.contactId, paymentType: request.paymentType };
+    return observe(this.dispatcher, {
+      method: 'POST',
+      url: new URL(PAYMENT_NOTICE_PATH, withSlash(this.settings.baseUrl)).toString(),
+      headers,
+      body: JSON.stringify(body),
+    });
+  }
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}

@@ -1,0 +1,119 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { classify, requestWasNotSent, type Observation } from '../core/classify.js';
+import type { Outcome } from '../core/types.js';
+
+export interface HttpTimeouts {
+  connectMs: number;
+  /** Waiting for the response headers after the request was sent: past this the outcome is ambiguous. */
+  headersMs: number;
+  bodyMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectMs: 5_000, headersMs: 15_000, bodyMs: 15_000 };
+
+/**
+ * One keep-alive pool per process. Keep-alive is kept short: a Lambda frozen between invocations
+ * wakes with sockets the server has already closed (stripe-node src/RequestSender.ts hit the same).
+ */
+export function makeDispatcher(timeouts: HttpTimeouts = DEFAULT_TIMEOUTS): Dispatcher {
+  return new Agent({ connect: { timeout: timeouts.connectMs }, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 10_000 });
+}
+
+export interface HttpCall {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** Sends one request and reports what was observed; never throws for a network or HTTP failure. */
+export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: HttpTimeouts = DEFAULT_TIMEOUTS): Promise<Observation> {
+  try {
+    const res = await request(call.url, {
+      method: call.method,
+      headers: call.headers,
+      body: call.body,
+      dispatcher,
+      headersTimeout: timeouts.headersMs,
+      bodyTimeout: timeouts.bodyMs,
+    });
+    const text = await res.body.text();
+    let body: unknown;
+    const type = String(res.headers['content-type'] ?? '');
+    if (text && (type.includes('json') || /^\s*[[{]/.test(text))) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+    }
+    return { kind: 'response', status: res.statusCode, headers: res.headers as Record<string, string | string[] | undefined>, body, text };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+    const code = e.code ?? e.cause?.code ?? e.name ?? 'ERROR';
+    return { kind: 'error', sent: !requestWasNotSent(code), code, message: e.message };
+  }
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+/**
+ * An OAuth2 bearer cached until shortly before it expires, fetched once however many posts wait for
+ * it (single flight). A failure to get a token always means the payment was not sent, so it maps to
+ * retryable, rate limited or auth, never to ambiguous.
+ */
+export class TokenCache {
+  private cached: CachedToken | undefined;
+  private inFlight: Promise<CachedToken | Outcome> | undefined;
+
+  constructor(
+    private readonly fetchToken: () => Promise<Observation>,
+    private readonly clock: () => number,
+    private readonly label: string,
+    private readonly earlyRefreshMs = 30_000,
+  ) {}
+
+  async get(): Promise<{ token: string } | { outcome: Outcome }> {
+    const now = this.clock();
+    if (this.cached && this.cached.expiresAt - this.earlyRefreshMs > now) return { token: this.cached.token };
+    this.inFlight ??= this.fetch().finally(() => {
+      this.inFlight = undefined;
+    });
+    const got = await this.inFlight;
+    return 'token' in got ? { token: got.token } : { outcome: got };
+  }
+
+  /** Drops the cached token if it is still the one that was refused. */
+  invalidate(token: string): void {
+    if (this.cached?.token === token) this.cached = undefined;
+  }
+
+  private async fetch(): Promise<CachedToken | Outcome> {
+    const obs = await this.fetchToken();
+    const now = this.clock();
+    if (obs.kind === 'response' && obs.status >= 200 && obs.status < 300) {
+      const body = obs.body as { access_token?: unknown; expires_in?: unknown } | undefined;
+      if (typeof body?.access_token === 'string' && body.access_token) {
+        const ttl = Number(body.expires_in);
+        const expiresAt = now + (Number.isFinite(ttl) && ttl > 0 ? ttl * 1000 : 300_000);
+        this.cached = { token: body.access_token, expiresAt };
+        return this.cached;
+      }
+      return { type: 'retryable', httpStatus: obs.status, message: `${this.label} token endpoint answered without an access_token` };
+    }
+    const outcome = classify(obs, now);
+    switch (outcome.type) {
+      case 'rate_limited':
+        return { ...outcome, message: `${this.label} token endpoint: ${outcome.message}` };
+      case 'rejected':
+      case 'auth':
+        // 400 invalid_client / 401: the configured client credentials are wrong. Held until fixed.
+        return { type: 'auth', ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}), message: `${this.label} token endpoint refused the client credentials: ${outcome.message}` };
+      default:
+        return { type: 'retryable', ...('httpStatus' in outcome && outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}), message: `${this.label} token endpoint unavailable (payment not sent): ${'message' in outcome ? outcome.message : 'unexpected answer'}` };
+    }
+  }
+}
