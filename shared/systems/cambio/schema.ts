@@ -14,10 +14,10 @@ export const paymentNoticeSchema = z.strictObject({
   status: z.literal('PAID', { error: orRequired('must be "PAID": Cambio registers only paid visits') }),
   contactId: z
     .string({ error: orRequired('must be a string') })
-    .min(1, 'must not be empty')
-    .max(128, 'must be at most 128 characters')
-    .regex(printable, 'must not contain control characters')
-    .refine((v) => v.trim() === v && v.trim() !== '', 'must not start or end with whitespace'),
+    .min(1, { error: 'must not be empty', abort: true })
+    .max(128, { error: 'must be at most 128 characters', abort: true })
+    .regex(printable, { error: 'must not contain control characters', abort: true })
+    .refine((v) => v.trim() === v, 'must not start or end with whitespace'),
   paymentType: z.enum(['CASH', 'CARD'], { error: orRequired('must be "CASH" or "CARD"') }),
 });
 

@@ -1,0 +1,21 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { makeHandler as cambioPaymentNotice } from '../../functions/cambio-payment-notice.js';
+import { makeHandler as getPayment } from '../../functions/get-payment.js';
+import type { AppDeps } from '../deps.js';
+
+type HttpHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+export interface HttpRoute {
+  /** The function's name in serverless.yml. */
+  function: string;
+  method: 'GET' | 'POST' | 'PUT';
+  /** API Gateway path template. */
+  path: string;
+  make: (getDeps: () => Promise<AppDeps>) => HttpHandler;
+}
+
+/** Every HTTP route, as serverless.yml declares them (test/unit/serverless.test.ts keeps the two equal). */
+export const HTTP_ROUTES: HttpRoute[] = [
+  { function: 'cambioPaymentNotice', method: 'POST', path: '/v1/cambio/payment-notices', make: cambioPaymentNotice },
+  { function: 'getPayment', method: 'GET', path: '/v1/payments/{system}/{key}', make: getPayment },
+];

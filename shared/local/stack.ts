@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
+import { makeHandler as makeRetryWorker } from '../../functions/retry-worker.js';
+import { makeHandler as makeSweep } from '../../functions/sweep.js';
+import { parseConfig } from '../config.js';
+import type { EngineSettings } from '../core/lifecycle.js';
+import { buildDeps, type AppDeps } from '../deps.js';
+import type { Logger } from '../log.js';
+import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
+import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
+import { ensureTable } from '../store/table.js';
+import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
+import { makeDispatcher } from '../systems/http.js';
+import { buildSystems } from '../systems/registry.js';
+import { FaultPlan, parseFaultRates } from '../systems/sandbox.js';
+import type { SystemModule } from '../systems/types.js';
+import { lambdaContext, startLocalApi } from './server.js';
+
+export const DEV_API_KEY = 'pb_dev_local_key';
+/** A fixed local secret so a terminal simulator can sign; never used outside `npm start`. */
+export const DEV_WEBHOOK_SECRET = `whsec_${Buffer.from('paybridge-local-webhook-secret!!').toString('base64')}`;
+
+export interface StackOptions {
+  env?: Record<string, string | undefined>;
+  /** 0 picks a free port (tests). */
+  port?: number;
+  /** Where dynalite keeps its LevelDB files; in memory when absent. */
+  dataDir?: string;
+  /** The sweep's schedule; false turns it off (tests call `sweepNow`). */
+  sweepIntervalMs?: number | false;
+  settings?: Partial<EngineSettings>;
+  queue?: Partial<LocalQueueOptions>;
+  cambio?: CambioSandboxOptions;
+  log?: Logger;
+  clock?: () => number;
+  /** Extra system modules (test doubles), or replacements of built-in ones by name. */
+  modules?: (built: Map<string, SystemModule>) => SystemModule[];
+}
+
+export interface Stack {
+  url: string;
+  deps: AppDeps;
+  queue: LocalRetryQueue;
+  dynamoEndpoint: string;
+  cambio: CambioSandbox | undefined;
+  sweepNow(): Promise<{ enqueued: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole bundle on one machine: dynalite through the real AWS SDK, the local retry queue feeding
+ * the retry worker handler, the sweep on its schedule, sandboxes for every system whose base URL is
+ * unset, and the HTTP routes through the same handler factories as in Lambda.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const env: Record<string, string | undefined> = { ...(opts.env ?? process.env) };
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+    const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
+    await new Promise<void>((resolve, reject) => {
+      db.once('error', reject);
+      db.listen(0, '127.0.0.1', () => resolve());
+    });
+    cleanups.push(() => new Promise<void>((resolve) => db.close(() => resolve())));
+    const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
+
+    let cambio: CambioSandbox | undefined;
+    if (!env.CAMBIO_BASE_URL) {
+      cambio = new CambioSandbox({
+        ...(env.SANDBOX_CAMBIO_RPS ? { ratePerSecond: Number(env.SANDBOX_CAMBIO_RPS) } : {}),
+        faults: new FaultPlan(parseFaultRates(env.SANDBOX_CAMBIO_FAULTS)),
+        ...opts.cambio,
+      });
+      await cambio.start(Number(env.SANDBOX_CAMBIO_PORT ?? 0));
+      cleanups.push(() => cambio?.close());
+      Object.assign(env, {
+        CAMBIO_BASE_URL: cambio.url,
+        CAMBIO_TOKEN_URL: cambio.tokenUrl,
+        CAMBIO_CLIENT_ID: cambio.options.clientId,
+        CAMBIO_CLIENT_SECRET: cambio.options.clientSecret,
+        CAMBIO_SUBSCRIPTION_KEY: cambio.options.subscriptionKey,
+      });
+    }
+    env.API_KEYS ||= DEV_API_KEY;
+    env.WEBHOOK_SECRET ||= DEV_WEBHOOK_SECRET;
+    env.DYNAMODB_ENDPOINT = dynamoEndpoint;
+
+    const config = parseConfig(env);
+    const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
+    cleanups.push(() => client.destroy());
+    await ensureTable(client, config.TABLE_NAME);
+    const queue = new LocalRetryQueue({ visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 10, concurrency: 8, ...opts.queue });
+    cleanups.push(() => queue.close());
+    const clock = opts.clock ?? Date.now;
+    const modules = buildSystems(config, makeDispatcher(), clock);
+    for (const m of opts.modules?.(modules) ?? []) modules.set(m.name, m);
+    const deps = buildDeps(config, {
+      modules,
+      clock,
+      store: new DynamoRecordStore(client, config.TABLE_NAME),
+      limiter: new DynamoRateLimiter(client, config.TABLE_NAME),
+      queue,
+      ...(opts.settings ? { settings: opts.settings } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+    const getDeps = async () => deps;
+
+    const worker = makeRetryWorker(getDeps);
+    queue.setConsumer((event) => worker(event, lambdaContext('retryWorker', randomUUID())));
+    const sweepHandler = makeSweep(getDeps);
+    const sweepNow = () => sweepHandler({} as never, lambdaContext('sweep', randomUUID()));
+    if (opts.sweepIntervalMs !== false) {
+      const timer = setInterval(() => {
+        sweepNow().catch((err: Error) => deps.log.error('sweep failed', { error: err }));
+      }, opts.sweepIntervalMs ?? 60_000);
+      cleanups.push(() => clearInterval(timer));
+    }
+
+    const api = await startLocalApi(getDeps, opts.port ?? config.PORT);
+    cleanups.push(() => api.close());
+
+    const close = async () => {
+      for (const c of cleanups.reverse()) await c();
+    };
+    return { url: api.url, deps, queue, dynamoEndpoint, cambio, sweepNow, close };
+  } catch (err) {
+    for (const c of cleanups.reverse()) await c();
+    throw err;
+  }
+}

@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+import { createLogger } from '../log.js';
+import { HTTP_ROUTES } from './routes.js';
+import { DEV_API_KEY, startStack } from './stack.js';
+
+/** `npm start`: the whole bundle on PORT (default 3000), records kept under .data/ across restarts. */
+async function main(): Promise<void> {
+  const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
+  const stack = await startStack({
+    dataDir,
+    log: createLogger({ service: 'paybridge', stage: 'local' }),
+    ...(process.env.SWEEP_INTERVAL_SECONDS ? { sweepIntervalMs: Number(process.env.SWEEP_INTERVAL_SECONDS) * 1000 } : {}),
+  });
+  const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || DEV_API_KEY;
+  const lines = [
+    '',
+    `paybridge is running on ${stack.url}`,
+    `  records:     dynalite, kept in ${dataDir}`,
+    `  retry queue: in-process (delays, visibility timeout, dead letters after 5 receives); sweep every minute`,
+    `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s)` : process.env.CAMBIO_BASE_URL}`,
+    `  dev API key: ${apiKey}`,
+    '',
+    'Routes:',
+    ...HTTP_ROUTES.map((r) => `  ${r.method.padEnd(5)}${stack.url}${r.path}`),
+    '',
+    'Try:',
+    `  curl -i -X POST ${stack.url}/v1/cambio/payment-notices \\`,
+    `    -H 'x-api-key: ${apiKey}' -H 'content-type: application/json' \\`,
+    `    -d '{"status":"PAID","contactId":"demo-1","paymentType":"CARD"}'`,
+    `  curl -s ${stack.url}/v1/payments/cambio/demo-1 -H 'x-api-key: ${apiKey}'`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const stop = async () => {
+    await stack.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`paybridge failed to start: ${err.message}\n`);
+  process.exit(1);
+});

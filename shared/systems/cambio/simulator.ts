@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultPlan, FAULTS, listenLoopback, readBody, sendJson, TokenBucket, type Fault, type RunningServer } from '../sandbox.js';
+import { paymentNoticeSchema } from './schema.js';
+
+export const SANDBOX_TOKEN_PATH = '/auth/realms/COS/protocol/openid-connect/token';
+
+export interface CambioSandboxOptions {
+  port?: number;
+  clientId?: string;
+  clientSecret?: string;
+  subscriptionKey?: string;
+  /** Payment notices per second before 429 "Try again in N seconds". */
+  ratePerSecond?: number;
+  tokenTtlSeconds?: number;
+  /** Client ids whose tokens lack the payment scope: their posts get 403 "Insufficient scope." */
+  clientsWithoutScope?: string[];
+  faults?: FaultPlan;
+  /** How long a `hang-after` fault holds the connection before closing it. */
+  hangMs?: number;
+}
+
+export interface CambioSandboxStats {
+  tokenRequests: number;
+  /** Every request that reached the payment notice route. */
+  noticeRequests: number;
+  rateLimited: number;
+  /** contactId → how many times a PAID was applied. More than 1 is a duplicate post. */
+  applied: Record<string, number>;
+  byStatus: Record<string, number>;
+}
+
+/**
+ * A sandbox of Cambio's token endpoint (Keycloak realm COS) and "Registrera betalning", with the
+ * document's answers: 200 `[{ResultCode, Comment}]`, 401 invalid token, 403 insufficient scope, 429
+ * "Try again in N seconds". contactIds starting `ERROR` get ResultCode ERROR, `INFO` get INFO.
+ */
+export class CambioSandbox {
+  readonly faults: FaultPlan;
+  readonly options: Required<Omit<CambioSandboxOptions, 'faults' | 'port'>>;
+  private readonly tokens = new Map<string, { clientId: string; expiresAt: number }>();
+  private bucket: TokenBucket;
+  private server: RunningServer | undefined;
+  stats: CambioSandboxStats = CambioSandbox.emptyStats();
+
+  constructor(opts: CambioSandboxOptions = {}) {
+    this.options = {
+      clientId: opts.clientId ?? 'paybridge-sandbox',
+      clientSecret: opts.clientSecret ?? 'sandbox-secret',
+      subscriptionKey: opts.subscriptionKey ?? 'sandbox-subscription-key',
+      ratePerSecond: opts.ratePerSecond ?? 10,
+      tokenTtlSeconds: opts.tokenTtlSeconds ?? 300,
+      clientsWithoutScope: opts.clientsWithoutScope ?? [],
+      hangMs: opts.hangMs ?? 20_000,
+    };
+    this.faults = opts.faults ?? new FaultPlan();
+    this.bucket = new TokenBucket(this.options.ratePerSecond);
+  }
+
+  static emptyStats(): CambioSandboxStats {
+    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, applied: {}, byStatus: {} };
+  }
+
+  get url(): string {
+    if (!this.server) throw new Error('Cambio sandbox is not started');
+    return this.server.url;
+  }
+
+  get tokenUrl(): string {
+    return `${this.url}${SANDBOX_TOKEN_PATH}`;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = await listenLoopback((req, res) => {
+      this.route(req, res).catch((err: Error) => {
+        if (!res.headersSent) sendJson(res, 500, { statusCode: 500, message: err.message });
+      });
+    }, port);
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+    this.server = undefined;
+  }
+
+  setRate(perSecond: number): void {
+    this.options.ratePerSecond = perSecond;
+    this.bucket = new TokenBucket(perSecond);
+  }
+
+  /** Expires every issued token: the next post gets 401 and must refresh. */
+  revokeTokens(): void {
+    this.tokens.clear();
+  }
+
+  private count(status: number): void {
+    this.stats.byStatus[status] = (this.stats.byStatus[status] ?? 0) + 1;
+  }
+
+  private reply(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+    this.count(status);
+    sendJson(res, status, body, headers);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const body = await readBody(req);
+    if (url.pathname === SANDBOX_TOKEN_PATH && req.method === 'POST') return this.token(body, res);
+    if (url.pathname === '/patients/paymentnotice/' && req.method === 'POST') return this.paymentNotice(req, body, res);
+    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, this.stats);
+    if (url.pathname === '/__sandbox/faults' && req.method === 'POST') {
+      const { faults } = JSON.parse(body || '{}') as { faults?: string[] };
+      const bad = (faults ?? []).filter((f) => !FAULTS.includes(f as Fault));
+      if (bad.length) return sendJson(res, 400, { message: `unknown faults: ${bad.join(', ')}; known: ${FAULTS.join(', ')}` });
+      this.faults.push(...((faults ?? []) as Fault[]));
+      return sendJson(res, 204, {});
+    }
+    if (url.pathname === '/__sandbox/reset' && req.method === 'POST') {
+      this.stats = CambioSandbox.emptyStats();
+      this.faults.clear();
+      return sendJson(res, 204, {});
+    }
+    return this.reply(res, 404, { statusCode: 404, message: 'Resource not found' });
+  }
+
+  private token(body: string, res: ServerResponse): void {
+    this.stats.tokenRequests++;
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'client_credentials') {
+      return this.reply(res, 400, { error: 'unsupported_grant_type', error_description: 'Only client_credentials is enabled for this client' });
+    }
+    if (form.get('client_id') !== this.options.clientId || form.get('client_secret') !== this.options.clientSecret) {
+      return this.reply(res, 401, { error: 'invalid_client', error_description: 'Invalid client credentials' });
+    }
+    const token = randomBytes(18).toString('base64url');
+    this.tokens.set(token, { clientId: form.get('client_id') as string, expiresAt: Date.now() + this.options.tokenTtlSeconds * 1000 });
+    return this.reply(res, 200, { access_token: token, expires_in: this.options.tokenTtlSeconds, token_type: 'Bearer', scope: 'paymentnotice' });
+  }
+
+  private async paymentNotice(req: IncomingMessage, body: string, res: ServerResponse): Promise<void> {
+    this.stats.noticeRequests++;
+    const fault = this.faults.next();
+    if (fault === 'reset-before') return void req.socket.destroy();
+    if (req.headers['ocp-apim-subscription-key'] !== this.options.subscriptionKey) {
+      return this.reply(res, 401, { statusCode: 401, message: 'Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.' });
+    }
+    const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+    const grant = token ? this.tokens.get(token) : undefined;
+    if (fault === '401' || !grant || grant.expiresAt < Date.now()) return this.reply(res, 401, { statusCode: 401, message: 'Invalid access token.' });
+    if (fault === '403' || this.options.clientsWithoutScope.includes(grant.clientId)) {
+      return this.reply(res, 403, { statusCode: 403, message: 'Insufficient scope.' });
+    }
+    const slot = fault === '429' ? { ok: false as const, waitMs: 5_000 } : this.bucket.take();
+    if (!slot.ok) {
+      this.stats.rateLimited++;
+      const seconds = Math.max(1, Math.ceil(slot.waitMs / 1000));
+      return this.reply(res, 429, { statusCode: 429, message: `Rate limit is exceeded. Try again in ${seconds} seconds.` });
+    }
+    if (fault === '503') return this.reply(res, 503, { statusCode: 503, message: 'Service Unavailable' });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return this.reply(res, 400, { statusCode: 400, message: 'Malformed JSON' });
+    }
+    const notice = paymentNoticeSchema.safeParse(parsed);
+    if (!notice.success) return this.reply(res, 400, { statusCode: 400, message: notice.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+    const { contactId } = notice.data;
+    if (contactId.startsWith('ERROR')) return this.reply(res, 200, [{ ResultCode: 'ERROR', Comment: 'Kontakten hittades inte', Any: [] }]);
+    // From here the payment is applied: faults below are the ambiguous kind (done, but the caller cannot tell).
+    this.stats.applied[contactId] = (this.stats.applied[contactId] ?? 0) + 1;
+    if (fault === '500' || fault === '502' || fault === '504') return this.reply(res, Number(fault), { statusCode: Number(fault), message: 'Upstream error' });
+    if (fault === 'reset-after') return void req.socket.destroy();
+    if (fault === 'hang-after') {
+      setTimeout(() => req.socket.destroy(), this.options.hangMs).unref();
+      return;
+    }
+    if (contactId.startsWith('INFO')) return this.reply(res, 200, [{ ResultCode: 'INFO', Comment: 'Betalning var redan registrerad', Any: [] }]);
+    return this.reply(res, 200, [{ ResultCode: 'OK', Comment: 'Betalning registrerad', Any: [] }]);
+  }
+}
