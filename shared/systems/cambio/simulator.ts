@@ -18,6 +18,8 @@ export interface CambioSandboxOptions {
   faults?: FaultPlan;
   /** How long a `hang-after` fault holds the connection before closing it. */
   hangMs?: number;
+  /** The wait a `429` fault states ("Try again in N seconds"). */
+  faultWaitSeconds?: number;
 }
 
 export interface CambioSandboxStats {
@@ -52,6 +54,7 @@ export class CambioSandbox {
       tokenTtlSeconds: opts.tokenTtlSeconds ?? 300,
       clientsWithoutScope: opts.clientsWithoutScope ?? [],
       hangMs: opts.hangMs ?? 20_000,
+      faultWaitSeconds: opts.faultWaitSeconds ?? 5,
     };
     this.faults = opts.faults ?? new FaultPlan();
     this.bucket = new TokenBucket(this.options.ratePerSecond);
@@ -151,7 +154,7 @@ export class CambioSandbox {
     if (fault === '403' || this.options.clientsWithoutScope.includes(grant.clientId)) {
       return this.reply(res, 403, { statusCode: 403, message: 'Insufficient scope.' });
     }
-    const slot = fault === '429' ? { ok: false as const, waitMs: 5_000 } : this.bucket.take();
+    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.bucket.take();
     if (!slot.ok) {
       this.stats.rateLimited++;
       const seconds = Math.max(1, Math.ceil(slot.waitMs / 1000));

@@ -1,0 +1,69 @@
+import { startStack, DEV_API_KEY, type Stack, type StackOptions } from '../../shared/local/stack.js';
+
+export { DEV_API_KEY };
+
+/** A whole local stack on loopback for one test file: in-memory dynalite, sandboxes, no sweep timer. */
+export async function testStack(opts: StackOptions = {}): Promise<Stack> {
+  return startStack({
+    port: 0,
+    sweepIntervalMs: false,
+    ...opts,
+    env: { LOG_LEVEL: 'silent', API_KEYS: DEV_API_KEY, ...opts.env },
+    settings: { sweepGraceMs: 0, ...opts.settings },
+  });
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export async function call(
+  stack: Stack,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
+  const res = await fetch(`${stack.url}${path}`, {
+    method,
+    headers: {
+      'x-api-key': DEV_API_KEY,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(20_000),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Polls until `check` returns a value, at most `timeoutMs`: every wait in the tests is bounded. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 15_000, stepMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export async function statusOf(stack: Stack, system: string, key: string): Promise<any> {
+  const r = await call(stack, 'GET', `/v1/payments/${system}/${encodeURIComponent(key)}`);
+  return r.status === 200 ? r.body : undefined;
+}
+
+export async function waitForStatus(stack: Stack, system: string, key: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+  return eventually(async () => {
+    const rec = await statusOf(stack, system, key);
+    return rec && statuses.includes(rec.status) ? rec : undefined;
+  }, timeoutMs);
+}
