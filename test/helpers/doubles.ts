@@ -1,0 +1,66 @@
+import { listenLoopback, readBody, sendJson, type RunningServer } from '../../shared/systems/sandbox.js';
+import type { AmbiguityPolicy, Outcome } from '../../shared/core/types.js';
+import type { ReconcileResult, SystemModule } from '../../shared/systems/types.js';
+
+/** A loopback server that counts what it receives per key: the test double's "downstream". */
+export class CountingDownstream {
+  readonly received = new Map<string, number>();
+  private server: RunningServer | undefined;
+
+  async start(): Promise<this> {
+    this.server = await listenLoopback((req, res) => {
+      void readBody(req).then((text) => {
+        const { key } = JSON.parse(text) as { key: string };
+        this.received.set(key, (this.received.get(key) ?? 0) + 1);
+        sendJson(res, 200, { ok: true, key });
+      });
+    });
+    return this;
+  }
+
+  get url(): string {
+    return (this.server as RunningServer).url;
+  }
+
+  count(key: string): number {
+    return this.received.get(key) ?? 0;
+  }
+
+  close(): Promise<void> {
+    return this.server?.close() ?? Promise.resolve();
+  }
+}
+
+/** Never settles: what a worker that died (or froze) mid-attempt looks like from the outside. */
+export const never = <T>() => new Promise<T>(() => undefined);
+
+/**
+ * A system whose post really sends to `downstream`, and can "die" after sending (the promise never
+ * settles, so the lease expires), with the ambiguity policy under test.
+ */
+export function doubleSystem(
+  name: string,
+  policy: AmbiguityPolicy,
+  downstream: CountingDownstream,
+  opts: { dieAfterSend?: Set<string>; reconcile?: (key: string) => ReconcileResult } = {},
+): SystemModule {
+  return {
+    name,
+    ambiguity: policy,
+    maxPerSecond: 1000,
+    parse: ({ body }) => {
+      const key = String((body as { key: string }).key);
+      return { tenant: 't', key, request: { key } };
+    },
+    routeKey: (key) => ({ tenant: 't', key }),
+    async post(request): Promise<Outcome> {
+      const key = String(request.key);
+      const res = await fetch(downstream.url, { method: 'POST', body: JSON.stringify({ key }), signal: AbortSignal.timeout(5_000) });
+      await res.text();
+      if (opts.dieAfterSend?.delete(key)) return never<Outcome>();
+      return { type: 'posted', httpStatus: res.status, body: { key } };
+    },
+    ...(opts.reconcile ? { reconcile: async (record) => opts.reconcile!(record.key) } : {}),
+    publicRequest: (r) => r,
+  };
+}
