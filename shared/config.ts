@@ -36,8 +36,21 @@ export const envSchema = z.object({
 
 export type Config = z.infer<typeof envSchema> & { apiKeys: string[] };
 
-/** Variables that hold secrets: in AWS they come from SSM SecureString parameters, never plain env. */
-export const SECRET_VARIABLES = ['API_KEYS', 'WEBHOOK_SECRET', 'CAMBIO_CLIENT_ID', 'CAMBIO_CLIENT_SECRET', 'CAMBIO_SUBSCRIPTION_KEY'] as const;
+/**
+ * Variables read from SSM Parameter Store in AWS (`<SECRETS_PARAMETER_PREFIX>/<NAME>`): every
+ * secret (as SecureString) and each system's endpoints, so a stage is configured without a redeploy
+ * and no secret sits in a Lambda's plain environment.
+ */
+export const PARAMETER_VARIABLES = [
+  'API_KEYS',
+  'WEBHOOK_SECRET',
+  'CAMBIO_BASE_URL',
+  'CAMBIO_TOKEN_URL',
+  'CAMBIO_CLIENT_ID',
+  'CAMBIO_CLIENT_SECRET',
+  'CAMBIO_SUBSCRIPTION_KEY',
+  'CAMBIO_MAX_RPS',
+] as const;
 
 export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';
@@ -61,14 +74,18 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 export async function resolveSecrets(env: Record<string, string | undefined>, ssm?: SSMClient): Promise<Record<string, string | undefined>> {
   const prefix = env.SECRETS_PARAMETER_PREFIX;
   if (!prefix) return env;
-  const wanted = SECRET_VARIABLES.filter((name) => !env[name]);
+  const wanted = PARAMETER_VARIABLES.filter((name) => !env[name]);
   if (wanted.length === 0) return env;
   const client = ssm ?? new SSMClient({ region: env.AWS_REGION ?? 'eu-north-1' });
-  const out = await client.send(new GetParametersCommand({ Names: wanted.map((n) => `${prefix}/${n}`), WithDecryption: true }));
   const filled: Record<string, string | undefined> = { ...env };
-  for (const p of out.Parameters ?? []) {
-    const name = p.Name?.slice(prefix.length + 1);
-    if (name && p.Value !== undefined) filled[name] = p.Value;
+  // GetParameters takes at most 10 names; a parameter that does not exist is simply not returned.
+  for (let i = 0; i < wanted.length; i += 10) {
+    const names = wanted.slice(i, i + 10).map((n) => `${prefix}/${n}`);
+    const out = await client.send(new GetParametersCommand({ Names: names, WithDecryption: true }));
+    for (const p of out.Parameters ?? []) {
+      const name = p.Name?.slice(prefix.length + 1);
+      if (name && p.Value !== undefined) filled[name] = p.Value;
+    }
   }
   return filled;
 }

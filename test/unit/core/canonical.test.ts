@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, payloadHash } from '../../../shared/core/canonical.js';
+
+describe('canonical JSON and payload hash', () => {
+  it('sorts keys at every depth and drops undefined members', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[2,{"y":2,"z":1}]},"b":1}');
+  });
+  it('hashes equal meaning equally and different values differently', () => {
+    expect(payloadHash({ status: 'PAID', contactId: 'x', paymentType: 'CARD' })).toBe(payloadHash({ paymentType: 'CARD', contactId: 'x', status: 'PAID' }));
+    expect(payloadHash({ paymentType: 'CARD' })).not.toBe(payloadHash({ paymentType: 'CASH' }));
+    expect(payloadHash({ amount: 1 })).not.toBe(payloadHash({ amount: '1' }));
+    expect(payloadHash({})).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
