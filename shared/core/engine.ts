@@ -4,7 +4,7 @@ import type { RateLimiter, RecordStore } from '../store/port.js';
 import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
 import { payloadHash } from './canonical.js';
 import { applyOutcome, scheduled, settledBase, withHistory, type EngineSettings } from './lifecycle.js';
-import { retryDelayMs, sqsDelaySeconds } from './retry-policy.js';
+import { retryDelayMs, sqsDelaySeconds, sqsSlotDelaySeconds } from './retry-policy.js';
 import { ACTIVE_STATUSES, recordPk, type Outcome, type PaymentRecord } from './types.js';
 
 export interface EngineDeps {
@@ -89,7 +89,7 @@ export async function processRecord(deps: EngineDeps, pk: string, owner: string)
   if (current.leaseUntil !== undefined && current.leaseUntil > now) return 'in-flight';
   if (current.leaseUntil === undefined && current.nextAttemptAt !== undefined && current.nextAttemptAt - now > 1_000) {
     // Woken early (a wait longer than SQS's 900 s, or a sweep duplicate): sleep again on the queue.
-    await enqueue(deps, current, current.nextAttemptAt, 'deferred', log);
+    await enqueue(deps, current, current.nextAttemptAt, 'deferred', log, current.slot !== undefined);
     return 'deferred';
   }
 
@@ -156,7 +156,7 @@ async function attempt(deps: EngineDeps, module: SystemModule, leased: PaymentRe
     const waiting: PaymentRecord = { ...scheduled(leased, now, slot.at), slot };
     if (!(await deps.store.replace(waiting, leased.version))) return (await deps.store.get(leased.pk)) ?? leased;
     const written = { ...waiting, version: leased.version + 1 };
-    await enqueue(deps, written, slot.at, 'slot', log);
+    await enqueue(deps, written, slot.at, 'slot', log, true);
     return written;
   }
   if (slot.at > now) await deps.sleep(slot.at - now);
@@ -294,9 +294,10 @@ function giveUp(record: PaymentRecord, now: number, why: string): PaymentRecord 
   };
 }
 
-async function enqueue(deps: EngineDeps, record: PaymentRecord, at: number, reason: string, log: Logger): Promise<void> {
+async function enqueue(deps: EngineDeps, record: PaymentRecord, at: number, reason: string, log: Logger, slot = false): Promise<void> {
+  const now = deps.clock();
   try {
-    await deps.queue.send({ pk: record.pk, reason }, sqsDelaySeconds(at, deps.clock()));
+    await deps.queue.send({ pk: record.pk, reason }, slot ? sqsSlotDelaySeconds(at, now) : sqsDelaySeconds(at, now));
   } catch (err) {
     // The record already says when it is due: the sweep re-enqueues it. Nothing is lost.
     log.error('retry enqueue failed; the sweep will pick the record up', { error: err });

@@ -71,3 +71,14 @@ export function sqsDelaySeconds(dueAt: number, now: number): number {
   const seconds = Math.ceil(Math.max(0, dueAt - now) / 1000);
   return Math.min(SQS_MAX_DELAY_SECONDS, seconds);
 }
+
+/**
+ * The DelaySeconds for a reserved send slot: rounded down, so the message arrives up to a second
+ * early and the worker waits the rest in-process. Rounding up would make every message late by up
+ * to a second, and the late ones of consecutive slots would arrive together as a burst that trips
+ * the downstream's limit.
+ */
+export function sqsSlotDelaySeconds(slotAt: number, now: number): number {
+  const seconds = Math.floor(Math.max(0, slotAt - now) / 1000);
+  return Math.min(SQS_MAX_DELAY_SECONDS, seconds);
+}

@@ -7,7 +7,7 @@ import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { parseConfig } from '../config.js';
 import type { EngineSettings } from '../core/lifecycle.js';
 import { buildDeps, type AppDeps } from '../deps.js';
-import type { Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
 import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
@@ -104,7 +104,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       limiter: new DynamoRateLimiter(client, config.TABLE_NAME),
       queue,
       ...(opts.settings ? { settings: opts.settings } : {}),
-      ...(opts.log ? { log: opts.log } : {}),
+      log: opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL),
     });
     const getDeps = async () => deps;
 

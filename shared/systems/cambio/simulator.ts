@@ -30,6 +30,8 @@ export interface CambioSandboxStats {
   /** contactId → how many times a PAID was applied. More than 1 is a duplicate post. */
   applied: Record<string, number>;
   byStatus: Record<string, number>;
+  /** Epoch ms of the last applied payment. */
+  lastAppliedAt: number;
 }
 
 /**
@@ -61,7 +63,7 @@ export class CambioSandbox {
   }
 
   static emptyStats(): CambioSandboxStats {
-    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, applied: {}, byStatus: {} };
+    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, applied: {}, byStatus: {}, lastAppliedAt: 0 };
   }
 
   get url(): string {
@@ -173,6 +175,7 @@ export class CambioSandbox {
     if (contactId.startsWith('ERROR')) return this.reply(res, 200, [{ ResultCode: 'ERROR', Comment: 'Kontakten hittades inte', Any: [] }]);
     // From here the payment is applied: faults below are the ambiguous kind (done, but the caller cannot tell).
     this.stats.applied[contactId] = (this.stats.applied[contactId] ?? 0) + 1;
+    this.stats.lastAppliedAt = Date.now();
     if (fault === '500' || fault === '502' || fault === '504') return this.reply(res, Number(fault), { statusCode: Number(fault), message: 'Upstream error' });
     if (fault === 'reset-after') return void req.socket.destroy();
     if (fault === 'hang-after') {

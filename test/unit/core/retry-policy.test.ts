@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, retryDelayMs, sqsDelaySeconds, statedWaitMs } from '../../../shared/core/retry-policy.js';
+import { backoffMs, retryDelayMs, sqsDelaySeconds, sqsSlotDelaySeconds, statedWaitMs } from '../../../shared/core/retry-policy.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 
@@ -61,5 +61,17 @@ describe('sqsDelaySeconds: rounded up, 0..900', () => {
     [NOW + 3_600_000, 900],
   ])('due %i → %i s', (due, expected) => {
     expect(sqsDelaySeconds(due, NOW)).toBe(expected);
+  });
+});
+
+describe('sqsSlotDelaySeconds: rounded down, so the worker arrives < 1 s early and waits in-process', () => {
+  it.each([
+    [NOW - 5_000, 0],
+    [NOW + 999, 0],
+    [NOW + 1_000, 1],
+    [NOW + 1_999, 1],
+    [NOW + 2_000_000, 900],
+  ])('slot %i → %i s', (slot, expected) => {
+    expect(sqsSlotDelaySeconds(slot, NOW)).toBe(expected);
   });
 });
