@@ -50,6 +50,7 @@ export const PARAMETER_VARIABLES = [
   'CAMBIO_CLIENT_SECRET',
   'CAMBIO_SUBSCRIPTION_KEY',
   'CAMBIO_MAX_RPS',
+  'LOG_HASH_KEY',
 ] as const;
 
 export class ConfigurationError extends Error {

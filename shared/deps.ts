@@ -80,6 +80,8 @@ export function awsDeps(env: Record<string, string | undefined> = process.env): 
       return cached.deps;
     }
     const config = parseConfig(resolved);
+    // The key of the log hashes (shared/log.ts) is a secret too: it comes with the others.
+    if (resolved.LOG_HASH_KEY) process.env.LOG_HASH_KEY = resolved.LOG_HASH_KEY;
     if (!config.RETRY_QUEUE_URL) throw new Error('invalid configuration: RETRY_QUEUE_URL is required in AWS');
     const dynamo = makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION });
     const deps = buildDeps(config, {
