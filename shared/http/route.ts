@@ -101,7 +101,8 @@ export function httpRoute(opts: {
       return toResult(reply);
     } catch (err) {
       if (err instanceof ProblemError) return problemResponse(err, instance);
-      (deps?.log ?? console).error('unhandled error in route', { error: err, requestId, path: event.path });
+      // The resource template, not the path: a path can hold a personal id (the status route's key).
+      (deps?.log ?? console).error('unhandled error in route', { error: err, requestId, route: event.resource });
       return problemResponse(
         new ProblemError(500, 'internal-error', 'Internal error', `The request could not be completed. Reference: ${requestId}. If it carried a payment, its status route tells whether it was recorded.`),
         instance,

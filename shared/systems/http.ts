@@ -9,7 +9,8 @@ export interface HttpTimeouts {
   bodyMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectMs: 5_000, headersMs: 15_000, bodyMs: 15_000 };
+// Short enough that a token fetch plus a post fit inside API Gateway's 29 s integration timeout.
+export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectMs: 4_000, headersMs: 10_000, bodyMs: 10_000 };
 
 /**
  * One keep-alive pool per process. Keep-alive is kept short: a Lambda frozen between invocations
