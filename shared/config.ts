@@ -32,6 +32,31 @@ export const envSchema = z.object({
   CAMBIO_CLIENT_SECRET: optionalText,
   CAMBIO_SUBSCRIPTION_KEY: optionalText,
   CAMBIO_MAX_RPS: z.coerce.number().positive().max(1000).default(10),
+  NIF_MEMBERSHIP_BASE_URL: optionalUrl,
+  NIF_MEMBERSHIP_API_VERSION: intIn(1, 99, 1),
+  NIF_SUBSCRIPTION_KEY: optionalText,
+  /** JSON object ClubId → that club's token from NIF's portal. */
+  NIF_CLUB_TOKENS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string' && v !== '')) {
+          return parsed as Record<string, string>;
+        }
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object mapping ClubId to a non-empty token, e.g. {"4568":"eyJ..."}' });
+      return z.NEVER;
+    })
+    .optional(),
+  NIF_ENVIRONMENT: z.enum(['dst', 'prod']).default('dst'),
+  NIF_BASE_URL: optionalUrl,
+  NIF_TOKEN_URL: optionalUrl,
+  NIF_CLIENT_ID: optionalText,
+  NIF_CLIENT_SECRET: optionalText,
+  NIF_MAX_RPS: z.coerce.number().positive().max(1000).default(10),
 });
 
 export type Config = z.infer<typeof envSchema> & { apiKeys: string[] };
@@ -50,6 +75,14 @@ export const PARAMETER_VARIABLES = [
   'CAMBIO_CLIENT_SECRET',
   'CAMBIO_SUBSCRIPTION_KEY',
   'CAMBIO_MAX_RPS',
+  'NIF_MEMBERSHIP_BASE_URL',
+  'NIF_SUBSCRIPTION_KEY',
+  'NIF_CLUB_TOKENS',
+  'NIF_BASE_URL',
+  'NIF_TOKEN_URL',
+  'NIF_CLIENT_ID',
+  'NIF_CLIENT_SECRET',
+  'NIF_MAX_RPS',
   'LOG_HASH_KEY',
 ] as const;
 

@@ -1,6 +1,9 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { makeHandler as cambioPaymentNotice } from '../../functions/cambio-payment-notice.js';
 import { makeHandler as getPayment } from '../../functions/get-payment.js';
+import { makeHandler as nifCorporatePayment } from '../../functions/nif-corporate-payment.js';
+import { makeHandler as nifMembershipPayment } from '../../functions/nif-membership-payment.js';
+import { makeHandler as nifPayment } from '../../functions/nif-payment.js';
 import type { AppDeps } from '../deps.js';
 
 type HttpHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -17,5 +20,8 @@ export interface HttpRoute {
 /** Every HTTP route, as serverless.yml declares them (test/unit/serverless.test.ts keeps the two equal). */
 export const HTTP_ROUTES: HttpRoute[] = [
   { function: 'cambioPaymentNotice', method: 'POST', path: '/v1/cambio/payment-notices', make: cambioPaymentNotice },
+  { function: 'nifMembershipPayment', method: 'POST', path: '/v1/nif/membership/payments', make: nifMembershipPayment },
+  { function: 'nifCorporatePayment', method: 'POST', path: '/v1/nif/corporate/payments', make: nifCorporatePayment },
+  { function: 'nifPayment', method: 'POST', path: '/v1/nif/payments', make: nifPayment },
   { function: 'getPayment', method: 'GET', path: '/v1/payments/{system}/{key}', make: getPayment },
 ];

@@ -13,6 +13,7 @@ import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from '../store
 import { ensureTable } from '../store/table.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
 import { makeDispatcher } from '../systems/http.js';
+import { NifSandbox, type NifSandboxOptions } from '../systems/nif/simulator.js';
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
@@ -33,6 +34,7 @@ export interface StackOptions {
   settings?: Partial<EngineSettings>;
   queue?: Partial<LocalQueueOptions>;
   cambio?: CambioSandboxOptions;
+  nif?: NifSandboxOptions;
   log?: Logger;
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
@@ -45,6 +47,7 @@ export interface Stack {
   queue: LocalRetryQueue;
   dynamoEndpoint: string;
   cambio: CambioSandbox | undefined;
+  nif: NifSandbox | undefined;
   sweepNow(): Promise<{ enqueued: number }>;
   close(): Promise<void>;
 }
@@ -83,6 +86,26 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         CAMBIO_CLIENT_SECRET: cambio.options.clientSecret,
         CAMBIO_SUBSCRIPTION_KEY: cambio.options.subscriptionKey,
       });
+    }
+    let nif: NifSandbox | undefined;
+    if (!env.NIF_MEMBERSHIP_BASE_URL || !env.NIF_BASE_URL) {
+      nif = new NifSandbox({
+        ...(env.SANDBOX_NIF_RPS ? { ratePerSecond: Number(env.SANDBOX_NIF_RPS) } : {}),
+        faults: new FaultPlan(parseFaultRates(env.SANDBOX_NIF_FAULTS)),
+        ...opts.nif,
+      });
+      await nif.start(Number(env.SANDBOX_NIF_PORT ?? 0));
+      cleanups.push(() => nif?.close());
+      if (!env.NIF_MEMBERSHIP_BASE_URL) {
+        Object.assign(env, {
+          NIF_MEMBERSHIP_BASE_URL: nif.url,
+          NIF_SUBSCRIPTION_KEY: nif.options.subscriptionKey,
+          NIF_CLUB_TOKENS: JSON.stringify(nif.options.clubTokens),
+        });
+      }
+      if (!env.NIF_BASE_URL) {
+        Object.assign(env, { NIF_BASE_URL: nif.url, NIF_TOKEN_URL: nif.tokenUrl, NIF_CLIENT_ID: nif.options.clientId, NIF_CLIENT_SECRET: nif.options.clientSecret });
+      }
     }
     env.API_KEYS ||= DEV_API_KEY;
     env.WEBHOOK_SECRET ||= DEV_WEBHOOK_SECRET;
@@ -125,7 +148,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const close = async () => {
       for (const c of cleanups.reverse()) await c();
     };
-    return { url: api.url, deps, queue, dynamoEndpoint, cambio, sweepNow, close };
+    return { url: api.url, deps, queue, dynamoEndpoint, cambio, nif, sweepNow, close };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     `  records:     dynalite, kept in ${dataDir}`,
     `  retry queue: in-process (delays, visibility timeout, dead letters after 5 receives); sweep every minute`,
     `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s)` : process.env.CAMBIO_BASE_URL}`,
+    `  nif:         ${stack.nif ? `sandbox at ${stack.nif.url} (both generations; club tokens for ClubId ${Object.keys(stack.nif.options.clubTokens).join(', ')}; corporate club ${stack.nif.options.corporateClubs.join(', ')})` : 'configured endpoints'}`,
     `  dev API key: ${apiKey}`,
     '',
     'Routes:',
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
     `    -H 'x-api-key: ${apiKey}' -H 'content-type: application/json' \\`,
     `    -d '{"status":"PAID","contactId":"demo-1","paymentType":"CARD"}'`,
     `  curl -s ${stack.url}/v1/payments/cambio/demo-1 -H 'x-api-key: ${apiKey}'`,
+    `  curl -i -X POST ${stack.url}/v1/nif/membership/payments -H 'x-api-key: ${apiKey}' -H 'ClubId: 4568' \\`,
+    `    -H 'content-type: application/json' -d '{"amount":"450","externalId":"3248","isPaid":"true","orgId":"4568","paidDate":"${new Date().getFullYear()}-05-08","paidToOrgId":"4568","paymentCategory":"Club membership","paymentTypeId":0,"periodFrom":"${new Date().getFullYear()}-05-08","periodTo":"${new Date().getFullYear()}-06-08","personId":"8675682"}'`,
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,12 +1,13 @@
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { cambioModule } from './cambio/index.js';
+import { nifModules } from './nif/index.js';
 import type { SystemModule } from './types.js';
 
 /** System names as the status route spells them (DESIGN.md). */
 export const SYSTEM_NAMES = ['cambio', 'nif-membership', 'nif-corporate', 'nif', 'brp', 'kontantanalys'] as const;
 
 export function buildSystems(config: Config, dispatcher: Dispatcher, clock: () => number): Map<string, SystemModule> {
-  const modules = [cambioModule(config, dispatcher, clock)];
+  const modules = [cambioModule(config, dispatcher, clock), ...nifModules(config, dispatcher, clock)];
   return new Map(modules.map((m) => [m.name, m]));
 }

@@ -1,0 +1,8 @@
+import { awsDeps, type AppDeps } from '../shared/deps.js';
+import { paymentRoute } from '../shared/http/payments.js';
+import { NIF_MEMBERSHIP } from '../shared/systems/nif/index.js';
+
+/** POST /v1/nif/membership/payments: NIF External Membership API, first generation (header ClubId). */
+export const makeHandler = (getDeps: () => Promise<AppDeps>) => paymentRoute(NIF_MEMBERSHIP, getDeps);
+
+export const handler = makeHandler(awsDeps());

@@ -1,0 +1,8 @@
+import { awsDeps, type AppDeps } from '../shared/deps.js';
+import { paymentRoute } from '../shared/http/payments.js';
+import { NIF } from '../shared/systems/nif/index.js';
+
+/** POST /v1/nif/payments: NIF payment API, second generation. */
+export const makeHandler = (getDeps: () => Promise<AppDeps>) => paymentRoute(NIF, getDeps);
+
+export const handler = makeHandler(awsDeps());

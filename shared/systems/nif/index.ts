@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import type { Config } from '../../config.js';
+import { validationProblem, type FieldError } from '../../http/problem.js';
+import { ConfigError, type InboundRequest, type SystemModule } from '../types.js';
+import { NIF_ENVIRONMENTS, NifMembershipClient, NifPaymentClient } from './client.js';
+import { oreToKronor, parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
+
+export const NIF_MEMBERSHIP = 'nif-membership';
+export const NIF_CORPORATE = 'nif-corporate';
+export const NIF = 'nif';
+
+interface NifRequest {
+  clubId?: string;
+  payment: NifPayment;
+  /** True when paybridge made the externalId up (none was given), so reconciliation can still match. */
+  generatedExternalId?: boolean;
+}
+
+/** The date in Norway: "this year" in seed 004 is NIF's year, not UTC's. */
+export function osloDate(ms: number): string {
+  return new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Oslo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+}
+
+/**
+ * A stable ExternalId (≤ 25 characters, seed 003) derived from the idempotency key, sent when the
+ * caller gave none: the read API matches on it, so even keyless payments can be reconciled.
+ */
+export function derivedExternalId(clubId: string, key: string): string {
+  return `pb${createHash('sha256').update(`${clubId}:${key}`).digest('base64url').replace(/[-_]/g, '').slice(0, 23)}`;
+}
+
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,100}$/;
+
+function publicView(request: Record<string, unknown>): Record<string, unknown> {
+  const r = request as unknown as NifRequest;
+  const { amountOre, ...rest } = r.payment;
+  return { ...(r.clubId ? { clubId: r.clubId } : {}), ...rest, amount: oreToKronor(amountOre), amountOre, ...(r.generatedExternalId ? { generatedExternalId: true } : {}) };
+}
+
+function firstGeneration(variant: 'membership' | 'corporate', config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
+  let client: NifMembershipClient | undefined;
+  const getClient = () => {
+    if (client) return client;
+    const missing = (['NIF_MEMBERSHIP_BASE_URL', 'NIF_SUBSCRIPTION_KEY', 'NIF_CLUB_TOKENS'] as const).filter((k) => !config[k]);
+    if (missing.length > 0) throw new ConfigError(`NIF (first generation) is not configured: set ${missing.join(', ')}`, missing);
+    const tokens = config.NIF_CLUB_TOKENS as Record<string, string>;
+    client = new NifMembershipClient(
+      {
+        baseUrl: config.NIF_MEMBERSHIP_BASE_URL as string,
+        apiVersion: config.NIF_MEMBERSHIP_API_VERSION,
+        subscriptionKey: config.NIF_SUBSCRIPTION_KEY as string,
+        clubToken: (clubId) => tokens[clubId],
+      },
+      dispatcher,
+      clock,
+    );
+    return client;
+  };
+  const name = variant === 'membership' ? NIF_MEMBERSHIP : NIF_CORPORATE;
+
+  return {
+    name,
+    // NIF adds a payment row: sending twice doubles it. The read API can be asked instead.
+    ambiguity: 'reconcile',
+    maxPerSecond: config.NIF_MAX_RPS,
+    parse(input: InboundRequest) {
+      const errors: FieldError[] = [];
+      const clubId = input.headers.clubid?.trim();
+      if (!clubId) errors.push({ pointer: 'header:ClubId', detail: 'is required: the club the payment is posted for' });
+      else if (!/^[1-9]\d{0,11}$/.test(clubId)) errors.push({ pointer: 'header:ClubId', detail: 'must be a positive whole number' });
+      const idem = input.headers['idempotency-key'];
+      if (idem !== undefined && !idempotencyKeyPattern.test(idem)) {
+        errors.push({ pointer: 'header:Idempotency-Key', detail: 'must be 1–100 visible ASCII characters' });
+      }
+      const parsed = parseNifPayment(input.body, variant, osloDate(clock()));
+      if (!parsed.ok) errors.push(...parsed.errors);
+      if (errors.length > 0 || !parsed.ok || !clubId) throw validationProblem(errors, 'payment');
+      const p = parsed.value;
+      // The status route's key is `<ClubId>:<externalId>` (DESIGN.md), with the fallbacks after the colon.
+      const own = p.externalId ?? (idem !== undefined ? `idem:${idem}` : `natural:${p.personId}:${p.orgId}:${p.paymentTypeId}:${p.periodFrom}:${p.periodTo}`);
+      const key = `${clubId}:${own}`;
+      const generated = p.externalId === undefined;
+      const payment: NifPayment = generated ? { ...p, externalId: derivedExternalId(clubId, own) } : p;
+      const request: NifRequest = { clubId, payment, ...(generated ? { generatedExternalId: true } : {}) };
+      return { tenant: clubId, key, request: request as unknown as Record<string, unknown> };
+    },
+    routeKey(routeKey) {
+      const at = routeKey.indexOf(':');
+      const club = routeKey.slice(0, at);
+      return at > 0 && /^\d+$/.test(club) && at < routeKey.length - 1 ? { tenant: club, key: routeKey } : undefined;
+    },
+    post(request) {
+      const r = request as unknown as NifRequest;
+      return getClient().addPaymentDetail(r.clubId as string, r.payment, variant);
+    },
+    reconcile(record) {
+      const r = record.request as unknown as NifRequest;
+      return getClient().findPayment(r.clubId as string, r.payment, variant);
+    },
+    publicRequest: publicView,
+  };
+}
+
+function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
+  let client: NifPaymentClient | undefined;
+  const getClient = () => {
+    if (client) return client;
+    const missing = (['NIF_CLIENT_ID', 'NIF_CLIENT_SECRET'] as const).filter((k) => !config[k]);
+    if (missing.length > 0) throw new ConfigError(`NIF (second generation) is not configured: set ${missing.join(', ')}`, missing);
+    const defaults = NIF_ENVIRONMENTS[config.NIF_ENVIRONMENT];
+    client = new NifPaymentClient(
+      {
+        baseUrl: config.NIF_BASE_URL ?? defaults.baseUrl,
+        tokenUrl: config.NIF_TOKEN_URL ?? defaults.tokenUrl,
+        clientId: config.NIF_CLIENT_ID as string,
+        clientSecret: config.NIF_CLIENT_SECRET as string,
+        subscriptionKey: config.NIF_SUBSCRIPTION_KEY,
+      },
+      dispatcher,
+      clock,
+    );
+    return client;
+  };
+  return {
+    name: NIF,
+    // No documented read in the second generation: an ambiguous outcome waits for an operator.
+    ambiguity: 'park',
+    maxPerSecond: config.NIF_MAX_RPS,
+    parse(input: InboundRequest) {
+      const parsed = parseNifPayment(input.body, 'gen2' satisfies NifVariant, osloDate(clock()));
+      if (!parsed.ok) throw validationProblem(parsed.errors, 'payment');
+      const request: NifRequest = { payment: parsed.value };
+      return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown> };
+    },
+    routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
+    post(request) {
+      return getClient().addPaymentDetail((request as unknown as NifRequest).payment);
+    },
+    publicRequest: publicView,
+  };
+}
+
+export function nifModules(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule[] {
+  return [firstGeneration('membership', config, dispatcher, clock), firstGeneration('corporate', config, dispatcher, clock), secondGeneration(config, dispatcher, clock)];
+}
