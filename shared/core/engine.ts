@@ -1,7 +1,7 @@
 import { hashId, type Logger } from '../log.js';
 import type { RetryQueue } from '../queue/port.js';
 import type { RateLimiter, RecordStore } from '../store/port.js';
-import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
+import { ConfigError, LeaseLostError, type AttemptContext, type ParsedPayment, type SystemModule } from '../systems/types.js';
 import { payloadHash } from './canonical.js';
 import { applyOutcome, scheduled, settledBase, withHistory, type EngineSettings } from './lifecycle.js';
 import { retryDelayMs, sqsDelaySeconds, sqsSlotDelaySeconds } from './retry-policy.js';
@@ -145,7 +145,8 @@ export async function sweep(deps: EngineDeps, limit = 500): Promise<{ enqueued: 
 }
 
 /** One send with a shared-rate slot, then the outcome recorded. `leased` must hold this worker's lease. */
-async function attempt(deps: EngineDeps, module: SystemModule, leased: PaymentRecord, log: Logger): Promise<PaymentRecord> {
+async function attempt(deps: EngineDeps, module: SystemModule, start: PaymentRecord, log: Logger): Promise<PaymentRecord> {
+  let leased = start;
   let now = deps.clock();
   let slot = leased.slot;
   if (!slot || !(await deps.limiter.isCurrent(module.name, slot.gen))) {
@@ -161,7 +162,10 @@ async function attempt(deps: EngineDeps, module: SystemModule, leased: PaymentRe
   }
   if (slot.at > now) await deps.sleep(slot.at - now);
 
-  const outcome = await safePost(module, leased, log);
+  const holder = { record: leased };
+  const outcome = await safePost(module, leased, checkpointer(deps, holder), log);
+  // Checkpoints written during the post moved the version on: settle from the latest one.
+  leased = holder.record;
   now = deps.clock();
   const decision = applyOutcome(leased, outcome, { now, policy: module.ambiguity, settings: deps.settings, random: deps.random });
   if (decision.pauseUntil !== undefined) await deps.limiter.pause(module.name, decision.pauseUntil);
@@ -174,11 +178,26 @@ async function attempt(deps: EngineDeps, module: SystemModule, leased: PaymentRe
   return settle(deps, leased, decision.record, log, decision.wakeAt, outcome.type === 'posted');
 }
 
-async function safePost(module: SystemModule, leased: PaymentRecord, log: Logger): Promise<Outcome> {
+/** A context whose `checkpoint` writes progress under this worker's lease and keeps `holder` current. */
+function checkpointer(deps: EngineDeps, holder: { record: PaymentRecord }): AttemptContext {
+  return {
+    correlationId: holder.record.correlationId,
+    record: holder.record,
+    async checkpoint(patch) {
+      const current = holder.record;
+      const next: PaymentRecord = { ...current, checkpoints: { ...current.checkpoints, ...patch }, updatedAt: new Date(deps.clock()).toISOString() };
+      if (!(await deps.store.replace(next, current.version))) throw new LeaseLostError();
+      holder.record = { ...next, version: current.version + 1 };
+    },
+  };
+}
+
+async function safePost(module: SystemModule, leased: PaymentRecord, ctx: AttemptContext, log: Logger): Promise<Outcome> {
   try {
-    return await module.post(leased.request, { correlationId: leased.correlationId, record: leased });
+    return await module.post(leased.request, ctx);
   } catch (err) {
     if (err instanceof ConfigError) return { type: 'auth', message: err.message };
+    if (err instanceof LeaseLostError) return { type: 'ambiguous', message: err.message };
     // A module bug after the request may have left: treat as ambiguous, never as "not sent".
     log.error('system module threw', { error: err });
     return { type: 'ambiguous', message: `internal error while posting: ${(err as Error).message}` };
@@ -222,19 +241,27 @@ async function settle(
   return (await deps.store.get(leased.pk)) ?? next;
 }
 
-async function reconcile(deps: EngineDeps, module: SystemModule, leased: PaymentRecord, log: Logger): Promise<string> {
+async function reconcile(deps: EngineDeps, module: SystemModule, start: PaymentRecord, log: Logger): Promise<string> {
   const now = deps.clock();
+  let leased = start;
   if (!module.reconcile) {
     await settle(deps, leased, parkUnknown(leased, now, `${module.name} cannot be asked whether the payment arrived`), log);
     return 'parked';
   }
-  let result;
+  const holder = { record: leased };
+  let result: Awaited<ReturnType<NonNullable<SystemModule['reconcile']>>>;
   try {
-    result = await module.reconcile(leased);
+    result = await module.reconcile(leased, checkpointer(deps, holder));
   } catch (err) {
-    result = { type: 'inconclusive' as const, message: (err as Error).message };
+    if (err instanceof LeaseLostError) return 'raced';
+    result = { type: 'inconclusive', message: (err as Error).message };
   }
+  leased = holder.record;
   log.info('reconciled', { result: result.type });
+  if (result.type === 'unknowable') {
+    await settle(deps, leased, parkUnknown(leased, now, result.message), log);
+    return 'parked';
+  }
   if (result.type === 'found') {
     const { error: _e, ...rest } = settledBase(leased, now);
     const found: PaymentRecord = {

@@ -17,12 +17,29 @@ export interface InboundRequest {
 
 export type ReconcileResult =
   | { type: 'found'; body: unknown }
+  /** Not there: the engine sends (or, for multi-step systems, resumes) once more. */
   | { type: 'absent' }
-  | { type: 'inconclusive'; message: string };
+  /** Could not tell this time (the read failed): asked again with backoff, then `unknown`. */
+  | { type: 'inconclusive'; message: string }
+  /** Can never be told (nothing to look it up by): parked as `unknown` at once. */
+  | { type: 'unknowable'; message: string };
 
 export interface AttemptContext {
   correlationId: string;
+  /** The record as this attempt started it (checkpoints included). */
   record: PaymentRecord;
+  /**
+   * Persists progress of a multi-step post (BRP order id, rows, receipt id) before the next step,
+   * conditionally on this worker's lease; throws LeaseLostError when another worker took over.
+   */
+  checkpoint(patch: Record<string, unknown>): Promise<void>;
+}
+
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor() {
+    super('the lease on this record was lost: another worker owns it now');
+  }
 }
 
 /** One downstream system: its rules, its client and its error mapping, behind one face. */
@@ -39,7 +56,7 @@ export interface SystemModule {
   /** Sends once (refreshing credentials once on 401/403) and says what happened. Never throws for a downstream failure. */
   post(request: Record<string, unknown>, ctx: AttemptContext): Promise<Outcome>;
   /** Asks the downstream whether an ambiguous send took effect; systems that cannot be asked leave this out. */
-  reconcile?(record: PaymentRecord): Promise<ReconcileResult>;
+  reconcile?(record: PaymentRecord, ctx: AttemptContext): Promise<ReconcileResult>;
   /** The request as the status route may show it: personal data beyond ids removed. */
   publicRequest(request: Record<string, unknown>): Record<string, unknown>;
 }
