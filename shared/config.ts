@@ -57,6 +57,12 @@ export const envSchema = z.object({
   NIF_CLIENT_ID: optionalText,
   NIF_CLIENT_SECRET: optionalText,
   NIF_MAX_RPS: z.coerce.number().positive().max(1000).default(10),
+  BRP_BASE_URL: optionalUrl,
+  BRP_API_KEY: optionalText,
+  BRP_USERNAME: optionalText,
+  BRP_PASSWORD: optionalText,
+  /** Sales per second (each sale is several calls: order, rows, read, receipt, read). */
+  BRP_MAX_RPS: z.coerce.number().positive().max(1000).default(2),
 });
 
 export type Config = z.infer<typeof envSchema> & { apiKeys: string[] };
@@ -83,6 +89,11 @@ export const PARAMETER_VARIABLES = [
   'NIF_CLIENT_ID',
   'NIF_CLIENT_SECRET',
   'NIF_MAX_RPS',
+  'BRP_BASE_URL',
+  'BRP_API_KEY',
+  'BRP_USERNAME',
+  'BRP_PASSWORD',
+  'BRP_MAX_RPS',
   'LOG_HASH_KEY',
 ] as const;
 

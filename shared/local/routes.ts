@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { makeHandler as brpSale } from '../../functions/brp-sale.js';
 import { makeHandler as cambioPaymentNotice } from '../../functions/cambio-payment-notice.js';
 import { makeHandler as getPayment } from '../../functions/get-payment.js';
 import { makeHandler as nifCorporatePayment } from '../../functions/nif-corporate-payment.js';
@@ -23,5 +24,6 @@ export const HTTP_ROUTES: HttpRoute[] = [
   { function: 'nifMembershipPayment', method: 'POST', path: '/v1/nif/membership/payments', make: nifMembershipPayment },
   { function: 'nifCorporatePayment', method: 'POST', path: '/v1/nif/corporate/payments', make: nifCorporatePayment },
   { function: 'nifPayment', method: 'POST', path: '/v1/nif/payments', make: nifPayment },
+  { function: 'brpSale', method: 'POST', path: '/v1/brp/sales', make: brpSale },
   { function: 'getPayment', method: 'GET', path: '/v1/payments/{system}/{key}', make: getPayment },
 ];

@@ -14,6 +14,7 @@ import { ensureTable } from '../store/table.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
 import { makeDispatcher } from '../systems/http.js';
 import { NifSandbox, type NifSandboxOptions } from '../systems/nif/simulator.js';
+import { BrpSandbox, type BrpSandboxOptions } from '../systems/brp/simulator.js';
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
@@ -35,6 +36,7 @@ export interface StackOptions {
   queue?: Partial<LocalQueueOptions>;
   cambio?: CambioSandboxOptions;
   nif?: NifSandboxOptions;
+  brp?: BrpSandboxOptions;
   log?: Logger;
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
@@ -48,6 +50,7 @@ export interface Stack {
   dynamoEndpoint: string;
   cambio: CambioSandbox | undefined;
   nif: NifSandbox | undefined;
+  brp: BrpSandbox | undefined;
   sweepNow(): Promise<{ enqueued: number }>;
   close(): Promise<void>;
 }
@@ -107,6 +110,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         Object.assign(env, { NIF_BASE_URL: nif.url, NIF_TOKEN_URL: nif.tokenUrl, NIF_CLIENT_ID: nif.options.clientId, NIF_CLIENT_SECRET: nif.options.clientSecret });
       }
     }
+    let brp: BrpSandbox | undefined;
+    if (!env.BRP_BASE_URL) {
+      brp = new BrpSandbox({
+        ...(env.SANDBOX_BRP_RPS ? { ratePerSecond: Number(env.SANDBOX_BRP_RPS) } : {}),
+        faults: new FaultPlan(parseFaultRates(env.SANDBOX_BRP_FAULTS)),
+        ...opts.brp,
+      });
+      await brp.start(Number(env.SANDBOX_BRP_PORT ?? 0));
+      cleanups.push(() => brp?.close());
+      Object.assign(env, { BRP_BASE_URL: brp.url, BRP_API_KEY: brp.options.apiKey, BRP_USERNAME: brp.options.username, BRP_PASSWORD: brp.options.password });
+    }
     env.API_KEYS ||= DEV_API_KEY;
     env.WEBHOOK_SECRET ||= DEV_WEBHOOK_SECRET;
     env.DYNAMODB_ENDPOINT = dynamoEndpoint;
@@ -148,7 +162,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const close = async () => {
       for (const c of cleanups.reverse()) await c();
     };
-    return { url: api.url, deps, queue, dynamoEndpoint, cambio, nif, sweepNow, close };
+    return { url: api.url, deps, queue, dynamoEndpoint, cambio, nif, brp, sweepNow, close };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

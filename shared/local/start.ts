@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     `  retry queue: in-process (delays, visibility timeout, dead letters after 5 receives); sweep every minute`,
     `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s)` : process.env.CAMBIO_BASE_URL}`,
     `  nif:         ${stack.nif ? `sandbox at ${stack.nif.url} (both generations; club tokens for ClubId ${Object.keys(stack.nif.options.clubTokens).join(', ')}; corporate club ${stack.nif.options.corporateClubs.join(', ')})` : 'configured endpoints'}`,
+    `  brp:         ${stack.brp ? `sandbox at ${stack.brp.url} (products 10, 11: goods; 20: a service)` : process.env.BRP_BASE_URL}`,
     `  dev API key: ${apiKey}`,
     '',
     'Routes:',

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
  * fault injection (one-shot faults queued through the control route, or random ones at a rate).
  */
 
-export const FAULTS = ['429', '500', '502', '503', '504', '401', '403', 'reset-before', 'reset-after', 'hang-after'] as const;
+/** `none` answers normally: it lets a test queue a fault for the second call of a step. */
+export const FAULTS = ['none', '429', '500', '502', '503', '504', '401', '403', 'reset-before', 'reset-after', 'hang-after'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export class TokenBucket {
