@@ -63,6 +63,14 @@ export const envSchema = z.object({
   BRP_PASSWORD: optionalText,
   /** Sales per second (each sale is several calls: order, rows, read, receipt, read). */
   BRP_MAX_RPS: z.coerce.number().positive().max(1000).default(2),
+  KONTANTANALYS_BASE_URL: optionalUrl,
+  KONTANTANALYS_USERNAME: optionalText,
+  KONTANTANALYS_PASSWORD: optionalText,
+  KONTANTANALYS_MAX_RPS: z.coerce.number().positive().max(1000).default(5),
+  /** Providers closer than this (SWEREF 99 TM metres) to ours count as the same place. */
+  KONTANTANALYS_MATCH_DISTANCE_M: z.coerce.number().min(0).max(10_000).default(25),
+  /** The account has Tillväxtverket's extended permission for historic years. */
+  KONTANTANALYS_EXTENDED_PERMISSION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 
 export type Config = z.infer<typeof envSchema> & { apiKeys: string[] };
@@ -94,6 +102,10 @@ export const PARAMETER_VARIABLES = [
   'BRP_USERNAME',
   'BRP_PASSWORD',
   'BRP_MAX_RPS',
+  'KONTANTANALYS_BASE_URL',
+  'KONTANTANALYS_USERNAME',
+  'KONTANTANALYS_PASSWORD',
+  'KONTANTANALYS_MAX_RPS',
   'LOG_HASH_KEY',
 ] as const;
 

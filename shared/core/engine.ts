@@ -74,6 +74,116 @@ export async function submit(
   return { kind: 'created', record: await attempt(deps, module, record, log) };
 }
 
+export type UpsertResult =
+  | { kind: 'created'; record: PaymentRecord }
+  /** The same body as last time: nothing sent; `confirmedAt` recorded. */
+  | { kind: 'unchanged'; record: PaymentRecord }
+  /** A new version of the body: sent as an update. */
+  | { kind: 'changed'; record: PaymentRecord }
+  /** An attempt for this key is in flight: the caller should try again shortly. */
+  | { kind: 'busy'; record: PaymentRecord };
+
+/**
+ * For registers kept in step rather than payments posted once (Kontantanalys): the key's record is
+ * created on first sight, a changed body becomes a new version that is sent, an unchanged one sends
+ * nothing. Every write is still conditional on the version read.
+ */
+export async function upsert(
+  deps: EngineDeps,
+  module: SystemModule,
+  parsed: ParsedPayment,
+  ids: { owner: string; correlationId: string },
+): Promise<UpsertResult> {
+  const pk = recordPk(module.name, parsed.tenant, parsed.key);
+  const now = deps.clock();
+  const stamp = new Date(now).toISOString();
+  const hash = payloadHash(parsed.request);
+  for (let i = 0; i < 3; i++) {
+    const existing = await deps.store.get(pk);
+    if (!existing) {
+      const first = await submit(deps, module, parsed, ids);
+      if (first.kind === 'created') {
+        await noteConfirmed(deps, first.record, stamp);
+        return { kind: 'created', record: first.record };
+      }
+      continue; // someone created it meanwhile: decide again on what is there now
+    }
+    if (existing.payloadHash === hash) {
+      return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp)) ?? existing };
+    }
+    if (existing.leaseUntil !== undefined && existing.leaseUntil > now) return { kind: 'busy', record: existing };
+    const leaseUntil = now + deps.settings.leaseMs;
+    const { error: _e, result: _r, ...base } = existing;
+    const next: PaymentRecord = {
+      ...base,
+      status: 'retrying',
+      request: parsed.request,
+      payloadHash: hash,
+      failures: 0,
+      leaseOwner: ids.owner,
+      leaseUntil,
+      nextAttemptAt: leaseUntil,
+      dueShard: 'due',
+      checkpoints: { ...existing.checkpoints, confirmedAt: stamp },
+      correlationId: ids.correlationId,
+      updatedAt: stamp,
+      history: withHistory(existing, now, 'changed', 'a new version of the data was received'),
+    };
+    if (!(await deps.store.replace(next, existing.version))) continue;
+    const log = deps.log.child({ system: module.name, ref: hashId(pk), correlationId: ids.correlationId });
+    return { kind: 'changed', record: await attempt(deps, module, { ...next, version: existing.version + 1 }, log) };
+  }
+  const current = await deps.store.get(pk);
+  return { kind: 'busy', record: current as PaymentRecord };
+}
+
+/**
+ * Records that the integrator confirmed the data now. Best effort: skipped while an attempt holds
+ * the lease (bumping the version under it would make that attempt's own writes fail), and a lost race
+ * only delays the confirmation to the next PUT.
+ */
+async function noteConfirmed(deps: EngineDeps, record: PaymentRecord, stamp: string): Promise<PaymentRecord | undefined> {
+  const latest = (await deps.store.get(record.pk)) ?? record;
+  if (latest.leaseUntil !== undefined && latest.leaseUntil > deps.clock()) return undefined;
+  const next = { ...latest, checkpoints: { ...latest.checkpoints, confirmedAt: stamp } };
+  return (await deps.store.replace(next, latest.version)) ? { ...next, version: latest.version + 1 } : undefined;
+}
+
+/**
+ * Sends a settled record again under a new lease: an operator's redrive of a `held` payment, or a
+ * scheduled refresh that changed only derived data (Kontantanalys' timelinessDate). Refused while an
+ * attempt is in flight. Returns the record after the attempt, or undefined when it could not start.
+ */
+export async function reopen(
+  deps: EngineDeps,
+  pk: string,
+  opts: { owner: string; reason: string; checkpoints?: Record<string, unknown> },
+): Promise<PaymentRecord | undefined> {
+  const current = await deps.store.get(pk);
+  if (!current) return undefined;
+  const module = deps.systems(current.system);
+  if (!module) throw new Error(`no module for system ${current.system}`);
+  const now = deps.clock();
+  if (current.leaseUntil !== undefined && current.leaseUntil > now) return undefined;
+  const leaseUntil = now + deps.settings.leaseMs;
+  const { error: _e, ...base } = current;
+  const next: PaymentRecord = {
+    ...base,
+    status: 'retrying',
+    failures: 0,
+    leaseOwner: opts.owner,
+    leaseUntil,
+    nextAttemptAt: leaseUntil,
+    dueShard: 'due',
+    checkpoints: { ...current.checkpoints, ...opts.checkpoints },
+    updatedAt: new Date(now).toISOString(),
+    history: withHistory(current, now, 'reopened', opts.reason),
+  };
+  if (!(await deps.store.replace(next, current.version))) return undefined;
+  const log = deps.log.child({ system: current.system, ref: hashId(pk), correlationId: current.correlationId });
+  return attempt(deps, module, { ...next, version: current.version + 1 }, log);
+}
+
 /**
  * The retry worker's step for one record: take the lease with a conditional write, then attempt,
  * reconcile or park as the record's state says. Returns what it did, for logs and tests.

@@ -2,6 +2,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { makeHandler as brpSale } from '../../functions/brp-sale.js';
 import { makeHandler as cambioPaymentNotice } from '../../functions/cambio-payment-notice.js';
 import { makeHandler as getPayment } from '../../functions/get-payment.js';
+import { makeHandler as kontantanalysGet } from '../../functions/kontantanalys-get.js';
+import { makeHandler as kontantanalysPut } from '../../functions/kontantanalys-put.js';
 import { makeHandler as nifCorporatePayment } from '../../functions/nif-corporate-payment.js';
 import { makeHandler as nifMembershipPayment } from '../../functions/nif-membership-payment.js';
 import { makeHandler as nifPayment } from '../../functions/nif-payment.js';
@@ -25,5 +27,7 @@ export const HTTP_ROUTES: HttpRoute[] = [
   { function: 'nifCorporatePayment', method: 'POST', path: '/v1/nif/corporate/payments', make: nifCorporatePayment },
   { function: 'nifPayment', method: 'POST', path: '/v1/nif/payments', make: nifPayment },
   { function: 'brpSale', method: 'POST', path: '/v1/brp/sales', make: brpSale },
+  { function: 'kontantanalysPut', method: 'PUT', path: '/v1/kontantanalys/{resource}/{externalId}', make: kontantanalysPut },
+  { function: 'kontantanalysGet', method: 'GET', path: '/v1/kontantanalys/{resource}/{externalId}', make: kontantanalysGet },
   { function: 'getPayment', method: 'GET', path: '/v1/payments/{system}/{key}', make: getPayment },
 ];

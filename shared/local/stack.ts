@@ -15,6 +15,8 @@ import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simu
 import { makeDispatcher } from '../systems/http.js';
 import { NifSandbox, type NifSandboxOptions } from '../systems/nif/simulator.js';
 import { BrpSandbox, type BrpSandboxOptions } from '../systems/brp/simulator.js';
+import { KontantanalysSandbox, type KontantanalysSandboxOptions } from '../systems/kontantanalys/simulator.js';
+import { makeHandler as makeKontantanalysSync } from '../../functions/kontantanalys-sync.js';
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
@@ -37,6 +39,9 @@ export interface StackOptions {
   cambio?: CambioSandboxOptions;
   nif?: NifSandboxOptions;
   brp?: BrpSandboxOptions;
+  kontantanalys?: KontantanalysSandboxOptions;
+  /** The Kontantanalys run's schedule; false turns it off (tests call `kontantanalysSyncNow`). */
+  kontantanalysSyncIntervalMs?: number | false;
   log?: Logger;
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
@@ -51,6 +56,8 @@ export interface Stack {
   cambio: CambioSandbox | undefined;
   nif: NifSandbox | undefined;
   brp: BrpSandbox | undefined;
+  kontantanalys: KontantanalysSandbox | undefined;
+  kontantanalysSyncNow(): Promise<unknown>;
   sweepNow(): Promise<{ enqueued: number }>;
   close(): Promise<void>;
 }
@@ -121,6 +128,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => brp?.close());
       Object.assign(env, { BRP_BASE_URL: brp.url, BRP_API_KEY: brp.options.apiKey, BRP_USERNAME: brp.options.username, BRP_PASSWORD: brp.options.password });
     }
+    let kontantanalys: KontantanalysSandbox | undefined;
+    if (!env.KONTANTANALYS_BASE_URL) {
+      kontantanalys = new KontantanalysSandbox({
+        ...(env.SANDBOX_KONTANTANALYS_RPS ? { ratePerSecond: Number(env.SANDBOX_KONTANTANALYS_RPS) } : {}),
+        faults: new FaultPlan(parseFaultRates(env.SANDBOX_KONTANTANALYS_FAULTS)),
+        ...opts.kontantanalys,
+      });
+      await kontantanalys.start(Number(env.SANDBOX_KONTANTANALYS_PORT ?? 0));
+      cleanups.push(() => kontantanalys?.close());
+      Object.assign(env, { KONTANTANALYS_BASE_URL: kontantanalys.url, KONTANTANALYS_USERNAME: kontantanalys.options.username, KONTANTANALYS_PASSWORD: kontantanalys.options.password });
+    }
     env.API_KEYS ||= DEV_API_KEY;
     env.WEBHOOK_SECRET ||= DEV_WEBHOOK_SECRET;
     env.DYNAMODB_ENDPOINT = dynamoEndpoint;
@@ -156,13 +174,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => clearInterval(timer));
     }
 
+    const syncHandler = makeKontantanalysSync(getDeps);
+    const kontantanalysSyncNow = () => syncHandler({} as never, lambdaContext('kontantanalysSync', randomUUID()));
+    if (opts.kontantanalysSyncIntervalMs !== false) {
+      const timer = setInterval(() => {
+        kontantanalysSyncNow().catch((err: Error) => deps.log.error('kontantanalys sync failed', { error: err }));
+      }, opts.kontantanalysSyncIntervalMs ?? 86_400_000);
+      cleanups.push(() => clearInterval(timer));
+    }
+
     const api = await startLocalApi(getDeps, opts.port ?? config.PORT);
     cleanups.push(() => api.close());
 
     const close = async () => {
       for (const c of cleanups.reverse()) await c();
     };
-    return { url: api.url, deps, queue, dynamoEndpoint, cambio, nif, brp, sweepNow, close };
+    return { url: api.url, deps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, close };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

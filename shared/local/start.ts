@@ -10,6 +10,7 @@ async function main(): Promise<void> {
     dataDir,
     log: createLogger({ service: 'paybridge', stage: 'local' }),
     ...(process.env.SWEEP_INTERVAL_SECONDS ? { sweepIntervalMs: Number(process.env.SWEEP_INTERVAL_SECONDS) * 1000 } : {}),
+    ...(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS ? { kontantanalysSyncIntervalMs: Number(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS) * 1000 } : {}),
   });
   const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || DEV_API_KEY;
   const lines = [
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s)` : process.env.CAMBIO_BASE_URL}`,
     `  nif:         ${stack.nif ? `sandbox at ${stack.nif.url} (both generations; club tokens for ClubId ${Object.keys(stack.nif.options.clubTokens).join(', ')}; corporate club ${stack.nif.options.corporateClubs.join(', ')})` : 'configured endpoints'}`,
     `  brp:         ${stack.brp ? `sandbox at ${stack.brp.url} (products 10, 11: goods; 20: a service)` : process.env.BRP_BASE_URL}`,
+    `  kontantanalys: ${stack.kontantanalys ? `sandbox at ${stack.kontantanalys.url} (${stack.kontantanalys.options.seededProviders} registered providers; scheduled run daily)` : process.env.KONTANTANALYS_BASE_URL}`,
     `  dev API key: ${apiKey}`,
     '',
     'Routes:',

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { PaymentRecord } from '../core/types.js';
 import type { ClaimResult, RateLimiter, RecordStore, Slot } from './port.js';
@@ -91,6 +91,25 @@ export class DynamoRecordStore implements RecordStore {
       startKey = out.LastEvaluatedKey;
     } while (startKey && pks.length < limit);
     return pks;
+  }
+
+  async scan(pkPrefix: string): Promise<PaymentRecord[]> {
+    const out: PaymentRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'begins_with(pk, :p)',
+          ExpressionAttributeValues: { ':p': pkPrefix },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      out.push(...((page.Items ?? []) as PaymentRecord[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
   }
 }
 

@@ -12,6 +12,8 @@ export interface RecordStore {
   replace(record: PaymentRecord, expectedVersion: number): Promise<boolean>;
   /** Active records due at or before `dueBefore`, oldest first, at most `limit`. */
   due(dueBefore: number, limit: number): Promise<string[]>;
+  /** Every record whose key starts with `pkPrefix` (a scheduled job's full pass; not for request paths). */
+  scan(pkPrefix: string): Promise<PaymentRecord[]>;
 }
 
 /** A send slot granted by a system's shared rate limiter. `gen` changes when the schedule is reset. */

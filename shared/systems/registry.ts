@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import { brpModule } from './brp/index.js';
 import { cambioModule } from './cambio/index.js';
+import { kontantanalysModule } from './kontantanalys/index.js';
 import { nifModules } from './nif/index.js';
 import type { SystemModule } from './types.js';
 
@@ -9,6 +10,6 @@ import type { SystemModule } from './types.js';
 export const SYSTEM_NAMES = ['cambio', 'nif-membership', 'nif-corporate', 'nif', 'brp', 'kontantanalys'] as const;
 
 export function buildSystems(config: Config, dispatcher: Dispatcher, clock: () => number): Map<string, SystemModule> {
-  const modules = [cambioModule(config, dispatcher, clock), ...nifModules(config, dispatcher, clock), brpModule(config, dispatcher, clock)];
+  const modules = [cambioModule(config, dispatcher, clock), ...nifModules(config, dispatcher, clock), brpModule(config, dispatcher, clock), kontantanalysModule(config, dispatcher, clock)];
   return new Map(modules.map((m) => [m.name, m]));
 }

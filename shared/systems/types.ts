@@ -13,6 +13,8 @@ export interface InboundRequest {
   body: unknown;
   /** Lower-cased header names. */
   headers: Record<string, string | undefined>;
+  /** Decoded path parameters of the route, e.g. Kontantanalys' resource and externalId. */
+  pathParameters?: Record<string, string>;
 }
 
 export type ReconcileResult =

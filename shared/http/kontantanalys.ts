@@ -1,0 +1,64 @@
+import { upsert, type UpsertResult } from '../core/engine.js';
+import { recordPk } from '../core/types.js';
+import type { AppDeps } from '../deps.js';
+import { KONTANTANALYS, kontantanalysKey } from '../systems/kontantanalys/index.js';
+import { RESOURCES } from '../systems/kontantanalys/schema.js';
+import type { SystemModule } from '../systems/types.js';
+import { publicView, replyFor } from './payments.js';
+import { ProblemError } from './problem.js';
+import { httpRoute, type HttpReply } from './route.js';
+
+function remoteIdOf(checkpoints: Record<string, unknown>): number | null {
+  return typeof checkpoints.remoteId === 'number' ? checkpoints.remoteId : null;
+}
+
+function upsertReply(result: UpsertResult, module: SystemModule): HttpReply {
+  if (result.kind === 'busy') {
+    throw new ProblemError(409, 'update-in-flight', 'An update of this object is in flight', `The previous version of ${result.record.key} is being sent right now. Send this one again in a few seconds; nothing was recorded.`, undefined, {}, { 'retry-after': '5' });
+  }
+  if (result.kind === 'unchanged') {
+    return { status: 200, body: { ...publicView(result.record, module), unchanged: true, remoteId: remoteIdOf(result.record.checkpoints) }, headers: { location: `/v1/kontantanalys/${result.record.key.replace(':', '/')}` } };
+  }
+  const reply = replyFor({ kind: 'created', record: result.record }, module);
+  // A changed version that posted is an update of something that exists: 200, not 201.
+  const status = result.kind === 'changed' && reply.status === 201 ? 200 : reply.status;
+  return { ...reply, status, body: { ...(reply.body as object), remoteId: remoteIdOf(result.record.checkpoints) } };
+}
+
+function moduleOf(deps: AppDeps): SystemModule {
+  const module = deps.systems(KONTANTANALYS);
+  if (!module) throw new Error('kontantanalys module is not registered');
+  return module;
+}
+
+/** `PUT /v1/kontantanalys/{resource}/{externalId}`: upsert by our externalId. */
+export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
+  return httpRoute({
+    getDeps,
+    takesBody: true,
+    async handle(req, deps) {
+      const module = moduleOf(deps);
+      const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
+      const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
+      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId }), module);
+    },
+  });
+}
+
+/** `GET /v1/kontantanalys/{resource}/{externalId}`: our record and the remote id it maps to. */
+export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
+  return httpRoute({
+    getDeps,
+    takesBody: false,
+    async handle(req, deps) {
+      const resource = req.pathParameters.resource ?? '';
+      const externalId = req.pathParameters.externalId ?? '';
+      if (!(RESOURCES as readonly string[]).includes(resource)) {
+        throw new ProblemError(404, 'not-found', 'Not found', `There is no Kontantanalys resource "${resource}". Known: ${RESOURCES.join(', ')}.`);
+      }
+      const record = await deps.store.get(recordPk(KONTANTANALYS, 'default', kontantanalysKey(resource, externalId)));
+      if (!record) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);
+      return { status: 200, body: { ...publicView(record, moduleOf(deps)), remoteId: remoteIdOf(record.checkpoints) }, headers: { 'cache-control': 'no-store' } };
+    },
+  });
+}

@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultPlan, listenLoopback, readBody, sendJson, TokenBucket, type RunningServer } from '../sandbox.js';
+
+export interface KontantanalysSandboxOptions {
+  username?: string;
+  password?: string;
+  /** How many providers are registered before paybridge starts (the real register holds ~17,000). */
+  seededProviders?: number;
+  ratePerSecond?: number;
+  faults?: FaultPlan;
+  faultWaitSeconds?: number;
+  hangMs?: number;
+}
+
+interface Stored {
+  id: number;
+  type: string;
+  attributes: Record<string, unknown>;
+}
+
+const PATHS: Record<string, string> = { providers: 'provider', services: 'service', templates: 'template', adaptations: 'adaptation', feemodels: 'feeModel' };
+
+/** The document's own example provider: matching must find it rather than create it again. */
+export const SEED_EXAMPLE_PROVIDER = { name: 'INGO Örebro, Adolfsbergsvägen', visitingAddress: 'Adolfsbergsvägen 4', postalCode: '702 27', postTown: 'ÖREBRO', x: 509886.4, y: 6568855.5 };
+
+/**
+ * A sandbox of Tillväxtverket's PiPoS ServiceApi (seed 001): `POST /Token` with the password grant,
+ * the five resources in the `{data: {type, id, attributes}}` envelope, `{errors: [...]}`, a seeded
+ * register of providers, a rate limit, faults, and the test instance's nightly reset.
+ */
+export class KontantanalysSandbox {
+  readonly faults: FaultPlan;
+  readonly options: Required<Omit<KontantanalysSandboxOptions, 'faults'>>;
+  readonly objects = new Map<string, Map<number, Stored>>();
+  stats = { tokenRequests: 0, requests: 0, creates: {} as Record<string, number>, updates: 0, rateLimited: 0 };
+  private readonly tokens = new Set<string>();
+  private nextId = 1;
+  private bucket: TokenBucket;
+  private server: RunningServer | undefined;
+
+  constructor(opts: KontantanalysSandboxOptions = {}) {
+    this.options = {
+      username: opts.username ?? 'testbanken',
+      password: opts.password ?? 'Sommar&sol2020',
+      seededProviders: opts.seededProviders ?? 2_000,
+      ratePerSecond: opts.ratePerSecond ?? 10,
+      faultWaitSeconds: opts.faultWaitSeconds ?? 5,
+      hangMs: opts.hangMs ?? 20_000,
+    };
+    this.faults = opts.faults ?? new FaultPlan();
+    this.bucket = new TokenBucket(this.options.ratePerSecond);
+    this.nightlyReset();
+  }
+
+  get url(): string {
+    if (!this.server) throw new Error('Kontantanalys sandbox is not started');
+    return `${this.server.url}/test/`;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = await listenLoopback((req, res) => {
+      this.route(req, res).catch((err: Error) => {
+        if (!res.headersSent) sendJson(res, 500, { errors: [err.message] });
+      });
+    }, port);
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+    this.server = undefined;
+  }
+
+  /** What the test instance does every night: back to the seeded register, everything else gone. */
+  nightlyReset(): void {
+    this.objects.clear();
+    for (const t of Object.values(PATHS)) this.objects.set(t, new Map());
+    const providers = this.objects.get('provider') as Map<number, Stored>;
+    const add = (attributes: Record<string, unknown>) => {
+      const id = this.nextId++;
+      providers.set(id, { id, type: 'provider', attributes });
+    };
+    add({ ...SEED_EXAMPLE_PROVIDER });
+    for (let i = 1; i < this.options.seededProviders; i++) {
+      // Spread over Sweden's SWEREF 99 TM extent, at least a kilometre apart.
+      add({ name: `Ombud ${i}`, visitingAddress: `Storgatan ${i}`, postalCode: '111 22', postTown: 'STOCKHOLM', x: 300_000 + (i % 500) * 1_000, y: 6_200_000 + Math.floor(i / 500) * 1_000 });
+    }
+  }
+
+  /** Invalidates every issued token, as an expiry would. */
+  revokeTokens(): void {
+    this.tokens.clear();
+  }
+
+  count(type: string): number {
+    return this.objects.get(type)?.size ?? 0;
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    const body = await readBody(req);
+    const path = url.pathname.replace(/^\/test/, '').replace(/\/$/, '');
+    if (path === '/Token' && req.method === 'POST') return this.token(body, res);
+    if (path === '/__sandbox/reset' && req.method === 'POST') {
+      this.nightlyReset();
+      return sendJson(res, 204, {});
+    }
+    const m = /^\/api\/(\w+)(?:\/(\d+))?$/i.exec(path);
+    const type = m?.[1] ? PATHS[m[1].toLowerCase()] : undefined;
+    if (!m || !type) return sendJson(res, 404, { errors: [`No resource at ${url.pathname}`] });
+    this.stats.requests++;
+    const token = /^Bearer (.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1];
+    if (!token || !this.tokens.has(token)) return sendJson(res, 401, { errors: ['Authorization has been denied for this request.'] });
+    const fault = this.faults.next();
+    if (fault === 'reset-before') return void req.socket.destroy();
+    if (fault === '401') return sendJson(res, 401, { errors: ['Authorization has been denied for this request.'] });
+    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.bucket.take();
+    if (!slot.ok) {
+      this.stats.rateLimited++;
+      return sendJson(res, 429, { errors: ['Too many requests'] }, { 'retry-after': String(Math.max(1, Math.ceil(slot.waitMs / 1000))) });
+    }
+    if (fault === '503') return sendJson(res, 503, { errors: ['Service unavailable'] });
+    const store = this.objects.get(type) as Map<number, Stored>;
+    const id = m[2] ? Number(m[2]) : undefined;
+    const after = (ok: () => void) => {
+      if (fault === '500' || fault === '502' || fault === '504') return sendJson(res, Number(fault), { errors: ['An error has occurred.'] });
+      if (fault === 'reset-after') return void req.socket.destroy();
+      if (fault === 'hang-after') return void setTimeout(() => req.socket.destroy(), this.options.hangMs).unref();
+      return ok();
+    };
+
+    if (req.method === 'GET' && id === undefined) return sendJson(res, 200, { data: [...store.values()] });
+    if (req.method === 'GET') {
+      const found = store.get(id as number);
+      return found ? sendJson(res, 200, { data: found }) : sendJson(res, 404, { errors: [`${type} ${id} not found`] });
+    }
+    let envelope: { data?: { type?: string; id?: number; attributes?: Record<string, unknown> } };
+    try {
+      envelope = JSON.parse(body);
+    } catch {
+      return sendJson(res, 400, { errors: ['The request body is not valid JSON'] });
+    }
+    const data = envelope.data;
+    if (!data || data.type !== type || !data.attributes || typeof data.attributes !== 'object') {
+      return sendJson(res, 400, { errors: [`Expected {"data": {"type": "${type}", "attributes": {...}}}`] });
+    }
+    const invalid = this.validate(data.attributes);
+    if (invalid.length) return sendJson(res, 400, { errors: invalid });
+    if (req.method === 'POST' && id === undefined) {
+      const created: Stored = { id: this.nextId++, type, attributes: data.attributes };
+      store.set(created.id, created);
+      this.stats.creates[type] = (this.stats.creates[type] ?? 0) + 1;
+      return after(() => sendJson(res, 201, { data: created }));
+    }
+    if (req.method === 'PUT' && id !== undefined) {
+      const existing = store.get(id);
+      if (!existing) return sendJson(res, 404, { errors: [`${type} ${id} not found`] });
+      existing.attributes = data.attributes;
+      this.stats.updates++;
+      return after(() => sendJson(res, 200, { data: existing }));
+    }
+    return sendJson(res, 405, { errors: ['Method not allowed'] });
+  }
+
+  /** A few of the document's rules, checked server-side as the real API would. */
+  private validate(a: Record<string, unknown>): string[] {
+    const errors: string[] = [];
+    const range = (k: string, lo: number, hi: number) => {
+      if (a[k] !== undefined && !(typeof a[k] === 'number' && (a[k] as number) >= lo && (a[k] as number) <= hi)) errors.push(`${k}: giltiga värden är ${lo} till ${hi}`);
+    };
+    range('openHoursPerWeek', 0, 168);
+    range('closedWeeksPerYear', 0, 53);
+    range('minPercentageFee', 0, 100);
+    range('maxPercentageFee', 0, 100);
+    if (a.accessBarrier === true && !a.accessBarrierDescription) errors.push('accessBarrierDescription: ska anges när accessBarrier är sant');
+    return errors;
+  }
+
+  private token(body: string, res: ServerResponse): void {
+    this.stats.tokenRequests++;
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'password') return sendJson(res, 400, { error: 'unsupported_grant_type' });
+    if (form.get('username') !== this.options.username || form.get('password') !== this.options.password) {
+      return sendJson(res, 400, { error: 'invalid_grant', error_description: 'The user name or password is incorrect.' });
+    }
+    const token = randomBytes(18).toString('base64url');
+    this.tokens.add(token);
+    return sendJson(res, 200, { access_token: token, token_type: 'bearer', expires_in: 1209599 });
+  }
+}
