@@ -15,6 +15,14 @@ export function makeDynamoClient(opts: { endpoint?: string | undefined; region?:
   return new DynamoDBClient(config);
 }
 
+/**
+ * One document-client setting for every adapter: `DynamoDBDocumentClient.from` stores its options on
+ * the wrapped client's shared config, so two wrappers with different options overwrite each other.
+ */
+export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
 function isConditionFailure(err: unknown): err is ConditionalCheckFailedException {
   return err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
 }
@@ -26,7 +34,7 @@ export class DynamoRecordStore implements RecordStore {
     client: DynamoDBClient,
     private readonly tableName: string,
   ) {
-    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.doc = documentClient(client);
   }
 
   async claim(record: PaymentRecord): Promise<ClaimResult> {
@@ -126,7 +134,7 @@ export class DynamoRateLimiter implements RateLimiter {
     client: DynamoDBClient,
     private readonly tableName: string,
   ) {
-    this.doc = DynamoDBDocumentClient.from(client);
+    this.doc = documentClient(client);
   }
 
   private key(system: string) {

@@ -19,6 +19,9 @@ interface Stored {
   attributes: Record<string, unknown>;
 }
 
+/** An id the sandbox treats as not registered (principal, organisation or provider). */
+export const UNKNOWN_ID = 999_999;
+
 const PATHS: Record<string, string> = { providers: 'provider', services: 'service', templates: 'template', adaptations: 'adaptation', feemodels: 'feeModel' };
 
 /** The document's own example provider: matching must find it rather than create it again. */
@@ -174,6 +177,9 @@ export class KontantanalysSandbox {
     range('minPercentageFee', 0, 100);
     range('maxPercentageFee', 0, 100);
     if (a.accessBarrier === true && !a.accessBarrierDescription) errors.push('accessBarrierDescription: ska anges när accessBarrier är sant');
+    // References the sandbox knows do not exist, as the real register would answer for an unknown id.
+    if (a.servicePrincipalId === UNKNOWN_ID || a.principalOrganisationId === UNKNOWN_ID) errors.push(`Huvudman ${UNKNOWN_ID} finns inte`);
+    if (a.providerId === UNKNOWN_ID) errors.push(`Serviceplats ${UNKNOWN_ID} finns inte`);
     return errors;
   }
 

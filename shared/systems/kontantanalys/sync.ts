@@ -85,13 +85,14 @@ async function saveRun(deps: AppDeps, summary: RunSummary): Promise<void> {
     attempts: 0, failures: 0, checkpoints: {}, result: { httpStatus: 200, body: summary }, history: [],
     correlationId: 'scheduled', createdAt: summary.startedAt, updatedAt: summary.finishedAt, ttl: Math.floor(now / 1000) + 400 * 86_400,
   };
+  const entry = { at: summary.finishedAt, event: 'run', detail: `created ${summary.created}, updated ${summary.updated}, matched ${summary.matched}, unchanged ${summary.unchanged}, refreshed ${summary.refreshed}, pending ${summary.pending}, failed ${summary.failed}` };
   for (let i = 0; i < 3; i++) {
     const existing = await deps.store.get(pk);
     if (!existing) {
-      if ((await deps.store.claim(body)).claimed) return;
+      if ((await deps.store.claim({ ...body, history: [entry] })).claimed) return;
       continue;
     }
-    const runs = [...existing.history, { at: summary.finishedAt, event: 'run', detail: `created ${summary.created}, updated ${summary.updated}, matched ${summary.matched}, unchanged ${summary.unchanged}, refreshed ${summary.refreshed}, pending ${summary.pending}, failed ${summary.failed}` }].slice(-50);
-    if (await deps.store.replace({ ...body, createdAt: existing.createdAt, history: runs }, existing.version)) return;
+    if (await deps.store.replace({ ...body, createdAt: existing.createdAt, history: [...existing.history, entry].slice(-50) }, existing.version)) return;
   }
+  deps.log.warn('kontantanalys run summary could not be saved after 3 tries');
 }

@@ -1,0 +1,128 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Stack } from '../../shared/local/stack.js';
+import { osloDate } from '../../shared/systems/nif/index.js';
+import { SEED_EXAMPLE_PROVIDER, UNKNOWN_ID } from '../../shared/systems/kontantanalys/simulator.js';
+import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
+
+const template = (hours = 40) => ({ principalOrganisationId: 3, serviceTypeId: 3, serviceFormId: 4, openHoursPerWeek: hours, closedWeeksPerYear: 4 });
+const service = (providerId = 1) => ({ providerId, servicePrincipalId: 2, serviceTypeId: 1, forms: ['Uttagsautomat'], active: true, properties: { lst: true } });
+
+describe('Kontantanalys: upsert by externalId, matching, nightly reset, scheduled run', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ kontantanalys: { ratePerSecond: 1000, faultWaitSeconds: 1, seededProviders: 17_000 }, kontantanalysSyncIntervalMs: false });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  afterEach(() => stack.kontantanalys!.faults.clear());
+  const sim = () => stack.kontantanalys!;
+
+  it('create, then update, then an unchanged body sends nothing', async () => {
+    const before = { creates: sim().stats.creates.template ?? 0, updates: sim().stats.updates, requests: sim().stats.requests };
+    const created = await call(stack, 'PUT', '/v1/kontantanalys/templates/tpl-1', template(40));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'posted', remoteId: expect.any(Number), result: { body: { action: 'created' } } });
+    const updated = await call(stack, 'PUT', '/v1/kontantanalys/templates/tpl-1', template(45));
+    expect(updated.status).toBe(200);
+    expect(updated.body.result.body).toEqual({ remoteId: created.body.remoteId, action: 'updated' });
+    expect(sim().objects.get('template')?.get(created.body.remoteId)?.attributes.openHoursPerWeek).toBe(45);
+    const requestsAfterUpdate = sim().stats.requests;
+    const same = await call(stack, 'PUT', '/v1/kontantanalys/templates/tpl-1', template(45));
+    expect(same.status).toBe(200);
+    expect(same.body.unchanged).toBe(true);
+    expect(sim().stats.requests).toBe(requestsAfterUpdate);
+    expect((sim().stats.creates.template ?? 0) - before.creates).toBe(1);
+    expect(sim().stats.updates - before.updates).toBe(1);
+    const got = await call(stack, 'GET', '/v1/kontantanalys/templates/tpl-1');
+    expect(got.body).toMatchObject({ remoteId: created.body.remoteId, status: 'posted', key: 'templates:tpl-1' });
+  });
+
+  it('accepts the API\'s own envelope as well as bare attributes', async () => {
+    const r = await call(stack, 'PUT', '/v1/kontantanalys/templates/tpl-env', { data: { type: 'template', attributes: template(10) } });
+    expect(r.status).toBe(201);
+    const bad = await call(stack, 'PUT', '/v1/kontantanalys/templates/tpl-env2', { data: { type: 'template', attributes: { ...template(10), openHoursPerWeek: 200 } } });
+    expect(bad.body.errors).toEqual([{ pointer: '#/data/attributes/openHoursPerWeek', detail: 'must be from 0 to 168 hours' }]);
+  });
+
+  it('a provider that matches one of the ~17,000 registered is mapped to it, not created again, and says why', async () => {
+    const before = sim().stats.creates.provider ?? 0;
+    const ours = { ...SEED_EXAMPLE_PROVIDER, name: 'Ingo Orebro Adolfsbergsvagen', x: SEED_EXAMPLE_PROVIDER.x + 3, y: SEED_EXAMPLE_PROVIDER.y + 4 };
+    const r = await call(stack, 'PUT', '/v1/kontantanalys/providers/ingo-orebro', ours);
+    expect(r.status).toBe(201);
+    expect(r.body.result.body).toMatchObject({ action: 'matched', match: { by: 'name-and-address', distanceM: 5, remoteName: SEED_EXAMPLE_PROVIDER.name } });
+    expect(r.body.result.note).toContain('not created again');
+    const near = await call(stack, 'PUT', '/v1/kontantanalys/providers/near-ombud-7', { name: 'Kiosken', visitingAddress: 'Annan väg 1', postalCode: '111 22', postTown: 'STOCKHOLM', x: 307_010, y: 6_200_000 });
+    expect(near.body.result.body).toMatchObject({ action: 'matched', match: { by: 'coordinates', distanceM: 10 } });
+    const fresh = await call(stack, 'PUT', '/v1/kontantanalys/providers/new-place', { name: 'Ny plats', visitingAddress: 'Fjällvägen 1', postalCode: '981 31', postTown: 'KIRUNA', x: 900_500, y: 7_600_500 });
+    expect(fresh.body.result.body.action).toBe('created');
+    expect((sim().stats.creates.provider ?? 0) - before).toBe(1);
+  });
+
+  it('after the nightly reset, an update that meets 404 re-creates and re-maps', async () => {
+    const first = await call(stack, 'PUT', '/v1/kontantanalys/fee-models/fee-1', { supplierOrganisationId: 1, principalOrganisationId: 2, serviceTypeId: 1, serviceFormId: 3, minFlatFee: 0, minPercentageFee: 0, maxFlatFee: 25, maxPercentageFee: 1.5 });
+    expect(first.status).toBe(201);
+    sim().nightlyReset();
+    const again = await call(stack, 'PUT', '/v1/kontantanalys/fee-models/fee-1', { supplierOrganisationId: 1, principalOrganisationId: 2, serviceTypeId: 1, serviceFormId: 3, minFlatFee: 0, minPercentageFee: 0, maxFlatFee: 30, maxPercentageFee: 1.5 });
+    expect(again.status).toBe(200);
+    expect(again.body.result.body.action).toBe('created');
+    expect(again.body.remoteId).not.toBe(first.body.remoteId);
+    expect(sim().objects.get('feeModel')?.get(again.body.remoteId)?.attributes.maxFlatFee).toBe(30);
+  });
+
+  it('the envelope\'s errors are each kept in the 422', async () => {
+    // Whether an id exists only the register knows: the sandbox answers {"errors": [...]} as the API does.
+    const r = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-bad', { ...service(UNKNOWN_ID), servicePrincipalId: UNKNOWN_ID });
+    expect(r.status).toBe(422);
+    expect(r.body.downstream).toMatchObject({ httpStatus: 400, message: `Huvudman ${UNKNOWN_ID} finns inte; Serviceplats ${UNKNOWN_ID} finns inte` });
+    expect((await statusOf(stack, 'kontantanalys', 'services:svc-bad')).status).toBe('failed');
+  });
+
+  it('bad paths and bodies are 400s naming the field', async () => {
+    expect((await call(stack, 'PUT', '/v1/kontantanalys/atms/x', template())).body.errors).toEqual([{ pointer: 'path:resource', detail: 'must be one of providers, services, templates, adaptations, fee-models' }]);
+    const forms = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-forms', { ...service(), forms: ['Paketautomat'] });
+    expect(forms.status).toBe(400);
+    expect(forms.body.errors[0].pointer).toBe('#/forms/0');
+    expect(await statusOf(stack, 'kontantanalys', 'services:svc-forms')).toBeUndefined();
+  });
+
+  it('the scheduled run: 401 and 429 mid-run recover without duplicates; timelinessDate follows confirmation; summary readable', async () => {
+    // Three services that could not be sent yet (503: nothing reached the register).
+    sim().faults.push('503', '503', '503');
+    for (const id of ['run-1', 'run-2', 'run-3']) {
+      expect((await call(stack, 'PUT', `/v1/kontantanalys/services/${id}`, service())).body.status).toBe('retrying');
+    }
+    const createsBefore = sim().stats.creates.service ?? 0;
+    // The run meets an expired token, then a rate limit.
+    sim().revokeTokens();
+    sim().faults.push('429');
+    const tokensBefore = sim().stats.tokenRequests;
+    const first = (await stack.kontantanalysSyncNow()) as Record<string, number>;
+    // Only the service the register refused earlier in this file is reported as failed.
+    expect((first as unknown as { failedKeys: string[] }).failedKeys).toEqual(['services:svc-bad']);
+    for (const id of ['run-1', 'run-2', 'run-3']) await waitForStatus(stack, 'kontantanalys', `services:${id}`, ['posted']);
+    // The revoked token was renewed (once per 401) and the 429 waited out; nothing was created twice.
+    expect(sim().stats.tokenRequests).toBeGreaterThan(tokensBefore);
+    expect(sim().stats.rateLimited).toBeGreaterThanOrEqual(1);
+    expect((sim().stats.creates.service ?? 0) - createsBefore).toBe(3);
+
+    // Whatever the first run found already posted it refreshed; the second does the rest.
+    const second = (await stack.kontantanalysSyncNow()) as Record<string, number>;
+    // A refresh paced behind the shared rate limit is still pending when the run ends; the queue finishes it.
+    expect(first.refreshed + second.refreshed + second.pending).toBeGreaterThanOrEqual(3);
+    const today = osloDate(Date.now());
+    for (const id of ['run-1', 'run-2', 'run-3']) {
+      const rec = await waitForStatus(stack, 'kontantanalys', `services:${id}`, ['posted']);
+      await eventually(async () => sim().objects.get('service')?.get(rec.remoteId ?? rec.checkpoints.remoteId)?.attributes.timelinessDate === today);
+      expect(sim().objects.get('service')?.get(rec.checkpoints.remoteId)?.attributes).toMatchObject({ timelinessDate: today, externalId: id });
+    }
+    const third = (await stack.kontantanalysSyncNow()) as Record<string, number>;
+    expect(third.refreshed).toBe(0);
+    expect(third.pending).toBe(0);
+    expect((sim().stats.creates.service ?? 0) - createsBefore).toBe(3);
+
+    const summary = await eventually(async () => statusOf(stack, 'kontantanalys', 'run:latest'));
+    expect(summary.result.body).toMatchObject({ created: expect.any(Number), updated: expect.any(Number), matched: expect.any(Number), unchanged: expect.any(Number), failed: 1, failedKeys: ['services:svc-bad'] });
+    expect(summary.history.length).toBeGreaterThanOrEqual(3);
+  });
+});
