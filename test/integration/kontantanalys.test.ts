@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
 import { osloDate } from '../../shared/systems/nif/index.js';
+import type { RunSummary } from '../../shared/systems/kontantanalys/sync.js';
 import { SEED_EXAMPLE_PROVIDER, UNKNOWN_ID } from '../../shared/systems/kontantanalys/simulator.js';
 import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
@@ -97,9 +98,9 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
     sim().revokeTokens();
     sim().faults.push('429');
     const tokensBefore = sim().stats.tokenRequests;
-    const first = (await stack.kontantanalysSyncNow()) as Record<string, number>;
+    const first = (await stack.kontantanalysSyncNow()) as RunSummary;
     // Only the service the register refused earlier in this file is reported as failed.
-    expect((first as unknown as { failedKeys: string[] }).failedKeys).toEqual(['services:svc-bad']);
+    expect(first.failedKeys).toEqual(['services:svc-bad']);
     for (const id of ['run-1', 'run-2', 'run-3']) await waitForStatus(stack, 'kontantanalys', `services:${id}`, ['posted']);
     // The revoked token was renewed (once per 401) and the 429 waited out; nothing was created twice.
     expect(sim().stats.tokenRequests).toBeGreaterThan(tokensBefore);
@@ -107,7 +108,7 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
     expect((sim().stats.creates.service ?? 0) - createsBefore).toBe(3);
 
     // Whatever the first run found already posted it refreshed; the second does the rest.
-    const second = (await stack.kontantanalysSyncNow()) as Record<string, number>;
+    const second = (await stack.kontantanalysSyncNow()) as RunSummary;
     // A refresh paced behind the shared rate limit is still pending when the run ends; the queue finishes it.
     expect(first.refreshed + second.refreshed + second.pending).toBeGreaterThanOrEqual(3);
     const today = osloDate(Date.now());
@@ -116,7 +117,7 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
       await eventually(async () => sim().objects.get('service')?.get(rec.remoteId ?? rec.checkpoints.remoteId)?.attributes.timelinessDate === today);
       expect(sim().objects.get('service')?.get(rec.checkpoints.remoteId)?.attributes).toMatchObject({ timelinessDate: today, externalId: id });
     }
-    const third = (await stack.kontantanalysSyncNow()) as Record<string, number>;
+    const third = (await stack.kontantanalysSyncNow()) as RunSummary;
     expect(third.refreshed).toBe(0);
     expect(third.pending).toBe(0);
     expect((sim().stats.creates.service ?? 0) - createsBefore).toBe(3);
