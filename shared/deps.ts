@@ -5,6 +5,7 @@ import type { EngineDeps } from './core/engine.js';
 import { DEFAULT_SETTINGS, type EngineSettings } from './core/lifecycle.js';
 import type { AuthSettings } from './http/auth.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import type { RetryQueue } from './queue/port.js';
 import { SqsRetryQueue } from './queue/sqs.js';
 import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from './store/dynamo.js';
@@ -41,6 +42,7 @@ export interface Parts {
   modules?: Map<string, SystemModule>;
   settings?: Partial<EngineSettings>;
   log?: Logger;
+  metrics?: Metrics;
   clock?: () => number;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -59,6 +61,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
     queue: parts.queue,
     settings: { ...settingsFrom(config), ...parts.settings },
     log: parts.log ?? createLogger({ service: 'paybridge' }),
+    metrics: parts.metrics ?? createMetrics(),
     clock,
     random: parts.random ?? Math.random,
     sleep: parts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),

@@ -1,4 +1,5 @@
 import { hashId, type Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { RetryQueue } from '../queue/port.js';
 import type { RateLimiter, RecordStore } from '../store/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type ParsedPayment, type SystemModule } from '../systems/types.js';
@@ -14,6 +15,7 @@ export interface EngineDeps {
   systems: (name: string) => SystemModule | undefined;
   settings: EngineSettings;
   log: Logger;
+  metrics: Metrics;
   clock: () => number;
   random: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -68,6 +70,7 @@ export async function submit(
       return { kind: 'conflict', record: existing };
     }
     log.info('duplicate delivery suppressed', { status: existing.status });
+    deps.metrics.count(module.name, 'duplicate_suppressed');
     return { kind: 'duplicate', record: existing };
   }
   log.info('claimed');
@@ -243,15 +246,31 @@ export async function processRecord(deps: EngineDeps, pk: string, owner: string)
   return `attempted:${after.status}`;
 }
 
-/** Re-enqueues active records whose wake-up is overdue: a lost SendMessage, a crashed worker, an expired lease. */
-export async function sweep(deps: EngineDeps, limit = 500): Promise<{ enqueued: number }> {
+/**
+ * Every minute: re-enqueues active records whose wake-up is overdue (a lost SendMessage, a crashed
+ * worker, an expired lease), and reports what the alarms watch: how many are overdue, how late the
+ * oldest is, and how many payments have been held for more than an hour.
+ */
+export async function sweep(deps: EngineDeps, limit = 500): Promise<{ enqueued: number; heldOverAnHour: number }> {
   const now = deps.clock();
-  const pks = await deps.store.due(now - deps.settings.sweepGraceMs, limit);
-  for (const pk of pks) {
+  const overdue = await deps.store.due(now - deps.settings.sweepGraceMs, limit);
+  const bySystem = new Map<string, { count: number; oldest: number }>();
+  for (const { pk, at } of overdue) {
     await deps.queue.send({ pk, reason: 'sweep' }, 0);
+    const system = pk.split('#')[0] as string;
+    const s = bySystem.get(system) ?? { count: 0, oldest: at };
+    bySystem.set(system, { count: s.count + 1, oldest: Math.min(s.oldest, at) });
   }
-  if (pks.length > 0) deps.log.warn('sweep re-enqueued overdue records', { count: pks.length });
-  return { enqueued: pks.length };
+  for (const [system, s] of bySystem) {
+    deps.metrics.count(system, 'overdue_records', s.count);
+    deps.metrics.seconds(system, 'oldest_overdue_age', (now - s.oldest) / 1000);
+  }
+  if (overdue.length > 0) deps.log.warn('sweep re-enqueued overdue records', { count: overdue.length });
+  const held = await deps.store.due(now - 3_600_000, limit, 'held');
+  const heldBySystem = new Map<string, number>();
+  for (const { pk } of held) heldBySystem.set(pk.split('#')[0] as string, (heldBySystem.get(pk.split('#')[0] as string) ?? 0) + 1);
+  for (const [system, count] of heldBySystem) deps.metrics.count(system, 'held_over_an_hour', count);
+  return { enqueued: overdue.length, heldOverAnHour: held.length };
 }
 
 /** One send with a shared-rate slot, then the outcome recorded. `leased` must hold this worker's lease. */
@@ -273,7 +292,9 @@ async function attempt(deps: EngineDeps, module: SystemModule, start: PaymentRec
   if (slot.at > now) await deps.sleep(slot.at - now);
 
   const holder = { record: leased };
+  const started = deps.clock();
   const outcome = await safePost(module, leased, checkpointer(deps, holder), log);
+  deps.metrics.milliseconds(module.name, 'post_latency', deps.clock() - started);
   // Checkpoints written during the post moved the version on: settle from the latest one.
   leased = holder.record;
   now = deps.clock();
@@ -329,6 +350,7 @@ async function settle(
 ): Promise<PaymentRecord> {
   if (await deps.store.replace(next, leased.version)) {
     const written = { ...next, version: leased.version + 1 };
+    countOutcome(deps, written);
     if (wakeAt !== undefined) await enqueue(deps, written, wakeAt, next.status, log);
     return written;
   }
@@ -413,9 +435,22 @@ async function reconcile(deps: EngineDeps, module: SystemModule, start: PaymentR
   return 'reconciling';
 }
 
+/** One metric per recorded outcome (issue 6): what an operator's dashboard and alarms count. */
+function countOutcome(deps: EngineDeps, record: PaymentRecord): void {
+  const name =
+    record.status === 'retrying' || record.status === 'reconciling'
+      ? record.error?.kind === 'rate_limited'
+        ? 'rate_limited'
+        : 'retried'
+      : record.status;
+  deps.metrics.count(record.system, name);
+}
+
 function parkUnknown(record: PaymentRecord, now: number, why: string): PaymentRecord {
   return {
     ...settledBase(record, now),
+    dueShard: 'unknown',
+    nextAttemptAt: now,
     status: 'unknown',
     error: { kind: 'ambiguous', message: why },
     history: withHistory(record, now, 'unknown', `${why}; parked for an operator, never re-posted automatically`),

@@ -117,6 +117,8 @@ export function applyOutcome(
       return {
         record: {
           ...base,
+          dueShard: 'unknown',
+          nextAttemptAt: now,
           status: 'unknown',
           error: { kind: 'ambiguous', message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) },
           history: note('unknown', `${outcome.message}; parked for an operator, never re-posted automatically`),
@@ -141,6 +143,8 @@ export function applyOutcome(
       return {
         record: {
           ...base,
+          dueShard: 'held',
+          nextAttemptAt: now,
           status: 'held',
           error: { kind: 'auth', message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) },
           history: note('held', `credentials or scope: ${outcome.message}`),

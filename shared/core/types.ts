@@ -53,8 +53,12 @@ export interface PaymentRecord {
   leaseUntil?: number;
   /** Epoch ms; when the engine should look at the record again (retry, reconcile, or lease expiry). */
   nextAttemptAt?: number;
-  /** Sparse GSI partition: present only while the record is active, so the sweep finds it. */
-  dueShard?: 'due';
+  /**
+   * Sparse GSI partition: `due` while the engine still works on the record (the sweep re-enqueues
+   * overdue ones); `held` and `unknown` while an operator must act, so they can be listed and
+   * alarmed on (`nextAttemptAt` is then the time they got there). Absent once settled.
+   */
+  dueShard?: 'due' | 'held' | 'unknown';
   /** A send slot reserved with the system's shared rate limiter. */
   slot?: { at: number; gen: number };
   /** Per-step progress for multi-step systems (BRP order id, Kontantanalys remote id, ...). */

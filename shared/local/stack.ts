@@ -8,6 +8,7 @@ import { parseConfig } from '../config.js';
 import type { EngineSettings } from '../core/lifecycle.js';
 import { buildDeps, type AppDeps } from '../deps.js';
 import { createLogger, type Logger } from '../log.js';
+import { createMetrics, memoryMetrics } from '../metrics.js';
 import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
 import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
@@ -160,6 +161,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       queue,
       ...(opts.settings ? { settings: opts.settings } : {}),
       log: opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL),
+      // Metric lines are CloudWatch's business: locally they are printed only when logs are.
+      metrics: env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics(),
     });
     const getDeps = async () => deps;
 

@@ -80,8 +80,8 @@ export class DynamoRecordStore implements RecordStore {
     }
   }
 
-  async due(dueBefore: number, limit: number): Promise<string[]> {
-    const pks: string[] = [];
+  async due(before: number, limit: number, shard: 'due' | 'held' | 'unknown' = 'due'): Promise<{ pk: string; at: number }[]> {
+    const pks: { pk: string; at: number }[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const out = await this.doc.send(
@@ -90,12 +90,12 @@ export class DynamoRecordStore implements RecordStore {
           IndexName: TABLE_KEYS.dueIndex,
           KeyConditionExpression: '#s = :due AND #n <= :t',
           ExpressionAttributeNames: { '#s': TABLE_KEYS.dueIndexHash, '#n': TABLE_KEYS.dueIndexRange },
-          ExpressionAttributeValues: { ':due': 'due', ':t': dueBefore },
+          ExpressionAttributeValues: { ':due': shard, ':t': before },
           Limit: Math.min(100, limit - pks.length),
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of out.Items ?? []) pks.push(String(item.pk));
+      for (const item of out.Items ?? []) pks.push({ pk: String(item.pk), at: Number(item.nextAttemptAt) });
       startKey = out.LastEvaluatedKey;
     } while (startKey && pks.length < limit);
     return pks;

@@ -10,8 +10,8 @@ export interface RecordStore {
   get(pk: string): Promise<PaymentRecord | undefined>;
   /** Replaces the record if its version is still `expectedVersion`; false when someone else wrote first. */
   replace(record: PaymentRecord, expectedVersion: number): Promise<boolean>;
-  /** Active records due at or before `dueBefore`, oldest first, at most `limit`. */
-  due(dueBefore: number, limit: number): Promise<string[]>;
+  /** Records in a shard of the sparse index (`due` by default) at or before `before`, oldest first. */
+  due(before: number, limit: number, shard?: 'due' | 'held' | 'unknown'): Promise<{ pk: string; at: number }[]>;
   /** Every record whose key starts with `pkPrefix` (a scheduled job's full pass; not for request paths). */
   scan(pkPrefix: string): Promise<PaymentRecord[]>;
 }

@@ -36,6 +36,6 @@ describe('the event fixtures in events/ drive the Lambda handlers as AWS would',
   });
 
   it('EventBridge: the sweep runs and finds nothing overdue', async () => {
-    expect(await sweep(getDeps)(fixture<ScheduledEvent>('sweep.json'), lambdaContext('sweep', 'r4'))).toEqual({ enqueued: 0 });
+    expect(await sweep(getDeps)(fixture<ScheduledEvent>('sweep.json'), lambdaContext('sweep', 'r4'))).toEqual({ enqueued: 0, heldOverAnHour: 0 });
   });
 });
