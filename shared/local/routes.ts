@@ -7,6 +7,7 @@ import { makeHandler as kontantanalysPut } from '../../functions/kontantanalys-p
 import { makeHandler as nifCorporatePayment } from '../../functions/nif-corporate-payment.js';
 import { makeHandler as nifMembershipPayment } from '../../functions/nif-membership-payment.js';
 import { makeHandler as nifPayment } from '../../functions/nif-payment.js';
+import { makeHandler as openapi } from '../../functions/openapi.js';
 import type { AppDeps } from '../deps.js';
 
 type HttpHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -30,4 +31,5 @@ export const HTTP_ROUTES: HttpRoute[] = [
   { function: 'kontantanalysPut', method: 'PUT', path: '/v1/kontantanalys/{resource}/{externalId}', make: kontantanalysPut },
   { function: 'kontantanalysGet', method: 'GET', path: '/v1/kontantanalys/{resource}/{externalId}', make: kontantanalysGet },
   { function: 'getPayment', method: 'GET', path: '/v1/payments/{system}/{key}', make: getPayment },
+  { function: 'openapi', method: 'GET', path: '/v1/openapi.json', make: openapi },
 ];

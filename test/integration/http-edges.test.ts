@@ -124,6 +124,13 @@ describe('inbound authentication and bad input: a clear 4xx, nothing recorded, n
     expect(rec.request.patient).toBe('provided (not shown)');
   });
 
+  it('serves the OpenAPI document, behind authentication like every route', async () => {
+    const doc = await call(stack, 'GET', '/v1/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.1.0');
+    expect((await call(stack, 'GET', '/v1/openapi.json', undefined, { 'x-api-key': 'nope' })).status).toBe(401);
+  });
+
   it('unknown routes, systems and keys: 404 problems', async () => {
     expect((await call(stack, 'GET', '/v1/nowhere')).status).toBe(404);
     const sys = await call(stack, 'GET', '/v1/payments/paypal/x');

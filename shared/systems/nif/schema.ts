@@ -73,7 +73,8 @@ const isoDate = (code: string) =>
       return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(v);
     }, `is not a calendar date${code}`);
 
-function baseSchema(variant: NifVariant) {
+/** The body schema of a variant, as the routes accept it (also the OpenAPI document's source). */
+export function nifBodySchema(variant: NifVariant) {
   const types = PAYMENT_TYPES[variant];
   const allowed = Object.entries(types).map(([k, v]) => `${k} (${v})`).join(', ');
   return z.strictObject({
@@ -144,7 +145,7 @@ export function parseNifPayment(
 ): { ok: true; value: NifPayment } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];
   const normalised = normaliseKeys(body, errors);
-  const parsed = baseSchema(variant).safeParse(normalised);
+  const parsed = nifBodySchema(variant).safeParse(normalised);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {

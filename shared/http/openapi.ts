@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { HTTP_ROUTES } from '../local/routes.js';
+import { saleSchema } from '../systems/brp/schema.js';
+import { paymentNoticeSchema } from '../systems/cambio/schema.js';
+import { schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
+import { nifBodySchema } from '../systems/nif/schema.js';
+import { paymentViewSchema, problemSchema } from './views.js';
+
+type Json = Record<string, unknown>;
+
+/** Input-side JSON Schema (2020-12, what OpenAPI 3.1 uses) of a zod schema. */
+function schemaOf(s: z.ZodType): Json {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Json;
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+
+const clubId = { name: 'ClubId', in: 'header', required: true, description: 'The club (or Corporate Sports club) the payment is posted for', schema: { type: 'string', pattern: '^[1-9][0-9]{0,11}$' } };
+const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, description: 'Used as the key when the body has no externalId', schema: { type: 'string', maxLength: 100 } };
+const patient = { name: 'patient', in: 'header', required: false, description: "Cambio's optional patient header; passed on, never shown or logged", schema: { type: 'string', maxLength: 64 } };
+
+const PAYMENT_RESPONSES = {
+  '200': { description: 'The same key again: the stored record (header idempotent-replayed: true)', content: json('PaymentRecord') },
+  '201': { description: 'Posted', content: json('PaymentRecord') },
+  '202': { description: 'Accepted: retrying, reconciling, held or unknown; follow the location header', content: json('PaymentRecord') },
+  '400': problem('Malformed JSON or invalid fields (errors[] names each)'),
+  '401': problem('No or bad x-api-key or webhook signature'),
+  '413': problem('Body over 256 KiB'),
+  '415': problem('Not application/json'),
+  '422': problem('Rejected downstream, or the key was used before with another body'),
+};
+
+const BODIES: Record<string, { schema: string; params?: Json[]; summary: string }> = {
+  '/v1/cambio/payment-notices': { schema: 'CambioPaymentNotice', params: [patient], summary: 'Cambio "Registrera betalning" (seed 000)' },
+  '/v1/nif/membership/payments': { schema: 'NifMembershipPayment', params: [clubId, idempotencyKey], summary: 'NIF External Membership API, first generation (seed 003)' },
+  '/v1/nif/corporate/payments': { schema: 'NifCorporatePayment', params: [clubId, idempotencyKey], summary: 'NIF Corporate Sports API, first generation (seed 003)' },
+  '/v1/nif/payments': { schema: 'NifPayment', summary: 'NIF payment API, second generation (seed 004)' },
+  '/v1/brp/sales': { schema: 'BrpSale', summary: 'A completed BRP API2 sale (seed 002)' },
+};
+
+/** The OpenAPI 3.1 description of every route, built from the same zod schemas the routes validate with. */
+export function buildOpenApi(): Json {
+  const paths: Json = {};
+  for (const route of HTTP_ROUTES) {
+    const op: Json = { operationId: route.function, security: [{ apiKey: [] }, { webhookSignature: [] }] };
+    const body = BODIES[route.path];
+    if (body) {
+      Object.assign(op, {
+        summary: body.summary,
+        parameters: body.params ?? [],
+        requestBody: { required: true, content: json(body.schema) },
+        responses: PAYMENT_RESPONSES,
+      });
+    } else if (route.path.startsWith('/v1/kontantanalys/')) {
+      const params = [
+        { name: 'resource', in: 'path', required: true, schema: { type: 'string', enum: [...RESOURCES] } },
+        { name: 'externalId', in: 'path', required: true, schema: { type: 'string', pattern: '^[\\w.\\-:@]{1,100}$' } },
+      ];
+      Object.assign(
+        op,
+        route.method === 'PUT'
+          ? {
+              summary: 'Upsert a Kontantanalys object by our externalId (seed 001)',
+              parameters: params,
+              requestBody: { required: true, content: { 'application/json': { schema: { oneOf: RESOURCES.map((r) => ref(`Kontantanalys_${r}`)) } } } },
+              responses: { ...PAYMENT_RESPONSES, '200': { description: 'Updated, or unchanged (nothing sent)', content: json('PaymentRecord') }, '409': problem('The previous version is being sent; retry after Retry-After') },
+            }
+          : { summary: 'Our record of a Kontantanalys object and its remote id', parameters: params, responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '404': problem('Not received') } },
+      );
+    } else if (route.path === '/v1/payments/{system}/{key}') {
+      Object.assign(op, {
+        summary: 'A payment record and its status',
+        parameters: [
+          { name: 'system', in: 'path', required: true, schema: { type: 'string', enum: ['cambio', 'nif-membership', 'nif-corporate', 'nif', 'brp', 'kontantanalys'] } },
+          { name: 'key', in: 'path', required: true, description: 'contactId; externalId for nif and brp; <ClubId>:<externalId> for the first-generation NIF routes', schema: { type: 'string' } },
+        ],
+        responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '401': problem('Unauthenticated'), '404': problem('Unknown system or key') },
+      });
+    } else if (route.path === '/v1/openapi.json') {
+      Object.assign(op, { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } });
+    }
+    (paths[route.path] ??= {}) as Json;
+    (paths[route.path] as Json)[route.method.toLowerCase()] = op;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'paybridge',
+      version: '1',
+      description: 'Posts payment events exactly once into Cambio, NIF, BRP and Tillväxtverket Kontantanalys. Generated from the zod schemas (npm run openapi); do not edit by hand.',
+    },
+    paths,
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+        webhookSignature: { type: 'apiKey', in: 'header', name: 'webhook-signature', description: 'Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature over the raw body, signed with WEBHOOK_SECRET' },
+      },
+      schemas: {
+        CambioPaymentNotice: schemaOf(paymentNoticeSchema),
+        NifMembershipPayment: schemaOf(nifBodySchema('membership')),
+        NifCorporatePayment: schemaOf(nifBodySchema('corporate')),
+        NifPayment: schemaOf(nifBodySchema('gen2')),
+        BrpSale: schemaOf(saleSchema),
+        ...Object.fromEntries(RESOURCES.map((r) => [`Kontantanalys_${r}`, schemaOf(kontantanalysSchemas[r])])),
+        PaymentRecord: schemaOf(paymentViewSchema),
+        Problem: schemaOf(problemSchema),
+      },
+    },
+  };
+}
