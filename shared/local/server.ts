@@ -58,12 +58,24 @@ function write(res: ServerResponse, result: APIGatewayProxyResult): void {
  * The local API Gateway: turns HTTP requests into REST (payload v1) proxy events and calls the same
  * handler factories Lambda runs, with the local parts injected.
  */
-export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: number): Promise<RunningServer> {
+/** Local-only operator hooks (`/__local/...`) for the `paybridge` command: not part of the AWS API. */
+export type LocalAdmin = (path: string, body: unknown) => Promise<unknown | undefined>;
+
+export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: number, admin?: LocalAdmin): Promise<RunningServer> {
   const routes = HTTP_ROUTES.map((r) => ({ ...r, ...compile(r.path), handler: r.make(getDeps) }));
   return listenLoopback((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const requestId = randomUUID();
+      if (admin && url.pathname.startsWith('/__local/')) {
+        const deps = await getDeps();
+        const key = String(req.headers['x-api-key'] ?? '');
+        if (!deps.auth.apiKeys.includes(key)) return write(res, problemResponse(new ProblemError(401, 'unauthorized', 'Authentication required', 'Send the dev x-api-key.')));
+        const text = await readLimited(req);
+        const answer = await admin(url.pathname.slice('/__local/'.length), text ? JSON.parse(text) : {});
+        if (answer === undefined) return write(res, problemResponse(new ProblemError(404, 'not-found', 'Not found', `No local hook ${url.pathname}.`)));
+        return write(res, { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer) });
+      }
       const candidates = routes.filter((r) => r.regex.test(url.pathname));
       const route = candidates.find((r) => r.method === req.method);
       if (!route) {

@@ -186,7 +186,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => clearInterval(timer));
     }
 
-    const api = await startLocalApi(getDeps, opts.port ?? config.PORT);
+    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
+      const b = body as { pk?: string; delaySeconds?: number };
+      if (hook === 'enqueue' && typeof b.pk === 'string') {
+        await queue.send({ pk: b.pk, reason: 'operator' }, b.delaySeconds ?? 0);
+        return { enqueued: 1 };
+      }
+      if (hook === 'dlq') return { count: queue.deadLetters.length };
+      if (hook === 'dlq/redrive') return { moved: queue.redriveDeadLetters() };
+      return undefined;
+    });
     cleanups.push(() => api.close());
 
     const close = async () => {

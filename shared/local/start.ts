@@ -1,10 +1,13 @@
-import { resolve } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createLogger } from '../log.js';
+import { silenceSdkNodeVersionWarning } from '../quiet.js';
 import { HTTP_ROUTES } from './routes.js';
 import { DEV_API_KEY, startStack } from './stack.js';
 
 /** `npm start`: the whole bundle on PORT (default 3000), records kept under .data/ across restarts. */
 async function main(): Promise<void> {
+  silenceSdkNodeVersionWarning();
   const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
   const stack = await startStack({
     dataDir,
@@ -13,6 +16,19 @@ async function main(): Promise<void> {
     ...(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS ? { kontantanalysSyncIntervalMs: Number(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS) * 1000 } : {}),
   });
   const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || DEV_API_KEY;
+  // Where `npx paybridge` finds this running stack (it is written on start and removed on stop).
+  const localFile = resolve(process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json');
+  mkdirSync(dirname(localFile), { recursive: true });
+  writeFileSync(
+    localFile,
+    JSON.stringify({
+      apiUrl: stack.url,
+      apiKey,
+      dynamoEndpoint: stack.dynamoEndpoint,
+      tableName: stack.deps.config.TABLE_NAME,
+      sandboxes: { cambio: stack.cambio?.url, nif: stack.nif?.url, brp: stack.brp?.url, kontantanalys: stack.kontantanalys?.url },
+    }, null, 2),
+  );
   const lines = [
     '',
     `paybridge is running on ${stack.url}`,
@@ -38,6 +54,7 @@ async function main(): Promise<void> {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   const stop = async () => {
+    rmSync(localFile, { force: true });
     await stack.close();
     process.exit(0);
   };

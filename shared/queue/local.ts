@@ -100,6 +100,13 @@ export class LocalRetryQueue implements RetryQueue {
     }
   }
 
+  /** Moves every dead letter back onto the queue with a fresh receive count (`paybridge redrive`). */
+  redriveDeadLetters(): number {
+    const moved = this.deadLetters.splice(0);
+    for (const m of moved) this.later(0, { id: randomUUID(), body: m.body, receiveCount: 0, sentAt: Date.now() });
+    return moved.length;
+  }
+
   /** Resolves when nothing is waiting or in flight (tests), or after `timeoutMs`. */
   async idle(timeoutMs: number): Promise<boolean> {
     if (this.depth === 0) return true;
