@@ -12,7 +12,7 @@ type Json = Record<string, any>;
 describe('the packaged CloudFormation template', () => {
   let dir: string;
   let template: Json;
-  let resources: Record<string, Json>;
+  let resources: Json;
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
   beforeAll(() => {
