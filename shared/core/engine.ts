@@ -61,7 +61,7 @@ export async function submit(
     updatedAt: stamp,
     ttl: Math.floor(now / 1000) + deps.settings.ttlDays * 86_400,
   };
-  const log = deps.log.child({ system: module.name, ref: hashId(record.pk), correlationId: ids.correlationId });
+  const log = deps.log.child({ system: module.name, ref: hashId(record.pk), correlationId: ids.correlationId, requestId: ids.owner });
   const claim = await deps.store.claim(record);
   if (!claim.claimed) {
     const existing = claim.existing;

@@ -85,12 +85,19 @@ export function httpRoute(opts: {
   return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>().handler(async (event, context) => {
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;
     const instance = event.path;
+    const started = Date.now();
     let deps: AppDeps | undefined;
+    // One line per request, correlated by requestId; the route template, never the path (it can hold a personal id).
+    const logged = (result: APIGatewayProxyResult, principal?: Principal): APIGatewayProxyResult => {
+      deps?.log.info('request', { requestId, route: `${event.httpMethod} ${event.resource}`, status: result.statusCode, ms: Date.now() - started, ...(principal ? { caller: `${principal.method}:${principal.id}` } : {}) });
+      return result;
+    };
+    let principal: Principal | undefined;
     try {
       deps = await opts.getDeps();
       const headers = lowerHeaders(event.headers);
       const rawBody = readBody(event);
-      const principal = authenticate(headers, rawBody, deps.auth);
+      principal = authenticate(headers, rawBody, deps.auth);
       const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
       const pathParameters: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(v);
@@ -98,14 +105,17 @@ export function httpRoute(opts: {
         { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal },
         deps,
       );
-      return toResult(reply);
+      return logged(toResult(reply), principal);
     } catch (err) {
-      if (err instanceof ProblemError) return problemResponse(err, instance);
+      if (err instanceof ProblemError) return logged(problemResponse(err, instance), principal);
       // The resource template, not the path: a path can hold a personal id (the status route's key).
       (deps?.log ?? console).error('unhandled error in route', { error: err, requestId, route: event.resource });
-      return problemResponse(
-        new ProblemError(500, 'internal-error', 'Internal error', `The request could not be completed. Reference: ${requestId}. If it carried a payment, its status route tells whether it was recorded.`),
-        instance,
+      return logged(
+        problemResponse(
+          new ProblemError(500, 'internal-error', 'Internal error', `The request could not be completed. Reference: ${requestId}. If it carried a payment, its status route tells whether it was recorded.`),
+          instance,
+        ),
+        principal,
       );
     }
   });
