@@ -118,3 +118,36 @@ export class TokenCache {
     }
   }
 }
+
+/** A form-encoded token request: OAuth2 client credentials (Cambio, NIF) or the password grant (Kontantanalys). */
+export function tokenRequest(dispatcher: Dispatcher, url: string, form: Record<string, string>): () => Promise<Observation> {
+  return () =>
+    observe(dispatcher, {
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams(form).toString(),
+    });
+}
+
+/**
+ * Sends with the cached bearer. On one of `refreshOn` the token is dropped and the call made exactly
+ * once more: a refused call did nothing downstream, so repeating it is safe. Anything else is returned
+ * for the system's own error mapping.
+ */
+export async function sendWithBearer(
+  tokens: TokenCache,
+  send: (token: string) => Promise<Observation>,
+  refreshOn: readonly number[] = [401, 403],
+): Promise<{ obs: Observation } | { outcome: Outcome }> {
+  for (let attempt = 0; ; attempt++) {
+    const got = await tokens.get();
+    if ('outcome' in got) return got;
+    const obs = await send(got.token);
+    if (attempt === 0 && obs.kind === 'response' && refreshOn.includes(obs.status)) {
+      tokens.invalidate(got.token);
+      continue;
+    }
+    return { obs };
+  }
+}

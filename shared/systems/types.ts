@@ -73,3 +73,9 @@ export class ConfigError extends Error {
     super(message);
   }
 }
+
+/** Throws a ConfigError naming every one of `keys` that is unset, so the payment is held with a useful message. */
+export function requireConfig<K extends string>(config: Partial<Record<K, unknown>>, keys: readonly K[], label: string): void {
+  const missing = keys.filter((k) => config[k] === undefined || config[k] === '');
+  if (missing.length > 0) throw new ConfigError(`${label} is not configured: set ${missing.join(', ')}`, missing);
+}

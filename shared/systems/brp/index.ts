@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import type { Outcome, PaymentRecord } from '../../core/types.js';
 import { fieldErrors, validationProblem } from '../../http/problem.js';
-import { ConfigError, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
+import { requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
 import { BrpClient, type BrpOrderItem } from './client.js';
 import { checkUnsupported, saleSchema, type Sale } from './schema.js';
 
@@ -50,8 +50,7 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
   let client: BrpClient | undefined;
   const getClient = () => {
     if (client) return client;
-    const missing = (['BRP_BASE_URL', 'BRP_API_KEY'] as const).filter((k) => !config[k]);
-    if (missing.length > 0) throw new ConfigError(`BRP is not configured: set ${missing.join(', ')}`, missing);
+    requireConfig(config, ['BRP_BASE_URL', 'BRP_API_KEY'] as const, 'BRP');
     client = new BrpClient({ baseUrl: config.BRP_BASE_URL as string, apiKey: config.BRP_API_KEY as string, username: config.BRP_USERNAME, password: config.BRP_PASSWORD }, dispatcher, clock);
     return client;
   };

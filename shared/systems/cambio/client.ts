@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Observation } from '../../core/classify.js';
 import type { Outcome } from '../../core/types.js';
-import { observe, TokenCache } from '../http.js';
+import { observe, sendWithBearer, TokenCache, tokenRequest } from '../http.js';
 import { classifyCambio } from './errors.js';
 import type { CambioRequest } from './schema.js';
 
@@ -28,13 +28,7 @@ export class CambioClient {
     private readonly clock: () => number,
   ) {
     this.tokens = new TokenCache(
-      () =>
-        observe(dispatcher, {
-          method: 'POST',
-          url: settings.tokenUrl,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }).toString(),
-        }),
+      tokenRequest(dispatcher, settings.tokenUrl, { grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }),
       clock,
       'Cambio',
     );
@@ -42,19 +36,8 @@ export class CambioClient {
 
   /** Posts one payment notice; on 401/403 fetches a new token and tries exactly once more. */
   async postPaymentNotice(request: CambioRequest): Promise<Outcome> {
-    let refreshed = false;
-    for (;;) {
-      const got = await this.tokens.get();
-      if ('outcome' in got) return got.outcome;
-      const obs = await this.send(request, got.token);
-      if (obs.kind === 'response' && (obs.status === 401 || obs.status === 403) && !refreshed) {
-        // A 401/403 was refused before anything was done, so sending again is safe.
-        this.tokens.invalidate(got.token);
-        refreshed = true;
-        continue;
-      }
-      return classifyCambio(obs, this.clock());
-    }
+    const sent = await sendWithBearer(this.tokens, (token) => this.send(request, token));
+    return 'outcome' in sent ? sent.outcome : classifyCambio(sent.obs, this.clock());
   }
 
   private send(request: CambioRequest, token: string): Promise<Observation> {

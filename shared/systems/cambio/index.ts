@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import { fieldErrors, validationProblem } from '../../http/problem.js';
-import { ConfigError, type InboundRequest, type SystemModule } from '../types.js';
+import { requireConfig, type InboundRequest, type SystemModule } from '../types.js';
 import { CambioClient } from './client.js';
 import { patientHeaderSchema, paymentNoticeSchema, type CambioRequest } from './schema.js';
 
@@ -13,8 +13,7 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
   let client: CambioClient | undefined;
   const getClient = (): CambioClient => {
     if (client) return client;
-    const missing = (['CAMBIO_TOKEN_URL', 'CAMBIO_CLIENT_ID', 'CAMBIO_CLIENT_SECRET', 'CAMBIO_SUBSCRIPTION_KEY'] as const).filter((k) => !config[k]);
-    if (missing.length > 0) throw new ConfigError(`Cambio is not configured: set ${missing.join(', ')}`, missing);
+    requireConfig(config, ['CAMBIO_TOKEN_URL', 'CAMBIO_CLIENT_ID', 'CAMBIO_CLIENT_SECRET', 'CAMBIO_SUBSCRIPTION_KEY'] as const, 'Cambio');
     client = new CambioClient(
       {
         baseUrl: config.CAMBIO_BASE_URL,
@@ -51,7 +50,7 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
     routeKey(key) {
       return key ? { tenant: TENANT, key } : undefined;
     },
-    post(request) {
+    async post(request) {
       return getClient().postPaymentNotice(request as unknown as CambioRequest);
     },
     publicRequest(request) {

@@ -1,7 +1,6 @@
 import type { Dispatcher } from 'undici';
-import type { Observation } from '../../core/classify.js';
 import type { Outcome } from '../../core/types.js';
-import { observe, TokenCache } from '../http.js';
+import { observe, sendWithBearer, TokenCache, tokenRequest } from '../http.js';
 import { classifyKontantanalys } from './errors.js';
 
 export interface Remote {
@@ -22,13 +21,7 @@ export class KontantanalysClient {
     private readonly clock: () => number,
   ) {
     this.tokens = new TokenCache(
-      () =>
-        observe(dispatcher, {
-          method: 'POST',
-          url: this.url('Token'),
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-          body: new URLSearchParams({ grant_type: 'password', username: settings.username, password: settings.password }).toString(),
-        }),
+      tokenRequest(dispatcher, this.url('Token'), { grant_type: 'password', username: settings.username, password: settings.password }),
       clock,
       'Kontantanalys',
     );
@@ -40,25 +33,22 @@ export class KontantanalysClient {
 
   /** One call with the bearer, renewed once on 401. */
   private async call(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<Answer<unknown>> {
-    let renewed = false;
-    for (;;) {
-      const got = await this.tokens.get();
-      if ('outcome' in got) return { ok: false, outcome: got.outcome };
-      const obs: Observation = await observe(this.dispatcher, {
-        method,
-        url: this.url(path),
-        headers: { authorization: `Bearer ${got.token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      if (obs.kind === 'response' && obs.status === 401 && !renewed) {
-        this.tokens.invalidate(got.token);
-        renewed = true;
-        continue;
-      }
-      const outcome = classifyKontantanalys(obs, this.clock());
-      if (outcome.type !== 'posted') return { ok: false, outcome, ...(obs.kind === 'response' ? { status: obs.status } : {}) };
-      return { ok: true, value: obs.kind === 'response' ? obs.body : undefined };
-    }
+    const sent = await sendWithBearer(
+      this.tokens,
+      (token) =>
+        observe(this.dispatcher, {
+          method,
+          url: this.url(path),
+          headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        }),
+      [401],
+    );
+    if ('outcome' in sent) return { ok: false, outcome: sent.outcome };
+    const { obs } = sent;
+    const outcome = classifyKontantanalys(obs, this.clock());
+    if (outcome.type !== 'posted') return { ok: false, outcome, ...(obs.kind === 'response' ? { status: obs.status } : {}) };
+    return { ok: true, value: obs.kind === 'response' ? obs.body : undefined };
   }
 
   private static data(value: unknown): Remote | undefined {

@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import type { Outcome, PaymentRecord } from '../../core/types.js';
 import { fieldErrors, validationProblem } from '../../http/problem.js';
 import { osloDate } from '../nif/index.js';
-import { ConfigError, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
+import { requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
 import { KontantanalysClient, type Remote } from './client.js';
 import { findMatch, type Match, type ProviderLike } from './matching.js';
 import { crossFieldErrors, RESOURCE_API, RESOURCES, schemas, type Resource } from './schema.js';
@@ -50,8 +50,7 @@ export function kontantanalysModule(config: Config, dispatcher: Dispatcher, cloc
   let providers: { at: number; list: Remote[] } | undefined;
   const getClient = () => {
     if (client) return client;
-    const missing = (['KONTANTANALYS_BASE_URL', 'KONTANTANALYS_USERNAME', 'KONTANTANALYS_PASSWORD'] as const).filter((k) => !config[k]);
-    if (missing.length > 0) throw new ConfigError(`Kontantanalys is not configured: set ${missing.join(', ')}`, missing);
+    requireConfig(config, ['KONTANTANALYS_BASE_URL', 'KONTANTANALYS_USERNAME', 'KONTANTANALYS_PASSWORD'] as const, 'Kontantanalys');
     client = new KontantanalysClient(
       { baseUrl: config.KONTANTANALYS_BASE_URL as string, username: config.KONTANTANALYS_USERNAME as string, password: config.KONTANTANALYS_PASSWORD as string },
       dispatcher,

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Observation } from '../../core/classify.js';
 import type { Outcome } from '../../core/types.js';
-import { observe, TokenCache } from '../http.js';
+import { observe, sendWithBearer, TokenCache, tokenRequest } from '../http.js';
 import type { ReconcileResult } from '../types.js';
 import { classifyNif } from './errors.js';
 import { toWire, type NifPayment, type NifVariant } from './schema.js';
@@ -106,38 +106,24 @@ export class NifPaymentClient {
     private readonly clock: () => number,
   ) {
     this.tokens = new TokenCache(
-      () =>
-        observe(dispatcher, {
-          method: 'POST',
-          url: settings.tokenUrl,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }).toString(),
-        }),
+      tokenRequest(dispatcher, settings.tokenUrl, { grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }),
       clock,
       'NIF',
     );
   }
 
   async addPaymentDetail(payment: NifPayment): Promise<Outcome> {
-    let refreshed = false;
-    for (;;) {
-      const got = await this.tokens.get();
-      if ('outcome' in got) return got.outcome;
-      const obs = await observe(this.dispatcher, {
+    const sent = await sendWithBearer(this.tokens, (token) =>
+      observe(this.dispatcher, {
         method: 'POST',
         url: join(this.settings.baseUrl, 'api/v1/payment/Addpaymentdetail'),
         headers: jsonHeaders({
-          authorization: `Bearer ${got.token}`,
+          authorization: `Bearer ${token}`,
           ...(this.settings.subscriptionKey ? { 'ocp-apim-subscription-key': this.settings.subscriptionKey } : {}),
         }),
         body: JSON.stringify(toWire(payment, 'gen2')),
-      });
-      if (obs.kind === 'response' && (obs.status === 401 || obs.status === 403) && !refreshed) {
-        this.tokens.invalidate(got.token);
-        refreshed = true;
-        continue;
-      }
-      return classifyNif(obs, this.clock());
-    }
+      }),
+    );
+    return 'outcome' in sent ? sent.outcome : classifyNif(sent.obs, this.clock());
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import { validationProblem, type FieldError } from '../../http/problem.js';
-import { ConfigError, type InboundRequest, type SystemModule } from '../types.js';
+import { requireConfig, type InboundRequest, type SystemModule } from '../types.js';
 import { NIF_ENVIRONMENTS, NifMembershipClient, NifPaymentClient } from './client.js';
 import { oreToKronor, parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
 
@@ -42,8 +42,7 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
   let client: NifMembershipClient | undefined;
   const getClient = () => {
     if (client) return client;
-    const missing = (['NIF_MEMBERSHIP_BASE_URL', 'NIF_SUBSCRIPTION_KEY', 'NIF_CLUB_TOKENS'] as const).filter((k) => !config[k]);
-    if (missing.length > 0) throw new ConfigError(`NIF (first generation) is not configured: set ${missing.join(', ')}`, missing);
+    requireConfig(config, ['NIF_MEMBERSHIP_BASE_URL', 'NIF_SUBSCRIPTION_KEY', 'NIF_CLUB_TOKENS'] as const, 'NIF (first generation)');
     const tokens = config.NIF_CLUB_TOKENS as Record<string, string>;
     client = new NifMembershipClient(
       {
@@ -90,11 +89,11 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const club = routeKey.slice(0, at);
       return at > 0 && /^\d+$/.test(club) && at < routeKey.length - 1 ? { tenant: club, key: routeKey } : undefined;
     },
-    post(request) {
+    async post(request) {
       const r = request as unknown as NifRequest;
       return getClient().addPaymentDetail(r.clubId as string, r.payment, variant);
     },
-    reconcile(record) {
+    async reconcile(record) {
       const r = record.request as unknown as NifRequest;
       return getClient().findPayment(r.clubId as string, r.payment, variant);
     },
@@ -106,8 +105,7 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
   let client: NifPaymentClient | undefined;
   const getClient = () => {
     if (client) return client;
-    const missing = (['NIF_CLIENT_ID', 'NIF_CLIENT_SECRET'] as const).filter((k) => !config[k]);
-    if (missing.length > 0) throw new ConfigError(`NIF (second generation) is not configured: set ${missing.join(', ')}`, missing);
+    requireConfig(config, ['NIF_CLIENT_ID', 'NIF_CLIENT_SECRET'] as const, 'NIF (second generation)');
     const defaults = NIF_ENVIRONMENTS[config.NIF_ENVIRONMENT];
     client = new NifPaymentClient(
       {
@@ -134,7 +132,7 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
       return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown> };
     },
     routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
-    post(request) {
+    async post(request) {
       return getClient().addPaymentDetail((request as unknown as NifRequest).payment);
     },
     publicRequest: publicView,
