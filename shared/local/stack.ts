@@ -81,15 +81,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => new Promise<void>((resolve) => db.close(() => resolve())));
     const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 
-    let cambio: CambioSandbox | undefined;
-    if (!env.CAMBIO_BASE_URL) {
-      cambio = new CambioSandbox({
-        ...(env.SANDBOX_CAMBIO_RPS ? { ratePerSecond: Number(env.SANDBOX_CAMBIO_RPS) } : {}),
-        faults: new FaultPlan(parseFaultRates(env.SANDBOX_CAMBIO_FAULTS)),
-        ...opts.cambio,
-      });
-      await cambio.start(Number(env.SANDBOX_CAMBIO_PORT ?? 0));
-      cleanups.push(() => cambio?.close());
+    /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _FAULTS / _PORT, and closes it with the stack. */
+    const sandbox = async <T extends { start(port: number): Promise<T>; close(): Promise<void> }>(
+      name: string,
+      make: (tuning: { ratePerSecond?: number; faults: FaultPlan }) => T,
+    ): Promise<T> => {
+      const rps = env[`SANDBOX_${name}_RPS`];
+      const started = await make({ ...(rps ? { ratePerSecond: Number(rps) } : {}), faults: new FaultPlan(parseFaultRates(env[`SANDBOX_${name}_FAULTS`])) }).start(Number(env[`SANDBOX_${name}_PORT`] ?? 0));
+      cleanups.push(() => started.close());
+      return started;
+    };
+
+    const cambio = env.CAMBIO_BASE_URL ? undefined : await sandbox('CAMBIO', (t) => new CambioSandbox({ ...t, ...opts.cambio }));
+    if (cambio) {
       Object.assign(env, {
         CAMBIO_BASE_URL: cambio.url,
         CAMBIO_TOKEN_URL: cambio.tokenUrl,
@@ -98,46 +102,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         CAMBIO_SUBSCRIPTION_KEY: cambio.options.subscriptionKey,
       });
     }
-    let nif: NifSandbox | undefined;
-    if (!env.NIF_MEMBERSHIP_BASE_URL || !env.NIF_BASE_URL) {
-      nif = new NifSandbox({
-        ...(env.SANDBOX_NIF_RPS ? { ratePerSecond: Number(env.SANDBOX_NIF_RPS) } : {}),
-        faults: new FaultPlan(parseFaultRates(env.SANDBOX_NIF_FAULTS)),
-        ...opts.nif,
-      });
-      await nif.start(Number(env.SANDBOX_NIF_PORT ?? 0));
-      cleanups.push(() => nif?.close());
-      if (!env.NIF_MEMBERSHIP_BASE_URL) {
-        Object.assign(env, {
-          NIF_MEMBERSHIP_BASE_URL: nif.url,
-          NIF_SUBSCRIPTION_KEY: nif.options.subscriptionKey,
-          NIF_CLUB_TOKENS: JSON.stringify(nif.options.clubTokens),
-        });
-      }
-      if (!env.NIF_BASE_URL) {
-        Object.assign(env, { NIF_BASE_URL: nif.url, NIF_TOKEN_URL: nif.tokenUrl, NIF_CLIENT_ID: nif.options.clientId, NIF_CLIENT_SECRET: nif.options.clientSecret });
-      }
+    const nif = env.NIF_MEMBERSHIP_BASE_URL && env.NIF_BASE_URL ? undefined : await sandbox('NIF', (t) => new NifSandbox({ ...t, ...opts.nif }));
+    if (nif && !env.NIF_MEMBERSHIP_BASE_URL) {
+      Object.assign(env, { NIF_MEMBERSHIP_BASE_URL: nif.url, NIF_SUBSCRIPTION_KEY: nif.options.subscriptionKey, NIF_CLUB_TOKENS: JSON.stringify(nif.options.clubTokens) });
     }
-    let brp: BrpSandbox | undefined;
-    if (!env.BRP_BASE_URL) {
-      brp = new BrpSandbox({
-        ...(env.SANDBOX_BRP_RPS ? { ratePerSecond: Number(env.SANDBOX_BRP_RPS) } : {}),
-        faults: new FaultPlan(parseFaultRates(env.SANDBOX_BRP_FAULTS)),
-        ...opts.brp,
-      });
-      await brp.start(Number(env.SANDBOX_BRP_PORT ?? 0));
-      cleanups.push(() => brp?.close());
-      Object.assign(env, { BRP_BASE_URL: brp.url, BRP_API_KEY: brp.options.apiKey, BRP_USERNAME: brp.options.username, BRP_PASSWORD: brp.options.password });
+    if (nif && !env.NIF_BASE_URL) {
+      Object.assign(env, { NIF_BASE_URL: nif.url, NIF_TOKEN_URL: nif.tokenUrl, NIF_CLIENT_ID: nif.options.clientId, NIF_CLIENT_SECRET: nif.options.clientSecret });
     }
-    let kontantanalys: KontantanalysSandbox | undefined;
-    if (!env.KONTANTANALYS_BASE_URL) {
-      kontantanalys = new KontantanalysSandbox({
-        ...(env.SANDBOX_KONTANTANALYS_RPS ? { ratePerSecond: Number(env.SANDBOX_KONTANTANALYS_RPS) } : {}),
-        faults: new FaultPlan(parseFaultRates(env.SANDBOX_KONTANTANALYS_FAULTS)),
-        ...opts.kontantanalys,
-      });
-      await kontantanalys.start(Number(env.SANDBOX_KONTANTANALYS_PORT ?? 0));
-      cleanups.push(() => kontantanalys?.close());
+    const brp = env.BRP_BASE_URL ? undefined : await sandbox('BRP', (t) => new BrpSandbox({ ...t, ...opts.brp }));
+    if (brp) Object.assign(env, { BRP_BASE_URL: brp.url, BRP_API_KEY: brp.options.apiKey, BRP_USERNAME: brp.options.username, BRP_PASSWORD: brp.options.password });
+    const kontantanalys = env.KONTANTANALYS_BASE_URL ? undefined : await sandbox('KONTANTANALYS', (t) => new KontantanalysSandbox({ ...t, ...opts.kontantanalys }));
+    if (kontantanalys) {
       Object.assign(env, { KONTANTANALYS_BASE_URL: kontantanalys.url, KONTANTANALYS_USERNAME: kontantanalys.options.username, KONTANTANALYS_PASSWORD: kontantanalys.options.password });
     }
     env.API_KEYS ||= DEV_API_KEY;
