@@ -114,7 +114,11 @@ export async function upsert(
     if (existing.payloadHash === hash) {
       return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp)) ?? existing };
     }
-    if (existing.leaseUntil !== undefined && existing.leaseUntil > now) return { kind: 'busy', record: existing };
+    // A version in flight, being reconciled (a create may have happened) or waiting for an operator
+    // must settle first: sending a new version now could create the object twice.
+    if ((existing.leaseUntil !== undefined && existing.leaseUntil > now) || existing.status === 'reconciling' || existing.status === 'unknown') {
+      return { kind: 'busy', record: existing };
+    }
     const leaseUntil = now + deps.settings.leaseMs;
     const { error: _e, result: _r, ...base } = existing;
     const next: PaymentRecord = {
@@ -278,8 +282,18 @@ async function attempt(deps: EngineDeps, module: SystemModule, start: PaymentRec
   let leased = start;
   let now = deps.clock();
   let slot = leased.slot;
-  if (!slot || !(await deps.limiter.isCurrent(module.name, slot.gen))) {
-    slot = await deps.limiter.reserve(module.name, module.maxPerSecond, now);
+  try {
+    if (!slot || !(await deps.limiter.isCurrent(module.name, slot.gen))) {
+      slot = await deps.limiter.reserve(module.name, module.maxPerSecond, now);
+    }
+  } catch (err) {
+    // Nothing was sent: release the lease with a retry time, so this never turns into an
+    // expired lease (which would count as ambiguous) because the limiter's table hiccuped.
+    log.error('rate limiter unavailable; retrying later', { error: err });
+    const wakeAt = now + retryDelayMs({ failures: leased.failures }, deps.random, deps.settings.backoff);
+    const { slot: _s, ...rest } = leased;
+    const later: PaymentRecord = { ...scheduled(rest as PaymentRecord, now, wakeAt), history: withHistory(leased, now, 'deferred', 'rate limiter unavailable; nothing was sent') };
+    return settle(deps, leased, later, log, wakeAt);
   }
   if (slot.at - now > deps.settings.inlineWaitMs) {
     // Not our turn yet: keep the slot, release the lease, and let the queue wake us at the slot.

@@ -14,7 +14,17 @@ function remoteIdOf(checkpoints: Record<string, unknown>): number | null {
 
 function upsertReply(result: UpsertResult, module: SystemModule): HttpReply {
   if (result.kind === 'busy') {
-    throw new ProblemError(409, 'update-in-flight', 'An update of this object is in flight', `The previous version of ${result.record.key} is being sent right now. Send this one again in a few seconds; nothing was recorded.`, undefined, {}, { 'retry-after': '5' });
+    const why =
+      result.record.status === 'unknown'
+        ? 'is unknown (an earlier create may or may not have happened) and waits for an operator: resolve it with `paybridge payments resolve`, then send this version again'
+        : result.record.status === 'reconciling'
+          ? 'is being reconciled with Kontantanalys. Send this one again in a few seconds'
+          : 'is being sent right now. Send this one again in a few seconds';
+    throw new ProblemError(409, 'update-in-flight', 'The previous version is not settled yet', `The previous version of ${result.record.key} ${why}; nothing was recorded.`, undefined, { statusUrl: `/v1/kontantanalys/${result.record.key.replace(':', '/')}` }, { 'retry-after': '5' });
+  }
+  if (result.kind === 'unchanged' && result.record.status !== 'posted') {
+    // The same body as a version that is still pending, held or refused: answer as a duplicate does.
+    return replyFor({ kind: 'duplicate', record: result.record }, module);
   }
   if (result.kind === 'unchanged') {
     return { status: 200, body: { ...publicView(result.record, module), unchanged: true, remoteId: remoteIdOf(result.record.checkpoints) }, headers: { location: `/v1/kontantanalys/${result.record.key.replace(':', '/')}` } };

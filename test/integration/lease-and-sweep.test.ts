@@ -109,6 +109,26 @@ describe('expired leases, lost messages and crashes', () => {
     }
   });
 
+  it('a rate limiter that fails before sending defers the payment (retrying, not ambiguous), then posts it once', async () => {
+    const reserve = stack.deps.limiter.reserve.bind(stack.deps.limiter);
+    let failures = 1;
+    stack.deps.limiter.reserve = async (...args) => {
+      if (failures-- > 0) throw new Error('ProvisionedThroughputExceededException');
+      return reserve(...args);
+    };
+    try {
+      const r = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'c-limiter', paymentType: 'CARD' });
+      expect(r.status).toBe(202);
+      expect(r.body.status).toBe('retrying');
+      expect(r.body.history.map((h: { event: string }) => h.event)).toEqual(['received', 'deferred']);
+      const rec = await waitForStatus(stack, 'cambio', 'c-limiter', ['posted']);
+      expect(rec.attempts).toBe(1);
+      expect(stack.cambio!.stats.applied['c-limiter']).toBe(1);
+    } finally {
+      stack.deps.limiter.reserve = reserve;
+    }
+  });
+
   it('a message whose handling crashes goes to the dead-letter list after maxReceiveCount receives', async () => {
     const now = Date.now();
     await stack.deps.store.claim({
