@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEvent, ScheduledEvent, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler as cambioPaymentNotice } from '../../functions/cambio-payment-notice.js';
+import { makeHandler as brpSale } from '../../functions/brp-sale.js';
 import { makeHandler as getPayment } from '../../functions/get-payment.js';
+import { makeHandler as kontantanalysPut } from '../../functions/kontantanalys-put.js';
+import { makeHandler as kontantanalysSync } from '../../functions/kontantanalys-sync.js';
+import { makeHandler as nifMembershipPayment } from '../../functions/nif-membership-payment.js';
 import { makeHandler as retryWorker } from '../../functions/retry-worker.js';
 import { makeHandler as sweep } from '../../functions/sweep.js';
 import { lambdaContext } from '../../shared/local/server.js';
@@ -30,12 +34,27 @@ describe('the event fixtures in events/ drive the Lambda handlers as AWS would',
     expect(JSON.parse(status.body).status).toBe('posted');
   });
 
+  it.each([
+    ['nif-membership-payment.json', nifMembershipPayment, 201],
+    ['brp-sale.json', brpSale, 201],
+    ['kontantanalys-put.json', kontantanalysPut, 201],
+  ] as const)('API Gateway: %s posts through its handler', async (file, make, status) => {
+    const out = await make(getDeps)(fixture<APIGatewayProxyEvent>(file), lambdaContext(file, 'r'));
+    expect(out.statusCode, out.body).toBe(status);
+    expect(JSON.parse(out.body).status).toBe('posted');
+  });
+
+  it('EventBridge: the Kontantanalys run writes its summary', async () => {
+    const summary = await kontantanalysSync(getDeps)(fixture<ScheduledEvent>('schedule.json'), lambdaContext('kontantanalysSync', 'r5'));
+    expect(summary).toMatchObject({ failed: 0, pending: 0 });
+  });
+
   it('SQS: a message for a settled record is acknowledged', async () => {
     const out = await retryWorker(getDeps)(fixture<SQSEvent>('retry-message.json'), lambdaContext('retryWorker', 'r3'));
     expect(out).toEqual({ batchItemFailures: [] });
   });
 
   it('EventBridge: the sweep runs and finds nothing overdue', async () => {
-    expect(await sweep(getDeps)(fixture<ScheduledEvent>('sweep.json'), lambdaContext('sweep', 'r4'))).toEqual({ enqueued: 0, heldOverAnHour: 0 });
+    expect(await sweep(getDeps)(fixture<ScheduledEvent>('schedule.json'), lambdaContext('sweep', 'r4'))).toEqual({ enqueued: 0, heldOverAnHour: 0 });
   });
 });

@@ -48,6 +48,7 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
 
   it('a provider that matches one of the ~17,000 registered is mapped to it, not created again, and says why', async () => {
     const before = sim().stats.creates.provider ?? 0;
+    const updatesBefore = sim().stats.updates;
     const ours = { ...SEED_EXAMPLE_PROVIDER, name: 'Ingo Orebro Adolfsbergsvagen', x: SEED_EXAMPLE_PROVIDER.x + 3, y: SEED_EXAMPLE_PROVIDER.y + 4 };
     const r = await call(stack, 'PUT', '/v1/kontantanalys/providers/ingo-orebro', ours);
     expect(r.status).toBe(201);
@@ -58,6 +59,9 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
     const fresh = await call(stack, 'PUT', '/v1/kontantanalys/providers/new-place', { name: 'Ny plats', visitingAddress: 'Fjällvägen 1', postalCode: '981 31', postTown: 'KIRUNA', x: 900_500, y: 7_600_500 });
     expect(fresh.body.result.body.action).toBe('created');
     expect((sim().stats.creates.provider ?? 0) - before).toBe(1);
+    // Matching maps; it does not overwrite the registered provider's own data.
+    expect(sim().stats.updates).toBe(updatesBefore);
+    expect(sim().objects.get('provider')?.get(r.body.remoteId)?.attributes.name).toBe(SEED_EXAMPLE_PROVIDER.name);
   });
 
   it('after the nightly reset, an update that meets 404 re-creates and re-maps', async () => {

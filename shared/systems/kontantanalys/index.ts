@@ -75,9 +75,9 @@ export function kontantanalysModule(config: Config, dispatcher: Dispatcher, cloc
       if (!known.ok) return known.outcome;
       const match = findMatch(r.attributes as unknown as ProviderLike, known.list as { id: number; attributes: Partial<ProviderLike> }[], config.KONTANTANALYS_MATCH_DISTANCE_M);
       if (match) {
+        // Mapped, not overwritten: a registered service point may be another supplier's record too.
+        // Later changes the integrator sends are updates to it, as for any mapped object.
         await ctx.checkpoint({ remoteId: match.remoteId, match });
-        const up = await getClient().update(api.path, api.type, match.remoteId, wire(r, ctx.record.checkpoints as KontantanalysCheckpoints));
-        if (!up.ok) return up.outcome;
         return { type: 'posted', httpStatus: 200, body: { remoteId: match.remoteId, action: 'matched', match }, note: `matched existing provider ${match.remoteId} by ${match.by} (${match.distanceM} m): not created again` };
       }
     }
