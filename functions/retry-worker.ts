@@ -18,7 +18,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
       event.Records.map(async (message) => {
         try {
           const { pk, reason } = parseRetryMessage(message.body);
-          const did = await processRecord(deps, pk, `${context.awsRequestId}:${message.messageId}`);
+          const deadline = Date.now() + context.getRemainingTimeInMillis() - 1_000;
+          const did = await processRecord(deps, pk, `${context.awsRequestId}:${message.messageId}`, deadline);
           deps.log.debug('retry message handled', { ref: hashId(pk), reason, did });
         } catch (err) {
           deps.log.error('retry message failed', { messageId: message.messageId, error: err });

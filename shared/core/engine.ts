@@ -34,7 +34,7 @@ export async function submit(
   deps: EngineDeps,
   module: SystemModule,
   parsed: ParsedPayment,
-  ids: { owner: string; correlationId: string },
+  ids: { owner: string; correlationId: string; deadline?: number },
 ): Promise<SubmitResult> {
   const now = deps.clock();
   const leaseUntil = now + deps.settings.leaseMs;
@@ -74,7 +74,7 @@ export async function submit(
     return { kind: 'duplicate', record: existing };
   }
   log.info('claimed');
-  return { kind: 'created', record: await attempt(deps, module, record, log) };
+  return { kind: 'created', record: await attempt(deps, module, record, log, ids.deadline) };
 }
 
 export type UpsertResult =
@@ -95,7 +95,7 @@ export async function upsert(
   deps: EngineDeps,
   module: SystemModule,
   parsed: ParsedPayment,
-  ids: { owner: string; correlationId: string },
+  ids: { owner: string; correlationId: string; deadline?: number },
 ): Promise<UpsertResult> {
   const pk = recordPk(module.name, parsed.tenant, parsed.key);
   const now = deps.clock();
@@ -138,7 +138,7 @@ export async function upsert(
     };
     if (!(await deps.store.replace(next, existing.version))) continue;
     const log = deps.log.child({ system: module.name, ref: hashId(pk), correlationId: ids.correlationId });
-    return { kind: 'changed', record: await attempt(deps, module, { ...next, version: existing.version + 1 }, log) };
+    return { kind: 'changed', record: await attempt(deps, module, { ...next, version: existing.version + 1 }, log, ids.deadline) };
   }
   const current = await deps.store.get(pk);
   return { kind: 'busy', record: current as PaymentRecord };
@@ -195,7 +195,7 @@ export async function reopen(
  * The retry worker's step for one record: take the lease with a conditional write, then attempt,
  * reconcile or park as the record's state says. Returns what it did, for logs and tests.
  */
-export async function processRecord(deps: EngineDeps, pk: string, owner: string): Promise<string> {
+export async function processRecord(deps: EngineDeps, pk: string, owner: string, deadline?: number): Promise<string> {
   const current = await deps.store.get(pk);
   if (!current) return 'missing';
   const log = deps.log.child({ system: current.system, ref: hashId(pk), correlationId: current.correlationId });
@@ -246,7 +246,7 @@ export async function processRecord(deps: EngineDeps, pk: string, owner: string)
   } else if (leased.status === 'reconciling') {
     return reconcile(deps, module, leased, log);
   }
-  const after = await attempt(deps, module, leased, log);
+  const after = await attempt(deps, module, leased, log, deadline);
   return `attempted:${after.status}`;
 }
 
@@ -278,9 +278,14 @@ export async function sweep(deps: EngineDeps, limit = 500): Promise<{ enqueued: 
 }
 
 /** One send with a shared-rate slot, then the outcome recorded. `leased` must hold this worker's lease. */
-async function attempt(deps: EngineDeps, module: SystemModule, start: PaymentRecord, log: Logger): Promise<PaymentRecord> {
+async function attempt(deps: EngineDeps, module: SystemModule, start: PaymentRecord, log: Logger, deadline?: number): Promise<PaymentRecord> {
   let leased = start;
   let now = deps.clock();
+  if (deadline !== undefined && deadline - now < deps.settings.sendBudgetMs) {
+    // Too little time left in this invocation to send and hear back: the queue's worker sends it.
+    const later: PaymentRecord = { ...scheduled(leased, now, now), history: withHistory(leased, now, 'deferred', 'too little time left in this invocation; nothing was sent') };
+    return settle(deps, leased, later, log, now);
+  }
   let slot = leased.slot;
   try {
     if (!slot || !(await deps.limiter.isCurrent(module.name, slot.gen))) {

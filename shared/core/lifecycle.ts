@@ -15,6 +15,12 @@ export interface EngineSettings {
   inlineWaitMs: number;
   /** The sweep re-enqueues records overdue by more than this. */
   sweepGraceMs: number;
+  /**
+   * The time one send may take (connect + headers + body, a token fetch included). An invocation
+   * with less time left defers to the queue instead of sending: a Lambda stopped mid-send leaves an
+   * ambiguous outcome, and API Gateway stops waiting after 29 s.
+   */
+  sendBudgetMs: number;
   backoff: BackoffSettings;
 }
 
@@ -26,6 +32,7 @@ export const DEFAULT_SETTINGS: EngineSettings = {
   reconcileDelayMs: 5_000,
   inlineWaitMs: 1_000,
   sweepGraceMs: 120_000,
+  sendBudgetMs: 20_000,
   backoff: { baseMs: 1_000, capMs: 15 * 60_000 },
 };
 

@@ -50,7 +50,7 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
       const module = moduleOf(deps);
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId }), module);
+      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline }), module);
     },
   });
 }

@@ -83,7 +83,7 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
       if (!module) throw new Error(`system module ${system} is not registered`);
       const parsed = module.parse({ body: req.body, headers: req.headers });
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId });
+      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline });
       return replyFor(result, module);
     },
   });

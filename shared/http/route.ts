@@ -18,6 +18,8 @@ export interface HttpRequest {
   body: unknown;
   requestId: string;
   principal: Principal;
+  /** Epoch ms by which this invocation must have answered (Lambda's remaining time, less a margin). */
+  deadline: number;
 }
 
 export interface HttpReply {
@@ -102,7 +104,7 @@ export function httpRoute(opts: {
       const pathParameters: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(v);
       const reply = await opts.handle(
-        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal },
+        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: started + context.getRemainingTimeInMillis() - 1_000 },
         deps,
       );
       return logged(toResult(reply), principal);

@@ -11,7 +11,7 @@ import { makeHandler as retryWorker } from '../../functions/retry-worker.js';
 import { makeHandler as sweep } from '../../functions/sweep.js';
 import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { testStack } from '../helpers/stack.js';
+import { testStack, waitForStatus } from '../helpers/stack.js';
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8')) as T;
 
@@ -47,6 +47,18 @@ describe('the event fixtures in events/ drive the Lambda handlers as AWS would',
   it('EventBridge: the Kontantanalys run writes its summary', async () => {
     const summary = await kontantanalysSync(getDeps)(fixture<ScheduledEvent>('schedule.json'), lambdaContext('kontantanalysSync', 'r5'));
     expect(summary).toMatchObject({ failed: 0, pending: 0 });
+  });
+
+  it('an invocation with too little time left defers to the queue instead of sending', async () => {
+    const event = fixture<APIGatewayProxyEvent>('cambio-payment-notice.json');
+    event.body = JSON.stringify({ status: 'PAID', contactId: 'late-invocation', paymentType: 'CASH' });
+    const context = { ...lambdaContext('cambioPaymentNotice', 'r6'), getRemainingTimeInMillis: () => 5_000 };
+    const out = await cambioPaymentNotice(getDeps)(event, context);
+    expect(out.statusCode).toBe(202);
+    expect(JSON.parse(out.body)).toMatchObject({ status: 'retrying', attempts: 0 });
+    expect(stack.cambio!.stats.applied['late-invocation']).toBeUndefined();
+    await waitForStatus(stack, 'cambio', 'late-invocation', ['posted']);
+    expect(stack.cambio!.stats.applied['late-invocation']).toBe(1);
   });
 
   it('SQS: a message for a settled record is acknowledged', async () => {

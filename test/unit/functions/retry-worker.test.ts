@@ -4,7 +4,7 @@ import { makeHandler } from '../../../functions/retry-worker.js';
 import type { AppDeps } from '../../../shared/deps.js';
 import { createLogger } from '../../../shared/log.js';
 
-const ctx = { awsRequestId: 'req-1' } as Context;
+const ctx = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
 const event = (...bodies: string[]): SQSEvent =>
   ({ Records: bodies.map((body, i) => ({ messageId: `m${i}`, body })) }) as unknown as SQSEvent;
 
