@@ -4,7 +4,7 @@ import type { RetryQueue } from '../queue/port.js';
 import type { RateLimiter, RecordStore } from '../store/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type ParsedPayment, type SystemModule } from '../systems/types.js';
 import { payloadHash } from './canonical.js';
-import { applyOutcome, scheduled, settledBase, withHistory, type EngineSettings } from './lifecycle.js';
+import { applyOutcome, leasedBy, scheduled, settledBase, withHistory, type EngineSettings } from './lifecycle.js';
 import { retryDelayMs, sqsDelaySeconds, sqsSlotDelaySeconds } from './retry-policy.js';
 import { ACTIVE_STATUSES, recordPk, type Outcome, type PaymentRecord } from './types.js';
 
@@ -119,21 +119,15 @@ export async function upsert(
     if ((existing.leaseUntil !== undefined && existing.leaseUntil > now) || existing.status === 'reconciling' || existing.status === 'unknown') {
       return { kind: 'busy', record: existing };
     }
-    const leaseUntil = now + deps.settings.leaseMs;
     const { error: _e, result: _r, ...base } = existing;
     const next: PaymentRecord = {
-      ...base,
+      ...leasedBy(base as PaymentRecord, ids.owner, now, deps.settings.leaseMs),
       status: 'retrying',
       request: parsed.request,
       payloadHash: hash,
       failures: 0,
-      leaseOwner: ids.owner,
-      leaseUntil,
-      nextAttemptAt: leaseUntil,
-      dueShard: 'due',
       checkpoints: { ...existing.checkpoints, confirmedAt: stamp },
       correlationId: ids.correlationId,
-      updatedAt: stamp,
       history: withHistory(existing, now, 'changed', 'a new version of the data was received'),
     };
     if (!(await deps.store.replace(next, existing.version))) continue;
@@ -172,18 +166,12 @@ export async function reopen(
   if (!module) throw new Error(`no module for system ${current.system}`);
   const now = deps.clock();
   if (current.leaseUntil !== undefined && current.leaseUntil > now) return undefined;
-  const leaseUntil = now + deps.settings.leaseMs;
   const { error: _e, ...base } = current;
   const next: PaymentRecord = {
-    ...base,
+    ...leasedBy(base as PaymentRecord, opts.owner, now, deps.settings.leaseMs),
     status: 'retrying',
     failures: 0,
-    leaseOwner: opts.owner,
-    leaseUntil,
-    nextAttemptAt: leaseUntil,
-    dueShard: 'due',
     checkpoints: { ...current.checkpoints, ...opts.checkpoints },
-    updatedAt: new Date(now).toISOString(),
     history: withHistory(current, now, 'reopened', opts.reason),
   };
   if (!(await deps.store.replace(next, current.version))) return undefined;
@@ -211,15 +199,7 @@ export async function processRecord(deps: EngineDeps, pk: string, owner: string,
   }
 
   const expired = current.leaseUntil !== undefined;
-  const leaseUntil = now + deps.settings.leaseMs;
-  let leased: PaymentRecord = {
-    ...current,
-    leaseOwner: owner,
-    leaseUntil,
-    nextAttemptAt: leaseUntil,
-    dueShard: 'due',
-    updatedAt: new Date(now).toISOString(),
-  };
+  let leased = leasedBy(current, owner, now, deps.settings.leaseMs);
   if (expired) {
     // The previous holder died or timed out mid-attempt: it may have sent. That attempt counts.
     leased = {

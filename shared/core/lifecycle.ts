@@ -1,5 +1,5 @@
 import { retryDelayMs, type BackoffSettings } from './retry-policy.js';
-import { HISTORY_LIMIT, type AmbiguityPolicy, type HistoryEntry, type Outcome, type PaymentRecord } from './types.js';
+import { HISTORY_LIMIT, type AmbiguityPolicy, type HistoryEntry, type Outcome, type PaymentRecord, type RecordError } from './types.js';
 
 export interface EngineSettings {
   /** How long one attempt may be in flight before it counts as ambiguous. Longer than any downstream timeout. */
@@ -47,9 +47,28 @@ export function settledBase(record: PaymentRecord, now: number): PaymentRecord {
   return { ...rest, updatedAt: new Date(now).toISOString() };
 }
 
+/**
+ * The record under `owner`'s lease until `now + leaseMs`. Until the lease is released its expiry is
+ * also its wake-up time, so an attempt that dies is found by the sweep and handled as ambiguous.
+ */
+export function leasedBy(record: PaymentRecord, owner: string, now: number, leaseMs: number): PaymentRecord {
+  const leaseUntil = now + leaseMs;
+  return { ...record, leaseOwner: owner, leaseUntil, nextAttemptAt: leaseUntil, dueShard: 'due', updatedAt: new Date(now).toISOString() };
+}
+
 /** An active record due at `at`: visible to the sweep through the sparse index. */
 export function scheduled(record: PaymentRecord, now: number, at: number): PaymentRecord {
   return { ...settledBase(record, now), status: record.status, nextAttemptAt: at, dueShard: 'due' };
+}
+
+/** What a failed attempt leaves on the record: the kind, the downstream's message, status and code. */
+function recordError(kind: RecordError['kind'], outcome: Exclude<Outcome, { type: 'posted' }>): RecordError {
+  return {
+    kind,
+    message: outcome.message,
+    ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}),
+    ...('code' in outcome && outcome.code ? { code: outcome.code } : {}),
+  };
 }
 
 export interface Decision {
@@ -100,7 +119,7 @@ export function applyOutcome(
       const next: PaymentRecord = {
         ...scheduled({ ...record, attempts }, now, wakeAt),
         status: 'retrying',
-        error: { kind: 'rate_limited', message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) },
+        error: recordError('rate_limited', outcome),
         history: note('rate_limited', `retry in ${Math.ceil(delay / 1000)} s`),
       };
       return { record: next, wakeAt, pauseUntil: now + (outcome.waitMs ?? delay) };
@@ -115,7 +134,7 @@ export function applyOutcome(
           record: {
             ...scheduled({ ...record, attempts }, now, wakeAt),
             status: 'reconciling',
-            error: { kind: 'ambiguous', message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) },
+            error: recordError('ambiguous', outcome),
             history: note('ambiguous', `${outcome.message}; reconciling before any new send`),
           },
           wakeAt,
@@ -127,7 +146,7 @@ export function applyOutcome(
           dueShard: 'unknown',
           nextAttemptAt: now,
           status: 'unknown',
-          error: { kind: 'ambiguous', message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) },
+          error: recordError('ambiguous', outcome),
           history: note('unknown', `${outcome.message}; parked for an operator, never re-posted automatically`),
         },
       };
@@ -137,12 +156,7 @@ export function applyOutcome(
         record: {
           ...base,
           status: 'failed',
-          error: {
-            kind: 'rejected',
-            message: outcome.message,
-            ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}),
-            ...(outcome.code ? { code: outcome.code } : {}),
-          },
+          error: recordError('rejected', outcome),
           history: note('rejected', outcome.code ? `${outcome.code}: ${outcome.message}` : outcome.message),
         },
       };
@@ -153,7 +167,7 @@ export function applyOutcome(
           dueShard: 'held',
           nextAttemptAt: now,
           status: 'held',
-          error: { kind: 'auth', message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) },
+          error: recordError('auth', outcome),
           history: note('held', `credentials or scope: ${outcome.message}`),
         },
       };
@@ -169,7 +183,7 @@ function retryOrFail(
 ): Decision {
   const { now, settings } = ctx;
   const failures = record.failures + 1;
-  const error = { kind, message: outcome.message, ...(outcome.httpStatus ? { httpStatus: outcome.httpStatus } : {}) } as const;
+  const error = recordError(kind, outcome);
   const exhausted = budgetExhausted(record, failures, now, settings);
   if (exhausted) {
     return {

@@ -1,6 +1,6 @@
 import type { RetryQueue } from '../queue/port.js';
 import type { RecordStore } from '../store/port.js';
-import { withHistory } from './lifecycle.js';
+import { scheduled, settledBase, withHistory } from './lifecycle.js';
 import type { PaymentRecord, Status } from './types.js';
 
 /** What an operator's action needs: the records and the queue, no downstream credentials. */
@@ -27,8 +27,8 @@ async function change(deps: OperatorDeps, pk: string, allowed: Status[], make: (
 
 /** Due now, with a fresh failure budget, and a queue message to wake the worker that has the credentials. */
 function dueNow(record: PaymentRecord, now: number, event: string, detail: string): PaymentRecord {
-  const { error: _e, leaseOwner: _o, leaseUntil: _u, slot: _s, ...rest } = record;
-  return { ...rest, status: 'retrying', failures: 0, nextAttemptAt: now, dueShard: 'due', updatedAt: new Date(now).toISOString(), history: withHistory(record, now, event, detail) };
+  const { error: _e, ...rest } = scheduled(record, now, now);
+  return { ...rest, status: 'retrying', failures: 0, history: withHistory(record, now, event, detail) };
 }
 
 /** `paybridge redrive`: a held payment (credentials fixed) is sent again by the retry worker. */
@@ -41,12 +41,11 @@ export async function redrive(deps: OperatorDeps, pk: string, by: string): Promi
 /** `paybridge payments resolve --posted`: an operator found the payment downstream. Nothing is sent. */
 export async function resolvePosted(deps: OperatorDeps, pk: string, by: string, evidence: string): Promise<OperatorResult> {
   return change(deps, pk, ['unknown'], (r, now) => {
-    const { error: _e, leaseOwner: _o, leaseUntil: _u, slot: _s, nextAttemptAt: _n, dueShard: _d, ...rest } = r;
+    const { error: _e, ...rest } = settledBase(r, now);
     return {
       ...rest,
       status: 'posted',
       result: { httpStatus: 0, body: { resolvedBy: by, evidence }, note: `resolved as posted by ${by}: ${evidence}` },
-      updatedAt: new Date(now).toISOString(),
       history: withHistory(r, now, 'resolved_posted', `by ${by}: ${evidence}`),
     };
   });
