@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { redrive, resolvePosted, resolveRepost } from '../core/operator.js';
 import { recordPk, STATUSES, type PaymentRecord, type Status } from '../core/types.js';
 import { parseConfig } from '../config.js';
-import { buildSystems } from '../systems/registry.js';
+import { buildSystems, SYSTEM_NAMES } from '../systems/registry.js';
 import { makeDispatcher } from '../systems/http.js';
 import type { CliContext } from './context.js';
 
@@ -27,7 +27,7 @@ export interface Io {
 
 export class UsageError extends Error {}
 
-const SYSTEMS = ['cambio', 'nif-membership', 'nif-corporate', 'nif', 'brp', 'kontantanalys'];
+const SYSTEMS: readonly string[] = SYSTEM_NAMES;
 
 function since(text: string | undefined, now: number): number | undefined {
   if (!text) return undefined;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HTTP_ROUTES } from '../local/routes.js';
 import { saleSchema } from '../systems/brp/schema.js';
+import { SYSTEM_NAMES } from '../systems/registry.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';
 import { schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';
@@ -74,7 +75,7 @@ export function buildOpenApi(): Json {
       Object.assign(op, {
         summary: 'A payment record and its status',
         parameters: [
-          { name: 'system', in: 'path', required: true, schema: { type: 'string', enum: ['cambio', 'nif-membership', 'nif-corporate', 'nif', 'brp', 'kontantanalys'] } },
+          { name: 'system', in: 'path', required: true, schema: { type: 'string', enum: [...SYSTEM_NAMES] } },
           { name: 'key', in: 'path', required: true, description: 'contactId; externalId for nif and brp; <ClubId>:<externalId> for the first-generation NIF routes', schema: { type: 'string' } },
         ],
         responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '401': problem('Unauthenticated'), '404': problem('Unknown system or key') },
