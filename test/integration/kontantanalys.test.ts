@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
-import { osloDate } from '../../shared/systems/nif/index.js';
+import { stockholmDate } from '../../shared/dates.js';
 import type { RunSummary } from '../../shared/systems/kontantanalys/sync.js';
 import { SEED_EXAMPLE_PROVIDER, UNKNOWN_ID } from '../../shared/systems/kontantanalys/simulator.js';
 import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
@@ -132,7 +132,7 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
     const second = (await stack.kontantanalysSyncNow()) as RunSummary;
     // A refresh paced behind the shared rate limit is still pending when the run ends; the queue finishes it.
     expect(first.refreshed + second.refreshed + second.pending).toBeGreaterThanOrEqual(3);
-    const today = osloDate(Date.now());
+    const today = stockholmDate(Date.now());
     for (const id of ['run-1', 'run-2', 'run-3']) {
       const rec = await waitForStatus(stack, 'kontantanalys', `services:${id}`, ['posted']);
       await eventually(async () => sim().objects.get('service')?.get(rec.remoteId ?? rec.checkpoints.remoteId)?.attributes.timelinessDate === today);

@@ -1,8 +1,8 @@
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
+import { stockholmDate } from '../../dates.js';
 import type { Outcome, PaymentRecord } from '../../core/types.js';
 import { fieldErrors, validationProblem } from '../../http/problem.js';
-import { osloDate } from '../nif/index.js';
 import { requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
 import { KontantanalysClient, type Remote } from './client.js';
 import { findMatch, type Match, type ProviderLike } from './matching.js';
@@ -41,9 +41,6 @@ function wire(r: KontantanalysRequest, cp: KontantanalysCheckpoints): Record<str
   if (r.resource !== 'services') return r.attributes;
   return { ...(cp.timelinessDate ? { timelinessDate: cp.timelinessDate } : {}), ...r.attributes, externalId: r.externalId };
 }
-
-/** Sweden's date: "today" in the document's timeliness rule is Tillväxtverket's today. */
-const stockholmDate = (ms: number) => osloDate(ms);
 
 export function kontantanalysModule(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
   let client: KontantanalysClient | undefined;

@@ -1,7 +1,7 @@
 import { processRecord, reopen } from '../../core/engine.js';
 import { ACTIVE_STATUSES, recordPk, type PaymentRecord } from '../../core/types.js';
 import type { AppDeps } from '../../deps.js';
-import { osloDate } from '../nif/index.js';
+import { stockholmDate } from '../../dates.js';
 import { KONTANTANALYS, type KontantanalysCheckpoints, type KontantanalysRequest } from './index.js';
 
 export const RUN_KEY_PREFIX = 'run:';
@@ -62,7 +62,7 @@ export async function runKontantanalysSync(deps: AppDeps, owner: string): Promis
     }
     const r = record.request as unknown as KontantanalysRequest;
     const cp = record.checkpoints as KontantanalysCheckpoints;
-    const confirmed = cp.confirmedAt ? osloDate(Date.parse(cp.confirmedAt)) : undefined;
+    const confirmed = cp.confirmedAt ? stockholmDate(Date.parse(cp.confirmedAt)) : undefined;
     if (r.resource === 'services' && r.attributes.timelinessDate === undefined && confirmed && confirmed !== cp.timelinessDate) {
       const after = await reopen(deps, record.pk, { owner, reason: `timelinessDate refreshed to ${confirmed}, the last confirmation`, checkpoints: { timelinessDate: confirmed } });
       if (after) tally(after, () => summary.refreshed++);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
+import { osloDate } from '../../dates.js';
 import { validationProblem, type FieldError } from '../../http/problem.js';
 import { requireConfig, type InboundRequest, type SystemModule } from '../types.js';
 import { NIF_ENVIRONMENTS, NifMembershipClient, NifPaymentClient } from './client.js';
@@ -15,11 +16,6 @@ interface NifRequest {
   payment: NifPayment;
   /** True when paybridge made the externalId up (none was given), so reconciliation can still match. */
   generatedExternalId?: boolean;
-}
-
-/** The date in Norway: "this year" in seed 004 is NIF's year, not UTC's. */
-export function osloDate(ms: number): string {
-  return new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Oslo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
 }
 
 /**
