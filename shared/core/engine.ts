@@ -144,10 +144,10 @@ export async function upsert(
  * only delays the confirmation to the next PUT.
  */
 async function noteConfirmed(deps: EngineDeps, record: PaymentRecord, stamp: string): Promise<PaymentRecord | undefined> {
-  const latest = (await deps.store.get(record.pk)) ?? record;
-  if (latest.leaseUntil !== undefined && latest.leaseUntil > deps.clock()) return undefined;
-  const next = { ...latest, checkpoints: { ...latest.checkpoints, confirmedAt: stamp } };
-  return (await deps.store.replace(next, latest.version)) ? { ...next, version: latest.version + 1 } : undefined;
+  // `record` was just read or written by the caller; a stale version only makes the write fail.
+  if (record.leaseUntil !== undefined && record.leaseUntil > deps.clock()) return undefined;
+  const next = { ...record, checkpoints: { ...record.checkpoints, confirmedAt: stamp } };
+  return (await deps.store.replace(next, record.version)) ? { ...next, version: record.version + 1 } : undefined;
 }
 
 /**
