@@ -233,6 +233,11 @@ export class SandboxRateLimit {
     return this.peak.max;
   }
 
+  /** Calls allowed per window: APIM's `calls`, or a bucket's capacity. */
+  get calls(): number {
+    return Math.max(1, Math.round((this.current.ratePerSecond * this.current.windowMs) / 1000));
+  }
+
   /**
    * Switches limiter and/or rate. A new rolling or fixed limiter counts the calls accepted in the
    * last second, so switching opens no burst; a new bucket starts full, as a freshly configured one does.
@@ -292,6 +297,13 @@ export function parseLimiterRequest(body: string, current: LimiterSettings): { o
   const problem = limiterSettingsProblem(kind, ratePerSecond, current.windowMs);
   if (problem) return { ok: false, message: problem };
   return { ok: true, kind: kind as LimiterKind, ratePerSecond: ratePerSecond as number };
+}
+
+/** Answers `POST /__sandbox/limiter`: 200 with the settings now in force, or 400 saying what is wrong. */
+export function answerLimiterRequest(body: string, res: ServerResponse, current: LimiterSettings, apply: (kind: LimiterKind, ratePerSecond: number) => LimiterSettings): void {
+  const asked = parseLimiterRequest(body, current);
+  if (!asked.ok) return sendJson(res, 400, { message: asked.message });
+  return sendJson(res, 200, apply(asked.kind, asked.ratePerSecond));
 }
 
 /** `SANDBOX_<NAME>_LIMITER` → a kind; unknown names are refused by name, as fault names are. */

@@ -1,6 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FaultPlan, FAULTS, listenLoopback, readBody, sendJson, TokenBucket, type Fault, type RunningServer } from '../sandbox.js';
+import {
+  answerLimiterRequest,
+  apimRateLimited,
+  apimRateLimitHeaders,
+  FaultPlan,
+  FAULTS,
+  listenLoopback,
+  readBody,
+  SandboxRateLimit,
+  sendJson,
+  type Fault,
+  type LimiterKind,
+  type LimiterSettings,
+  type RunningServer,
+} from '../sandbox.js';
 import { paymentNoticeSchema } from './schema.js';
 
 export const SANDBOX_TOKEN_PATH = '/auth/realms/COS/protocol/openid-connect/token';
@@ -12,6 +26,10 @@ export interface CambioSandboxOptions {
   subscriptionKey?: string;
   /** Payment notices per second before 429 "Try again in N seconds". */
   ratePerSecond?: number;
+  /** How calls past the rate are refused; `rolling` is what Cambio's API Management gateway does. */
+  limiter?: LimiterKind;
+  /** Send the remaining-calls/total-calls headers a gateway configured to send them would (off, as by default). */
+  rateLimitHeaders?: boolean;
   tokenTtlSeconds?: number;
   /** Client ids whose tokens lack the payment scope: their posts get 403 "Insufficient scope." */
   clientsWithoutScope?: string[];
@@ -27,6 +45,8 @@ export interface CambioSandboxStats {
   /** Every request that reached the payment notice route. */
   noticeRequests: number;
   rateLimited: number;
+  /** The most payment notices the limiter accepted in any rolling 1,000 ms. */
+  maxInAnyWindow: number;
   /** contactId → how many times a PAID was applied. More than 1 is a duplicate post. */
   applied: Record<string, number>;
   byStatus: Record<string, number>;
@@ -43,7 +63,7 @@ export class CambioSandbox {
   readonly faults: FaultPlan;
   readonly options: Required<Omit<CambioSandboxOptions, 'faults' | 'port'>>;
   private readonly tokens = new Map<string, { clientId: string; expiresAt: number }>();
-  private bucket: TokenBucket;
+  private readonly rate: SandboxRateLimit;
   private server: RunningServer | undefined;
   stats: CambioSandboxStats = CambioSandbox.emptyStats();
 
@@ -53,17 +73,19 @@ export class CambioSandbox {
       clientSecret: opts.clientSecret ?? 'sandbox-secret',
       subscriptionKey: opts.subscriptionKey ?? 'sandbox-subscription-key',
       ratePerSecond: opts.ratePerSecond ?? 10,
+      limiter: opts.limiter ?? 'rolling',
+      rateLimitHeaders: opts.rateLimitHeaders ?? false,
       tokenTtlSeconds: opts.tokenTtlSeconds ?? 300,
       clientsWithoutScope: opts.clientsWithoutScope ?? [],
       hangMs: opts.hangMs ?? 20_000,
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.bucket = new TokenBucket(this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
   }
 
   static emptyStats(): CambioSandboxStats {
-    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, applied: {}, byStatus: {}, lastAppliedAt: 0 };
+    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, maxInAnyWindow: 0, applied: {}, byStatus: {}, lastAppliedAt: 0 };
   }
 
   get url(): string {
@@ -90,8 +112,15 @@ export class CambioSandbox {
   }
 
   setRate(perSecond: number): void {
-    this.options.ratePerSecond = perSecond;
-    this.bucket = new TokenBucket(perSecond);
+    this.setLimiter(this.options.limiter, perSecond);
+  }
+
+  /** Switches the limiter (and rate) at run time; throws LimiterSettingsError for impossible settings. */
+  setLimiter(kind: LimiterKind, ratePerSecond = this.options.ratePerSecond): LimiterSettings {
+    const settings = this.rate.set(kind, ratePerSecond);
+    this.options.limiter = settings.kind;
+    this.options.ratePerSecond = settings.ratePerSecond;
+    return settings;
   }
 
   /** Expires every issued token: the next post gets 401 and must refresh. */
@@ -113,7 +142,8 @@ export class CambioSandbox {
     const body = await readBody(req);
     if (url.pathname === SANDBOX_TOKEN_PATH && req.method === 'POST') return this.token(body, res);
     if (url.pathname === '/patients/paymentnotice/' && req.method === 'POST') return this.paymentNotice(req, body, res);
-    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, this.stats);
+    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
+    if (url.pathname === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
     if (url.pathname === '/__sandbox/faults' && req.method === 'POST') {
       const { faults } = JSON.parse(body || '{}') as { faults?: string[] };
       const bad = (faults ?? []).filter((f) => !FAULTS.includes(f as Fault));
@@ -123,6 +153,7 @@ export class CambioSandbox {
     }
     if (url.pathname === '/__sandbox/reset' && req.method === 'POST') {
       this.stats = CambioSandbox.emptyStats();
+      this.rate.resetPeak();
       this.faults.clear();
       return sendJson(res, 204, {});
     }
@@ -156,12 +187,16 @@ export class CambioSandbox {
     if (fault === '403' || this.options.clientsWithoutScope.includes(grant.clientId)) {
       return this.reply(res, 403, { statusCode: 403, message: 'Insufficient scope.' });
     }
-    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.bucket.take();
+    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.rate.take();
+    if (this.options.rateLimitHeaders) {
+      for (const [name, value] of Object.entries(apimRateLimitHeaders(slot.ok ? slot.remaining : 0, this.rate.calls))) res.setHeader(name, value);
+    }
     if (!slot.ok) {
       this.stats.rateLimited++;
-      const seconds = Math.max(1, Math.ceil(slot.waitMs / 1000));
-      return this.reply(res, 429, { statusCode: 429, message: `Rate limit is exceeded. Try again in ${seconds} seconds.` });
+      const refused = apimRateLimited(slot.waitMs);
+      return this.reply(res, 429, refused.body, refused.headers);
     }
+    this.stats.maxInAnyWindow = this.rate.maxInAnyWindow;
     if (fault === '503') return this.reply(res, 503, { statusCode: 503, message: 'Service Unavailable' });
     let parsed: unknown;
     try {

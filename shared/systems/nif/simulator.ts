@@ -1,6 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FaultPlan, FAULTS, listenLoopback, readBody, sendJson, TokenBucket, type Fault, type RunningServer } from '../sandbox.js';
+import {
+  answerLimiterRequest,
+  apimRateLimited,
+  apimRateLimitHeaders,
+  FaultPlan,
+  FAULTS,
+  listenLoopback,
+  readBody,
+  SandboxRateLimit,
+  sendJson,
+  type Fault,
+  type LimiterKind,
+  type LimiterSettings,
+  type RunningServer,
+} from '../sandbox.js';
 import { NIF_CODES } from './errors.js';
 
 export type ErrorShape = 'code' | 'errorCode' | 'errors' | 'text';
@@ -13,7 +27,12 @@ export interface NifSandboxOptions {
   subscriptionKey?: string;
   clientId?: string;
   clientSecret?: string;
+  /** Addpaymentdetail calls per second, both generations together. */
   ratePerSecond?: number;
+  /** How calls past the rate are refused; `rolling` is what NIF's API Management gateway does. */
+  limiter?: LimiterKind;
+  /** Send the remaining-calls/total-calls headers a gateway configured to send them would (off, as by default). */
+  rateLimitHeaders?: boolean;
   faults?: FaultPlan;
   /** The undocumented error body's shape, so clients can be tested against several. */
   errorShape?: ErrorShape;
@@ -45,6 +64,8 @@ export interface NifSandboxStats {
   postRequests: number;
   readRequests: number;
   rateLimited: number;
+  /** The most Addpaymentdetail calls the limiter accepted in any rolling 1,000 ms. */
+  maxInAnyWindow: number;
   byStatus: Record<string, number>;
 }
 
@@ -62,9 +83,9 @@ export class NifSandbox {
   readonly faults: FaultPlan;
   readonly options: Required<Omit<NifSandboxOptions, 'faults'>>;
   readonly payments: StoredPayment[] = [];
-  stats: NifSandboxStats = { tokenRequests: 0, postRequests: 0, readRequests: 0, rateLimited: 0, byStatus: {} };
+  stats: NifSandboxStats = { tokenRequests: 0, postRequests: 0, readRequests: 0, rateLimited: 0, maxInAnyWindow: 0, byStatus: {} };
   private readonly tokens = new Set<string>();
-  private bucket: TokenBucket;
+  private readonly rate: SandboxRateLimit;
   private server: RunningServer | undefined;
 
   constructor(opts: NifSandboxOptions = {}) {
@@ -75,13 +96,15 @@ export class NifSandbox {
       clientId: opts.clientId ?? 'paybridge-sandbox',
       clientSecret: opts.clientSecret ?? 'sandbox-nif-secret',
       ratePerSecond: opts.ratePerSecond ?? 10,
+      limiter: opts.limiter ?? 'rolling',
+      rateLimitHeaders: opts.rateLimitHeaders ?? false,
       errorShape: opts.errorShape ?? 'code',
       hangMs: opts.hangMs ?? 20_000,
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
       today: opts.today ?? (() => new Date().toISOString().slice(0, 10)),
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.bucket = new TokenBucket(this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
   }
 
   get url(): string {
@@ -107,14 +130,22 @@ export class NifSandbox {
     this.server = undefined;
   }
 
+  /** Switches the limiter (and rate) at run time; throws LimiterSettingsError for impossible settings. */
+  setLimiter(kind: LimiterKind, ratePerSecond = this.options.ratePerSecond): LimiterSettings {
+    const settings = this.rate.set(kind, ratePerSecond);
+    this.options.limiter = settings.kind;
+    this.options.ratePerSecond = settings.ratePerSecond;
+    return settings;
+  }
+
   /** How many payment rows carry this externalReference: more than 1 is a double payment. */
   count(externalReference: string): number {
     return this.payments.filter((p) => p.externalReference === externalReference).length;
   }
 
-  private reply(res: ServerResponse, status: number, body: unknown): void {
+  private reply(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
     this.stats.byStatus[status] = (this.stats.byStatus[status] ?? 0) + 1;
-    sendJson(res, status, body);
+    sendJson(res, status, body, headers);
   }
 
   private error(res: ServerResponse, code: string): void {
@@ -140,7 +171,8 @@ export class NifSandbox {
     if (/^\/api\/v\d+\/membership\/Addpaymentdetail$/i.test(url.pathname) && req.method === 'POST') return this.add(req, body, res, 1);
     if (/^\/api\/v1\/payment\/Addpaymentdetail$/i.test(url.pathname) && req.method === 'POST') return this.add(req, body, res, 2);
     if (url.pathname === '/read/api/Payment/paymentdetails' && req.method === 'GET') return this.read(req, url, res);
-    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, payments: this.payments.length });
+    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, payments: this.payments.length, limiter: this.rate.settings });
+    if (url.pathname === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
     if (url.pathname === '/__sandbox/faults' && req.method === 'POST') {
       const { faults } = JSON.parse(body || '{}') as { faults?: string[] };
       const bad = (faults ?? []).filter((f) => !FAULTS.includes(f as Fault));
@@ -184,11 +216,16 @@ export class NifSandbox {
       if (!token || !this.tokens.has(token)) return this.reply(res, 401, { statusCode: 401, message: 'Unauthorized' });
     }
     if (fault === '401' || fault === '403') return this.reply(res, Number(fault), { statusCode: Number(fault), message: 'Unauthorized' });
-    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.bucket.take();
+    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.rate.take();
+    if (this.options.rateLimitHeaders) {
+      for (const [name, value] of Object.entries(apimRateLimitHeaders(slot.ok ? slot.remaining : 0, this.rate.calls))) res.setHeader(name, value);
+    }
     if (!slot.ok) {
       this.stats.rateLimited++;
-      return this.reply(res, 429, { statusCode: 429, message: `Rate limit is exceeded. Try again in ${Math.max(1, Math.ceil(slot.waitMs / 1000))} seconds.` });
+      const refused = apimRateLimited(slot.waitMs);
+      return this.reply(res, 429, refused.body, refused.headers);
     }
+    this.stats.maxInAnyWindow = this.rate.maxInAnyWindow;
     if (fault === '503') return this.reply(res, 503, { message: 'Service Unavailable' });
     let p: Record<string, unknown>;
     try {
