@@ -314,32 +314,6 @@ export function parseLimiterKind(text: string | undefined, name = 'SANDBOX_<NAME
   return t;
 }
 
-export class TokenBucket {
-  private tokens: number;
-  private last: number;
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly clock: () => number = Date.now,
-    private readonly capacity = Math.max(1, perSecond),
-  ) {
-    this.tokens = this.capacity;
-    this.last = clock();
-  }
-
-  /** Takes a token, or says how many ms until one is free. */
-  take(): { ok: true } | { ok: false; waitMs: number } {
-    const now = this.clock();
-    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-    this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return { ok: true };
-    }
-    return { ok: false, waitMs: Math.ceil(((1 - this.tokens) / this.perSecond) * 1000) };
-  }
-}
-
 /** A small seeded PRNG (mulberry32) so a run with random faults can be repeated. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

@@ -1,5 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FaultPlan, listenLoopback, readBody, sendJson, TokenBucket, type Fault, type RunningServer } from '../sandbox.js';
+import {
+  answerLimiterRequest,
+  FaultPlan,
+  listenLoopback,
+  readBody,
+  retryAfterSeconds,
+  SandboxRateLimit,
+  sendJson,
+  type Fault,
+  type LimiterKind,
+  type LimiterSettings,
+  type RunningServer,
+} from '../sandbox.js';
 
 export type BrpStep = 'order' | 'item' | 'receipt' | 'getorder';
 
@@ -9,7 +21,10 @@ export interface BrpSandboxOptions {
   password?: string;
   /** productId → price in öre and type. */
   products?: Record<number, { price: number; type: 'vara' | 'service' }>;
+  /** API calls per second, every step together. */
   ratePerSecond?: number;
+  /** How calls past the rate are refused (default `rolling`, the strict one). */
+  limiter?: LimiterKind;
   faults?: FaultPlan;
   hangMs?: number;
   faultWaitSeconds?: number;
@@ -30,6 +45,8 @@ export interface BrpSandboxStats {
   itemsAdded: number;
   receiptsCreated: number;
   rateLimited: number;
+  /** The most calls the limiter accepted in any rolling 1,000 ms. */
+  maxInAnyWindow: number;
 }
 
 function toXml(name: string, value: unknown): string {
@@ -50,11 +67,11 @@ export class BrpSandbox {
   readonly options: Required<Omit<BrpSandboxOptions, 'faults'>>;
   readonly orders = new Map<number, Order>();
   readonly receipts = new Map<number, { id: number; orderid: number; totalamount: number; paymentmethodid: number; transactionid: string }>();
-  stats: BrpSandboxStats = { requests: 0, ordersCreated: 0, itemsAdded: 0, receiptsCreated: 0, rateLimited: 0 };
+  stats: BrpSandboxStats = { requests: 0, ordersCreated: 0, itemsAdded: 0, receiptsCreated: 0, rateLimited: 0, maxInAnyWindow: 0 };
   private readonly stepFaults: Record<BrpStep, Fault[]> = { order: [], item: [], receipt: [], getorder: [] };
   private readonly booked = new Set<string>();
   private nextId = 1000;
-  private bucket: TokenBucket;
+  private readonly rate: SandboxRateLimit;
   private server: RunningServer | undefined;
 
   constructor(opts: BrpSandboxOptions = {}) {
@@ -64,11 +81,12 @@ export class BrpSandbox {
       password: opts.password ?? 'sandbox-brp-password',
       products: opts.products ?? { 10: { price: 15_000, type: 'vara' }, 11: { price: 5_000, type: 'vara' }, 20: { price: 30_000, type: 'service' } },
       ratePerSecond: opts.ratePerSecond ?? 20,
+      limiter: opts.limiter ?? 'rolling',
       hangMs: opts.hangMs ?? 20_000,
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.bucket = new TokenBucket(this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
   }
 
   get url(): string {
@@ -95,6 +113,14 @@ export class BrpSandbox {
     this.stepFaults[step].push(...faults);
   }
 
+  /** Switches the limiter (and rate) at run time; throws LimiterSettingsError for impossible settings. */
+  setLimiter(kind: LimiterKind, ratePerSecond = this.options.ratePerSecond): LimiterSettings {
+    const settings = this.rate.set(kind, ratePerSecond);
+    this.options.limiter = settings.kind;
+    this.options.ratePerSecond = settings.ratePerSecond;
+    return settings;
+  }
+
   clearFaults(): void {
     for (const k of Object.keys(this.stepFaults) as BrpStep[]) this.stepFaults[k].length = 0;
     this.faults.clear();
@@ -111,6 +137,8 @@ export class BrpSandbox {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const body = await readBody(req);
+    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
+    if (url.pathname === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
     const m = /^\/brponline\/api\/ver2\/(.+)\.(json|xml)$/.exec(url.pathname);
     if (!m?.[1]) return sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'Unknown resource', debuginfo: url.pathname }] });
     const [, path, format] = m as unknown as [string, string, 'json' | 'xml'];
@@ -135,12 +163,13 @@ export class BrpSandbox {
     const fault = (step ? this.stepFaults[step].shift() : undefined) ?? this.faults.next();
     if (fault === 'reset-before') return void req.socket.destroy();
     if (fault === '401' || fault === '403') return fail(Number(fault), 'NOT_AUTHORIZED', 'Behörighet saknas');
-    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.bucket.take();
+    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.rate.take();
     if (!slot.ok) {
       this.stats.rateLimited++;
-      res.setHeader('retry-after', String(Math.max(1, Math.ceil(slot.waitMs / 1000))));
+      res.setHeader('retry-after', String(retryAfterSeconds(slot.waitMs)));
       return fail(429, 'TOO_MANY_REQUESTS', 'För många anrop');
     }
+    this.stats.maxInAnyWindow = this.rate.maxInAnyWindow;
     if (fault === '503') return fail(503, 'UNAVAILABLE', 'Tjänsten är inte tillgänglig');
     const after = (ok: () => void) => {
       if (fault === '500' || fault === '502' || fault === '504') return fail(Number(fault), 'INTERNAL', 'Internt fel');

@@ -1,13 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FaultPlan, listenLoopback, readBody, sendJson, TokenBucket, type RunningServer } from '../sandbox.js';
+import {
+  answerLimiterRequest,
+  FaultPlan,
+  listenLoopback,
+  readBody,
+  retryAfterSeconds,
+  SandboxRateLimit,
+  sendJson,
+  type LimiterKind,
+  type LimiterSettings,
+  type RunningServer,
+} from '../sandbox.js';
 
 export interface KontantanalysSandboxOptions {
   username?: string;
   password?: string;
   /** How many providers are registered before paybridge starts (the real register holds ~17,000). */
   seededProviders?: number;
+  /** API calls per second (the token endpoint is not limited). */
   ratePerSecond?: number;
+  /** How calls past the rate are refused (default `rolling`, the strict one). */
+  limiter?: LimiterKind;
   faults?: FaultPlan;
   faultWaitSeconds?: number;
   hangMs?: number;
@@ -36,10 +50,11 @@ export class KontantanalysSandbox {
   readonly faults: FaultPlan;
   readonly options: Required<Omit<KontantanalysSandboxOptions, 'faults'>>;
   readonly objects = new Map<string, Map<number, Stored>>();
-  stats = { tokenRequests: 0, requests: 0, creates: {} as Record<string, number>, updates: 0, rateLimited: 0 };
+  /** `maxInAnyWindow`: the most calls the limiter accepted in any rolling 1,000 ms. */
+  stats = { tokenRequests: 0, requests: 0, creates: {} as Record<string, number>, updates: 0, rateLimited: 0, maxInAnyWindow: 0 };
   private readonly tokens = new Set<string>();
   private nextId = 1;
-  private bucket: TokenBucket;
+  private readonly rate: SandboxRateLimit;
   private server: RunningServer | undefined;
 
   constructor(opts: KontantanalysSandboxOptions = {}) {
@@ -48,11 +63,12 @@ export class KontantanalysSandbox {
       password: opts.password ?? 'Sommar&sol2020',
       seededProviders: opts.seededProviders ?? 2_000,
       ratePerSecond: opts.ratePerSecond ?? 10,
+      limiter: opts.limiter ?? 'rolling',
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
       hangMs: opts.hangMs ?? 20_000,
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.bucket = new TokenBucket(this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
     this.nightlyReset();
   }
 
@@ -91,6 +107,14 @@ export class KontantanalysSandbox {
     }
   }
 
+  /** Switches the limiter (and rate) at run time; throws LimiterSettingsError for impossible settings. */
+  setLimiter(kind: LimiterKind, ratePerSecond = this.options.ratePerSecond): LimiterSettings {
+    const settings = this.rate.set(kind, ratePerSecond);
+    this.options.limiter = settings.kind;
+    this.options.ratePerSecond = settings.ratePerSecond;
+    return settings;
+  }
+
   /** Invalidates every issued token, as an expiry would. */
   revokeTokens(): void {
     this.tokens.clear();
@@ -109,6 +133,8 @@ export class KontantanalysSandbox {
       this.nightlyReset();
       return sendJson(res, 204, {});
     }
+    if (path === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
+    if (path === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
     const m = /^\/api\/(\w+)(?:\/(\d+))?$/i.exec(path);
     const type = m?.[1] ? PATHS[m[1].toLowerCase()] : undefined;
     if (!m || !type) return sendJson(res, 404, { errors: [`No resource at ${url.pathname}`] });
@@ -118,11 +144,12 @@ export class KontantanalysSandbox {
     const fault = this.faults.next();
     if (fault === 'reset-before') return void req.socket.destroy();
     if (fault === '401') return sendJson(res, 401, { errors: ['Authorization has been denied for this request.'] });
-    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.bucket.take();
+    const slot = fault === '429' ? { ok: false as const, waitMs: this.options.faultWaitSeconds * 1000 } : this.rate.take();
     if (!slot.ok) {
       this.stats.rateLimited++;
-      return sendJson(res, 429, { errors: ['Too many requests'] }, { 'retry-after': String(Math.max(1, Math.ceil(slot.waitMs / 1000))) });
+      return sendJson(res, 429, { errors: ['Too many requests'] }, { 'retry-after': String(retryAfterSeconds(slot.waitMs)) });
     }
+    this.stats.maxInAnyWindow = this.rate.maxInAnyWindow;
     if (fault === '503') return sendJson(res, 503, { errors: ['Service unavailable'] });
     const store = this.objects.get(type) as Map<number, Stored>;
     const id = m[2] ? Number(m[2]) : undefined;
