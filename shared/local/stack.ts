@@ -19,7 +19,7 @@ import { BrpSandbox, type BrpSandboxOptions } from '../systems/brp/simulator.js'
 import { KontantanalysSandbox, type KontantanalysSandboxOptions } from '../systems/kontantanalys/simulator.js';
 import { makeHandler as makeKontantanalysSync } from '../../functions/kontantanalys-sync.js';
 import { buildSystems } from '../systems/registry.js';
-import { FaultPlan, parseFaultRates } from '../systems/sandbox.js';
+import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
 import { lambdaContext, startLocalApi } from './server.js';
 
@@ -81,13 +81,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => new Promise<void>((resolve) => db.close(() => resolve())));
     const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 
-    /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _FAULTS / _PORT, and closes it with the stack. */
+    /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
     const sandbox = async <T extends { start(port: number): Promise<T>; close(): Promise<void> }>(
       name: string,
-      make: (tuning: { ratePerSecond?: number; faults: FaultPlan }) => T,
+      make: (tuning: { ratePerSecond?: number; limiter?: LimiterKind; faults: FaultPlan }) => T,
     ): Promise<T> => {
       const rps = env[`SANDBOX_${name}_RPS`];
-      const started = await make({ ...(rps ? { ratePerSecond: Number(rps) } : {}), faults: new FaultPlan(parseFaultRates(env[`SANDBOX_${name}_FAULTS`])) }).start(Number(env[`SANDBOX_${name}_PORT`] ?? 0));
+      const limiter = parseLimiterKind(env[`SANDBOX_${name}_LIMITER`], `SANDBOX_${name}_LIMITER`);
+      const started = await make({ ...(rps ? { ratePerSecond: Number(rps) } : {}), ...(limiter ? { limiter } : {}), faults: new FaultPlan(parseFaultRates(env[`SANDBOX_${name}_FAULTS`])) }).start(Number(env[`SANDBOX_${name}_PORT`] ?? 0));
       cleanups.push(() => started.close());
       return started;
     };

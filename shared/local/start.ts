@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     `paybridge is running on ${stack.url}`,
     `  records:     dynalite, kept in ${dataDir}`,
     `  retry queue: in-process (delays, visibility timeout, dead letters after 5 receives); sweep every minute`,
-    `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s)` : process.env.CAMBIO_BASE_URL}`,
+    `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s, ${stack.cambio.options.limiter} limiter)` : process.env.CAMBIO_BASE_URL}`,
     `  nif:         ${stack.nif ? `sandbox at ${stack.nif.url} (both generations; club tokens for ClubId ${Object.keys(stack.nif.options.clubTokens).join(', ')}; corporate club ${stack.nif.options.corporateClubs.join(', ')})` : 'configured endpoints'}`,
     `  brp:         ${stack.brp ? `sandbox at ${stack.brp.url} (products 10, 11: goods; 20: a service)` : process.env.BRP_BASE_URL}`,
     `  kontantanalys: ${stack.kontantanalys ? `sandbox at ${stack.kontantanalys.url} (${stack.kontantanalys.options.seededProviders} registered providers; scheduled run daily)` : process.env.KONTANTANALYS_BASE_URL}`,
