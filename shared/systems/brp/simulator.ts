@@ -25,6 +25,8 @@ export interface BrpSandboxOptions {
   ratePerSecond?: number;
   /** How calls past the rate are refused (default `rolling`, the strict one). */
   limiter?: LimiterKind;
+  /** The rate limit's clock (epoch ms): tests freeze it to place calls exactly inside or outside a window. */
+  rateClock?: () => number;
   faults?: FaultPlan;
   hangMs?: number;
   faultWaitSeconds?: number;
@@ -82,11 +84,12 @@ export class BrpSandbox {
       products: opts.products ?? { 10: { price: 15_000, type: 'vara' }, 11: { price: 5_000, type: 'vara' }, 20: { price: 30_000, type: 'service' } },
       ratePerSecond: opts.ratePerSecond ?? 20,
       limiter: opts.limiter ?? 'rolling',
+      rateClock: opts.rateClock ?? Date.now,
       hangMs: opts.hangMs ?? 20_000,
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond, this.options.rateClock);
   }
 
   get url(): string {

@@ -28,6 +28,8 @@ export interface CambioSandboxOptions {
   ratePerSecond?: number;
   /** How calls past the rate are refused; `rolling` is what Cambio's API Management gateway does. */
   limiter?: LimiterKind;
+  /** The rate limit's clock (epoch ms): tests freeze it to place calls exactly inside or outside a window. */
+  rateClock?: () => number;
   /** Send the remaining-calls/total-calls headers a gateway configured to send them would (off, as by default). */
   rateLimitHeaders?: boolean;
   tokenTtlSeconds?: number;
@@ -74,6 +76,7 @@ export class CambioSandbox {
       subscriptionKey: opts.subscriptionKey ?? 'sandbox-subscription-key',
       ratePerSecond: opts.ratePerSecond ?? 10,
       limiter: opts.limiter ?? 'rolling',
+      rateClock: opts.rateClock ?? Date.now,
       rateLimitHeaders: opts.rateLimitHeaders ?? false,
       tokenTtlSeconds: opts.tokenTtlSeconds ?? 300,
       clientsWithoutScope: opts.clientsWithoutScope ?? [],
@@ -81,7 +84,7 @@ export class CambioSandbox {
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond, this.options.rateClock);
   }
 
   static emptyStats(): CambioSandboxStats {

@@ -22,6 +22,8 @@ export interface KontantanalysSandboxOptions {
   ratePerSecond?: number;
   /** How calls past the rate are refused (default `rolling`, the strict one). */
   limiter?: LimiterKind;
+  /** The rate limit's clock (epoch ms): tests freeze it to place calls exactly inside or outside a window. */
+  rateClock?: () => number;
   faults?: FaultPlan;
   faultWaitSeconds?: number;
   hangMs?: number;
@@ -64,11 +66,12 @@ export class KontantanalysSandbox {
       seededProviders: opts.seededProviders ?? 2_000,
       ratePerSecond: opts.ratePerSecond ?? 10,
       limiter: opts.limiter ?? 'rolling',
+      rateClock: opts.rateClock ?? Date.now,
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
       hangMs: opts.hangMs ?? 20_000,
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond, this.options.rateClock);
     this.nightlyReset();
   }
 

@@ -31,6 +31,8 @@ export interface NifSandboxOptions {
   ratePerSecond?: number;
   /** How calls past the rate are refused; `rolling` is what NIF's API Management gateway does. */
   limiter?: LimiterKind;
+  /** The rate limit's clock (epoch ms): tests freeze it to place calls exactly inside or outside a window. */
+  rateClock?: () => number;
   /** Send the remaining-calls/total-calls headers a gateway configured to send them would (off, as by default). */
   rateLimitHeaders?: boolean;
   faults?: FaultPlan;
@@ -97,6 +99,7 @@ export class NifSandbox {
       clientSecret: opts.clientSecret ?? 'sandbox-nif-secret',
       ratePerSecond: opts.ratePerSecond ?? 10,
       limiter: opts.limiter ?? 'rolling',
+      rateClock: opts.rateClock ?? Date.now,
       rateLimitHeaders: opts.rateLimitHeaders ?? false,
       errorShape: opts.errorShape ?? 'code',
       hangMs: opts.hangMs ?? 20_000,
@@ -104,7 +107,7 @@ export class NifSandbox {
       today: opts.today ?? (() => new Date().toISOString().slice(0, 10)),
     };
     this.faults = opts.faults ?? new FaultPlan();
-    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond);
+    this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond, this.options.rateClock);
   }
 
   get url(): string {
