@@ -140,8 +140,10 @@ export class BrpSandbox {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     const body = await readBody(req);
-    if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
-    if (url.pathname === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
+    // Control routes answer at the root and under the API's base URL, which is what `npm start` records.
+    const control = url.pathname.replace(/^\/brponline\/api\/ver2(?=\/__sandbox\/)/, '');
+    if (control === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
+    if (control === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
     const m = /^\/brponline\/api\/ver2\/(.+)\.(json|xml)$/.exec(url.pathname);
     if (!m?.[1]) return sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'Unknown resource', debuginfo: url.pathname }] });
     const [, path, format] = m as unknown as [string, string, 'json' | 'xml'];
