@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * Shared parts of the sandbox simulators: a loopback HTTP server, rate limiters that behave like the
- * real gateways', and fault injection (one-shot faults queued through the control route, or random
+ * real gateways, and fault injection (one-shot faults queued through the control route, or random
  * ones at a rate).
  */
 
@@ -55,7 +55,7 @@ export function limiterSettingsProblem(kind: unknown, ratePerSecond: unknown, wi
   if (kind === undefined) return `kind is required; known: ${LIMITER_KINDS.join(', ')}`;
   if (!isLimiterKind(kind)) return `unknown limiter kind ${JSON.stringify(kind)}; known: ${LIMITER_KINDS.join(', ')}`;
   if (typeof ratePerSecond !== 'number' || !Number.isFinite(ratePerSecond) || ratePerSecond <= 0) {
-    return `ratePerSecond must be a positive number, got ${JSON.stringify(ratePerSecond)}`;
+    return `ratePerSecond must be a positive number, got ${typeof ratePerSecond === 'number' ? ratePerSecond : JSON.stringify(ratePerSecond)}`;
   }
   if (!(Number.isInteger(windowMs) && windowMs > 0)) return `windowMs must be a positive whole number of ms, got ${windowMs}`;
   // APIM's `calls` is a whole number per window: a window that holds 2.5 calls has no real counterpart.
@@ -68,7 +68,8 @@ export function limiterSettingsProblem(kind: unknown, ratePerSecond: unknown, wi
 
 /**
  * Strict sliding window: refuses when (now - windowMs, now] already holds `calls` accepted calls.
- * Keeps the accepted times still inside the window, at most `calls` of them.
+ * Keeps the accepted times still inside the window: at most `calls` of them, unless it was seeded
+ * with more after a run-time switch.
  */
 export class RollingWindowLimiter implements Limiter {
   readonly kind = 'rolling';
