@@ -6,4 +6,4 @@ import { CAMBIO } from '../shared/systems/cambio/index.js';
 /** POST /v1/cambio/payment-notices: Cambio "Registrera betalning", the document's own body. */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) => paymentRoute(CAMBIO, getDeps);
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: ['cambio'] }));

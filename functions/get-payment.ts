@@ -23,4 +23,4 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     },
   });
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: [] }));

@@ -7,4 +7,4 @@ import { runKontantanalysSync, type RunSummary } from '../shared/systems/kontant
 export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   middy<ScheduledEvent, RunSummary, Error, Context>().handler(async (_event, context) => runKontantanalysSync(await getDeps(), `sync:${context.awsRequestId}`));
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: ['kontantanalys'] }));

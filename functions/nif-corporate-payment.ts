@@ -5,4 +5,4 @@ import { NIF_CORPORATE } from '../shared/systems/nif/index.js';
 /** POST /v1/nif/corporate/payments: NIF Corporate Sports API, first generation (header ClubId). */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) => paymentRoute(NIF_CORPORATE, getDeps);
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: ['nif-corporate'] }));

@@ -5,4 +5,4 @@ import { NIF_MEMBERSHIP } from '../shared/systems/nif/index.js';
 /** POST /v1/nif/membership/payments: NIF External Membership API, first generation (header ClubId). */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) => paymentRoute(NIF_MEMBERSHIP, getDeps);
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: ['nif-membership'] }));

@@ -5,4 +5,4 @@ import { NIF } from '../shared/systems/nif/index.js';
 /** POST /v1/nif/payments: NIF payment API, second generation. */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) => paymentRoute(NIF, getDeps);
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: ['nif'] }));

@@ -15,4 +15,4 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     },
   });
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: [] }));

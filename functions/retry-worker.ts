@@ -1,33 +1,27 @@
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { processRecord } from '../shared/core/engine.js';
-import { awsDeps, type AppDeps } from '../shared/deps.js';
-import { hashId } from '../shared/log.js';
-import { parseRetryMessage } from '../shared/queue/port.js';
+import type { SystemName } from '../shared/config.js';
+import { handleBatch } from '../shared/core/worker.js';
+import type { AppDeps } from '../shared/deps.js';
 
 /**
- * SQS-triggered with ReportBatchItemFailures. A 429 or any other planned retry is re-sent by the
- * engine as a new delayed message and this one is acknowledged, so rate limits never count towards
- * maxReceiveCount; only a real crash (a thrown error) reports the item as failed and ends in the DLQ.
+ * One system's retry worker: SQS-triggered with ReportBatchItemFailures. A 429 or any planned retry is
+ * re-sent by the engine as a new delayed message and this one is acknowledged, so rate limits never
+ * count towards maxReceiveCount; only a thrown error (the store unreachable) reports a message as
+ * failed, so SQS redelivers it and finally dead-letters it. Each system has its own queue and worker:
+ * one system's fault never sends another system's messages to a dead-letter queue.
  */
-export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
+export const makeHandler = (getDeps: () => Promise<AppDeps>, system: SystemName) =>
   middy<SQSEvent, SQSBatchResponse, Error, Context>().handler(async (event, context) => {
     const deps = await getDeps();
-    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-    await Promise.all(
-      event.Records.map(async (message) => {
-        try {
-          const { pk, reason } = parseRetryMessage(message.body);
-          const deadline = Date.now() + context.getRemainingTimeInMillis() - 1_000;
-          const did = await processRecord(deps, pk, `${context.awsRequestId}:${message.messageId}`, deadline);
-          deps.log.debug('retry message handled', { ref: hashId(pk), reason, did });
-        } catch (err) {
-          deps.log.error('retry message failed', { messageId: message.messageId, error: err });
-          batchItemFailures.push({ itemIdentifier: message.messageId });
-        }
-      }),
+    // Every attempt must end, and be recorded, before the invocation does.
+    const deadline = Date.now() + context.getRemainingTimeInMillis() - 1_000;
+    const result = await handleBatch(
+      deps,
+      system,
+      event.Records.map((r) => ({ id: r.messageId, body: r.body })),
+      deadline,
     );
-    return { batchItemFailures };
+    deps.log.debug('retry batch handled', { system, messages: event.Records.length, ...result.counts });
+    return { batchItemFailures: result.failed.map((itemIdentifier) => ({ itemIdentifier })) };
   });
-
-export const handler = makeHandler(awsDeps());

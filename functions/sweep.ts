@@ -1,10 +1,17 @@
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { sweep } from '../shared/core/engine.js';
+import { SYSTEM_NAMES } from '../shared/config.js';
+import { sweep, type SweepReport } from '../shared/core/recovery.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 
-/** EventBridge, every minute: re-enqueues records whose retry is overdue (lost SendMessage, dead worker, expired lease). */
+/**
+ * EventBridge, every minute: unfinished attempts (a dead or timed-out worker, a lost message), probes of
+ * failing systems, and the numbers the alarms watch. It sends nothing downstream: it only queues.
+ */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
-  middy<ScheduledEvent, { enqueued: number; heldOverAnHour: number }, Error, Context>().handler(async () => sweep(await getDeps()));
+  middy<ScheduledEvent, SweepReport, Error, Context>().handler(async () => {
+    const deps = await getDeps();
+    return sweep(deps, [...deps.modules.keys()]);
+  });
 
-export const handler = makeHandler(awsDeps());
+export const handler = makeHandler(awsDeps({ systems: SYSTEM_NAMES }));

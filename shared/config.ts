@@ -1,148 +1,213 @@
-import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
+import { ConfigError } from './systems/types.js';
 
 const intIn = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
 const optionalUrl = z.url().optional();
 const optionalText = z.string().min(1).optional();
+const rps = (dflt: number) => z.coerce.number().positive().max(1000).default(dflt);
+const budgetHours = z.coerce.number().positive().max(24 * 365).optional();
 
 /**
- * Every environment variable paybridge reads, parsed once at cold start (README, "Configuration").
- * A bad value fails the start naming the variable; a system's own missing credentials hold that
- * system's payments instead (they are checked when it is called).
+ * The variables every function reads, parsed at cold start (README, "Configuration"). A bad value here
+ * stops the function naming the variable: none of them belongs to one downstream system.
  */
-export const envSchema = z.object({
+export const commonSchema = z.object({
   PORT: intIn(1, 65535, 3000),
   AWS_REGION: z.string().min(1).default('eu-north-1'),
   TABLE_NAME: z.string().min(3).default('paybridge-records'),
+  /** This function's own system's retry queue. */
   RETRY_QUEUE_URL: optionalUrl,
-  DYNAMODB_ENDPOINT: optionalUrl,
-  /** Set in AWS: secrets are read from SSM Parameter Store under this path, e.g. /paybridge/prod. */
-  SECRETS_PARAMETER_PREFIX: z.string().regex(/^\/[\w.\-/]+[^/]$/, 'must be an SSM path such as /paybridge/prod').optional(),
-  API_KEYS: z.string().default(''),
-  WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must be a Standard Webhooks secret (whsec_ followed by base64)').optional(),
-  LEASE_SECONDS: intIn(10, 900, 60),
-  MAX_FAILURES: intIn(1, 100, 8),
-  MAX_AGE_HOURS: intIn(1, 24 * 30, 72),
-  RECORD_TTL_DAYS: intIn(1, 3650, 400),
-  SWEEP_GRACE_SECONDS: intIn(0, 3600, 120),
-  RECONCILE_DELAY_SECONDS: intIn(0, 3600, 5),
-  CAMBIO_BASE_URL: z.url().default('https://api.openservices.cambio.se'),
-  CAMBIO_TOKEN_URL: optionalUrl,
-  CAMBIO_CLIENT_ID: optionalText,
-  CAMBIO_CLIENT_SECRET: optionalText,
-  CAMBIO_SUBSCRIPTION_KEY: optionalText,
-  CAMBIO_MAX_RPS: z.coerce.number().positive().max(1000).default(10),
-  NIF_MEMBERSHIP_BASE_URL: optionalUrl,
-  NIF_MEMBERSHIP_API_VERSION: intIn(1, 99, 1),
-  NIF_SUBSCRIPTION_KEY: optionalText,
-  /** JSON object ClubId → that club's token from NIF's portal. */
-  NIF_CLUB_TOKENS: z
+  /** Every system's retry queue, as a JSON object system → URL (the sweep's). */
+  RETRY_QUEUE_URLS: z
     .string()
     .transform((text, ctx) => {
       try {
         const parsed = JSON.parse(text) as unknown;
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string' && v !== '')) {
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string' && /^https?:\/\//.test(v))) {
           return parsed as Record<string, string>;
         }
       } catch {
         // reported below
       }
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object mapping ClubId to a non-empty token, e.g. {"4568":"eyJ..."}' });
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object mapping each system to its queue URL' });
       return z.NEVER;
     })
     .optional(),
-  NIF_ENVIRONMENT: z.enum(['dst', 'prod']).default('dst'),
-  NIF_BASE_URL: optionalUrl,
-  NIF_TOKEN_URL: optionalUrl,
-  NIF_CLIENT_ID: optionalText,
-  NIF_CLIENT_SECRET: optionalText,
-  NIF_MAX_RPS: z.coerce.number().positive().max(1000).default(10),
-  BRP_BASE_URL: optionalUrl,
-  BRP_API_KEY: optionalText,
-  BRP_USERNAME: optionalText,
-  BRP_PASSWORD: optionalText,
-  /** Sales per second (each sale is several calls: order, rows, read, receipt, read). */
-  BRP_MAX_RPS: z.coerce.number().positive().max(1000).default(2),
-  KONTANTANALYS_BASE_URL: optionalUrl,
-  KONTANTANALYS_USERNAME: optionalText,
-  KONTANTANALYS_PASSWORD: optionalText,
-  KONTANTANALYS_MAX_RPS: z.coerce.number().positive().max(1000).default(5),
-  /** Providers closer than this (SWEREF 99 TM metres) to ours count as the same place. */
-  KONTANTANALYS_MATCH_DISTANCE_M: z.coerce.number().min(0).max(10_000).default(25),
-  /** The account has Tillväxtverket's extended permission for historic years. */
-  KONTANTANALYS_EXTENDED_PERMISSION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  DYNAMODB_ENDPOINT: optionalUrl,
+  /** Set in AWS: parameters are read from SSM Parameter Store under this path, e.g. /paybridge/prod. */
+  SECRETS_PARAMETER_PREFIX: z.string().regex(/^\/[\w.\-/]+[^/]$/, 'must be an SSM path such as /paybridge/prod').optional(),
+  API_KEYS: z.string().default(''),
+  /** One Standard Webhooks secret, or several separated by spaces (rotation: every one verifies). */
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^\s*whsec_[A-Za-z0-9+/=]+(\s+whsec_[A-Za-z0-9+/=]+)*\s*$/, 'must be Standard Webhooks secrets (whsec_ followed by base64), separated by spaces')
+    .optional(),
+  LEASE_SECONDS: intIn(10, 900, 90),
+  ATTEMPT_TIMEOUT_SECONDS: intIn(2, 600, 20),
+  /** Accepted for compatibility; retries are bounded by time (RETRY_BUDGET_HOURS), not by count. */
+  MAX_FAILURES: intIn(1, 100, 8),
+  /** The retry budget's earlier name. */
+  MAX_AGE_HOURS: intIn(1, 24 * 365, 72),
+  RETRY_BUDGET_HOURS: budgetHours,
+  RECORD_TTL_DAYS: intIn(1, 3650, 400),
+  SWEEP_GRACE_SECONDS: intIn(0, 3600, 30),
+  RECONCILE_DELAY_SECONDS: intIn(0, 3600, 5),
+  INDEX_SHARDS: intIn(1, 256, 8),
 });
 
-export type Config = z.infer<typeof envSchema> & { apiKeys: string[] };
+export type CommonConfig = z.infer<typeof commonSchema>;
+
+const clubTokens = z.string().transform((text, ctx) => {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string' && v !== '')) {
+      return parsed as Record<string, string>;
+    }
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be a JSON object mapping ClubId to a non-empty token, e.g. {"4568":"eyJ..."}' });
+  return z.NEVER;
+});
+
+const nifFirstGeneration = {
+  NIF_MEMBERSHIP_BASE_URL: optionalUrl,
+  NIF_MEMBERSHIP_API_VERSION: intIn(1, 99, 1),
+  NIF_SUBSCRIPTION_KEY: optionalText,
+  /** JSON object ClubId → that club's token from NIF's portal. */
+  NIF_CLUB_TOKENS: clubTokens.optional(),
+  NIF_MAX_RPS: rps(10),
+};
 
 /**
- * Variables read from SSM Parameter Store in AWS (`<SECRETS_PARAMETER_PREFIX>/<NAME>`): every
- * secret (as SecureString) and each system's endpoints, so a stage is configured without a redeploy
- * and no secret sits in a Lambda's plain environment.
+ * Each system's own variables, parsed the first time the system is used: a bad value there holds that
+ * system's payments, naming the variable, and leaves every other system working (issue 10).
  */
-export const PARAMETER_VARIABLES = [
-  'API_KEYS',
-  'WEBHOOK_SECRET',
-  'CAMBIO_BASE_URL',
-  'CAMBIO_TOKEN_URL',
-  'CAMBIO_CLIENT_ID',
-  'CAMBIO_CLIENT_SECRET',
-  'CAMBIO_SUBSCRIPTION_KEY',
-  'CAMBIO_MAX_RPS',
-  'NIF_MEMBERSHIP_BASE_URL',
-  'NIF_SUBSCRIPTION_KEY',
-  'NIF_CLUB_TOKENS',
-  'NIF_BASE_URL',
-  'NIF_TOKEN_URL',
-  'NIF_CLIENT_ID',
-  'NIF_CLIENT_SECRET',
-  'NIF_MAX_RPS',
-  'BRP_BASE_URL',
-  'BRP_API_KEY',
-  'BRP_USERNAME',
-  'BRP_PASSWORD',
-  'BRP_MAX_RPS',
-  'KONTANTANALYS_BASE_URL',
-  'KONTANTANALYS_USERNAME',
-  'KONTANTANALYS_PASSWORD',
-  'KONTANTANALYS_MAX_RPS',
-  'LOG_HASH_KEY',
-] as const;
+export const systemSchemas = {
+  cambio: z.object({
+    CAMBIO_BASE_URL: z.url().default('https://api.openservices.cambio.se'),
+    CAMBIO_TOKEN_URL: optionalUrl,
+    CAMBIO_CLIENT_ID: optionalText,
+    CAMBIO_CLIENT_SECRET: optionalText,
+    CAMBIO_SUBSCRIPTION_KEY: optionalText,
+    CAMBIO_MAX_RPS: rps(10),
+    CAMBIO_RETRY_BUDGET_HOURS: budgetHours,
+  }),
+  'nif-membership': z.object({ ...nifFirstGeneration, NIF_MEMBERSHIP_RETRY_BUDGET_HOURS: budgetHours }),
+  'nif-corporate': z.object({ ...nifFirstGeneration, NIF_CORPORATE_RETRY_BUDGET_HOURS: budgetHours }),
+  nif: z.object({
+    NIF_ENVIRONMENT: z.enum(['dst', 'prod']).default('dst'),
+    NIF_BASE_URL: optionalUrl,
+    NIF_TOKEN_URL: optionalUrl,
+    NIF_CLIENT_ID: optionalText,
+    NIF_CLIENT_SECRET: optionalText,
+    NIF_SUBSCRIPTION_KEY: optionalText,
+    NIF_MAX_RPS: rps(10),
+    NIF_RETRY_BUDGET_HOURS: budgetHours,
+  }),
+  brp: z.object({
+    BRP_BASE_URL: optionalUrl,
+    BRP_API_KEY: optionalText,
+    BRP_USERNAME: optionalText,
+    BRP_PASSWORD: optionalText,
+    /** Sales per second (each sale is several calls: order, rows, read, receipt, read). */
+    BRP_MAX_RPS: rps(2),
+    BRP_RETRY_BUDGET_HOURS: budgetHours,
+  }),
+  kontantanalys: z.object({
+    KONTANTANALYS_BASE_URL: optionalUrl,
+    KONTANTANALYS_USERNAME: optionalText,
+    KONTANTANALYS_PASSWORD: optionalText,
+    KONTANTANALYS_MAX_RPS: rps(5),
+    /** Providers closer than this (SWEREF 99 TM metres) to ours count as the same place. */
+    KONTANTANALYS_MATCH_DISTANCE_M: z.coerce.number().min(0).max(10_000).default(25),
+    /** The account has Tillväxtverket's extended permission for historic years. */
+    KONTANTANALYS_EXTENDED_PERMISSION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+    KONTANTANALYS_RETRY_BUDGET_HOURS: budgetHours,
+  }),
+} as const;
+
+export type SystemName = keyof typeof systemSchemas;
+export const SYSTEM_NAMES = Object.keys(systemSchemas) as SystemName[];
+export type SystemConfig<S extends SystemName> = z.infer<(typeof systemSchemas)[S]>;
+
+/** The prefix of a system's own variables (`<PREFIX>_RETRY_BUDGET_HOURS`). */
+export const SYSTEM_PREFIX: Record<SystemName, string> = {
+  cambio: 'CAMBIO',
+  'nif-membership': 'NIF_MEMBERSHIP',
+  'nif-corporate': 'NIF_CORPORATE',
+  nif: 'NIF',
+  brp: 'BRP',
+  kontantanalys: 'KONTANTANALYS',
+};
+
+/** SSM Parameter Store groups (`/paybridge/<stage>/<group>/<NAME>`): the three NIF systems share one. */
+export const PARAMETER_GROUP: Record<SystemName, string> = {
+  cambio: 'cambio',
+  'nif-membership': 'nif',
+  'nif-corporate': 'nif',
+  nif: 'nif',
+  brp: 'brp',
+  kontantanalys: 'kontantanalys',
+};
+
+export interface Config extends CommonConfig {
+  apiKeys: string[];
+  /** The environment the configuration was parsed from (cleaned of empty values). */
+  env: Readonly<Record<string, string>>;
+  /** The system's own variables; throws a ConfigError naming each bad one. Parsed once, on first use. */
+  system<S extends SystemName>(name: S): SystemConfig<S>;
+}
 
 export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';
 }
 
-export function parseConfig(env: Record<string, string | undefined>): Config {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigurationError(`invalid configuration: ${problems}`);
-  }
-  const apiKeys = parsed.data.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
-  return { ...parsed.data, apiKeys };
+function problems(error: z.ZodError): { text: string; names: string[] } {
+  return {
+    text: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    names: [...new Set(error.issues.map((i) => String(i.path[0])))],
+  };
 }
 
-/**
- * In AWS, fills the secret variables from SSM (`<prefix>/<NAME>`, decrypted). A variable already
- * set in the environment wins, so a stage can still override one for a test.
- */
-export async function resolveSecrets(env: Record<string, string | undefined>, ssm?: SSMClient): Promise<Record<string, string | undefined>> {
-  const prefix = env.SECRETS_PARAMETER_PREFIX;
-  if (!prefix) return env;
-  const wanted = PARAMETER_VARIABLES.filter((name) => !env[name]);
-  if (wanted.length === 0) return env;
-  const client = ssm ?? new SSMClient({ region: env.AWS_REGION ?? 'eu-north-1' });
-  const filled: Record<string, string | undefined> = { ...env };
-  // GetParameters takes at most 10 names; a parameter that does not exist is simply not returned.
-  for (let i = 0; i < wanted.length; i += 10) {
-    const names = wanted.slice(i, i + 10).map((n) => `${prefix}/${n}`);
-    const out = await client.send(new GetParametersCommand({ Names: names, WithDecryption: true }));
-    for (const p of out.Parameters ?? []) {
-      const name = p.Name?.slice(prefix.length + 1);
-      if (name && p.Value !== undefined) filled[name] = p.Value;
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const cleaned: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  const parsed = commonSchema.safeParse(cleaned);
+  if (!parsed.success) throw new ConfigurationError(`invalid configuration: ${problems(parsed.error).text}`);
+  const apiKeys = parsed.data.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+  const cache = new Map<SystemName, { value: unknown } | { error: ConfigError }>();
+  return {
+    ...parsed.data,
+    apiKeys,
+    env: cleaned,
+    system<S extends SystemName>(name: S): SystemConfig<S> {
+      let got = cache.get(name);
+      if (!got) {
+        const r = systemSchemas[name].safeParse(cleaned);
+        if (r.success) got = { value: r.data };
+        else {
+          const p = problems(r.error);
+          got = { error: new ConfigError(`${name} configuration is invalid: ${p.text}`, p.names) };
+        }
+        cache.set(name, got);
+      }
+      if ('error' in got) throw got.error;
+      return got.value as SystemConfig<S>;
+    },
+  };
+}
+
+/** Per-system retry budgets in milliseconds, for the systems whose configuration gives one. */
+export function budgetsBySystem(config: Config): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of SYSTEM_NAMES) {
+    try {
+      const hours = (config.system(name) as Record<string, unknown>)[`${SYSTEM_PREFIX[name]}_RETRY_BUDGET_HOURS`];
+      if (typeof hours === 'number') out[name] = hours * 3_600_000;
+    } catch {
+      // An invalid system configuration holds that system's payments; its budget does not matter then.
     }
   }
-  return filled;
+  return out;
 }

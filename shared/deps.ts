@@ -1,15 +1,18 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Dispatcher } from 'undici';
-import { parseConfig, resolveSecrets, type Config } from './config.js';
-import type { EngineDeps } from './core/engine.js';
+import { budgetsBySystem, PARAMETER_GROUP, parseConfig, SYSTEM_NAMES, type Config, type SystemName } from './config.js';
+import type { EngineDeps } from './core/context.js';
 import { DEFAULT_SETTINGS, type EngineSettings } from './core/lifecycle.js';
+import { Pacer } from './core/pacer.js';
+import { DEFAULT_PACING, type PacingSettings } from './core/pacing.js';
 import type { AuthSettings } from './http/auth.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { RetryQueue } from './queue/port.js';
 import { SqsRetryQueue } from './queue/sqs.js';
-import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from './store/dynamo.js';
-import type { RateLimiter, RecordStore } from './store/port.js';
+import { resolveParameters } from './secrets.js';
+import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from './store/dynamo.js';
+import type { FenceStore, LimiterStore, RecordStore } from './store/port.js';
 import { makeDispatcher } from './systems/http.js';
 import { buildSystems } from './systems/registry.js';
 import type { SystemModule } from './systems/types.js';
@@ -26,21 +29,27 @@ export function settingsFrom(config: Config): EngineSettings {
   return {
     ...DEFAULT_SETTINGS,
     leaseMs: config.LEASE_SECONDS * 1000,
-    maxFailures: config.MAX_FAILURES,
-    maxAgeMs: config.MAX_AGE_HOURS * 3_600_000,
+    attemptTimeoutMs: Math.min(config.ATTEMPT_TIMEOUT_SECONDS * 1000, config.LEASE_SECONDS * 1000 - DEFAULT_SETTINGS.settleMarginMs),
+    budgetMs: (config.RETRY_BUDGET_HOURS ?? config.MAX_AGE_HOURS) * 3_600_000,
+    budgetBySystem: budgetsBySystem(config),
     ttlDays: config.RECORD_TTL_DAYS,
     sweepGraceMs: config.SWEEP_GRACE_SECONDS * 1000,
     reconcileDelayMs: config.RECONCILE_DELAY_SECONDS * 1000,
+    indexShards: config.INDEX_SHARDS,
   };
 }
 
 export interface Parts {
   store: RecordStore;
-  limiter: RateLimiter;
+  limiter: LimiterStore;
+  fences: FenceStore;
   queue: RetryQueue;
   dispatcher?: Dispatcher;
   modules?: Map<string, SystemModule>;
   settings?: Partial<EngineSettings>;
+  pacing?: Partial<PacingSettings>;
+  /** This container's id in the shared limiter (lanes, fences); random when absent. */
+  owner?: string;
   log?: Logger;
   metrics?: Metrics;
   clock?: () => number;
@@ -51,16 +60,18 @@ export interface Parts {
 export function buildDeps(config: Config, parts: Parts): AppDeps {
   const clock = parts.clock ?? Date.now;
   const modules = parts.modules ?? buildSystems(config, parts.dispatcher ?? makeDispatcher(), clock);
+  const log = parts.log ?? createLogger({ service: 'paybridge' });
   return {
     config,
     auth: { apiKeys: config.apiKeys, webhookSecret: config.WEBHOOK_SECRET },
     modules,
     systems: (name) => modules.get(name),
     store: parts.store,
-    limiter: parts.limiter,
+    fences: parts.fences,
     queue: parts.queue,
+    pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner),
     settings: { ...settingsFrom(config), ...parts.settings },
-    log: parts.log ?? createLogger({ service: 'paybridge' }),
+    log,
     metrics: parts.metrics ?? createMetrics(),
     clock,
     random: parts.random ?? Math.random,
@@ -68,15 +79,20 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
   };
 }
 
-/** Secrets are re-read after this long, so a renewed credential reaches warm Lambdas (Powertools' maxAge). */
+/** Parameters are re-read after this long, so a renewed credential reaches warm Lambdas (Powertools' maxAge). */
 const SECRETS_MAX_AGE_MS = 5 * 60_000;
 
-/** The deployed wiring: DynamoDB, SQS, secrets from SSM. Built at cold start, refreshed with the secrets. */
-export function awsDeps(env: Record<string, string | undefined> = process.env): () => Promise<AppDeps> {
+/**
+ * The deployed wiring: DynamoDB, the retry queues this function may use, parameters from SSM (common
+ * and the groups of `systems` only). Built at cold start, refreshed with the parameters.
+ */
+export function awsDeps(opts: { systems?: readonly SystemName[]; env?: Record<string, string | undefined> } = {}): () => Promise<AppDeps> {
+  const env = opts.env ?? process.env;
+  const systems = opts.systems ?? SYSTEM_NAMES;
   let cached: { deps: AppDeps; at: number; fingerprint: string } | undefined;
   let building: Promise<AppDeps> | undefined;
   const build = async (): Promise<AppDeps> => {
-    const resolved = await resolveSecrets(env);
+    const resolved = await resolveParameters(env, systems.map((s) => PARAMETER_GROUP[s]));
     const fingerprint = JSON.stringify(resolved);
     if (cached && cached.fingerprint === fingerprint) {
       cached.at = Date.now();
@@ -85,13 +101,17 @@ export function awsDeps(env: Record<string, string | undefined> = process.env): 
     const config = parseConfig(resolved);
     // The key of the log hashes (shared/log.ts) is a secret too: it comes with the others.
     if (resolved.LOG_HASH_KEY) process.env.LOG_HASH_KEY = resolved.LOG_HASH_KEY;
-    if (!config.RETRY_QUEUE_URL) throw new Error('invalid configuration: RETRY_QUEUE_URL is required in AWS');
+    const urls = config.RETRY_QUEUE_URLS ?? (config.RETRY_QUEUE_URL ? { '*': config.RETRY_QUEUE_URL } : {});
     const dynamo = makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION });
+    const previous = cached?.deps;
     const deps = buildDeps(config, {
-      store: cached?.deps.store ?? new DynamoRecordStore(dynamo, config.TABLE_NAME),
-      limiter: cached?.deps.limiter ?? new DynamoRateLimiter(dynamo, config.TABLE_NAME),
-      queue: cached?.deps.queue ?? new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), config.RETRY_QUEUE_URL),
+      store: previous?.store ?? new DynamoRecordStore(dynamo, config.TABLE_NAME, config.INDEX_SHARDS),
+      limiter: new DynamoLimiterStore(dynamo, config.TABLE_NAME),
+      fences: previous?.fences ?? new DynamoFenceStore(dynamo, config.TABLE_NAME),
+      queue: previous?.queue ?? new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls),
     });
+    // The container keeps one identity in the shared limiter across parameter refreshes.
+    if (previous) deps.pacer = previous.pacer;
     cached = { deps, at: Date.now(), fingerprint };
     return deps;
   };

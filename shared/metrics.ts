@@ -15,6 +15,14 @@ export const METRIC_NAMES = [
   'overdue_records',
   'oldest_overdue_age',
   'held_over_an_hour',
+  /** A system's configuration is invalid: its payments are held (issue 10). */
+  'config_error',
+  /** A payment's retry budget ran out: held for an operator. */
+  'budget_exhausted',
+  /** An attempt that did not finish (a dead or timed-out worker), found by the sweep. */
+  'stranded',
+  /** Waiting payments woken because their system answered again after an outage. */
+  'woken',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DeleteMessageCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
+import { SYSTEM_NAMES } from '../config.js';
+import type { Fence } from '../core/types.js';
 import type { RetryQueue } from '../queue/port.js';
 import { SqsRetryQueue } from '../queue/sqs.js';
 import { DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
@@ -16,6 +19,8 @@ export interface CliContext {
   where: string;
   store: RecordStore;
   queue: RetryQueue;
+  /** Fences for the attempts an operator's action queues (unique to this run of the command). */
+  fence: () => Fence;
   deadLetters: DeadLetters;
   /** The local stack's API and sandboxes (simulate only runs there). */
   local?: { apiUrl: string; apiKey: string; sandboxes: Record<string, string | undefined> };
@@ -40,6 +45,13 @@ async function localHook(file: LocalFile, hook: string, body: unknown = {}): Pro
   return (await res.json()) as Record<string, number>;
 }
 
+/** Fence ids of one run of the command: its own id and a counter, like a worker's. */
+function fenceMinter(): () => Fence {
+  const id = `cli.${randomBytes(6).toString('base64url')}`;
+  let n = 0;
+  return () => ({ id, n: n++ });
+}
+
 /** The running `npm start`, found through the file it writes. */
 export function localContext(path = process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json'): CliContext {
   let file: LocalFile;
@@ -51,7 +63,8 @@ export function localContext(path = process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/l
   return {
     where: `local stack at ${file.apiUrl}`,
     store: new DynamoRecordStore(makeDynamoClient({ endpoint: file.dynamoEndpoint }), file.tableName),
-    queue: { send: async (message, delaySeconds) => void (await localHook(file, 'enqueue', { pk: message.pk, delaySeconds })) },
+    queue: { send: async (message, delaySeconds) => void (await localHook(file, 'enqueue', { pk: message.pk, delaySeconds, message })) },
+    fence: fenceMinter(),
     deadLetters: {
       count: async () => (await localHook(file, 'dlq')).count ?? 0,
       redrive: async (progress) => {
@@ -68,28 +81,40 @@ export function localContext(path = process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/l
 export async function awsContext(stage: string, region: string): Promise<CliContext> {
   const sqs = new SQSClient({ region });
   const url = async (name: string) => (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl as string;
-  const queueUrl = await url(`paybridge-${stage}-retry`);
-  const dlqUrl = await url(`paybridge-${stage}-retry-dlq`);
+  // One retry queue and one dead-letter queue per system (serverless.yml).
+  const queues: Record<string, string> = {};
+  const dlqs: Record<string, string> = {};
+  for (const system of SYSTEM_NAMES) {
+    queues[system] = await url(`paybridge-${stage}-retry-${system}`);
+    dlqs[system] = await url(`paybridge-${stage}-retry-${system}-dlq`);
+  }
   return {
     where: `stage ${stage} (${region})`,
     store: new DynamoRecordStore(makeDynamoClient({ region }), `paybridge-${stage}-records`),
-    queue: new SqsRetryQueue(sqs, queueUrl),
+    queue: new SqsRetryQueue(sqs, queues),
+    fence: fenceMinter(),
     deadLetters: {
       async count() {
-        const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
-        return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+        let total = 0;
+        for (const dlqUrl of Object.values(dlqs)) {
+          const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+          total += Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+        }
+        return total;
       },
       async redrive(progress) {
         let moved = 0;
-        // Bounded: at most 1,000 batches per run; run again for more.
-        for (let batch = 0; batch < 1_000; batch++) {
-          const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
-          const messages = got.Messages ?? [];
-          if (messages.length === 0) break;
-          for (const m of messages) {
-            await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: m.Body ?? '{}' }));
-            await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
-            progress(++moved);
+        for (const [system, dlqUrl] of Object.entries(dlqs)) {
+          // Bounded: at most 1,000 batches per queue per run; run again for more.
+          for (let batch = 0; batch < 1_000; batch++) {
+            const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
+            const messages = got.Messages ?? [];
+            if (messages.length === 0) break;
+            for (const m of messages) {
+              await sqs.send(new SendMessageCommand({ QueueUrl: queues[system], MessageBody: m.Body ?? '{}' }));
+              await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
+              progress(++moved);
+            }
           }
         }
         return moved;

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { redrive, resolvePosted, resolveRepost } from '../core/operator.js';
+import { redrive, repost, resolvePosted } from '../core/operator.js';
 import { recordPk, STATUSES, type PaymentRecord, type Status } from '../core/types.js';
 import { parseConfig } from '../config.js';
 import { buildSystems, SYSTEM_NAMES } from '../systems/registry.js';
@@ -52,16 +52,19 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
 }
 
-async function listRecords(ctx: CliContext, status: Status, system: string | undefined): Promise<PaymentRecord[]> {
-  const shard = status === 'held' ? 'held' : status === 'unknown' ? 'unknown' : status === 'retrying' || status === 'reconciling' ? 'due' : undefined;
-  let records: PaymentRecord[];
-  if (shard) {
-    const entries = await ctx.store.due(Number.MAX_SAFE_INTEGER, 10_000, shard);
-    records = (await Promise.all(entries.map((e) => ctx.store.get(e.pk)))).filter((r): r is PaymentRecord => r !== undefined);
-  } else {
-    records = await ctx.store.scan(system ? `${system}#` : '');
+async function listRecords(ctx: CliContext, status: Status, system: string | undefined, limit = 10_000): Promise<PaymentRecord[]> {
+  const out: PaymentRecord[] = [];
+  for (const name of system ? [system] : SYSTEMS) {
+    let cursor: string | undefined;
+    // Through the status index, page by page (never a Scan); bounded by `limit`.
+    for (let page = 0; page < 1_000 && out.length < limit; page++) {
+      const got = await ctx.store.list(name, status, { limit: Math.min(200, limit - out.length), ...(cursor ? { cursor } : {}) });
+      out.push(...got.records.filter((r) => !r.key.startsWith('run:')));
+      cursor = got.cursor;
+      if (!cursor) break;
+    }
   }
-  return records.filter((r) => r.status === status && (!system || r.system === system) && !r.key.startsWith('run:'));
+  return out;
 }
 
 function bar(done: number, total: number): string {
@@ -132,7 +135,7 @@ export async function runCli(argv: string[], ctx: () => Promise<CliContext>, io:
       return 1;
     }
     // The stored request can hold personal data beyond ids (Cambio's patient header): not printed.
-    const { request: _r, pk: _pk, payloadHash: _h, leaseOwner: _o, dueShard: _d, ...shown } = record;
+    const { request: _r, pk: _pk, payloadHash: _h, leaseOwner: _o, dueShard: _d, statusShard: _s, fence: _f, ...shown } = record;
     io.out(JSON.stringify(shown, null, 2));
     return 0;
   }
@@ -148,7 +151,7 @@ export async function runCli(argv: string[], ctx: () => Promise<CliContext>, io:
       io.err('not re-posted');
       return 1;
     }
-    const done = values.posted ? await resolvePosted({ ...c, clock: io.clock }, pk, by, values.evidence) : await resolveRepost({ ...c, clock: io.clock }, pk, by, values.evidence);
+    const done = values.posted ? await resolvePosted({ ...c, clock: io.clock }, pk, by, values.evidence) : await repost({ ...c, clock: io.clock }, pk, by, values.evidence);
     if (!done.ok) {
       io.err(`cannot resolve ${system} ${key}: ${done.reason}`);
       return 1;

@@ -1,3 +1,4 @@
+import { rateInfoFrom } from './pacing.js';
 import { statedWaitMs } from './retry-policy.js';
 import type { Outcome } from './types.js';
 
@@ -59,9 +60,11 @@ export function classify(obs: Observation, now: number): Outcome {
   }
   const { status } = obs;
   const message = bodyMessage(obs.body, obs.text) || `HTTP ${status}`;
-  if (status >= 200 && status < 300) return { type: 'posted', httpStatus: status, body: obs.body ?? obs.text };
+  // What the downstream says of its limit travels with the outcome, for the shared limiter to learn.
+  const rate = rateInfoFrom(obs.headers, now);
+  if (status >= 200 && status < 300) return { type: 'posted', httpStatus: status, body: obs.body ?? obs.text, ...(rate ? { rate } : {}) };
   if (status === 429) {
-    return { type: 'rate_limited', httpStatus: status, waitMs: statedWaitMs(obs.headers, obs.text, now), message };
+    return { type: 'rate_limited', httpStatus: status, waitMs: statedWaitMs(obs.headers, obs.text, now), message, ...(rate ? { rate } : {}) };
   }
   if (status === 401 || status === 403) return { type: 'auth', httpStatus: status, message };
   // 503 means the service refused the work before doing it; 500/502/504 may come after it was done.

@@ -1,13 +1,18 @@
-import type { RetryQueue } from '../queue/port.js';
+import { retryMessage, type RetryQueue } from '../queue/port.js';
 import type { RecordStore } from '../store/port.js';
-import { scheduled, settledBase, withHistory } from './lifecycle.js';
-import type { PaymentRecord, Status } from './types.js';
+import { newRevision, scheduled, settledBase, withHistory } from './lifecycle.js';
+import type { Fence, PaymentRecord, Status } from './types.js';
 
-/** What an operator's action needs: the records and the queue, no downstream credentials. */
+/**
+ * What an operator's action needs: the records, the queues and fences of its own; no downstream
+ * credentials. Actions never post from the operator's machine: they make the record due and queue it,
+ * so the stage's own worker sends it with the stage's own secrets.
+ */
 export interface OperatorDeps {
   store: RecordStore;
   queue: RetryQueue;
   clock: () => number;
+  fence: () => Fence;
 }
 
 export type OperatorResult = { ok: true; record: PaymentRecord } | { ok: false; reason: string };
@@ -15,7 +20,7 @@ export type OperatorResult = { ok: true; record: PaymentRecord } | { ok: false; 
 async function change(deps: OperatorDeps, pk: string, allowed: Status[], make: (r: PaymentRecord, now: number) => PaymentRecord): Promise<OperatorResult> {
   for (let i = 0; i < 3; i++) {
     const current = await deps.store.get(pk);
-    if (!current) return { ok: false, reason: 'no such record' };
+    if (!current) return { ok: false, reason: 'no such payment' };
     if (!allowed.includes(current.status)) return { ok: false, reason: `it is ${current.status}, not ${allowed.join(' or ')}` };
     const now = deps.clock();
     if (current.leaseUntil !== undefined && current.leaseUntil > now) return { ok: false, reason: 'an attempt is in flight right now' };
@@ -25,20 +30,21 @@ async function change(deps: OperatorDeps, pk: string, allowed: Status[], make: (
   return { ok: false, reason: 'it kept changing under us; try again' };
 }
 
-/** Due now, with a fresh failure budget, and a queue message to wake the worker that has the credentials. */
-function dueNow(record: PaymentRecord, now: number, event: string, detail: string): PaymentRecord {
-  const { error: _e, ...rest } = scheduled(record, now, now);
-  return { ...rest, status: 'retrying', failures: 0, history: withHistory(record, now, event, detail) };
-}
-
-/** `paybridge redrive`: a held payment (credentials fixed) is sent again by the retry worker. */
-export async function redrive(deps: OperatorDeps, pk: string, by: string): Promise<OperatorResult> {
-  const done = await change(deps, pk, ['held'], (r, now) => dueNow(r, now, 'redriven', `by ${by}, after the configuration was fixed`));
-  if (done.ok) await deps.queue.send({ pk, reason: 'redrive' }, 0);
+async function wake(deps: OperatorDeps, done: OperatorResult, reason: string): Promise<OperatorResult> {
+  if (done.ok) await deps.queue.send(retryMessage(done.record, reason), 0);
   return done;
 }
 
-/** `paybridge payments resolve --posted`: an operator found the payment downstream. Nothing is sent. */
+/** `paybridge redrive`: a held payment (credentials fixed, or the downstream back) is due now with a fresh budget. */
+export async function redrive(deps: OperatorDeps, pk: string, by: string): Promise<OperatorResult> {
+  const done = await change(deps, pk, ['held'], (r, now) => {
+    const { error: _e, ...rest } = scheduled({ ...r, status: 'retrying' }, now, now, deps.fence());
+    return { ...rest, failures: 0, budgetFrom: now, history: withHistory(r, now, 'redriven', `by ${by}, after the cause was fixed`) };
+  });
+  return wake(deps, done, 'redrive');
+}
+
+/** `paybridge payments resolve --posted`: an operator found an unknown payment downstream. Nothing is sent. */
 export async function resolvePosted(deps: OperatorDeps, pk: string, by: string, evidence: string): Promise<OperatorResult> {
   return change(deps, pk, ['unknown'], (r, now) => {
     const { error: _e, ...rest } = settledBase(r, now);
@@ -51,13 +57,32 @@ export async function resolvePosted(deps: OperatorDeps, pk: string, by: string, 
   });
 }
 
-/** `paybridge payments resolve --repost`: an operator established it did not arrive; send it again. */
-export async function resolveRepost(deps: OperatorDeps, pk: string, by: string, evidence: string): Promise<OperatorResult> {
-  const done = await change(deps, pk, ['unknown'], (r, now) => {
-    const next = dueNow(r, now, 'resolved_repost', `by ${by}: ${evidence}`);
-    // A deliberate re-post must not be mistaken for an earlier attempt's leftovers (BRP, Kontantanalys).
-    return { ...next, checkpoints: { ...next.checkpoints, orderRequested: false, receiptRequested: false, createRequested: false } };
-  });
-  if (done.ok) await deps.queue.send({ pk, reason: 'resolve-repost' }, 0);
-  return done;
+/**
+ * `paybridge payments resolve --not-posted`: an operator established that an unknown payment did not
+ * arrive. It becomes `failed` (nothing is sent), so it can be reposted, or sent again with corrected
+ * data under the same key.
+ */
+export async function resolveNotPosted(deps: OperatorDeps, pk: string, by: string, evidence: string): Promise<OperatorResult> {
+  return change(deps, pk, ['unknown'], (r, now) => ({
+    ...settledBase(r, now),
+    status: 'failed',
+    error: { kind: 'resolved', message: `resolved as not posted by ${by}: ${evidence}` },
+    history: withHistory(r, now, 'resolved_not_posted', `by ${by}: ${evidence}`),
+  }));
 }
+
+/**
+ * `paybridge repost` (and `resolve --repost`): a payment that provably reached nothing (failed, held,
+ * or unknown that the operator vouches for) is sent again as a new revision of its record, with the
+ * same request; the earlier revision stays in the record's history.
+ */
+export async function repost(deps: OperatorDeps, pk: string, by: string, evidence: string): Promise<OperatorResult> {
+  const done = await change(deps, pk, ['failed', 'held', 'unknown'], (r, now) => {
+    const revised = newRevision(r, r.request, now, `reposted by ${by}: ${evidence}`, 'reposted');
+    return scheduled(revised, now, now, deps.fence());
+  });
+  return wake(deps, done, 'repost');
+}
+
+/** The earlier name of `repost` for an unknown payment. */
+export const resolveRepost = repost;

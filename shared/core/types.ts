@@ -2,17 +2,27 @@
 export const STATUSES = ['posted', 'retrying', 'reconciling', 'unknown', 'held', 'failed'] as const;
 export type Status = (typeof STATUSES)[number];
 
-/** Statuses the engine still works on: the retry worker and the sweep pick these up. */
+/** Statuses the engine still works on: the retry workers and the sweep pick these up. */
 export const ACTIVE_STATUSES: readonly Status[] = ['retrying', 'reconciling'];
+
+/** What a downstream said about its rate limit (Retry-After aside), read from `RateLimit-*` / `X-RateLimit-*`. */
+export interface RateInfo {
+  /** Calls allowed per `windowMs`. */
+  limit?: number;
+  windowMs?: number;
+  remaining?: number;
+  /** Milliseconds until the window resets. */
+  resetMs?: number;
+}
 
 /** What one downstream call did, decided by a system's pure error mapping. */
 export type Outcome =
-  | { type: 'posted'; httpStatus: number; body: unknown; note?: string }
-  | { type: 'rate_limited'; httpStatus?: number; waitMs?: number; message: string }
+  | { type: 'posted'; httpStatus: number; body: unknown; note?: string; rate?: RateInfo }
+  | { type: 'rate_limited'; httpStatus?: number; waitMs?: number; message: string; rate?: RateInfo }
   | { type: 'retryable'; httpStatus?: number; waitMs?: number; message: string }
   | { type: 'ambiguous'; httpStatus?: number; message: string }
   | { type: 'rejected'; httpStatus?: number; code?: string; message: string; body?: unknown }
-  | { type: 'auth'; httpStatus?: number; message: string };
+  | { type: 'auth'; httpStatus?: number; message: string; config?: boolean };
 
 /** What the engine does with an ambiguous outcome (DESIGN.md, "Outcomes"). */
 export type AmbiguityPolicy = 'resend' | 'reconcile' | 'park';
@@ -24,10 +34,32 @@ export interface HistoryEntry {
 }
 
 export interface RecordError {
-  kind: Outcome['type'] | 'budget' | 'config';
+  kind: Outcome['type'] | 'budget' | 'config' | 'resolved';
   message: string;
   httpStatus?: number;
   code?: string;
+}
+
+/**
+ * The right to make one queued attempt on a record. The retry message carries it; whoever consumes it
+ * first (one conditional write on `fence#<id>`) may send, everyone else drops the message. A consumed
+ * fence therefore also marks "a request may have reached the downstream".
+ */
+export interface Fence {
+  id: string;
+  n: number;
+}
+
+/** A payment's earlier revision, kept when it is sent again with corrected data or reposted. */
+export interface RevisionSummary {
+  revision: number;
+  status: Status;
+  payloadHash: string;
+  attempts: number;
+  error?: RecordError;
+  endedAt: string;
+  /** Why a new revision started. */
+  reason: string;
 }
 
 export interface PaymentRecord {
@@ -40,32 +72,46 @@ export interface PaymentRecord {
   status: Status;
   /** Incremented on every write; every write is conditional on the version it read. */
   version: number;
+  /** 1 on the first claim; +1 each time a payment that reached nothing is sent again (repost, corrected data). */
+  revision: number;
   /** SHA-256 of the canonical JSON of the normalised request. */
   payloadHash: string;
   /** The normalised request, as the system module will send it. May hold personal data: never logged. */
   request: Record<string, unknown>;
-  /** Downstream calls made. */
+  /** Who submitted it (the caller's name); the status route shows the record to that caller only. */
+  caller?: string;
+  /** Downstream attempts made. */
   attempts: number;
-  /** Failed attempts that count towards the retry budget (429s never do). */
+  /** Failed attempts in a row (429s never count): drives the backoff. */
   failures: number;
+  /** Epoch ms the retry budget runs from (the claim, or the start of the current revision). */
+  budgetFrom: number;
+  /** An attempt made in-process (the HTTP route's first try): who holds it and until when. */
   leaseOwner?: string;
-  /** Epoch ms; present while an attempt is in flight. An expired lease is an ambiguous outcome. */
   leaseUntil?: number;
-  /** Epoch ms; when the engine should look at the record again (retry, reconcile, or lease expiry). */
+  /** Set while a request of the leased attempt may be reaching the downstream. */
+  sending?: boolean;
+  /** A queued attempt: the message that consumes this fence may attempt the record once. */
+  fence?: Fence;
+  /** Epoch ms; when the engine should look at the record again (retry, reconcile, lease expiry). */
   nextAttemptAt?: number;
   /**
-   * Sparse GSI partition: `due` while the engine still works on the record (the sweep re-enqueues
-   * overdue ones); `held` and `unknown` while an operator must act, so they can be listed and
-   * alarmed on (`nextAttemptAt` is then the time they got there). Absent once settled.
+   * Sparse due index partition: `<system>#due#<shard>` while the engine works on the record (the sweep
+   * finds overdue ones), `<system>#held#<shard>` / `<system>#unknown#<shard>` while an operator must act
+   * (`nextAttemptAt` is then the time they got there). Absent once settled.
    */
-  dueShard?: 'due' | 'held' | 'unknown';
-  /** A send slot reserved with the system's shared rate limiter. */
-  slot?: { at: number; gen: number };
+  dueShard?: string;
+  /** Listing index partition `<system>#<status>#<shard>`, sorted by `createdMs`. */
+  statusShard?: string;
+  createdMs?: number;
   /** Per-step progress for multi-step systems (BRP order id, Kontantanalys remote id, ...). */
   checkpoints: Record<string, unknown>;
+  /** Reconciliations that found nothing and sent once more, in this revision. */
+  reconcileResends?: number;
   result?: { httpStatus: number; body: unknown; note?: string };
   error?: RecordError;
   history: HistoryEntry[];
+  revisions?: RevisionSummary[];
   correlationId: string;
   createdAt: string;
   updatedAt: string;
@@ -77,4 +123,8 @@ export const HISTORY_LIMIT = 50;
 
 export function recordPk(system: string, tenant: string, key: string): string {
   return `${system}#${tenant}#${key}`;
+}
+
+export function systemOfPk(pk: string): string {
+  return pk.slice(0, pk.indexOf('#'));
 }

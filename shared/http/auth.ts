@@ -12,6 +12,8 @@ export interface AuthSettings {
 
 export interface Principal {
   method: 'api-key' | 'webhook';
+  /** The caller's name, stored with the records it submits (absent until callers are named). */
+  caller?: string;
   /** A hash of the credential: lets logs tell integrations apart without holding a secret. */
   id: string;
 }

@@ -1,4 +1,4 @@
-import { upsert, type UpsertResult } from '../core/engine.js';
+import { upsert, type UpsertResult } from '../core/intake.js';
 import { recordPk } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
 import { KONTANTANALYS, kontantanalysKey } from '../systems/kontantanalys/index.js';
@@ -50,7 +50,7 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
       const module = moduleOf(deps);
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline }), module);
+      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) }), module);
     },
   });
 }

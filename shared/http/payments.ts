@@ -1,6 +1,7 @@
 import type { AppDeps } from '../deps.js';
-import { submit, type SubmitResult } from '../core/engine.js';
-import type { PaymentRecord } from '../core/types.js';
+import { submit, type SubmitResult } from '../core/intake.js';
+import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
+import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
 import type { SystemModule } from '../systems/types.js';
 import { ProblemError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
@@ -9,23 +10,28 @@ export function statusPath(system: string, key: string): string {
   return `/v1/payments/${encodeURIComponent(system)}/${encodeURIComponent(key)}`;
 }
 
-/** The record as callers see it: ids, status, timing and the downstream's answer; no personal data beyond ids. */
-export function publicView(record: PaymentRecord, module: SystemModule | undefined) {
+/**
+ * The record as callers see it: ids, status, timing, the retry schedule while it is pending, the
+ * downstream's answer and earlier revisions; no personal data beyond ids.
+ */
+export function publicView(record: PaymentRecord, module: SystemModule | undefined, settings?: EngineSettings, now = Date.now()) {
+  const active = ACTIVE_STATUSES.includes(record.status);
   return {
     system: record.system,
     key: record.key,
     status: record.status,
+    revision: record.revision ?? 1,
     attempts: record.attempts,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
-    ...(record.nextAttemptAt !== undefined && (record.status === 'retrying' || record.status === 'reconciling')
-      ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() }
-      : {}),
+    ...(record.nextAttemptAt !== undefined && active ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() } : {}),
+    ...(active && settings && record.budgetFrom !== undefined ? { schedule: scheduleOf(record, settings, now) } : {}),
     ...(record.result ? { result: record.result } : {}),
     ...(record.error ? { error: record.error } : {}),
     request: module ? module.publicRequest(record.request) : {},
     checkpoints: record.checkpoints,
     history: record.history,
+    ...(record.revisions && record.revisions.length > 0 ? { revisions: record.revisions } : {}),
     statusUrl: statusPath(record.system, record.key),
   };
 }
@@ -52,15 +58,19 @@ function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
 }
 
 /** DESIGN.md's reply column: 201 posted, 200 replay of a posted key, 202 pending, 422 rejected or key reuse. */
-export function replyFor(result: SubmitResult, module: SystemModule): HttpReply {
+export function replyFor(result: SubmitResult, module: SystemModule, settings?: EngineSettings): HttpReply {
   const { record } = result;
   const location = statusPath(record.system, record.key);
+  if (result.kind === 'foreign') {
+    // Another caller's payment: nothing about it is told, not even its status.
+    throw new ProblemError(409, 'idempotency-key-taken', 'Key belongs to another caller', `${module.name} key "${record.key}" is used by another caller. Nothing was recorded or sent. Use a key of your own.`);
+  }
   if (result.kind === 'conflict') {
     throw new ProblemError(
       422,
       'idempotency-key-reused',
       'Key already used for another payment',
-      `${module.name} key "${record.key}" was received before with a different payload. One key is one payment: nothing was sent. Send a new payment with a new key.`,
+      `${module.name} key "${record.key}" was received before with a different payload and that payment is ${record.status}. One key is one payment: nothing was sent. Send a new payment with a new key (a payment that failed or is held may be sent again with corrected data under the same key).`,
       undefined,
       { system: module.name, key: record.key, statusUrl: location, existingStatus: record.status },
       { location },
@@ -69,8 +79,8 @@ export function replyFor(result: SubmitResult, module: SystemModule): HttpReply 
   if (record.status === 'failed') throw rejection(record, module);
   const replayed = result.kind === 'duplicate';
   const headers: Record<string, string> = { location, ...(replayed ? { 'idempotent-replayed': 'true' } : {}) };
-  if (record.status === 'posted') return { status: replayed ? 200 : 201, body: publicView(record, module), headers };
-  return { status: 202, body: publicView(record, module), headers };
+  if (record.status === 'posted') return { status: replayed ? 200 : 201, body: publicView(record, module, settings), headers };
+  return { status: 202, body: publicView(record, module, settings), headers };
 }
 
 /** A payment route: the module parses and validates, the engine claims and posts. */
@@ -83,8 +93,8 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
       if (!module) throw new Error(`system module ${system} is not registered`);
       const parsed = module.parse({ body: req.body, headers: req.headers });
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline });
-      return replyFor(result, module);
+      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) });
+      return replyFor(result, module, deps.settings);
     },
   });
 }

@@ -4,13 +4,17 @@ import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { makeHandler as makeRetryWorker } from '../../functions/retry-worker.js';
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
-import { parseConfig } from '../config.js';
+import { parseConfig, type SystemName } from '../config.js';
 import type { EngineSettings } from '../core/lifecycle.js';
+import type { PacingSettings } from '../core/pacing.js';
+import { sweep, type SweepReport } from '../core/recovery.js';
 import { buildDeps, type AppDeps } from '../deps.js';
 import { createLogger, type Logger } from '../log.js';
-import { createMetrics, memoryMetrics } from '../metrics.js';
+import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
-import { DynamoRateLimiter, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
+import { parseRetryMessage } from '../queue/port.js';
+import { systemOfPk } from '../core/types.js';
+import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
 import { makeDispatcher } from '../systems/http.js';
@@ -36,7 +40,15 @@ export interface StackOptions {
   /** The sweep's schedule; false turns it off (tests call `sweepNow`). */
   sweepIntervalMs?: number | false;
   settings?: Partial<EngineSettings>;
+  pacing?: Partial<PacingSettings>;
   queue?: Partial<LocalQueueOptions>;
+  /**
+   * Retry workers per system, each with its own view of the shared limiter (like separate Lambda
+   * containers); the first shares the HTTP routes' view (one process). Default 1.
+   */
+  workers?: number;
+  /** Runs the boot sweep (re-enqueues what a previous run left due, settles what it left unfinished). Default true. */
+  bootSweep?: boolean;
   cambio?: CambioSandboxOptions;
   nif?: NifSandboxOptions;
   brp?: BrpSandboxOptions;
@@ -52,6 +64,8 @@ export interface StackOptions {
 export interface Stack {
   url: string;
   deps: AppDeps;
+  /** Every worker's deps (the first is `deps`). */
+  workerDeps: AppDeps[];
   queue: LocalRetryQueue;
   dynamoEndpoint: string;
   cambio: CambioSandbox | undefined;
@@ -59,7 +73,9 @@ export interface Stack {
   brp: BrpSandbox | undefined;
   kontantanalys: KontantanalysSandbox | undefined;
   kontantanalysSyncNow(): Promise<unknown>;
-  sweepNow(): Promise<{ enqueued: number }>;
+  sweepNow(): Promise<SweepReport>;
+  /** What the boot sweep found (undefined when it was turned off). */
+  boot: SweepReport | undefined;
   close(): Promise<void>;
 }
 
@@ -124,37 +140,66 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
     await ensureTable(client, config.TABLE_NAME);
-    const queue = new LocalRetryQueue({ visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 10, concurrency: 8, ...opts.queue });
+    const queue = new LocalRetryQueue({ visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 25, concurrency: 4, invocationTimeoutMs: 60_000, ...opts.queue });
+    const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
     cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;
     const modules = buildSystems(config, makeDispatcher(), clock);
     for (const m of opts.modules?.(modules) ?? []) modules.set(m.name, m);
-    const deps = buildDeps(config, {
-      modules,
-      clock,
-      store: new DynamoRecordStore(client, config.TABLE_NAME),
-      limiter: new DynamoRateLimiter(client, config.TABLE_NAME),
-      queue,
-      ...(opts.settings ? { settings: opts.settings } : {}),
-      log: opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL),
-      // Metric lines are CloudWatch's business: locally they are printed only when logs are.
-      metrics: env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics(),
-    });
+    const log = opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL);
+    // Metric lines are CloudWatch's business: locally they are printed only when logs are.
+    const metrics: Metrics = env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics();
+    const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
+    const fences = new DynamoFenceStore(client, config.TABLE_NAME);
+    const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
+    // Each worker is its own "container": its own view of the shared limiter, its own fence ids.
+    const workerDeps = Array.from({ length: Math.max(1, opts.workers ?? 1) }, () =>
+      buildDeps(config, {
+        modules,
+        clock,
+        store,
+        fences,
+        limiter,
+        queue,
+        ...(opts.settings ? { settings: opts.settings } : {}),
+        ...(opts.pacing ? { pacing: opts.pacing } : {}),
+        log,
+        metrics,
+      }),
+    );
+    const deps = workerDeps[0] as AppDeps;
     const getDeps = async () => deps;
 
-    const worker = makeRetryWorker(getDeps);
-    queue.setConsumer((event) => worker(event, lambdaContext('retryWorker', randomUUID())));
+    for (const name of modules.keys()) {
+      for (const [i, d] of workerDeps.entries()) {
+        const worker = makeRetryWorker(async () => d, name as SystemName);
+        queue.queue(name).addConsumer((event) => worker(event, lambdaContext(`retry-${name}-${i}`, randomUUID(), workerTimeoutMs)));
+      }
+    }
     const sweepHandler = makeSweep(getDeps);
-    const sweepNow = () => sweepHandler({} as never, lambdaContext('sweep', randomUUID()));
+    const sweepNow = () => sweepHandler({} as never, lambdaContext('sweep', randomUUID(), 60_000));
     if (opts.sweepIntervalMs !== false) {
       const timer = setInterval(() => {
         sweepNow().catch((err: Error) => deps.log.error('sweep failed', { error: err }));
       }, opts.sweepIntervalMs ?? 60_000);
       cleanups.push(() => clearInterval(timer));
     }
+    // Recovery at boot (issue 10): the local queue died with the previous process, so whatever the
+    // records say is due is queued again, and attempts it left unfinished are settled as soon as their
+    // deadlines have passed (a second look is scheduled for those still within theirs).
+    let boot: SweepReport | undefined;
+    if (opts.bootSweep !== false) {
+      boot = await sweep(deps, [...modules.keys()], { boot: true });
+      if (boot.recheckAt !== undefined) {
+        const timer = setTimeout(() => {
+          sweep(deps, [...modules.keys()], { boot: true }).catch((err: Error) => deps.log.error('boot sweep failed', { error: err }));
+        }, Math.max(0, boot.recheckAt - Date.now()) + 100);
+        cleanups.push(() => clearTimeout(timer));
+      }
+    }
 
     const syncHandler = makeKontantanalysSync(getDeps);
-    const kontantanalysSyncNow = () => syncHandler({} as never, lambdaContext('kontantanalysSync', randomUUID()));
+    const kontantanalysSyncNow = () => syncHandler({} as never, lambdaContext('kontantanalysSync', randomUUID(), 900_000));
     if (opts.kontantanalysSyncIntervalMs !== false) {
       const timer = setInterval(() => {
         kontantanalysSyncNow().catch((err: Error) => deps.log.error('kontantanalys sync failed', { error: err }));
@@ -163,9 +208,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
 
     const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
-      const b = body as { pk?: string; delaySeconds?: number };
-      if (hook === 'enqueue' && typeof b.pk === 'string') {
-        await queue.send({ pk: b.pk, reason: 'operator' }, b.delaySeconds ?? 0);
+      const b = body as { pk?: string; delaySeconds?: number; message?: unknown };
+      if (hook === 'enqueue' && typeof b.pk === 'string' && b.pk.includes('#')) {
+        // The operator command's own message (fence and snapshot) when it sends one; else a wake-up.
+        const message = b.message && typeof b.message === 'object' ? parseRetryMessage(JSON.stringify(b.message)) : { pk: b.pk, system: systemOfPk(b.pk), reason: 'operator', now: true };
+        await queue.send(message, b.delaySeconds ?? 0);
         return { enqueued: 1 };
       }
       if (hook === 'dlq') return { count: queue.deadLetters.length };
@@ -177,7 +224,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const close = async () => {
       for (const c of cleanups.reverse()) await c();
     };
-    return { url: api.url, deps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, close };
+    return { url: api.url, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, close };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

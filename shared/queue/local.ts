@@ -8,9 +8,17 @@ export interface LocalQueueOptions {
   /** Like the redrive policy: after this many receives a failing message moves to the dead-letter list. */
   maxReceiveCount: number;
   batchSize: number;
-  /** Batches handled at once, like Lambda's concurrency for an SQS event source. */
+  /** Batches one consumer (one worker) handles at once. */
   concurrency: number;
+  /**
+   * The worker function's timeout: a batch still running after it counts as failed (redelivered after
+   * the visibility timeout) and frees its slot, as Lambda ends a timed-out invocation. Its promise
+   * may still resume later, like a frozen container: exactly what fencing must survive.
+   */
+  invocationTimeoutMs: number;
 }
+
+export const DEFAULT_LOCAL_QUEUE: LocalQueueOptions = { visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 25, concurrency: 4, invocationTimeoutMs: 60_000 };
 
 interface Pending {
   id: string;
@@ -21,39 +29,51 @@ interface Pending {
 
 export type BatchConsumer = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 
+interface Consumer {
+  handle: BatchConsumer;
+  running: number;
+}
+
 /**
- * An in-process stand-in for SQS plus Lambda's event source mapping, for `npm start` and tests:
- * integer-second delays as SQS has them, partial batch failures (ReportBatchItemFailures), a
- * visibility timeout and a dead-letter list after `maxReceiveCount` receives. Nothing is persisted:
- * the record store is the source of truth and the sweep re-enqueues whatever was in flight.
+ * One system's queue and its event source mapping: integer-second delays as SQS has them, batches
+ * handed to the least busy consumer (each consumer stands for one worker), partial batch failures
+ * (ReportBatchItemFailures), a visibility timeout and a dead-letter list after `maxReceiveCount`.
+ * Nothing is persisted: the records are the truth, and `npm start` re-enqueues them at boot.
  */
-export class LocalRetryQueue implements RetryQueue {
+export class LocalQueue {
   readonly deadLetters: { body: string; receiveCount: number }[] = [];
   private readonly ready: Pending[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
-  private consumer: BatchConsumer | undefined;
-  private running = 0;
+  private readonly consumers: Consumer[] = [];
+  private inFlight = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   sent = 0;
 
-  constructor(private readonly options: LocalQueueOptions = { visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 10, concurrency: 4 }) {}
+  constructor(
+    readonly system: string,
+    private readonly options: LocalQueueOptions,
+  ) {}
 
-  setConsumer(consumer: BatchConsumer): void {
-    this.consumer = consumer;
+  addConsumer(handle: BatchConsumer): void {
+    this.consumers.push({ handle, running: 0 });
     this.pump();
   }
 
-  async send(message: RetryMessage, delaySeconds: number): Promise<void> {
-    if (this.closed) throw new Error('local retry queue is closed');
+  send(body: string, delaySeconds: number): void {
+    if (this.closed) throw new Error(`local retry queue for ${this.system} is closed`);
     this.sent++;
-    const pending: Pending = { id: randomUUID(), body: JSON.stringify(message), receiveCount: 0, sentAt: Date.now() };
-    this.later(Math.max(0, Math.min(900, Math.ceil(delaySeconds))) * 1000, pending);
+    this.later(Math.max(0, Math.min(900, Math.ceil(delaySeconds))) * 1000, { id: randomUUID(), body, receiveCount: 0, sentAt: Date.now() });
+  }
+
+  /** Visible messages waiting for a consumer (what SQS reports as ApproximateNumberOfMessages). */
+  get visible(): number {
+    return this.ready.length;
   }
 
   /** Messages waiting for their delay or visibility timeout, plus those ready and in flight. */
   get depth(): number {
-    return this.ready.length + this.timers.size + this.running;
+    return this.ready.length + this.timers.size + this.inFlight;
   }
 
   private later(ms: number, pending: Pending): void {
@@ -72,26 +92,36 @@ export class LocalRetryQueue implements RetryQueue {
   }
 
   private pump(): void {
-    while (this.consumer && !this.closed && this.running < this.options.concurrency && this.ready.length > 0) {
+    while (!this.closed && this.ready.length > 0) {
+      const free = this.consumers.filter((c) => c.running < this.options.concurrency).sort((a, b) => a.running - b.running)[0];
+      if (!free) return;
       const batch = this.ready.splice(0, this.options.batchSize);
-      this.running++;
-      void this.deliver(this.consumer, batch).finally(() => {
-        this.running--;
+      free.running++;
+      this.inFlight += batch.length;
+      void this.deliver(free, batch).finally(() => {
+        free.running--;
+        this.inFlight -= batch.length;
         this.pump();
         if (this.depth === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
       });
     }
   }
 
-  private async deliver(consumer: BatchConsumer, batch: Pending[]): Promise<void> {
+  private async deliver(consumer: Consumer, batch: Pending[]): Promise<void> {
     for (const m of batch) m.receiveCount++;
-    const event: SQSEvent = { Records: batch.map(toSqsRecord) };
+    const event: SQSEvent = { Records: batch.map((m) => toSqsRecord(m, this.system)) };
     let failed: Set<string>;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const response = await consumer(event);
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('invocation timed out')), this.options.invocationTimeoutMs);
+      });
+      const response = await Promise.race([consumer.handle(event), timedOut]);
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch {
-      failed = new Set(batch.map((m) => m.id)); // a thrown handler fails the whole batch, as in Lambda
+      failed = new Set(batch.map((m) => m.id)); // a thrown or timed-out handler fails the whole batch, as in Lambda
+    } finally {
+      clearTimeout(timer);
     }
     for (const m of batch) {
       if (!failed.has(m.id)) continue;
@@ -100,14 +130,12 @@ export class LocalRetryQueue implements RetryQueue {
     }
   }
 
-  /** Moves every dead letter back onto the queue with a fresh receive count (`paybridge redrive`). */
   redriveDeadLetters(): number {
     const moved = this.deadLetters.splice(0);
     for (const m of moved) this.later(0, { id: randomUUID(), body: m.body, receiveCount: 0, sentAt: Date.now() });
     return moved.length;
   }
 
-  /** Resolves when nothing is waiting or in flight (tests), or after `timeoutMs`. */
   async idle(timeoutMs: number): Promise<boolean> {
     if (this.depth === 0) return true;
     return new Promise((resolve) => {
@@ -127,7 +155,70 @@ export class LocalRetryQueue implements RetryQueue {
   }
 }
 
-function toSqsRecord(m: Pending): SQSRecord {
+/**
+ * An in-process stand-in for the per-system SQS queues plus Lambda's event source mappings, for
+ * `npm start` and tests.
+ */
+export class LocalRetryQueue implements RetryQueue {
+  private readonly queues = new Map<string, LocalQueue>();
+  private readonly options: LocalQueueOptions;
+
+  constructor(options: Partial<LocalQueueOptions> = {}) {
+    this.options = { ...DEFAULT_LOCAL_QUEUE, ...options };
+  }
+
+  queue(system: string): LocalQueue {
+    let q = this.queues.get(system);
+    if (!q) {
+      q = new LocalQueue(system, this.options);
+      this.queues.set(system, q);
+    }
+    return q;
+  }
+
+  async send(message: RetryMessage, delaySeconds: number): Promise<void> {
+    this.queue(message.system).send(JSON.stringify(message), delaySeconds);
+  }
+
+  async depth(system: string): Promise<number | undefined> {
+    return this.queues.get(system)?.visible ?? 0;
+  }
+
+  get sent(): number {
+    return [...this.queues.values()].reduce((sum, q) => sum + q.sent, 0);
+  }
+
+  get deadLetters(): { system: string; body: string; receiveCount: number }[] {
+    return [...this.queues.values()].flatMap((q) => q.deadLetters.map((d) => ({ system: q.system, ...d })));
+  }
+
+  redriveDeadLetters(system?: string): number {
+    let moved = 0;
+    for (const q of this.queues.values()) if (!system || q.system === system) moved += q.redriveDeadLetters();
+    return moved;
+  }
+
+  /** Resolves when every queue is empty (tests), or false after `timeoutMs`. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    // A worker on one queue may enqueue on another: wait until all are empty at the same time.
+    for (let round = 0; round < 100; round++) {
+      const busy = [...this.queues.values()].filter((q) => q.depth > 0);
+      if (busy.length === 0) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      const results = await Promise.all(busy.map((q) => q.idle(left)));
+      if (results.includes(false)) return false;
+    }
+    return false;
+  }
+
+  close(): void {
+    for (const q of this.queues.values()) q.close();
+  }
+}
+
+function toSqsRecord(m: Pending, system: string): SQSRecord {
   return {
     messageId: m.id,
     receiptHandle: m.id,
@@ -141,7 +232,7 @@ function toSqsRecord(m: Pending): SQSRecord {
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:local:000000000000:paybridge-retry',
+    eventSourceARN: `arn:aws:sqs:local:000000000000:paybridge-retry-${system}`,
     awsRegion: 'local',
   };
 }

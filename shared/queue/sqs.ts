@@ -1,20 +1,36 @@
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { SQS_MAX_DELAY_SECONDS } from '../core/retry-policy.js';
 import type { RetryMessage, RetryQueue } from './port.js';
 
+/**
+ * One SQS queue per system. A function knows the queues it may use: its own system's
+ * (`RETRY_QUEUE_URL`) or, for the sweep, all of them (`RETRY_QUEUE_URLS`, a JSON object).
+ */
 export class SqsRetryQueue implements RetryQueue {
   constructor(
     private readonly client: SQSClient,
-    private readonly queueUrl: string,
+    private readonly urls: Readonly<Record<string, string>>,
   ) {}
+
+  private url(system: string): string {
+    const url = this.urls[system] ?? this.urls['*'];
+    if (!url) throw new Error(`no retry queue is configured for ${system} in this function (RETRY_QUEUE_URL / RETRY_QUEUE_URLS)`);
+    return url;
+  }
 
   async send(message: RetryMessage, delaySeconds: number): Promise<void> {
     await this.client.send(
       new SendMessageCommand({
-        QueueUrl: this.queueUrl,
+        QueueUrl: this.url(message.system),
         MessageBody: JSON.stringify(message),
         DelaySeconds: Math.max(0, Math.min(SQS_MAX_DELAY_SECONDS, Math.ceil(delaySeconds))),
       }),
     );
+  }
+
+  async depth(system: string): Promise<number | undefined> {
+    const out = await this.client.send(new GetQueueAttributesCommand({ QueueUrl: this.url(system), AttributeNames: ['ApproximateNumberOfMessages'] }));
+    const n = Number(out.Attributes?.ApproximateNumberOfMessages);
+    return Number.isFinite(n) ? n : undefined;
   }
 }

@@ -1,8 +1,10 @@
 import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { PaymentRecord } from '../core/types.js';
-import type { ClaimResult, RateLimiter, RecordStore, Slot } from './port.js';
+import { EMPTY_LIMITER, type LimiterState } from '../core/pacing.js';
+import type { PaymentRecord, Status } from '../core/types.js';
+import { dueShardName, statusShardName, withIndexes, type DueKind } from './indexes.js';
+import type { ClaimResult, FenceStore, LimiterStore, ListPage, RecordStore } from './port.js';
 import { TABLE_KEYS } from './table.js';
 
 export function makeDynamoClient(opts: { endpoint?: string | undefined; region?: string | undefined } = {}): DynamoDBClient {
@@ -27,14 +29,58 @@ function isConditionFailure(err: unknown): err is ConditionalCheckFailedExceptio
   return err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
+/** DynamoDB refuses items over 400 KB; stay well under it so a settle write can never fail for size (issue 10). */
+const ITEM_BUDGET_BYTES = 350_000;
+
+/**
+ * The record as written: if it would not fit, the oldest history, earlier revisions and a large result
+ * body give way (each marked), never the request or the status.
+ */
+export function fitItem(record: PaymentRecord): PaymentRecord {
+  let size = Buffer.byteLength(JSON.stringify(record), 'utf8');
+  if (size <= ITEM_BUDGET_BYTES) return record;
+  let fitted: PaymentRecord = { ...record, history: record.history.slice(-5), ...(record.revisions ? { revisions: record.revisions.slice(-3) } : {}) };
+  size = Buffer.byteLength(JSON.stringify(fitted), 'utf8');
+  if (size > ITEM_BUDGET_BYTES && fitted.result) {
+    fitted = { ...fitted, result: { ...fitted.result, body: { truncated: true, note: 'the downstream body was too large to keep with the record' } } };
+  }
+  return fitted;
+}
+
+interface Cursor {
+  /** Per shard: the index key of the last record handed out, or 'done'. */
+  s: Record<string, [number, string] | 'done'>;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
+}
+
+function decodeCursor(text: string | undefined): Cursor {
+  if (!text) return { s: {} };
+  try {
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor;
+    if (parsed && typeof parsed.s === 'object') return parsed;
+  } catch {
+    // reported below
+  }
+  throw new RangeError('the cursor is not one this command printed');
+}
+
 export class DynamoRecordStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
     client: DynamoDBClient,
     private readonly tableName: string,
+    private readonly shards = 8,
+    private readonly clock: () => number = Date.now,
   ) {
     this.doc = documentClient(client);
+  }
+
+  private item(record: PaymentRecord): PaymentRecord {
+    return fitItem(withIndexes(record, this.shards, this.clock()));
   }
 
   async claim(record: PaymentRecord): Promise<ClaimResult> {
@@ -42,7 +88,7 @@ export class DynamoRecordStore implements RecordStore {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: record,
+          Item: this.item(record),
           ConditionExpression: 'attribute_not_exists(pk)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -62,12 +108,28 @@ export class DynamoRecordStore implements RecordStore {
     return out.Item as PaymentRecord | undefined;
   }
 
+  async getMany(pks: readonly string[]): Promise<Map<string, PaymentRecord>> {
+    const found = new Map<string, PaymentRecord>();
+    const unique = [...new Set(pks)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((pk) => ({ pk }));
+      // Unprocessed keys (throttling) are asked again, a bounded number of times.
+      for (let round = 0; round < 5 && keys.length > 0; round++) {
+        const out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), item as PaymentRecord);
+        keys = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+      }
+      if (keys.length > 0) throw new Error(`${keys.length} records could not be read after 5 rounds of BatchGetItem`);
+    }
+    return found;
+  }
+
   async replace(record: PaymentRecord, expectedVersion: number): Promise<boolean> {
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...record, version: expectedVersion + 1 },
+          Item: { ...this.item(record), version: expectedVersion + 1 },
           ConditionExpression: '#v = :v',
           ExpressionAttributeNames: { '#v': 'version' },
           ExpressionAttributeValues: { ':v': expectedVersion },
@@ -80,54 +142,81 @@ export class DynamoRecordStore implements RecordStore {
     }
   }
 
-  async due(before: number, limit: number, shard: 'due' | 'held' | 'unknown' = 'due'): Promise<{ pk: string; at: number }[]> {
-    const pks: { pk: string; at: number }[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: TABLE_KEYS.dueIndex,
-          KeyConditionExpression: '#s = :due AND #n <= :t',
-          ExpressionAttributeNames: { '#s': TABLE_KEYS.dueIndexHash, '#n': TABLE_KEYS.dueIndexRange },
-          ExpressionAttributeValues: { ':due': shard, ':t': before },
-          Limit: Math.min(100, limit - pks.length),
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of out.Items ?? []) pks.push({ pk: String(item.pk), at: Number(item.nextAttemptAt) });
-      startKey = out.LastEvaluatedKey;
-    } while (startKey && pks.length < limit);
-    return pks;
+  async due(system: string, before: number, limit: number, kind: DueKind = 'due', after?: number): Promise<{ pk: string; at: number }[]> {
+    const perShard = await Promise.all(
+      Array.from({ length: this.shards }, async (_, shard) => {
+        const found: { pk: string; at: number }[] = [];
+        let startKey: Record<string, unknown> | undefined;
+        do {
+          const out = await this.doc.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              IndexName: TABLE_KEYS.dueIndex,
+              KeyConditionExpression: after === undefined ? '#s = :s AND #n <= :t' : '#s = :s AND #n BETWEEN :a AND :t',
+              ExpressionAttributeNames: { '#s': TABLE_KEYS.dueIndexHash, '#n': TABLE_KEYS.dueIndexRange },
+              ExpressionAttributeValues: { ':s': dueShardName(system, kind, shard), ':t': before, ...(after === undefined ? {} : { ':a': after }) },
+              Limit: Math.min(100, limit - found.length),
+              ExclusiveStartKey: startKey,
+            }),
+          );
+          for (const item of out.Items ?? []) found.push({ pk: String(item.pk), at: Number(item.nextAttemptAt) });
+          startKey = out.LastEvaluatedKey;
+        } while (startKey && found.length < limit);
+        return found;
+      }),
+    );
+    return perShard
+      .flat()
+      .sort((a, b) => a.at - b.at)
+      .slice(0, limit);
   }
 
-  async scan(pkPrefix: string): Promise<PaymentRecord[]> {
-    const out: PaymentRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'begins_with(pk, :p)',
-          ExpressionAttributeValues: { ':p': pkPrefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      out.push(...((page.Items ?? []) as PaymentRecord[]));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return out;
+  async list(system: string, status: Status, opts: { limit: number; cursor?: string; since?: number }): Promise<ListPage> {
+    const cursor = decodeCursor(opts.cursor);
+    const limit = Math.max(1, Math.min(1000, opts.limit));
+    const pages = await Promise.all(
+      Array.from({ length: this.shards }, async (_, shard) => {
+        const pos = cursor.s[shard];
+        if (pos === 'done') return { shard, items: [] as { pk: string; at: number }[], more: false };
+        const name = statusShardName(system, status, shard);
+        const out = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: TABLE_KEYS.statusIndex,
+            KeyConditionExpression: opts.since !== undefined ? '#h = :h AND #r >= :since' : '#h = :h',
+            ExpressionAttributeNames: { '#h': TABLE_KEYS.statusIndexHash, ...(opts.since !== undefined ? { '#r': TABLE_KEYS.statusIndexRange } : {}) },
+            ExpressionAttributeValues: { ':h': name, ...(opts.since !== undefined ? { ':since': opts.since } : {}) },
+            ScanIndexForward: false,
+            Limit: limit,
+            ExclusiveStartKey: pos ? { [TABLE_KEYS.statusIndexHash]: name, [TABLE_KEYS.statusIndexRange]: pos[0], pk: pos[1] } : undefined,
+          }),
+        );
+        return { shard, items: (out.Items ?? []).map((i) => ({ pk: String(i.pk), at: Number(i.createdMs) })), more: out.LastEvaluatedKey !== undefined };
+      }),
+    );
+    const merged = pages
+      .flatMap((p) => p.items.map((item) => ({ ...item, shard: p.shard })))
+      .sort((a, b) => b.at - a.at || (a.pk < b.pk ? 1 : -1));
+    const taken = merged.slice(0, limit);
+    const next: Cursor = { s: { ...cursor.s } };
+    let remaining = false;
+    for (const page of pages) {
+      const mine = taken.filter((t) => t.shard === page.shard);
+      const last = mine[mine.length - 1];
+      if (last) next.s[page.shard] = [last.at, last.pk];
+      const untaken = page.items.length > mine.length;
+      if (!untaken && !page.more && cursor.s[page.shard] !== 'done') next.s[page.shard] = 'done';
+      if (untaken || page.more) remaining = true;
+    }
+    const records = await this.getMany(taken.map((t) => t.pk));
+    // A record may have moved on since the index was read: list it only where it still belongs.
+    const ordered = taken.map((t) => records.get(t.pk)).filter((r): r is PaymentRecord => r !== undefined && r.status === status);
+    return { records: ordered, ...(remaining ? { cursor: encodeCursor(next) } : {}) };
   }
 }
 
-/**
- * A ticket-based schedule in one item per system (`limiter#<system>`): an atomic ADD hands out
- * ticket n, whose slot is `start + (n - 1) / perSecond`. No read-modify-write races, one write per
- * slot. A schedule left idle (the ticket's slot already in the past) or paused by a 429 is reset by
- * one conditional write that bumps `gen`, which invalidates slots reserved under the old schedule.
- */
-export class DynamoRateLimiter implements RateLimiter {
+/** The shared rate limiter's item per system (`limiter#<system>`): see core/pacing.ts. */
+export class DynamoLimiterStore implements LimiterStore {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -137,69 +226,98 @@ export class DynamoRateLimiter implements RateLimiter {
     this.doc = documentClient(client);
   }
 
-  private key(system: string) {
-    return { pk: `limiter#${system}` };
+  async read(system: string): Promise<LimiterState> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: `limiter#${system}` }, ConsistentRead: true }));
+    if (!out.Item) return { ...EMPTY_LIMITER, lanes: {} };
+    const { pk: _pk, ...state } = out.Item as LimiterState & { pk: string };
+    // Items written by an earlier version of the limiter had other fields: start afresh from them.
+    if (typeof state.ver !== 'number' || typeof state.next !== 'number') return { ...EMPTY_LIMITER, lanes: {}, ver: -1 };
+    return { ...EMPTY_LIMITER, ...state, lanes: state.lanes ?? {} };
   }
 
-  async reserve(system: string, perSecond: number, now: number): Promise<Slot> {
-    const interval = 1000 / perSecond;
-    for (let i = 0; i < 5; i++) {
-      const out = await this.doc.send(
-        new UpdateCommand({
+  async write(system: string, state: LimiterState, expectedVer: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
           TableName: this.tableName,
-          Key: this.key(system),
-          UpdateExpression: 'SET #g = if_not_exists(#g, :zero), #s = if_not_exists(#s, :now) ADD #n :one',
-          ExpressionAttributeNames: { '#g': 'gen', '#s': 'start', '#n': 'n' },
-          ExpressionAttributeValues: { ':zero': 0, ':now': now, ':one': 1 },
-          ReturnValues: 'ALL_NEW',
+          Item: { ...state, pk: `limiter#${system}`, ver: Math.max(expectedVer, 0) + 1 },
+          ...(expectedVer === 0
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : expectedVer < 0
+              ? { ConditionExpression: 'attribute_not_exists(ver)' }
+              : { ConditionExpression: 'ver = :v', ExpressionAttributeValues: { ':v': expectedVer } }),
         }),
       );
-      const item = out.Attributes as { gen: number; start: number; n: number };
-      const at = item.start + (item.n - 1) * interval;
-      if (at >= now - interval) return { at: Math.max(at, now), gen: item.gen };
-      // The schedule went idle: restart it at now. Whoever wins, every caller takes a fresh ticket.
-      await this.reset(system, item.gen, now);
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
     }
-    throw new Error(`rate limiter for ${system} could not settle a schedule after 5 tries`);
+  }
+}
+
+/** Fences live 30 days: far beyond any attempt, so a consumed fence is never forgotten while it matters. */
+const FENCE_TTL_SECONDS = 30 * 86_400;
+
+export class DynamoFenceStore implements FenceStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.doc = documentClient(client);
   }
 
-  private async reset(system: string, gen: number, start: number): Promise<void> {
+  private async update(id: string, entries: readonly { n: number; deadline: number }[]): Promise<boolean> {
+    const names: Record<string, string> = { '#ttl': 'ttl' };
+    const values: Record<string, unknown> = { ':ttl': Math.floor(this.clock() / 1000) + FENCE_TTL_SECONDS };
+    const sets = ['#ttl = if_not_exists(#ttl, :ttl)'];
+    const conditions: string[] = [];
+    entries.forEach((e, i) => {
+      names[`#c${i}`] = `c${e.n}`;
+      values[`:d${i}`] = e.deadline;
+      sets.push(`#c${i} = :d${i}`);
+      conditions.push(`attribute_not_exists(#c${i})`);
+    });
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: this.key(system),
-          UpdateExpression: 'SET #s = :start, #n = :zero, #g = :next',
-          ConditionExpression: '#g = :gen',
-          ExpressionAttributeNames: { '#g': 'gen', '#s': 'start', '#n': 'n' },
-          ExpressionAttributeValues: { ':start': start, ':zero': 0, ':gen': gen, ':next': gen + 1 },
+          Key: { pk: `fence#${id}` },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
         }),
       );
+      return true;
     } catch (err) {
-      if (!isConditionFailure(err)) throw err;
+      if (isConditionFailure(err)) return false;
+      throw err;
     }
   }
 
-  async isCurrent(system: string, gen: number): Promise<boolean> {
-    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: this.key(system), ConsistentRead: true }));
-    return (out.Item?.gen as number | undefined) === gen;
+  async consume(id: string, entries: readonly { n: number; deadline: number }[]): Promise<Set<number>> {
+    const won = new Set<number>();
+    if (entries.length === 0) return won;
+    // One write for the whole group; only when some were taken before (a duplicate message) one each.
+    if (entries.length <= 90 && (await this.update(id, entries))) {
+      for (const e of entries) won.add(e.n);
+      return won;
+    }
+    for (const e of entries) if (await this.update(id, [e])) won.add(e.n);
+    return won;
   }
 
-  async pause(system: string, until: number): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(system),
-          UpdateExpression: 'SET #s = :until, #n = :zero, #p = :until ADD #g :one',
-          // Only move the pause forward: a shorter wait seen by another worker must not shorten it.
-          ConditionExpression: 'attribute_not_exists(#p) OR #p < :until',
-          ExpressionAttributeNames: { '#g': 'gen', '#s': 'start', '#n': 'n', '#p': 'pausedUntil' },
-          ExpressionAttributeValues: { ':until': until, ':zero': 0, ':one': 1 },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
+  async inspect(id: string): Promise<Map<number, number>> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: `fence#${id}` }, ConsistentRead: true }));
+    const consumed = new Map<number, number>();
+    for (const [k, v] of Object.entries(out.Item ?? {})) {
+      const m = /^c(\d+)$/.exec(k);
+      if (m) consumed.set(Number(m[1]), Number(v));
     }
+    return consumed;
   }
 }

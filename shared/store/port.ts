@@ -1,6 +1,14 @@
-import type { PaymentRecord } from '../core/types.js';
+import type { LimiterState } from '../core/pacing.js';
+import type { PaymentRecord, Status } from '../core/types.js';
+import type { DueKind } from './indexes.js';
 
 export type ClaimResult = { claimed: true } | { claimed: false; existing: PaymentRecord };
+
+export interface ListPage {
+  records: PaymentRecord[];
+  /** Pass back to get the next page; absent on the last page. */
+  cursor?: string;
+}
 
 /** The record store (DESIGN.md, "The record"). Every write is conditional: the store does the locking. */
 export interface RecordStore {
@@ -8,27 +16,30 @@ export interface RecordStore {
   claim(record: PaymentRecord): Promise<ClaimResult>;
   /** Strongly consistent read. */
   get(pk: string): Promise<PaymentRecord | undefined>;
+  /** Strongly consistent reads of several records in as few requests as the store allows. */
+  getMany(pks: readonly string[]): Promise<Map<string, PaymentRecord>>;
   /** Replaces the record if its version is still `expectedVersion`; false when someone else wrote first. */
   replace(record: PaymentRecord, expectedVersion: number): Promise<boolean>;
-  /** Records in a shard of the sparse index (`due` by default) at or before `before`, oldest first. */
-  due(before: number, limit: number, shard?: 'due' | 'held' | 'unknown'): Promise<{ pk: string; at: number }[]>;
-  /** Every record whose key starts with `pkPrefix` (a scheduled job's full pass; not for request paths). */
-  scan(pkPrefix: string): Promise<PaymentRecord[]>;
+  /** Records of `system` in the due index's `kind` shards due in [`after`, `before`], oldest first, at most `limit`. */
+  due(system: string, before: number, limit: number, kind?: DueKind, after?: number): Promise<{ pk: string; at: number }[]>;
+  /** One page of `system`'s records in `status`, newest first, optionally created at or after `since`. */
+  list(system: string, status: Status, opts: { limit: number; cursor?: string; since?: number }): Promise<ListPage>;
 }
 
-/** A send slot granted by a system's shared rate limiter. `gen` changes when the schedule is reset. */
-export interface Slot {
-  at: number;
-  gen: number;
+/** The shared rate limiter's item per system, read and written with optimistic concurrency on `ver`. */
+export interface LimiterStore {
+  read(system: string): Promise<LimiterState>;
+  /** Writes `state` (with `ver` = expectedVer + 1) if the stored version is still `expectedVer`. */
+  write(system: string, state: LimiterState, expectedVer: number): Promise<boolean>;
 }
 
-/**
- * A rate limiter shared by every worker of one system (DESIGN.md: "A 429 seen by one worker slows
- * every worker for that system"). Slots are handed out at the system's rate; a 429 pauses the schedule.
- */
-export interface RateLimiter {
-  reserve(system: string, perSecond: number, now: number): Promise<Slot>;
-  /** Whether a slot reserved earlier still belongs to the current schedule. */
-  isCurrent(system: string, gen: number): Promise<boolean>;
-  pause(system: string, until: number): Promise<void>;
+/** Fences of queued attempts (see `Fence` in core/types.ts), one item per fence id. */
+export interface FenceStore {
+  /**
+   * Consumes each `n` of fence `id`, recording its attempt's deadline, in one conditional write when all
+   * are free. Returns the `n`s this call consumed; the others were consumed (or revoked) before.
+   */
+  consume(id: string, entries: readonly { n: number; deadline: number }[]): Promise<Set<number>>;
+  /** The consumed `n`s of fence `id` and their deadlines. */
+  inspect(id: string): Promise<Map<number, number>>;
 }

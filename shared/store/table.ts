@@ -2,13 +2,23 @@ import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, Up
 
 /**
  * The single table's shape, shared by the local stack and the tests. serverless.yml declares the same
- * keys and index for AWS (a test compares the two).
+ * keys and indexes for AWS (a test compares the two).
+ *
+ * - `due-index` (sparse): `<system>#due#<shard>` / `#held#` / `#unknown#` by `nextAttemptAt`: what the
+ *   sweep, the alarms and the operator's held/unknown lists read.
+ * - `status-index` (sparse: payment records only): `<system>#<status>#<shard>` by `createdMs`: listing by
+ *   system, status and time without a Scan.
+ * Both are sharded by a hash of the key, so at volume the writes of one system spread over `shards`
+ * partitions instead of one (issue 13).
  */
 export const TABLE_KEYS = {
   partitionKey: 'pk',
   dueIndex: 'due-index',
   dueIndexHash: 'dueShard',
   dueIndexRange: 'nextAttemptAt',
+  statusIndex: 'status-index',
+  statusIndexHash: 'statusShard',
+  statusIndexRange: 'createdMs',
   ttlAttribute: 'ttl',
 } as const;
 
@@ -27,6 +37,8 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
         { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
         { AttributeName: TABLE_KEYS.dueIndexHash, AttributeType: 'S' },
         { AttributeName: TABLE_KEYS.dueIndexRange, AttributeType: 'N' },
+        { AttributeName: TABLE_KEYS.statusIndexHash, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.statusIndexRange, AttributeType: 'N' },
       ],
       KeySchema: [{ AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -35,6 +47,14 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
           KeySchema: [
             { AttributeName: TABLE_KEYS.dueIndexHash, KeyType: 'HASH' },
             { AttributeName: TABLE_KEYS.dueIndexRange, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+        {
+          IndexName: TABLE_KEYS.statusIndex,
+          KeySchema: [
+            { AttributeName: TABLE_KEYS.statusIndexHash, KeyType: 'HASH' },
+            { AttributeName: TABLE_KEYS.statusIndexRange, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },

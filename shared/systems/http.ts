@@ -25,10 +25,19 @@ export interface HttpCall {
   url: string;
   headers: Record<string, string>;
   body?: string;
+  /** The attempt's deadline: no request starts after it, and one in flight is aborted (its socket destroyed). */
+  signal?: AbortSignal | undefined;
 }
+
+/** Error codes of a request stopped by its attempt's deadline. */
+const ABORT_CODES = new Set(['UND_ERR_ABORTED', 'ABORT_ERR', 'AbortError', 'TimeoutError']);
 
 /** Sends one request and reports what was observed; never throws for a network or HTTP failure. */
 export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: HttpTimeouts = DEFAULT_TIMEOUTS): Promise<Observation> {
+  if (call.signal?.aborted) {
+    // Checked before the request exists: an attempt past its deadline never sends (issue 10).
+    return { kind: 'error', sent: false, code: 'DEADLINE', message: 'the attempt reached its deadline before this request was sent' };
+  }
   try {
     const res = await request(call.url, {
       method: call.method,
@@ -37,6 +46,7 @@ export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: 
       dispatcher,
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyMs,
+      ...(call.signal ? { signal: call.signal } : {}),
     });
     const text = await res.body.text();
     let body: unknown;
@@ -52,6 +62,10 @@ export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: 
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
     const code = e.code ?? e.cause?.code ?? e.name ?? 'ERROR';
+    if (ABORT_CODES.has(code) || ABORT_CODES.has(e.name)) {
+      // Aborted mid-request: it may have been received, so ambiguous like any other cut-off send.
+      return { kind: 'error', sent: true, code: 'DEADLINE', message: 'the attempt reached its deadline while the request was in flight' };
+    }
     return { kind: 'error', sent: !requestWasNotSent(code), code, message: e.message };
   }
 }
@@ -71,19 +85,24 @@ export class TokenCache {
   private inFlight: Promise<CachedToken | Outcome> | undefined;
 
   constructor(
-    private readonly fetchToken: () => Promise<Observation>,
+    private readonly fetchToken: (signal?: AbortSignal) => Promise<Observation>,
     private readonly clock: () => number,
     private readonly label: string,
     private readonly earlyRefreshMs = 30_000,
   ) {}
 
-  async get(): Promise<{ token: string } | { outcome: Outcome }> {
+  /**
+   * The cached token, or a fetched one. `signal` bounds this caller's wait: the shared fetch has its own
+   * timeouts and serves whoever still waits, but an attempt past its deadline stops waiting at once.
+   */
+  async get(signal?: AbortSignal): Promise<{ token: string } | { outcome: Outcome }> {
     const now = this.clock();
     if (this.cached && this.cached.expiresAt - this.earlyRefreshMs > now) return { token: this.cached.token };
+    if (signal?.aborted) return { outcome: { type: 'retryable', message: `${this.label} token not fetched: the attempt reached its deadline (payment not sent)` } };
     this.inFlight ??= this.fetch().finally(() => {
       this.inFlight = undefined;
     });
-    const got = await this.inFlight;
+    const got = signal ? await Promise.race([this.inFlight, aborted(signal, this.label)]) : await this.inFlight;
     return 'token' in got ? { token: got.token } : { outcome: got };
   }
 
@@ -119,6 +138,14 @@ export class TokenCache {
   }
 }
 
+function aborted(signal: AbortSignal, label: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const done = () => resolve({ type: 'retryable', message: `${label} token not fetched in time: the attempt reached its deadline (payment not sent)` });
+    if (signal.aborted) done();
+    else signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** A form-encoded token request: OAuth2 client credentials (Cambio, NIF) or the password grant (Kontantanalys). */
 export function tokenRequest(dispatcher: Dispatcher, url: string, form: Record<string, string>): () => Promise<Observation> {
   return () =>
@@ -139,9 +166,10 @@ export async function sendWithBearer(
   tokens: TokenCache,
   send: (token: string) => Promise<Observation>,
   refreshOn: readonly number[] = [401, 403],
+  signal?: AbortSignal,
 ): Promise<{ obs: Observation } | { outcome: Outcome }> {
   for (let attempt = 0; ; attempt++) {
-    const got = await tokens.get();
+    const got = await tokens.get(signal);
     if ('outcome' in got) return got;
     const obs = await send(got.token);
     if (attempt === 0 && obs.kind === 'response' && refreshOn.includes(obs.status)) {

@@ -6,8 +6,8 @@ import { kontantanalysModule } from './kontantanalys/index.js';
 import { nifModules } from './nif/index.js';
 import type { SystemModule } from './types.js';
 
-/** System names as the status route spells them (DESIGN.md). */
-export const SYSTEM_NAMES = ['cambio', 'nif-membership', 'nif-corporate', 'nif', 'brp', 'kontantanalys'] as const;
+/** System names as the status route spells them (DESIGN.md), defined with their configuration. */
+export { SYSTEM_NAMES } from '../config.js';
 
 export function buildSystems(config: Config, dispatcher: Dispatcher, clock: () => number): Map<string, SystemModule> {
   const modules = [cambioModule(config, dispatcher, clock), ...nifModules(config, dispatcher, clock), brpModule(config, dispatcher, clock), kontantanalysModule(config, dispatcher, clock)];

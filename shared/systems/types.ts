@@ -31,6 +31,11 @@ export interface AttemptContext {
   /** The record as this attempt started it (checkpoints included). */
   record: PaymentRecord;
   /**
+   * Aborts at the attempt's deadline: passed to every downstream call (token fetch included), so no
+   * request is started, and no socket kept, after the attempt's lease could have been taken over.
+   */
+  signal: AbortSignal;
+  /**
    * Persists progress of a multi-step post (BRP order id, rows, receipt id) before the next step,
    * conditionally on this worker's lease; throws LeaseLostError when another worker took over.
    */
@@ -49,8 +54,17 @@ export interface SystemModule {
   readonly name: string;
   /** What an ambiguous outcome means for this system (DESIGN.md, "Outcomes"). */
   readonly ambiguity: AmbiguityPolicy;
-  /** The rate the shared limiter paces sends to. */
-  readonly maxPerSecond: number;
+  /**
+   * The rate the shared limiter paces sends to (`<SYSTEM>_MAX_RPS`). Throws a ConfigError when the
+   * system's configuration is invalid: read per system and lazily, so one bad value holds one system.
+   */
+  maxPerSecond(): number;
+  /**
+   * Gets ready to send before anything is recorded as "sending" (fetches a token): undefined when ready,
+   * otherwise the outcome that stops the attempt (nothing was sent). Throws a ConfigError when the
+   * system's configuration is incomplete or invalid.
+   */
+  prepare?(signal: AbortSignal): Promise<Outcome | undefined>;
   /** Validates and normalises an inbound request; throws a ProblemError naming each bad field. */
   parse(input: InboundRequest): ParsedPayment;
   /** The tenant and key behind a status-route key, or undefined when the key cannot be this system's. */
@@ -59,6 +73,8 @@ export interface SystemModule {
   post(request: Record<string, unknown>, ctx: AttemptContext): Promise<Outcome>;
   /** Asks the downstream whether an ambiguous send took effect; systems that cannot be asked leave this out. */
   reconcile?(record: PaymentRecord, ctx: AttemptContext): Promise<ReconcileResult>;
+  /** The request with personal data beyond ids replaced, once it has been sent (Cambio's patient header). */
+  afterSend?(request: Record<string, unknown>): Record<string, unknown>;
   /** The request as the status route may show it: personal data beyond ids removed. */
   publicRequest(request: Record<string, unknown>): Record<string, unknown>;
 }

@@ -47,7 +47,7 @@ export function doubleSystem(
   return {
     name,
     ambiguity: policy,
-    maxPerSecond: 1000,
+    maxPerSecond: () => 1000,
     parse: ({ body }) => {
       const key = String((body as { key: string }).key);
       return { tenant: 't', key, request: { key } };

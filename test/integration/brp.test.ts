@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { submit } from '../../shared/core/engine.js';
+import { submit } from '../../shared/core/intake.js';
 import { recordPk } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import type { SystemModule } from '../../shared/systems/types.js';
@@ -29,7 +29,10 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
 
   beforeAll(async () => {
     stack = await testStack({
-      settings: { leaseMs: LEASE_MS, reconcileDelayMs: 100 },
+      // A worker's attempt ends 500 ms after its slot; 200 ms later an unfinished one is stranded.
+      settings: { leaseMs: LEASE_MS, attemptTimeoutMs: 500, settleMarginMs: 200, reconcileDelayMs: 100 },
+      // The worker function's timeout: an invocation stuck in a dead attempt ends, as in Lambda.
+      queue: { invocationTimeoutMs: 3_000, visibilityTimeoutMs: 200 },
       brp: { ratePerSecond: 1000, faultWaitSeconds: 1 },
       modules: (built) => {
         const brp = built.get('brp') as SystemModule;
@@ -106,7 +109,7 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
     const rec = await waitForStatus(stack, 'brp', id, ['posted', 'unknown', 'failed']);
     expect(rec.status).toBe('posted');
     expect(delta(before)).toEqual({ orders: 1, items: 3, receipts: 1 });
-    expect(rec.history.map((h: { event: string }) => h.event)).toContain('lease_expired');
+    expect(rec.history.map((h: { event: string }) => h.event)).toContain('stranded');
   });
 
   it('a worker that dies between asking for an order and learning its id is parked as unknown, never given a second order', async () => {

@@ -26,6 +26,7 @@ describe('the paybridge command against a local stack', () => {
       where: 'test stack',
       store: stack.deps.store,
       queue: stack.queue,
+      fence: () => stack.deps.pacer.mintFence(),
       deadLetters: { count: async () => stack.queue.deadLetters.length, redrive: async (p) => { const n = stack.queue.redriveDeadLetters(); p(n); return n; } },
     });
     const code = await runCli(argv, ctx, io);
@@ -59,11 +60,8 @@ describe('the paybridge command against a local stack', () => {
 
   it('redrive also moves dead-lettered messages back', async () => {
     const now = Date.now();
-    await stack.deps.store.claim({
-      pk: 'ghost#t#g', system: 'ghost', tenant: 't', key: 'g', status: 'retrying', version: 1, payloadHash: 'x', request: {}, attempts: 0, failures: 0,
-      checkpoints: {}, history: [], correlationId: 'g', createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(), ttl: 0,
-    });
-    await stack.queue.send({ pk: 'ghost#t#g', reason: 'test' }, 0);
+    // A message no worker can ever read fails every receive and ends in the dead-letter list.
+    stack.queue.queue('cambio').send(`garbage ${now}`, 0);
     await stack.queue.idle(5_000);
     expect(stack.queue.deadLetters).toHaveLength(1);
     const done = await run(['redrive', '--yes']);
@@ -75,13 +73,13 @@ describe('the paybridge command against a local stack', () => {
     const now = Date.now();
     for (const key of ['cli-u1', 'cli-u2']) {
       await stack.deps.store.claim({
-        pk: `cambio#default#${key}`, system: 'cambio', tenant: 'default', key, status: 'unknown', version: 1, payloadHash: 'h',
+        pk: `cambio#default#${key}`, system: 'cambio', tenant: 'default', key, status: 'unknown', version: 1, revision: 1, budgetFrom: now, payloadHash: 'h',
         request: notice(key), attempts: 1, failures: 1, dueShard: 'unknown', nextAttemptAt: now, checkpoints: {},
         error: { kind: 'ambiguous', message: 'a worker died mid-attempt' }, history: [], correlationId: key,
         createdAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString(), ttl: 0,
       });
     }
-    expect((await run(['payments', 'list', '--status', 'unknown'])).out).toMatch(/2 unknown payments[\s\S]*cli-u1[\s\S]*cli-u2/);
+    expect((await run(['payments', 'list', '--status', 'unknown'])).out).toMatch(/2 unknown payments[\s\S]*cli-u2[\s\S]*cli-u1/);
 
     await expect(run(['payments', 'resolve', 'cambio', 'cli-u1', '--posted'])).rejects.toThrow(UsageError);
     await expect(run(['payments', 'resolve', 'cambio', 'cli-u1', '--posted', '--repost', '--evidence', 'x'])).rejects.toThrow(/either --posted/);

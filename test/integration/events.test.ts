@@ -62,11 +62,11 @@ describe('the event fixtures in events/ drive the Lambda handlers as AWS would',
   });
 
   it('SQS: a message for a settled record is acknowledged', async () => {
-    const out = await retryWorker(getDeps)(fixture<SQSEvent>('retry-message.json'), lambdaContext('retryWorker', 'r3'));
+    const out = await retryWorker(getDeps, 'cambio')(fixture<SQSEvent>('retry-message.json'), lambdaContext('retryCambio', 'r3'));
     expect(out).toEqual({ batchItemFailures: [] });
   });
 
   it('EventBridge: the sweep runs and finds nothing overdue', async () => {
-    expect(await sweep(getDeps)(fixture<ScheduledEvent>('schedule.json'), lambdaContext('sweep', 'r4'))).toEqual({ enqueued: 0, heldOverAnHour: 0 });
+    expect(await sweep(getDeps)(fixture<ScheduledEvent>('schedule.json'), lambdaContext('sweep', 'r4'))).toEqual({ enqueued: 0, stranded: 0, probed: 0, heldOverAnHour: 0 });
   });
 });

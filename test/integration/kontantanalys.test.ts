@@ -109,11 +109,12 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
   });
 
   it('the scheduled run: 401 and 429 mid-run recover without duplicates; timelinessDate follows confirmation; summary readable', async () => {
-    // Three services that could not be sent yet (503: nothing reached the register).
-    sim().faults.push('503', '503', '503');
+    // Three services that could not be sent yet (503 to everything: nothing reached the register).
+    sim().faults.setRates({ '503': 1 });
     for (const id of ['run-1', 'run-2', 'run-3']) {
       expect((await call(stack, 'PUT', `/v1/kontantanalys/services/${id}`, service())).body.status).toBe('retrying');
     }
+    sim().faults.setRates({});
     const createsBefore = sim().stats.creates.service ?? 0;
     // The run meets an expired token, then a rate limit.
     sim().revokeTokens();

@@ -152,6 +152,6 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
     expect(r.status).toBe(202);
     expect(r.body.status).toBe('unknown');
     expect(sent('g-500')).toBe(1);
-    expect(stack.queue.depth).toBe(0);
+    expect(await stack.queue.depth('nif')).toBe(0);
   });
 });

@@ -1,7 +1,9 @@
-import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PARAMETER_VARIABLES, parseConfig, resolveSecrets } from '../../shared/config.js';
+import { budgetsBySystem, parseConfig } from '../../shared/config.js';
+import { resolveParameters } from '../../shared/secrets.js';
+import { ConfigError } from '../../shared/systems/types.js';
 
 const ssm = mockClient(SSMClient);
 
@@ -10,7 +12,8 @@ describe('configuration', () => {
 
   it('has documented defaults', () => {
     const c = parseConfig({});
-    expect(c).toMatchObject({ PORT: 3000, TABLE_NAME: 'paybridge-records', CAMBIO_BASE_URL: 'https://api.openservices.cambio.se', CAMBIO_MAX_RPS: 10, RECORD_TTL_DAYS: 400 });
+    expect(c).toMatchObject({ PORT: 3000, TABLE_NAME: 'paybridge-records', RECORD_TTL_DAYS: 400, LEASE_SECONDS: 90, MAX_AGE_HOURS: 72, INDEX_SHARDS: 8 });
+    expect(c.system('cambio')).toMatchObject({ CAMBIO_BASE_URL: 'https://api.openservices.cambio.se', CAMBIO_MAX_RPS: 10 });
     expect(c.apiKeys).toEqual([]);
   });
 
@@ -18,29 +21,54 @@ describe('configuration', () => {
     expect(parseConfig({ API_KEYS: ' a , b,,', WEBHOOK_SECRET: '' }).apiKeys).toEqual(['a', 'b']);
   });
 
-  it('fails fast naming the variable', () => {
+  it('fails fast on a common variable, naming it', () => {
     expect(() => parseConfig({ PORT: 'eighty' })).toThrow(/PORT/);
-    expect(() => parseConfig({ WEBHOOK_SECRET: 'plain' })).toThrow(/WEBHOOK_SECRET: must be a Standard Webhooks secret/);
-    expect(() => parseConfig({ CAMBIO_BASE_URL: 'not a url' })).toThrow(/CAMBIO_BASE_URL/);
+    expect(() => parseConfig({ WEBHOOK_SECRET: 'plain' })).toThrow(/WEBHOOK_SECRET: must be Standard Webhooks secrets/);
+    expect(() => parseConfig({ RETRY_QUEUE_URLS: '{"cambio":"nope"}' })).toThrow(/RETRY_QUEUE_URLS/);
   });
 
-  it('reads secrets from SSM under the prefix, in chunks of 10, decrypted; env wins', async () => {
-    ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => ({
-      Parameters: input.Names.filter((n) => !n.endsWith('CAMBIO_MAX_RPS')).map((n) => ({ Name: n, Value: `ssm:${n.split('/').pop()}` })),
-    }));
-    const env = await resolveSecrets({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', API_KEYS: 'from-env' }, new SSMClient({ region: 'eu-north-1' }));
-    expect(env.API_KEYS).toBe('from-env');
-    expect(env.CAMBIO_CLIENT_SECRET).toBe('ssm:CAMBIO_CLIENT_SECRET');
-    expect(env.CAMBIO_MAX_RPS).toBeUndefined();
-    const calls = ssm.commandCalls(GetParametersCommand);
-    const asked = calls.flatMap((c) => c.args[0].input.Names ?? []);
-    expect(asked).toHaveLength(PARAMETER_VARIABLES.length - 1);
-    expect(asked.every((n) => n.startsWith('/paybridge/prod/'))).toBe(true);
-    expect(calls.every((c) => c.args[0].input.WithDecryption === true && (c.args[0].input.Names?.length ?? 0) <= 10)).toBe(true);
+  it('accepts two webhook secrets at once (rotation)', () => {
+    const two = `whsec_${Buffer.from('a'.repeat(24)).toString('base64')} whsec_${Buffer.from('b'.repeat(24)).toString('base64')}`;
+    expect(parseConfig({ WEBHOOK_SECRET: two }).WEBHOOK_SECRET).toBe(two);
+  });
+
+  it('one bad system value breaks that system only, lazily, naming the variable (issue 10)', () => {
+    const c = parseConfig({ NIF_CLUB_TOKENS: '{not json', CAMBIO_MAX_RPS: '5' });
+    expect(c.system('cambio').CAMBIO_MAX_RPS).toBe(5);
+    expect(c.system('nif').NIF_MAX_RPS).toBe(10);
+    let error: unknown;
+    try {
+      c.system('nif-membership');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(/nif-membership configuration is invalid: NIF_CLUB_TOKENS: must be a JSON object/);
+    expect((error as ConfigError).missing).toEqual(['NIF_CLUB_TOKENS']);
+    expect(() => c.system('nif-corporate')).toThrow(/NIF_CLUB_TOKENS/);
+  });
+
+  it('reads per-system retry budgets where given, skipping systems whose configuration is invalid', () => {
+    const c = parseConfig({ CAMBIO_RETRY_BUDGET_HOURS: '24', BRP_MAX_RPS: 'lots', NIF_RETRY_BUDGET_HOURS: '1' });
+    expect(budgetsBySystem(c)).toEqual({ cambio: 24 * 3_600_000, nif: 3_600_000 });
+  });
+
+  it("reads SSM by path: common and this function's groups only, decrypted; env wins", async () => {
+    ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string; NextToken?: string }) => {
+      if (input.Path === '/paybridge/prod/common') return { Parameters: [{ Name: '/paybridge/prod/common/API_KEYS', Value: 'ssm-keys' }, { Name: '/paybridge/prod/common/LOG_HASH_KEY', Value: 'k' }] };
+      if (input.Path === '/paybridge/prod/nif' && !input.NextToken) return { Parameters: [{ Name: '/paybridge/prod/nif/NIF_CLIENT_ID', Value: 'id' }], NextToken: 'p2' };
+      if (input.Path === '/paybridge/prod/nif') return { Parameters: [{ Name: '/paybridge/prod/nif/NIF_CLIENT_SECRET', Value: 'secret' }] };
+      throw new Error(`unexpected path ${input.Path}`);
+    });
+    const env = await resolveParameters({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', API_KEYS: 'from-env' }, ['nif', 'nif'], new SSMClient({ region: 'eu-north-1' }));
+    expect(env).toMatchObject({ API_KEYS: 'from-env', LOG_HASH_KEY: 'k', NIF_CLIENT_ID: 'id', NIF_CLIENT_SECRET: 'secret' });
+    const calls = ssm.commandCalls(GetParametersByPathCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Path)).toEqual(['/paybridge/prod/common', '/paybridge/prod/nif', '/paybridge/prod/nif']);
+    expect(calls.every((c) => c.WithDecryption === true && c.Recursive === false)).toBe(true);
   });
 
   it('does not call SSM without a prefix', async () => {
-    expect(await resolveSecrets({ API_KEYS: 'x' })).toEqual({ API_KEYS: 'x' });
+    expect(await resolveParameters({ API_KEYS: 'x' }, ['cambio'])).toEqual({ API_KEYS: 'x' });
     expect(ssm.calls()).toHaveLength(0);
   });
 });

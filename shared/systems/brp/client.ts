@@ -39,7 +39,13 @@ export class BrpClient {
     private readonly settings: BrpSettings,
     private readonly dispatcher: Dispatcher,
     private readonly clock: () => number,
+    private readonly signal?: AbortSignal,
   ) {}
+
+  /** The same client, every call of which is bound by one attempt's deadline. */
+  bound(signal: AbortSignal): BrpClient {
+    return new BrpClient(this.settings, this.dispatcher, this.clock, signal);
+  }
 
   private url(path: string, query?: URLSearchParams): string {
     const base = this.settings.baseUrl.endsWith('/') ? this.settings.baseUrl : `${this.settings.baseUrl}/`;
@@ -65,6 +71,7 @@ export class BrpClient {
         ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded', ...this.auth() } : {}),
       },
       ...(method === 'POST' ? { body: params.toString() } : {}),
+      signal: this.signal,
     });
     const outcome = classifyBrp(obs, this.clock());
     if (outcome.type !== 'posted') return { ok: false, outcome };

@@ -50,15 +50,16 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
   let client: BrpClient | undefined;
   const getClient = () => {
     if (client) return client;
-    requireConfig(config, ['BRP_BASE_URL', 'BRP_API_KEY'] as const, 'BRP');
-    client = new BrpClient({ baseUrl: config.BRP_BASE_URL as string, apiKey: config.BRP_API_KEY as string, username: config.BRP_USERNAME, password: config.BRP_PASSWORD }, dispatcher, clock);
+    const c = config.system(BRP);
+    requireConfig(c, ['BRP_BASE_URL', 'BRP_API_KEY'] as const, 'BRP');
+    client = new BrpClient({ baseUrl: c.BRP_BASE_URL as string, apiKey: c.BRP_API_KEY as string, username: c.BRP_USERNAME, password: c.BRP_PASSWORD }, dispatcher, clock);
     return client;
   };
 
   /** Runs the remaining steps from the last checkpoint. Each step is checkpointed before the next one. */
   async function post(request: Record<string, unknown>, ctx: AttemptContext): Promise<Outcome> {
     const sale = request as unknown as Sale;
-    const brp = getClient();
+    const brp = getClient().bound(ctx.signal);
     const cp = { ...(ctx.record.checkpoints as BrpCheckpoints) };
     if (cp.orderId === undefined) {
       if (cp.orderRequested) return { type: 'ambiguous', message: 'an earlier POST orders may have created an order whose id was never received' };
@@ -114,7 +115,7 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
         ? { type: 'unknowable', message: `an order may have been created in business unit ${sale.businessUnitId} but its id never arrived, and BRP orders cannot be looked up by our key: check for an open order of this sale before resolving` }
         : { type: 'absent' };
     }
-    const order = await getClient().getOrder(cp.orderId);
+    const order = await getClient().bound(ctx.signal).getOrder(cp.orderId);
     if (!order.ok) return { type: 'inconclusive', message: 'outcome' in order ? order.outcome.type : 'read failed' };
     if (cp.receiptRequested) {
       if (order.value.lefttopay === 0 || order.value.receiptid !== undefined || order.value.status === 'paid') {
@@ -141,7 +142,11 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
   return {
     name: BRP,
     ambiguity: 'reconcile',
-    maxPerSecond: config.BRP_MAX_RPS,
+    maxPerSecond: () => config.system(BRP).BRP_MAX_RPS,
+    prepare: async () => {
+      getClient();
+      return undefined;
+    },
     parse(input: InboundRequest) {
       checkUnsupported(input.body);
       const parsed = saleSchema.safeParse(input.body);

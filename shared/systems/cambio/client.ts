@@ -34,13 +34,19 @@ export class CambioClient {
     );
   }
 
+  /** Makes sure a token is at hand, so the send that follows leaves at once. */
+  async prepare(signal: AbortSignal): Promise<Outcome | undefined> {
+    const got = await this.tokens.get(signal);
+    return 'outcome' in got ? got.outcome : undefined;
+  }
+
   /** Posts one payment notice; on 401/403 fetches a new token and tries exactly once more. */
-  async postPaymentNotice(request: CambioRequest): Promise<Outcome> {
-    const sent = await sendWithBearer(this.tokens, (token) => this.send(request, token));
+  async postPaymentNotice(request: CambioRequest, signal?: AbortSignal): Promise<Outcome> {
+    const sent = await sendWithBearer(this.tokens, (token) => this.send(request, token, signal), [401, 403], signal);
     return 'outcome' in sent ? sent.outcome : classifyCambio(sent.obs, this.clock());
   }
 
-  private send(request: CambioRequest, token: string): Promise<Observation> {
+  private send(request: CambioRequest, token: string, signal?: AbortSignal): Promise<Observation> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: 'application/json',
@@ -54,6 +60,7 @@ export class CambioClient {
       url: new URL(PAYMENT_NOTICE_PATH, withSlash(this.settings.baseUrl)).toString(),
       headers,
       body: JSON.stringify(body),
+      signal,
     });
   }
 }

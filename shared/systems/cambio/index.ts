@@ -13,14 +13,15 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
   let client: CambioClient | undefined;
   const getClient = (): CambioClient => {
     if (client) return client;
-    requireConfig(config, ['CAMBIO_TOKEN_URL', 'CAMBIO_CLIENT_ID', 'CAMBIO_CLIENT_SECRET', 'CAMBIO_SUBSCRIPTION_KEY'] as const, 'Cambio');
+    const c = config.system(CAMBIO);
+    requireConfig(c, ['CAMBIO_TOKEN_URL', 'CAMBIO_CLIENT_ID', 'CAMBIO_CLIENT_SECRET', 'CAMBIO_SUBSCRIPTION_KEY'] as const, 'Cambio');
     client = new CambioClient(
       {
-        baseUrl: config.CAMBIO_BASE_URL,
-        tokenUrl: config.CAMBIO_TOKEN_URL as string,
-        clientId: config.CAMBIO_CLIENT_ID as string,
-        clientSecret: config.CAMBIO_CLIENT_SECRET as string,
-        subscriptionKey: config.CAMBIO_SUBSCRIPTION_KEY as string,
+        baseUrl: c.CAMBIO_BASE_URL,
+        tokenUrl: c.CAMBIO_TOKEN_URL as string,
+        clientId: c.CAMBIO_CLIENT_ID as string,
+        clientSecret: c.CAMBIO_CLIENT_SECRET as string,
+        subscriptionKey: c.CAMBIO_SUBSCRIPTION_KEY as string,
       },
       dispatcher,
       clock,
@@ -32,7 +33,8 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
     name: CAMBIO,
     // Setting PAID on a contact is a state change: sending it twice leaves the same state.
     ambiguity: 'resend',
-    maxPerSecond: config.CAMBIO_MAX_RPS,
+    maxPerSecond: () => config.system(CAMBIO).CAMBIO_MAX_RPS,
+    prepare: (signal) => getClient().prepare(signal),
     parse(input: InboundRequest) {
       const body = paymentNoticeSchema.safeParse(input.body);
       const errors = body.success ? [] : fieldErrors(body.error);
@@ -50,8 +52,8 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
     routeKey(key) {
       return key ? { tenant: TENANT, key } : undefined;
     },
-    async post(request) {
-      return getClient().postPaymentNotice(request as unknown as CambioRequest);
+    async post(request, ctx) {
+      return getClient().postPaymentNotice(request as unknown as CambioRequest, ctx.signal);
     },
     publicRequest(request) {
       const { patient, ...rest } = request as unknown as CambioRequest;

@@ -19,12 +19,27 @@ export class KontantanalysClient {
     private readonly settings: { baseUrl: string; username: string; password: string },
     private readonly dispatcher: Dispatcher,
     private readonly clock: () => number,
+    tokens?: TokenCache,
+    private readonly signal?: AbortSignal,
   ) {
-    this.tokens = new TokenCache(
-      tokenRequest(dispatcher, this.url('Token'), { grant_type: 'password', username: settings.username, password: settings.password }),
-      clock,
-      'Kontantanalys',
-    );
+    this.tokens =
+      tokens ??
+      new TokenCache(
+        tokenRequest(dispatcher, this.url('Token'), { grant_type: 'password', username: settings.username, password: settings.password }),
+        clock,
+        'Kontantanalys',
+      );
+  }
+
+  /** The same client (and token cache), every call of which is bound by one attempt's deadline. */
+  bound(signal: AbortSignal): KontantanalysClient {
+    return new KontantanalysClient(this.settings, this.dispatcher, this.clock, this.tokens, signal);
+  }
+
+  /** Makes sure a token is at hand, so the send that follows leaves at once. */
+  async prepare(signal: AbortSignal): Promise<Outcome | undefined> {
+    const got = await this.tokens.get(signal);
+    return 'outcome' in got ? got.outcome : undefined;
   }
 
   private url(path: string): string {
@@ -41,8 +56,10 @@ export class KontantanalysClient {
           url: this.url(path),
           headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
           ...(body ? { body: JSON.stringify(body) } : {}),
+          signal: this.signal,
         }),
       [401],
+      this.signal,
     );
     if ('outcome' in sent) return { ok: false, outcome: sent.outcome };
     const { obs } = sent;

@@ -1,5 +1,5 @@
-import { processRecord, reopen } from '../../core/engine.js';
-import { ACTIVE_STATUSES, recordPk, type PaymentRecord } from '../../core/types.js';
+import { reopen } from '../../core/intake.js';
+import { ACTIVE_STATUSES, recordPk, STATUSES, type PaymentRecord } from '../../core/types.js';
 import type { AppDeps } from '../../deps.js';
 import { stockholmDate } from '../../dates.js';
 import { KONTANTANALYS, type KontantanalysCheckpoints, type KontantanalysRequest } from './index.js';
@@ -10,13 +10,15 @@ export const LATEST_RUN_KEY = `${RUN_KEY_PREFIX}latest`;
 export interface RunSummary {
   startedAt: string;
   finishedAt: string;
+  /** Objects the register received since the previous run, by what happened to them. */
   created: number;
   updated: number;
   matched: number;
+  /** Objects the register already had, untouched since the previous run. */
   unchanged: number;
-  /** Services whose timelinessDate was moved to their last confirmation. */
+  /** Services whose timelinessDate was moved to their last confirmation (queued to be sent). */
   refreshed: number;
-  /** Still retrying or reconciling after this run (rate limits, outages): the queue carries on. */
+  /** Still retrying or reconciling when this run looked: woken, the queue carries on. */
   pending: number;
   failed: number;
   /** Keys that ended failed, held or unknown, for the operator. */
@@ -27,53 +29,68 @@ function action(record: PaymentRecord): string | undefined {
   return (record.result?.body as { action?: string } | undefined)?.action;
 }
 
+/** A page size for walking the status index; the walk is bounded so a run always ends. */
+const PAGE = 200;
+const MAX_PAGES = 5_000;
+
+/** Every Kontantanalys record in `status`, through the status index (never a Scan), page by page. */
+async function* inStatus(deps: AppDeps, status: PaymentRecord['status']): AsyncGenerator<PaymentRecord> {
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const got = await deps.store.list(KONTANTANALYS, status, { limit: PAGE, ...(cursor ? { cursor } : {}) });
+    for (const r of got.records) if (!r.key.startsWith(RUN_KEY_PREFIX)) yield r;
+    cursor = got.cursor;
+    if (!cursor) return;
+  }
+  deps.log.warn('kontantanalys sync stopped paging at its bound', { status, pages: MAX_PAGES });
+}
+
 /**
- * The scheduled run (daily by default): sends what is still pending, refreshes the timelinessDate of
+ * The scheduled run (daily by default): wakes what is still pending, refreshes the timelinessDate of
  * every service whose data the integrator confirmed since the last one it sent, and records a run
- * summary readable at `GET /v1/payments/kontantanalys/run:latest`.
+ * summary readable at `GET /v1/payments/kontantanalys/run:latest`. It reads the records by status
+ * through the status index and sends nothing itself: the Kontantanalys worker does, paced as usual.
  */
 export async function runKontantanalysSync(deps: AppDeps, owner: string): Promise<RunSummary> {
   const startedAt = new Date(deps.clock()).toISOString();
   const summary: RunSummary = { startedAt, finishedAt: startedAt, created: 0, updated: 0, matched: 0, unchanged: 0, refreshed: 0, pending: 0, failed: 0, failedKeys: [] };
-  const records = (await deps.store.scan(`${KONTANTANALYS}#`)).filter((r) => !r.key.startsWith(RUN_KEY_PREFIX));
-  const tally = (after: PaymentRecord | undefined, done: (r: PaymentRecord) => void) => {
-    if (!after) return;
-    if (after.status === 'posted') done(after);
-    else if (ACTIVE_STATUSES.includes(after.status)) summary.pending++;
-    else {
-      summary.failed++;
-      summary.failedKeys.push(after.key);
-    }
-  };
-  for (const record of records) {
-    if (ACTIVE_STATUSES.includes(record.status)) {
-      await processRecord(deps, record.pk, owner);
-      tally(await deps.store.get(record.pk), (r) => {
-        const a = action(r);
+  const previous = await deps.store.get(recordPk(KONTANTANALYS, 'default', LATEST_RUN_KEY));
+  const since = previous?.createdAt === undefined ? 0 : Date.parse((previous.result?.body as RunSummary | undefined)?.startedAt ?? previous.createdAt);
+  const today = stockholmDate(deps.clock());
+  for (const status of STATUSES) {
+    for await (const record of inStatus(deps, status)) {
+      if (ACTIVE_STATUSES.includes(record.status)) {
+        summary.pending++;
+        await deps.queue.send({ pk: record.pk, system: KONTANTANALYS, reason: 'scheduled-run', now: true }, 0);
+        continue;
+      }
+      if (record.status !== 'posted') {
+        summary.failed++;
+        summary.failedKeys.push(record.key);
+        continue;
+      }
+      const r = record.request as unknown as KontantanalysRequest;
+      const cp = record.checkpoints as KontantanalysCheckpoints;
+      const confirmed = cp.confirmedAt ? stockholmDate(Date.parse(cp.confirmedAt)) : undefined;
+      // The document: timelinessDate lies between 1 January of the current year and today.
+      const date = confirmed && confirmed < `${today.slice(0, 4)}-01-01` ? `${today.slice(0, 4)}-01-01` : confirmed;
+      if (r.resource === 'services' && r.attributes.timelinessDate === undefined && date && date !== cp.timelinessDate) {
+        const queued = await reopen(deps, record.pk, { reason: `timelinessDate refreshed to ${date}, the last confirmation`, checkpoints: { timelinessDate: date } });
+        if (queued) summary.refreshed++;
+        else summary.pending++; // someone is working on it: the next run refreshes it
+        continue;
+      }
+      if (Date.parse(record.updatedAt) >= since) {
+        const a = action(record);
         if (a === 'created') summary.created++;
         else if (a === 'matched') summary.matched++;
         else summary.updated++;
-      });
-      continue;
-    }
-    if (record.status !== 'posted') {
-      tally(record, () => undefined);
-      continue;
-    }
-    const r = record.request as unknown as KontantanalysRequest;
-    const cp = record.checkpoints as KontantanalysCheckpoints;
-    const confirmed = cp.confirmedAt ? stockholmDate(Date.parse(cp.confirmedAt)) : undefined;
-    if (r.resource === 'services' && r.attributes.timelinessDate === undefined && confirmed && confirmed !== cp.timelinessDate) {
-      const after = await reopen(deps, record.pk, { owner, reason: `timelinessDate refreshed to ${confirmed}, the last confirmation`, checkpoints: { timelinessDate: confirmed } });
-      if (after) tally(after, () => summary.refreshed++);
-      else summary.pending++; // an attempt held the lease: the next run refreshes it
-    } else {
-      summary.unchanged++;
+      } else summary.unchanged++;
     }
   }
   summary.finishedAt = new Date(deps.clock()).toISOString();
   await saveRun(deps, summary);
-  deps.log.info('kontantanalys sync run', { ...summary, failedKeys: summary.failedKeys.length });
+  deps.log.info('kontantanalys sync run', { ...summary, failedKeys: summary.failedKeys.length, by: owner });
   return summary;
 }
 
@@ -81,11 +98,31 @@ async function saveRun(deps: AppDeps, summary: RunSummary): Promise<void> {
   const pk = recordPk(KONTANTANALYS, 'default', LATEST_RUN_KEY);
   const now = deps.clock();
   const body: PaymentRecord = {
-    pk, system: KONTANTANALYS, tenant: 'default', key: LATEST_RUN_KEY, status: 'posted', version: 1, payloadHash: '-', request: {},
-    attempts: 0, failures: 0, checkpoints: {}, result: { httpStatus: 200, body: summary }, history: [],
-    correlationId: 'scheduled', createdAt: summary.startedAt, updatedAt: summary.finishedAt, ttl: Math.floor(now / 1000) + 400 * 86_400,
+    pk,
+    system: KONTANTANALYS,
+    tenant: 'default',
+    key: LATEST_RUN_KEY,
+    status: 'posted',
+    version: 1,
+    revision: 1,
+    payloadHash: '-',
+    request: {},
+    attempts: 0,
+    failures: 0,
+    budgetFrom: now,
+    checkpoints: {},
+    result: { httpStatus: 200, body: summary },
+    history: [],
+    correlationId: 'scheduled',
+    createdAt: summary.startedAt,
+    updatedAt: summary.finishedAt,
+    ttl: Math.floor(now / 1000) + 400 * 86_400,
   };
-  const entry = { at: summary.finishedAt, event: 'run', detail: `created ${summary.created}, updated ${summary.updated}, matched ${summary.matched}, unchanged ${summary.unchanged}, refreshed ${summary.refreshed}, pending ${summary.pending}, failed ${summary.failed}` };
+  const entry = {
+    at: summary.finishedAt,
+    event: 'run',
+    detail: `created ${summary.created}, updated ${summary.updated}, matched ${summary.matched}, unchanged ${summary.unchanged}, refreshed ${summary.refreshed}, pending ${summary.pending}, failed ${summary.failed}`,
+  };
   for (let i = 0; i < 3; i++) {
     const existing = await deps.store.get(pk);
     if (!existing) {

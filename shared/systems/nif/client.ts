@@ -37,7 +37,7 @@ export class NifMembershipClient {
     return jsonHeaders({ clubid: clubId, authorization: token, 'ocp-apim-subscription-key': this.settings.subscriptionKey, ...extra });
   }
 
-  async addPaymentDetail(clubId: string, payment: NifPayment, variant: NifVariant): Promise<Outcome> {
+  async addPaymentDetail(clubId: string, payment: NifPayment, variant: NifVariant, signal?: AbortSignal): Promise<Outcome> {
     const token = this.settings.clubToken(clubId);
     if (!token) {
       return { type: 'auth', message: `no token for ClubId ${clubId} in NIF_CLUB_TOKENS: add the club's token from NIF's portal, then redrive` };
@@ -47,6 +47,7 @@ export class NifMembershipClient {
       url: join(this.settings.baseUrl, `api/v${this.settings.apiVersion}/membership/Addpaymentdetail`),
       headers: this.headers(clubId, token),
       body: JSON.stringify(toWire(payment, variant)),
+      signal,
     });
     const outcome = classifyNif(obs, this.clock());
     if (outcome.type === 'auth') {
@@ -59,7 +60,7 @@ export class NifMembershipClient {
    * The read API, `GET /read/api/Payment/paymentdetails?PersonId&FromDate&ToDate`: is there a payment
    * with our externalId as its externalReference?
    */
-  async findPayment(clubId: string, payment: NifPayment, variant: 'membership' | 'corporate'): Promise<ReconcileResult> {
+  async findPayment(clubId: string, payment: NifPayment, variant: 'membership' | 'corporate', signal?: AbortSignal): Promise<ReconcileResult> {
     const token = this.settings.clubToken(clubId);
     if (!token) return { type: 'inconclusive', message: `no token for ClubId ${clubId}` };
     const from = [payment.paidDate, payment.periodFrom].sort()[0] as string;
@@ -70,6 +71,7 @@ export class NifMembershipClient {
       method: 'GET',
       url: `${join(this.settings.baseUrl, 'read/api/Payment/paymentdetails')}?${query}`,
       headers: this.headers(clubId, token, { orgtypeid: String(ORG_TYPE[variant]) }),
+      signal,
     });
     if (obs.kind === 'error') return { type: 'inconclusive', message: `read API unreachable: ${obs.code}` };
     if (obs.status < 200 || obs.status >= 300) return { type: 'inconclusive', message: `read API answered HTTP ${obs.status}` };
@@ -112,8 +114,16 @@ export class NifPaymentClient {
     );
   }
 
-  async addPaymentDetail(payment: NifPayment): Promise<Outcome> {
-    const sent = await sendWithBearer(this.tokens, (token) =>
+  /** Makes sure a token is at hand, so the send that follows leaves at once. */
+  async prepare(signal: AbortSignal): Promise<Outcome | undefined> {
+    const got = await this.tokens.get(signal);
+    return 'outcome' in got ? got.outcome : undefined;
+  }
+
+  async addPaymentDetail(payment: NifPayment, signal?: AbortSignal): Promise<Outcome> {
+    const sent = await sendWithBearer(
+      this.tokens,
+      (token) =>
       observe(this.dispatcher, {
         method: 'POST',
         url: join(this.settings.baseUrl, 'api/v1/payment/Addpaymentdetail'),
@@ -122,7 +132,10 @@ export class NifPaymentClient {
           ...(this.settings.subscriptionKey ? { 'ocp-apim-subscription-key': this.settings.subscriptionKey } : {}),
         }),
         body: JSON.stringify(toWire(payment, 'gen2')),
+        signal,
       }),
+      [401, 403],
+      signal,
     );
     return 'outcome' in sent ? sent.outcome : classifyNif(sent.obs, this.clock());
   }

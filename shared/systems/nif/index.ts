@@ -36,15 +36,17 @@ function publicView(request: Record<string, unknown>): Record<string, unknown> {
 
 function firstGeneration(variant: 'membership' | 'corporate', config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
   let client: NifMembershipClient | undefined;
+  const name = variant === 'membership' ? NIF_MEMBERSHIP : NIF_CORPORATE;
   const getClient = () => {
     if (client) return client;
-    requireConfig(config, ['NIF_MEMBERSHIP_BASE_URL', 'NIF_SUBSCRIPTION_KEY', 'NIF_CLUB_TOKENS'] as const, 'NIF (first generation)');
-    const tokens = config.NIF_CLUB_TOKENS as Record<string, string>;
+    const c = config.system(name);
+    requireConfig(c, ['NIF_MEMBERSHIP_BASE_URL', 'NIF_SUBSCRIPTION_KEY', 'NIF_CLUB_TOKENS'] as const, 'NIF (first generation)');
+    const tokens = c.NIF_CLUB_TOKENS as Record<string, string>;
     client = new NifMembershipClient(
       {
-        baseUrl: config.NIF_MEMBERSHIP_BASE_URL as string,
-        apiVersion: config.NIF_MEMBERSHIP_API_VERSION,
-        subscriptionKey: config.NIF_SUBSCRIPTION_KEY as string,
+        baseUrl: c.NIF_MEMBERSHIP_BASE_URL as string,
+        apiVersion: c.NIF_MEMBERSHIP_API_VERSION,
+        subscriptionKey: c.NIF_SUBSCRIPTION_KEY as string,
         clubToken: (clubId) => tokens[clubId],
       },
       dispatcher,
@@ -52,13 +54,17 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
     );
     return client;
   };
-  const name = variant === 'membership' ? NIF_MEMBERSHIP : NIF_CORPORATE;
 
   return {
     name,
     // NIF adds a payment row: sending twice doubles it. The read API can be asked instead.
     ambiguity: 'reconcile',
-    maxPerSecond: config.NIF_MAX_RPS,
+    maxPerSecond: () => config.system(name).NIF_MAX_RPS,
+    // Club tokens come from configuration (nothing to fetch): building the client checks them.
+    prepare: async () => {
+      getClient();
+      return undefined;
+    },
     parse(input: InboundRequest) {
       const errors: FieldError[] = [];
       const clubId = input.headers.clubid?.trim();
@@ -85,13 +91,13 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const club = routeKey.slice(0, at);
       return at > 0 && /^\d+$/.test(club) && at < routeKey.length - 1 ? { tenant: club, key: routeKey } : undefined;
     },
-    async post(request) {
+    async post(request, ctx) {
       const r = request as unknown as NifRequest;
-      return getClient().addPaymentDetail(r.clubId as string, r.payment, variant);
+      return getClient().addPaymentDetail(r.clubId as string, r.payment, variant, ctx.signal);
     },
-    async reconcile(record) {
+    async reconcile(record, ctx) {
       const r = record.request as unknown as NifRequest;
-      return getClient().findPayment(r.clubId as string, r.payment, variant);
+      return getClient().findPayment(r.clubId as string, r.payment, variant, ctx.signal);
     },
     publicRequest: publicView,
   };
@@ -101,15 +107,16 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
   let client: NifPaymentClient | undefined;
   const getClient = () => {
     if (client) return client;
-    requireConfig(config, ['NIF_CLIENT_ID', 'NIF_CLIENT_SECRET'] as const, 'NIF (second generation)');
-    const defaults = NIF_ENVIRONMENTS[config.NIF_ENVIRONMENT];
+    const c = config.system(NIF);
+    requireConfig(c, ['NIF_CLIENT_ID', 'NIF_CLIENT_SECRET'] as const, 'NIF (second generation)');
+    const defaults = NIF_ENVIRONMENTS[c.NIF_ENVIRONMENT];
     client = new NifPaymentClient(
       {
-        baseUrl: config.NIF_BASE_URL ?? defaults.baseUrl,
-        tokenUrl: config.NIF_TOKEN_URL ?? defaults.tokenUrl,
-        clientId: config.NIF_CLIENT_ID as string,
-        clientSecret: config.NIF_CLIENT_SECRET as string,
-        subscriptionKey: config.NIF_SUBSCRIPTION_KEY,
+        baseUrl: c.NIF_BASE_URL ?? defaults.baseUrl,
+        tokenUrl: c.NIF_TOKEN_URL ?? defaults.tokenUrl,
+        clientId: c.NIF_CLIENT_ID as string,
+        clientSecret: c.NIF_CLIENT_SECRET as string,
+        subscriptionKey: c.NIF_SUBSCRIPTION_KEY,
       },
       dispatcher,
       clock,
@@ -120,7 +127,8 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
     name: NIF,
     // No documented read in the second generation: an ambiguous outcome waits for an operator.
     ambiguity: 'park',
-    maxPerSecond: config.NIF_MAX_RPS,
+    maxPerSecond: () => config.system(NIF).NIF_MAX_RPS,
+    prepare: (signal) => getClient().prepare(signal),
     parse(input: InboundRequest) {
       const parsed = parseNifPayment(input.body, 'gen2' satisfies NifVariant, osloDate(clock()));
       if (!parsed.ok) throw validationProblem(parsed.errors, 'payment');
@@ -128,8 +136,8 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
       return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown> };
     },
     routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
-    async post(request) {
-      return getClient().addPaymentDetail((request as unknown as NifRequest).payment);
+    async post(request, ctx) {
+      return getClient().addPaymentDetail((request as unknown as NifRequest).payment, ctx.signal);
     },
     publicRequest: publicView,
   };

@@ -1,21 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { applyOutcome, DEFAULT_SETTINGS } from '../../../shared/core/lifecycle.js';
+import { applyOutcome, capBody, capText, DEFAULT_SETTINGS, MAX_ERROR_TEXT, newRevision, reconcileLater, scheduleOf, type OutcomeContext } from '../../../shared/core/lifecycle.js';
 import type { AmbiguityPolicy, Outcome, PaymentRecord } from '../../../shared/core/types.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
+const HOUR = 3_600_000;
 
-function leased(over: Partial<PaymentRecord> = {}): PaymentRecord {
+function record(over: Partial<PaymentRecord> = {}): PaymentRecord {
   return {
-    pk: 'cambio#default#c1', system: 'cambio', tenant: 'default', key: 'c1', status: 'retrying', version: 3,
-    payloadHash: 'h', request: {}, attempts: 0, failures: 0, leaseOwner: 'w', leaseUntil: NOW + 60_000,
-    nextAttemptAt: NOW + 60_000, dueShard: 'due', slot: { at: NOW, gen: 1 }, checkpoints: {}, history: [],
+    pk: 'cambio#default#c1', system: 'cambio', tenant: 'default', key: 'c1', status: 'retrying', version: 3, revision: 1,
+    payloadHash: 'h', request: {}, attempts: 0, failures: 0, budgetFrom: NOW - 1_000, fence: { id: 'w.a', n: 1 },
+    nextAttemptAt: NOW, checkpoints: {}, history: [],
     correlationId: 'c', createdAt: new Date(NOW - 1_000).toISOString(), updatedAt: new Date(NOW - 1_000).toISOString(), ttl: 1,
     ...over,
   };
 }
 
-const apply = (outcome: Outcome, policy: AmbiguityPolicy = 'resend', rec = leased()) =>
-  applyOutcome(rec, outcome, { now: NOW, policy, settings: DEFAULT_SETTINGS, random: () => 0.5 });
+let minted = 0;
+const ctx = (policy: AmbiguityPolicy = 'resend', settings = DEFAULT_SETTINGS): OutcomeContext => ({ now: NOW, policy, settings, random: () => 0.5, fence: () => ({ id: 'w.b', n: minted++ }) });
+const apply = (outcome: Outcome, policy: AmbiguityPolicy = 'resend', rec = record()) => applyOutcome(rec, outcome, ctx(policy));
 
 describe('applyOutcome: the next state after one attempt', () => {
   it.each<[string, Outcome, AmbiguityPolicy, string, boolean]>([
@@ -32,48 +34,100 @@ describe('applyOutcome: the next state after one attempt', () => {
     expect(d.record.status).toBe(status);
     expect(d.record.attempts).toBe(1);
     expect(d.record.leaseUntil).toBeUndefined();
-    expect(d.record.slot).toBeUndefined();
     expect(d.wakeAt !== undefined).toBe(wakes);
-    // Only records the engine still works on stay visible to the sweep.
-    expect(d.record.dueShard === 'due').toBe(wakes);
-    if (wakes) expect(d.record.nextAttemptAt).toBe(d.wakeAt);
+    // A record that will be attempted again carries a new fence (a new right to one attempt); a settled one none.
+    expect(d.record.fence !== undefined).toBe(wakes);
+    if (wakes) {
+      expect(d.record.fence).not.toEqual({ id: 'w.a', n: 1 });
+      expect(d.record.nextAttemptAt).toBe(d.wakeAt);
+    }
   });
 
-  it('a 429 never counts towards the failure budget and pauses the whole system for the stated wait', () => {
-    const d = apply({ type: 'rate_limited', waitMs: 5_000, message: 'Try again in 5 seconds.' }, 'resend', leased({ failures: 7 }));
+  it('a 429 neither counts as a failure nor spends the budget, and waits the stated time', () => {
+    const old = record({ failures: 7, budgetFrom: NOW - 1_000 * HOUR });
+    const d = apply({ type: 'rate_limited', waitMs: 5_000, message: 'Try again in 5 seconds.' }, 'resend', old);
     expect(d.record.failures).toBe(7);
     expect(d.record.status).toBe('retrying');
-    expect(d.pauseUntil).toBe(NOW + 5_000);
     expect(d.wakeAt).toBeGreaterThanOrEqual(NOW + 5_000);
   });
 
-  it('a retryable failure counts, and the last allowed one gives up as failed', () => {
-    expect(apply({ type: 'retryable', message: 'x' }, 'resend', leased({ failures: 2 })).record.failures).toBe(3);
-    const last = apply({ type: 'retryable', message: 'connection refused' }, 'resend', leased({ failures: DEFAULT_SETTINGS.maxFailures - 1 }));
-    expect(last.record.status).toBe('failed');
-    expect(last.record.error?.message).toMatch(/gave up after 8 failed attempts; last: connection refused/);
-    expect(last.wakeAt).toBeUndefined();
+  it('the retry budget is time: many failures within it keep retrying (issue 10: two minutes of 5xx failed payments)', () => {
+    const d = apply({ type: 'retryable', message: 'HTTP 503' }, 'resend', record({ failures: 40, budgetFrom: NOW - 5 * 60_000 }));
+    expect(d.record.status).toBe('retrying');
+    expect(d.record.failures).toBe(41);
+    // Capped exponential backoff: never more than 15 minutes between tries.
+    expect((d.wakeAt as number) - NOW).toBeLessThanOrEqual(15 * 60_000);
   });
 
-  it('gives up past the maximum age, even when only rate limited', () => {
-    const old = leased({ createdAt: new Date(NOW - DEFAULT_SETTINGS.maxAgeMs).toISOString() });
-    expect(apply({ type: 'rate_limited', message: 'slow' }, 'resend', old).record.status).toBe('failed');
-    expect(apply({ type: 'retryable', message: 'down' }, 'resend', old).record.status).toBe('failed');
+  it('a spent budget holds the payment for an operator (alarmed), never fails it', () => {
+    const spent = record({ budgetFrom: NOW - DEFAULT_SETTINGS.budgetMs });
+    for (const outcome of [{ type: 'retryable', message: 'connection refused' }, { type: 'ambiguous', message: 'HTTP 502' }] as Outcome[]) {
+      const d = apply(outcome, 'resend', spent);
+      expect(d.record.status).toBe('held');
+      expect(d.record.error?.kind).toBe('budget');
+      expect(d.record.error?.message).toMatch(/retry budget of 72 h ran out after 1 attempts; last: /);
+      expect(d.wakeAt).toBeUndefined();
+    }
+  });
+
+  it('uses the per-system budget when one is configured', () => {
+    const settings = { ...DEFAULT_SETTINGS, budgetBySystem: { cambio: HOUR } };
+    const d = applyOutcome(record({ budgetFrom: NOW - 2 * HOUR }), { type: 'retryable', message: 'x' }, ctx('resend', settings));
+    expect(d.record.status).toBe('held');
+  });
+
+  it('a reconciliation that keeps failing past the budget parks unknown (it may have been sent)', () => {
+    const d = reconcileLater(record({ status: 'reconciling', budgetFrom: NOW - DEFAULT_SETTINGS.budgetMs }), 'read API unreachable', ctx('reconcile'));
+    expect(d.record.status).toBe('unknown');
+    const soon = reconcileLater(record({ status: 'reconciling' }), 'read API unreachable', ctx('reconcile'));
+    expect(soon.record.status).toBe('reconciling');
+    expect(soon.wakeAt).toBeGreaterThan(NOW);
   });
 
   it('keeps the downstream code and message of a rejection, and the comment of a success', () => {
     expect(apply({ type: 'rejected', httpStatus: 200, code: 'ERROR', message: 'Kontakten hittades inte' }).record.error).toEqual({
       kind: 'rejected', httpStatus: 200, code: 'ERROR', message: 'Kontakten hittades inte',
     });
-    const ok = apply({ type: 'posted', httpStatus: 200, body: [], note: 'Redan betald' }, 'resend', leased({ error: { kind: 'rate_limited', message: 'x' } }));
+    const ok = apply({ type: 'posted', httpStatus: 200, body: [], note: 'Redan betald' }, 'resend', record({ error: { kind: 'rate_limited', message: 'x' } }));
     expect(ok.record.result).toEqual({ httpStatus: 200, body: [], note: 'Redan betald' });
     expect(ok.record.error).toBeUndefined();
   });
 
+  it('caps downstream texts and bodies so a record can always be written (issue 10: a huge error body broke the settle)', () => {
+    const huge = 'x'.repeat(500_000);
+    const d = apply({ type: 'rejected', httpStatus: 400, message: huge, body: huge });
+    expect(d.record.error?.message.length).toBeLessThan(MAX_ERROR_TEXT + 60);
+    expect(d.record.error?.message).toMatch(/\[cut: 498000 more characters\]$/);
+    expect(JSON.stringify(d.record).length).toBeLessThan(10_000);
+    expect(capText('short')).toBe('short');
+    expect(capBody({ a: 1 })).toEqual({ a: 1 });
+    expect(capBody(huge)).toMatchObject({ truncated: true, bytes: 500_000 });
+  });
+
   it('bounds the history', () => {
-    const long = leased({ history: Array.from({ length: 60 }, (_, i) => ({ at: 'x', event: `e${i}` })) });
+    const long = record({ history: Array.from({ length: 60 }, (_, i) => ({ at: 'x', event: `e${i}` })) });
     const d = apply({ type: 'posted', httpStatus: 200, body: [] }, 'resend', long);
     expect(d.record.history).toHaveLength(50);
     expect(d.record.history.at(-1)?.event).toBe('posted');
+  });
+
+  it('a new revision keeps the earlier one summarised, and starts budget, attempts and progress afresh', () => {
+    const failed = record({ status: 'failed', attempts: 3, failures: 2, budgetFrom: NOW - HOUR, checkpoints: { orderId: 7 }, reconcileResends: 1, error: { kind: 'rejected', message: '3009' } });
+    const r = newRevision(failed, { fixed: true }, NOW, 'corrected', 'revised');
+    expect(r).toMatchObject({ status: 'retrying', revision: 2, attempts: 0, failures: 0, budgetFrom: NOW, checkpoints: {}, request: { fixed: true } });
+    expect(r.reconcileResends).toBeUndefined();
+    expect(r.error).toBeUndefined();
+    expect(r.payloadHash).not.toBe('h');
+    expect(r.revisions).toEqual([{ revision: 1, status: 'failed', payloadHash: 'h', attempts: 3, error: { kind: 'rejected', message: '3009' }, endedAt: new Date(NOW).toISOString(), reason: 'corrected' }]);
+  });
+
+  it('shows the schedule: next try, tries so far, budget left', () => {
+    expect(scheduleOf(record({ attempts: 4, failures: 2, budgetFrom: NOW - HOUR, nextAttemptAt: NOW + 30_000 }), DEFAULT_SETTINGS, NOW)).toEqual({
+      nextAttemptAt: new Date(NOW + 30_000).toISOString(),
+      tries: 4,
+      failuresInARow: 2,
+      budgetEndsAt: new Date(NOW + 71 * HOUR).toISOString(),
+      budgetLeftSeconds: 71 * 3600,
+    });
   });
 });

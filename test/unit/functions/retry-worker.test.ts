@@ -3,32 +3,28 @@ import { describe, expect, it } from 'vitest';
 import { makeHandler } from '../../../functions/retry-worker.js';
 import type { AppDeps } from '../../../shared/deps.js';
 import { createLogger } from '../../../shared/log.js';
+import { memoryMetrics } from '../../../shared/metrics.js';
 
 const ctx = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
-const event = (...bodies: string[]): SQSEvent =>
-  ({ Records: bodies.map((body, i) => ({ messageId: `m${i}`, body })) }) as unknown as SQSEvent;
+const event = (...bodies: string[]): SQSEvent => ({ Records: bodies.map((body, i) => ({ messageId: `m${i}`, body })) }) as unknown as SQSEvent;
 
-function deps(get: (pk: string) => Promise<unknown>): AppDeps {
-  return { store: { get }, log: createLogger({}, 'silent'), clock: Date.now, systems: () => undefined } as unknown as AppDeps;
+function deps(getMany: (pks: readonly string[]) => Promise<Map<string, unknown>>): AppDeps {
+  const module = { name: 'cambio', ambiguity: 'resend', maxPerSecond: () => 10, parse: () => undefined, routeKey: () => undefined, post: async () => ({ type: 'posted' }), publicRequest: (r: unknown) => r };
+  return { store: { getMany }, log: createLogger({}, 'silent'), metrics: memoryMetrics(), clock: Date.now, systems: (n: string) => (n === 'cambio' ? module : undefined) } as unknown as AppDeps;
 }
 
 describe('retry worker handler', () => {
   it('acknowledges settled and missing records, reporting nothing', async () => {
-    const handler = makeHandler(async () =>
-      deps(async (pk) => (pk === 'cambio#default#done' ? { pk, system: 'cambio', status: 'posted', correlationId: 'x' } : undefined)),
-    );
+    const handler = makeHandler(async () => deps(async () => new Map([['cambio#default#done', { pk: 'cambio#default#done', system: 'cambio', status: 'posted', correlationId: 'x' }]])), 'cambio');
     const out = await handler(event('{"pk":"cambio#default#done","reason":"x"}', '{"pk":"cambio#default#gone","reason":"x"}'), ctx);
     expect(out).toEqual({ batchItemFailures: [] });
   });
 
-  it('reports only the messages whose handling threw, so SQS retries those and finally dead-letters them', async () => {
-    const handler = makeHandler(async () =>
-      deps(async (pk) => {
-        if (pk === 'boom') throw new Error('DynamoDB unavailable');
-        return undefined;
-      }),
-    );
-    const out = await handler(event('{"pk":"fine","reason":"x"}', '{"pk":"boom","reason":"x"}', 'garbage'), ctx);
-    expect(out.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m1', 'm2']);
+  it('reports unreadable messages and, when the store is unreachable, every message: SQS redelivers them, then dead-letters', async () => {
+    const ok = makeHandler(async () => deps(async () => new Map()), 'cambio');
+    expect((await ok(event('{"pk":"cambio#default#a","reason":"x"}', 'garbage', '{"pk":"nif#default#a","reason":"x"}'), ctx)).batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1', 'm2']);
+    const down = makeHandler(async () => deps(async () => Promise.reject(new Error('DynamoDB unavailable'))), 'cambio');
+    const out = await down(event('{"pk":"cambio#default#a","reason":"x"}', '{"pk":"cambio#default#b","reason":"x"}'), ctx);
+    expect(out.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m0', 'm1']);
   });
 });

@@ -9,7 +9,7 @@ import { DynamoRecordStore } from '../../../shared/store/dynamo.js';
 const ddb = mockClient(DynamoDBDocumentClient);
 
 const record: PaymentRecord = {
-  pk: 'cambio#default#c1', system: 'cambio', tenant: 'default', key: 'c1', status: 'retrying', version: 1, payloadHash: 'h1',
+  pk: 'cambio#default#c1', system: 'cambio', tenant: 'default', key: 'c1', status: 'retrying', version: 1, revision: 1, budgetFrom: 0, payloadHash: 'h1',
   request: { contactId: 'c1' }, attempts: 0, failures: 0, checkpoints: {}, history: [], correlationId: 'r',
   createdAt: '2026-11-22T12:00:00.000Z', updatedAt: '2026-11-22T12:00:00.000Z', ttl: 1,
 };

@@ -5,7 +5,7 @@ import { makeDispatcher } from '../../../shared/systems/http.js';
 import { buildSystems, SYSTEM_NAMES } from '../../../shared/systems/registry.js';
 import { ConfigError, type AttemptContext } from '../../../shared/systems/types.js';
 
-const ctx = { correlationId: 'c', record: { checkpoints: {} } as unknown as PaymentRecord, checkpoint: async () => undefined } as AttemptContext;
+const ctx: AttemptContext = { correlationId: 'c', record: { checkpoints: {} } as unknown as PaymentRecord, checkpoint: async () => undefined, signal: AbortSignal.timeout(5_000) };
 
 describe('system registry and missing configuration', () => {
   const modules = buildSystems(parseConfig({}), makeDispatcher(), Date.now);

@@ -1,0 +1,5 @@
+import { awsDeps } from '../shared/deps.js';
+import { makeHandler } from './retry-worker.js';
+
+/** The nif retry worker: its own queue, its own parameters. */
+export const handler = makeHandler(awsDeps({ systems: ['nif'] }), 'nif');

@@ -1,0 +1,170 @@
+import type { Logger } from '../log.js';
+import { retryMessage } from '../queue/port.js';
+import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
+import type { EngineDeps } from './context.js';
+import { applyOutcome, capText, settledBase, withHistory, type OutcomeContext } from './lifecycle.js';
+import { sqsDelaySeconds } from './retry-policy.js';
+import type { Outcome, PaymentRecord } from './types.js';
+
+/**
+ * The attempt room: one send (or one reconciling read) under a deadline, and the outcome recorded with
+ * a write conditional on the version the attempt started from.
+ */
+
+export function outcomeContext(deps: EngineDeps, module: SystemModule, now: number): OutcomeContext {
+  return { now, policy: module.ambiguity, settings: deps.settings, random: deps.random, fence: () => deps.pacer.mintFence() };
+}
+
+/** An AbortSignal that fires at `deadline` (epoch ms). */
+export function deadlineSignal(deadline: number, now: number): AbortSignal {
+  return AbortSignal.timeout(Math.max(1, Math.ceil(deadline - now)));
+}
+
+/** A context whose `checkpoint` writes progress conditionally on the attempt's version and keeps `holder` current. */
+export function attemptContext(deps: EngineDeps, holder: { record: PaymentRecord }, signal: AbortSignal): AttemptContext {
+  return {
+    correlationId: holder.record.correlationId,
+    record: holder.record,
+    signal,
+    async checkpoint(patch) {
+      const current = holder.record;
+      const next: PaymentRecord = { ...current, checkpoints: { ...current.checkpoints, ...patch }, updatedAt: new Date(deps.clock()).toISOString() };
+      if (!(await deps.store.replace(next, current.version))) throw new LeaseLostError();
+      holder.record = { ...next, version: current.version + 1 };
+    },
+  };
+}
+
+/** The module's post; a throw becomes an outcome, never "not sent" unless it provably was not. */
+export async function safePost(module: SystemModule, record: PaymentRecord, ctx: AttemptContext, log: Logger): Promise<Outcome> {
+  try {
+    return await module.post(record.request, ctx);
+  } catch (err) {
+    if (err instanceof ConfigError) return { type: 'auth', config: true, message: err.message };
+    if (err instanceof LeaseLostError) return { type: 'ambiguous', message: err.message };
+    // A module bug after the request may have left: treat as ambiguous, never as "not sent".
+    log.error('system module threw', { error: err });
+    return { type: 'ambiguous', message: capText(`internal error while posting: ${(err as Error).message}`) };
+  }
+}
+
+/** One metric per recorded outcome (issue 6): what an operator's dashboard and alarms count. */
+export function countOutcome(deps: EngineDeps, record: PaymentRecord): void {
+  if (record.status === 'retrying' || record.status === 'reconciling') {
+    deps.metrics.count(record.system, record.error?.kind === 'rate_limited' ? 'rate_limited' : 'retried');
+    return;
+  }
+  deps.metrics.count(record.system, record.status);
+  if (record.status === 'held' && record.error?.kind === 'budget') deps.metrics.count(record.system, 'budget_exhausted');
+  if (record.status === 'held' && record.error?.kind === 'config') deps.metrics.count(record.system, 'config_error');
+}
+
+/** Puts the record's wake-up message on its system's queue. A failure is logged: the sweep finds the record. */
+export async function enqueue(deps: EngineDeps, record: PaymentRecord, at: number, reason: string, log: Logger): Promise<void> {
+  try {
+    await deps.queue.send(retryMessage(record, reason), sqsDelaySeconds(at, deps.clock()));
+  } catch (err) {
+    log.error('retry enqueue failed; the sweep will pick the record up', { error: err });
+  }
+}
+
+/**
+ * Writes the next state conditionally on `from`'s version, then queues its wake-up. A settle that fails
+ * for any reason but a lost condition is retried as a settle (issue 10): never turned into a re-send.
+ * If the record moved on meanwhile (its attempt outlived its deadline and recovery took over), a
+ * downstream success is still recorded: knowing it posted beats any ambiguity recovery worked from.
+ */
+export async function settle(
+  deps: EngineDeps,
+  module: SystemModule | undefined,
+  from: PaymentRecord,
+  next: PaymentRecord,
+  log: Logger,
+  opts: { wakeAt?: number; reason?: string } = {},
+): Promise<PaymentRecord> {
+  // Personal data that was needed only for the send goes once nothing will send it again.
+  const final = (next.status === 'posted' || next.status === 'failed') && module?.afterSend ? { ...next, request: module.afterSend(next.request) } : next;
+  let written = false;
+  for (let i = 0; ; i++) {
+    try {
+      written = await deps.store.replace(final, from.version);
+      break;
+    } catch (err) {
+      if (i >= 3) {
+        log.error('outcome could not be recorded after 4 tries; the sweep will treat the attempt as unfinished', { outcome: next.status, error: err });
+        throw err;
+      }
+      await deps.sleep(200 * 2 ** i);
+    }
+  }
+  if (written) {
+    const record = { ...final, version: from.version + 1 };
+    countOutcome(deps, record);
+    if (opts.wakeAt !== undefined) await enqueue(deps, record, opts.wakeAt, opts.reason ?? record.status, log);
+    return record;
+  }
+  log.warn('the record moved on before this outcome was recorded', { outcome: next.status });
+  for (let i = 0; i < 3; i++) {
+    const current = await deps.store.get(from.pk);
+    if (!current) break;
+    if (next.status !== 'posted' || current.status === 'posted') return current;
+    const now = deps.clock();
+    const { error: _e, ...rest } = settledBase(current, now);
+    const fixed: PaymentRecord = {
+      ...rest,
+      status: 'posted',
+      attempts: Math.max(current.attempts, next.attempts),
+      ...(next.result ? { result: next.result } : {}),
+      history: withHistory(current, now, 'posted', 'recorded late by an attempt that outlived its deadline'),
+    };
+    if (await deps.store.replace(fixed, current.version)) {
+      const record = { ...fixed, version: current.version + 1 };
+      countOutcome(deps, record);
+      return record;
+    }
+  }
+  return (await deps.store.get(from.pk)) ?? next;
+}
+
+export interface SendResult {
+  record: PaymentRecord;
+  outcome: Outcome;
+  /** This success ended an outage of the system: the waiting payments should be woken. */
+  recovered: boolean;
+}
+
+/**
+ * One send of `record` (which this caller holds: a lease written as "sending", or a consumed fence)
+ * under `deadline`, its outcome applied and recorded, and what it taught the shared limiter.
+ */
+export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number): Promise<SendResult> {
+  const started = deps.clock();
+  const holder = { record };
+  const outcome = await safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started)), log);
+  deps.metrics.milliseconds(module.name, 'post_latency', deps.clock() - started);
+  const now = deps.clock();
+  // Checkpoints written during the post moved the version on: settle from the latest one.
+  const decision = applyOutcome(holder.record, outcome, outcomeContext(deps, module, now));
+  log.info('attempt', {
+    outcome: outcome.type,
+    httpStatus: 'httpStatus' in outcome ? outcome.httpStatus : undefined,
+    status: decision.record.status,
+    attempts: decision.record.attempts,
+  });
+  const [settled, feedback] = await Promise.all([
+    settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {}),
+    safeRate(module, (rate) => deps.pacer.feedback(module.name, rate, outcome)),
+  ]);
+  return { record: settled, outcome, recovered: feedback === 'recovered' };
+}
+
+/** Runs `f` with the system's configured rate, or does nothing when the configuration cannot give one. */
+export async function safeRate<T>(module: SystemModule, f: (rate: number) => Promise<T>): Promise<T | undefined> {
+  let rate: number;
+  try {
+    rate = module.maxPerSecond();
+  } catch {
+    return undefined;
+  }
+  return f(rate);
+}

@@ -1,0 +1,23 @@
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { RetryQueue } from '../queue/port.js';
+import type { FenceStore, RecordStore } from '../store/port.js';
+import type { SystemModule } from '../systems/types.js';
+import type { EngineSettings } from './lifecycle.js';
+import type { Pacer } from './pacer.js';
+
+/** What the engine's three rooms (intake, attempt, recovery) work with: injected, so tests and the local stack pass their own. */
+export interface EngineDeps {
+  store: RecordStore;
+  fences: FenceStore;
+  queue: RetryQueue;
+  /** This container's side of the shared rate limiter, and the fences it mints. */
+  pacer: Pacer;
+  systems: (name: string) => SystemModule | undefined;
+  settings: EngineSettings;
+  log: Logger;
+  metrics: Metrics;
+  clock: () => number;
+  random: () => number;
+  sleep: (ms: number) => Promise<void>;
+}

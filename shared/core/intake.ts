@@ -1,0 +1,284 @@
+import { hashId, type Logger } from '../log.js';
+import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
+import { countOutcome, enqueue, sendOnce } from './attempt.js';
+import { payloadHash } from './canonical.js';
+import type { EngineDeps } from './context.js';
+import { capText, leasedForSending, newRevision, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { retryDelayMs } from './retry-policy.js';
+import { wakeWaiting } from './recovery.js';
+import { recordPk, type Outcome, type PaymentRecord } from './types.js';
+
+/**
+ * The intake room: a validated payment is claimed with one conditional write, then either sent in
+ * this invocation (when this container's lane has a send free now and the invocation has time) or
+ * handed to its system's queue.
+ */
+
+export interface IntakeIds {
+  owner: string;
+  correlationId: string;
+  /** Epoch ms by which this invocation must have answered (Lambda's remaining time, less a margin). */
+  deadline?: number;
+  /** The authenticated caller (its name): stored with the record. */
+  caller?: string;
+}
+
+export type SubmitResult =
+  /** First delivery of the key: the record after the in-process attempt, or as queued. */
+  | { kind: 'created'; record: PaymentRecord }
+  /** The key was seen before with the same payload: nothing was sent. */
+  | { kind: 'duplicate'; record: PaymentRecord }
+  /** The key was seen before with another payload and that payment is not finished with: refused. */
+  | { kind: 'conflict'; record: PaymentRecord }
+  /** The key belongs to another caller: refused without saying more. */
+  | { kind: 'foreign'; record: PaymentRecord }
+  /** The key's payment reached nothing (failed or held): this corrected payload is a new revision of it. */
+  | { kind: 'revised'; record: PaymentRecord };
+
+type Plan =
+  | { kind: 'inline'; attemptDeadline: number; leaseUntil: number }
+  | { kind: 'queued'; at: number; note?: string }
+  | { kind: 'held'; outcome: Extract<Outcome, { type: 'auth' }> };
+
+/**
+ * Decides how the first attempt is made, before anything is recorded: a "sending" record is written only
+ * when the send can leave at once (its lane permit is due and the credentials are ready), so an attempt
+ * that dies before sending is never mistaken for one that may have sent.
+ */
+async function plan(deps: EngineDeps, module: SystemModule, deadline: number | undefined, log: Logger): Promise<Plan> {
+  const now = deps.clock();
+  let rate: number;
+  try {
+    rate = module.maxPerSecond();
+  } catch (err) {
+    if (err instanceof ConfigError) return heldForConfig(deps, module, err, log);
+    throw err;
+  }
+  const { settings } = deps;
+  // Too little time left to send, hear back and record it: the queue's worker sends it.
+  if (deadline === undefined || deadline - now < settings.settleMarginMs + 3_000) return { kind: 'queued', at: now };
+  let at = await deps.pacer.lanePermit(module.name, rate, settings.inlineWaitMs);
+  if (at === undefined) {
+    // No lane (the shared schedule was busy lately, or the lane is full): one shared slot if the
+    // schedule has one within the wait, judged first from the view already at hand (no request).
+    await deps.pacer.releaseLane(module.name);
+    if (deps.pacer.nextFree(module.name) <= now + settings.inlineWaitMs) {
+      at = (await deps.pacer.reserve(module.name, rate, 1, now + settings.inlineWaitMs))[0];
+    }
+    if (at === undefined) return { kind: 'queued', at: now };
+  }
+  if (at > deps.clock()) await deps.sleep(at - deps.clock());
+  const attemptDeadline = Math.min(deadline - settings.settleMarginMs, deps.clock() + settings.attemptTimeoutMs);
+  if (module.prepare) {
+    let stop: Outcome | undefined;
+    try {
+      stop = await module.prepare(AbortSignal.timeout(Math.max(1, Math.ceil(attemptDeadline - deps.clock()))));
+    } catch (err) {
+      if (err instanceof ConfigError) return heldForConfig(deps, module, err, log);
+      throw err;
+    }
+    if (stop?.type === 'auth') return { kind: 'held', outcome: stop };
+    if (stop) {
+      const wait = retryDelayMs({ failures: 1, statedWaitMs: 'waitMs' in stop ? stop.waitMs : undefined }, deps.random, settings.backoff);
+      return { kind: 'queued', at: deps.clock() + wait, note: `not sent yet: ${capText('message' in stop ? stop.message : stop.type, 300)}` };
+    }
+  }
+  return { kind: 'inline', attemptDeadline, leaseUntil: attemptDeadline + settings.settleMarginMs };
+}
+
+function heldForConfig(deps: EngineDeps, module: SystemModule, err: ConfigError, log: Logger): Plan {
+  log.error('system configuration invalid: its payments are held', { variables: err.missing, reason: err.message });
+  return { kind: 'held', outcome: { type: 'auth', config: true, message: err.message } };
+}
+
+/** The record as the plan says to write it. */
+function shaped(record: PaymentRecord, p: Plan, deps: EngineDeps, owner: string): PaymentRecord {
+  const now = deps.clock();
+  if (p.kind === 'inline') return leasedForSending({ ...record, status: 'retrying' }, owner, now, p.leaseUntil);
+  if (p.kind === 'held') {
+    return {
+      ...settledBase(record, now),
+      status: 'held',
+      nextAttemptAt: now,
+      error: { kind: p.outcome.config ? 'config' : 'auth', message: capText(p.outcome.message) },
+      history: withHistory(record, now, 'held', `${p.outcome.config ? 'configuration' : 'credentials or scope'}: ${p.outcome.message}; nothing was sent`),
+    };
+  }
+  const queued = scheduled({ ...record, status: 'retrying' }, now, p.at, deps.pacer.mintFence());
+  return p.note ? { ...queued, history: withHistory(record, now, 'queued', p.note) } : queued;
+}
+
+/** After the write: the in-process attempt, or the queue message. Returns the record as it now is. */
+async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentRecord, p: Plan, log: Logger): Promise<PaymentRecord> {
+  if (p.kind === 'inline') {
+    const sent = await sendOnce(deps, module, written, log, p.attemptDeadline);
+    if (sent.recovered) await wakeWaiting(deps, module.name, log);
+    return sent.record;
+  }
+  if (p.kind === 'queued') await enqueue(deps, written, p.at, 'queued', log);
+  else countOutcome(deps, written);
+  return written;
+}
+
+function draft(module: SystemModule, parsed: ParsedPayment, ids: IntakeIds, now: number, ttlDays: number, checkpoints: Record<string, unknown> = {}): PaymentRecord {
+  const stamp = new Date(now).toISOString();
+  return {
+    pk: recordPk(module.name, parsed.tenant, parsed.key),
+    system: module.name,
+    tenant: parsed.tenant,
+    key: parsed.key,
+    status: 'retrying',
+    version: 1,
+    revision: 1,
+    payloadHash: payloadHash(parsed.request),
+    request: parsed.request,
+    ...(ids.caller ? { caller: ids.caller } : {}),
+    attempts: 0,
+    failures: 0,
+    budgetFrom: now,
+    checkpoints,
+    history: [{ at: stamp, event: 'received' }],
+    correlationId: ids.correlationId,
+    createdAt: stamp,
+    createdMs: now,
+    updatedAt: stamp,
+    ttl: Math.floor(now / 1000) + ttlDays * 86_400,
+  };
+}
+
+/** Statuses whose payment provably reached nothing: the key may carry a corrected payload as a new revision. */
+const REVISABLE = new Set(['failed', 'held']);
+
+/**
+ * Claims the key with one conditional write, then makes the first attempt or queues it. `checkpoints`
+ * start the record's progress (an upsert's first confirmation goes in with the claim, because nothing
+ * may write the record under a pending attempt).
+ */
+export async function submit(deps: EngineDeps, module: SystemModule, parsed: ParsedPayment, ids: IntakeIds, checkpoints?: Record<string, unknown>): Promise<SubmitResult> {
+  const log = deps.log.child({ system: module.name, ref: hashId(recordPk(module.name, parsed.tenant, parsed.key)), correlationId: ids.correlationId, requestId: ids.owner });
+  const p = await plan(deps, module, ids.deadline, log);
+  const first = shaped(draft(module, parsed, ids, deps.clock(), deps.settings.ttlDays, checkpoints), p, deps, ids.owner);
+  for (let i = 0; i < 3; i++) {
+    const claim = await deps.store.claim(first);
+    if (claim.claimed) {
+      log.info('claimed', { plan: p.kind });
+      return { kind: 'created', record: await proceed(deps, module, first, p, log) };
+    }
+    const existing = claim.existing;
+    if (existing.caller && ids.caller && existing.caller !== ids.caller) {
+      log.warn('key belongs to another caller: refused');
+      return { kind: 'foreign', record: existing };
+    }
+    if (existing.payloadHash === first.payloadHash) {
+      log.info('duplicate delivery suppressed', { status: existing.status });
+      deps.metrics.count(module.name, 'duplicate_suppressed');
+      return { kind: 'duplicate', record: existing };
+    }
+    if (!REVISABLE.has(existing.status)) {
+      log.warn('key reused with another payload: refused', { status: existing.status });
+      return { kind: 'conflict', record: existing };
+    }
+    const now = deps.clock();
+    const revised = shaped(newRevision(existing, parsed.request, now, `the caller sent corrected data after the payment was ${existing.status}`, 'revised'), p, deps, ids.owner);
+    if (await deps.store.replace({ ...revised, correlationId: ids.correlationId }, existing.version)) {
+      log.info('new revision', { revision: revised.revision, previous: existing.status });
+      const written = { ...revised, correlationId: ids.correlationId, version: existing.version + 1 };
+      return { kind: 'revised', record: await proceed(deps, module, written, p, log) };
+    }
+    // The record changed under us: decide again on what is there now.
+  }
+  const current = await deps.store.get(first.pk);
+  return { kind: 'conflict', record: current ?? first };
+}
+
+export type UpsertResult =
+  | { kind: 'created'; record: PaymentRecord }
+  /** The same body as last time: nothing sent; `confirmedAt` recorded. */
+  | { kind: 'unchanged'; record: PaymentRecord }
+  /** A new version of the body: sent as an update. */
+  | { kind: 'changed'; record: PaymentRecord }
+  /** A version is pending or waits for an operator: the caller should try again later. */
+  | { kind: 'busy'; record: PaymentRecord };
+
+/** Whether someone may be working on the record right now (a live lease, or a queued attempt not yet made). */
+function pending(record: PaymentRecord, now: number): boolean {
+  return record.fence !== undefined || (record.leaseUntil !== undefined && record.leaseUntil > now) || record.status === 'retrying' || record.status === 'reconciling';
+}
+
+/**
+ * For registers kept in step rather than payments posted once (Kontantanalys): the key's record is
+ * created on first sight, a changed body becomes a new version that is sent, an unchanged one sends
+ * nothing. Every write is still conditional on the version read.
+ */
+export async function upsert(deps: EngineDeps, module: SystemModule, parsed: ParsedPayment, ids: IntakeIds): Promise<UpsertResult> {
+  const pk = recordPk(module.name, parsed.tenant, parsed.key);
+  const hash = payloadHash(parsed.request);
+  const log = deps.log.child({ system: module.name, ref: hashId(pk), correlationId: ids.correlationId });
+  for (let i = 0; i < 3; i++) {
+    const existing = await deps.store.get(pk);
+    const stamp = new Date(deps.clock()).toISOString();
+    if (!existing) {
+      const first = await submit(deps, module, parsed, ids, { confirmedAt: stamp });
+      if (first.kind === 'created') return { kind: 'created', record: first.record };
+      continue; // someone created it meanwhile: decide again on what is there now
+    }
+    if (existing.payloadHash === hash) return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp)) ?? existing };
+    // A version pending, being reconciled (a create may have happened) or waiting for an operator must
+    // settle first: sending a new version now could create the object twice.
+    if (pending(existing, deps.clock()) || existing.status === 'unknown') return { kind: 'busy', record: existing };
+    const p = await plan(deps, module, ids.deadline, log);
+    const now = deps.clock();
+    const { error: _e, result: _r, reconcileResends: _c, ...base } = settledBase(existing, now);
+    const next = shaped(
+      {
+        ...base,
+        status: 'retrying',
+        request: parsed.request,
+        payloadHash: hash,
+        failures: 0,
+        budgetFrom: now,
+        checkpoints: { ...existing.checkpoints, confirmedAt: stamp },
+        correlationId: ids.correlationId,
+        history: withHistory(existing, now, 'changed', 'a new version of the data was received'),
+      },
+      p,
+      deps,
+      ids.owner,
+    );
+    if (!(await deps.store.replace(next, existing.version))) continue;
+    return { kind: 'changed', record: await proceed(deps, module, { ...next, version: existing.version + 1 }, p, log) };
+  }
+  return { kind: 'busy', record: (await deps.store.get(pk)) as PaymentRecord };
+}
+
+/**
+ * Records that the integrator confirmed the data now. Best effort: skipped while anyone may be working on
+ * the record (a write under them would make their own writes fail), and a lost race only delays the
+ * confirmation to the next PUT.
+ */
+async function noteConfirmed(deps: EngineDeps, record: PaymentRecord, stamp: string): Promise<PaymentRecord | undefined> {
+  if (pending(record, deps.clock())) return undefined;
+  const next = { ...record, checkpoints: { ...record.checkpoints, confirmedAt: stamp } };
+  return (await deps.store.replace(next, record.version)) ? { ...next, version: record.version + 1 } : undefined;
+}
+
+/**
+ * Sends a settled record again under a new fence: a scheduled refresh that changed only derived data
+ * (Kontantanalys' timelinessDate). Refused while anyone may be working on it. Returns the queued record.
+ */
+export async function reopen(deps: EngineDeps, pk: string, opts: { reason: string; checkpoints?: Record<string, unknown> }): Promise<PaymentRecord | undefined> {
+  const current = await deps.store.get(pk);
+  if (!current || pending(current, deps.clock()) || current.status !== 'posted') return undefined;
+  const now = deps.clock();
+  const next: PaymentRecord = {
+    ...scheduled({ ...current, status: 'retrying' }, now, now, deps.pacer.mintFence()),
+    failures: 0,
+    budgetFrom: now,
+    checkpoints: { ...current.checkpoints, ...opts.checkpoints },
+    history: withHistory(current, now, 'reopened', opts.reason),
+  };
+  if (!(await deps.store.replace(next, current.version))) return undefined;
+  const written = { ...next, version: current.version + 1 };
+  await enqueue(deps, written, now, 'reopened', deps.log.child({ system: current.system, ref: hashId(pk) }));
+  return written;
+}

@@ -1,0 +1,250 @@
+/**
+ * Pacing against a strict rolling window, as pure functions (issue 11).
+ *
+ * Azure API Management's `rate-limit` policy (in front of Cambio and NIF) refuses a call when the last
+ * renewal period already holds `calls` accepted calls. Sends spaced exactly 1/R apart are not enough:
+ * a send that leaves late, or travels a little longer, lands R + 1 calls in one rolling second. So a
+ * send is only ever made within `lateMs` after its slot, and slots are spaced so that even then no
+ * window can hold more than R: with slots `I` apart and arrivals up to `marginMs` late,
+ * R·I ≥ windowMs + marginMs is sufficient, so I = (windowMs + marginMs) / R.
+ *
+ * Every worker of a system shares one schedule (a DynamoDB item per system, updated with optimistic
+ * concurrency): a worker takes several slots in one conditional write, sized to its batch. The HTTP
+ * routes' first attempts would cost one write each that way, so an intake container leases a *lane*
+ * instead: `r` sends per window for ~10 s, paced locally, which the shared schedule leaves room for.
+ */
+
+export interface PacingSettings {
+  /** The downstream's counting window (APIM `renewal-period`): 1 s for a calls-per-second limit. */
+  windowMs: number;
+  /** Lateness plus network jitter allowed for: the schedule paces to `windowMs + marginMs`. */
+  marginMs: number;
+  /** A send more than this after its slot is not made on that slot (it takes a new one). < marginMs. */
+  lateMs: number;
+  /** How long an intake lane is leased for. */
+  laneMs: number;
+  /** The controller never goes below this rate (sends per second). */
+  minRate: number;
+}
+
+export const DEFAULT_PACING: PacingSettings = { windowMs: 1_000, marginMs: 30, lateMs: 20, laneMs: 10_000, minRate: 0.2 };
+
+export interface Lane {
+  /** Sends per paced window. Fixed for the lane's lifetime: changing it would break the window bound. */
+  r: number;
+  until: number;
+}
+
+/** The shared state of one system's limiter (the `limiter#<system>` item). */
+export interface LimiterState {
+  /** Optimistic-concurrency version; 0 while the item does not exist. */
+  ver: number;
+  /** The controller's current rate (sends/s); absent means the configured rate. */
+  rate?: number;
+  /** Learnt from the downstream's rate-limit headers (sends/s). */
+  learnedRate?: number;
+  /** Slots are placed at or after this time. */
+  next: number;
+  /** The last slot handed out (0: never). */
+  lastSlot: number;
+  pausedUntil: number;
+  lanes: Record<string, Lane>;
+  lastDecreaseAt?: number;
+  lastIncreaseAt?: number;
+  /** Set by the first failed attempt of an outage, cleared by the first success after it. */
+  failingSince?: number;
+}
+
+export const EMPTY_LIMITER: LimiterState = { ver: 0, next: 0, lastSlot: 0, pausedUntil: 0, lanes: {} };
+
+export const pacedWindow = (s: PacingSettings): number => s.windowMs + s.marginMs;
+
+/** The rate to pace to now: the configured ceiling, lowered by the controller and by what the downstream said. */
+export function currentRate(state: LimiterState, configured: number): number {
+  return Math.min(configured, state.rate ?? configured, state.learnedRate ?? Infinity);
+}
+
+function lanesActiveAt(state: LimiterState, t: number, s: PacingSettings): number {
+  let sum = 0;
+  // A lane's sends count until a whole window after it ends.
+  for (const lane of Object.values(state.lanes)) if (t < lane.until + pacedWindow(s)) sum += lane.r;
+  return sum;
+}
+
+/** Milliseconds between shared slots at time `t`: what the lanes leave of the rate. */
+export function slotInterval(state: LimiterState, configured: number, t: number, s: PacingSettings): number {
+  const rate = currentRate(state, configured);
+  const left = Math.max(rate - lanesActiveAt(state, t, s), Math.min(rate, 1));
+  return pacedWindow(s) / Math.max(left, s.minRate);
+}
+
+/**
+ * Up to `k` slots at or after `now` (and after any pause), none later than `latest`, and the state
+ * that records them. Fewer (possibly none) when the schedule is booked beyond `latest`.
+ */
+export function reserveSlots(
+  state: LimiterState,
+  configured: number,
+  now: number,
+  k: number,
+  latest: number,
+  s: PacingSettings,
+): { slots: number[]; state: LimiterState } {
+  const raised = raiseRate(state, configured, now);
+  let t = Math.max(raised.next, now, raised.pausedUntil);
+  const slots: number[] = [];
+  while (slots.length < k && t <= latest) {
+    slots.push(t);
+    t += slotInterval(raised, configured, t, s);
+  }
+  if (slots.length === 0) return { slots, state: raised };
+  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number } };
+}
+
+/**
+ * Leases (or renews) `owner`'s intake lane. A new lane starts only when the shared schedule has been
+ * quiet for a whole window, and a renewal only while no slot was placed assuming the lane had ended:
+ * otherwise the lane's sends and the schedule's could share one window. Returns undefined when no lane
+ * can be had now (the caller queues the payment instead).
+ */
+export function grantLane(
+  state: LimiterState,
+  configured: number,
+  owner: string,
+  want: number,
+  now: number,
+  s: PacingSettings,
+): { lane: Lane; state: LimiterState } | undefined {
+  const rate = currentRate(state, configured);
+  if (rate < 2 || now < state.pausedUntil) return undefined;
+  const w = pacedWindow(s);
+  const lanes: Record<string, Lane> = {};
+  for (const [o, lane] of Object.entries(state.lanes)) if (lane.until + w > now) lanes[o] = lane;
+  const mine = lanes[owner];
+  if (mine && mine.until > now) {
+    if (state.lastSlot > mine.until + w) return undefined;
+    const lane = { r: mine.r, until: now + s.laneMs };
+    return { lane, state: { ...state, lanes: { ...lanes, [owner]: lane } } };
+  }
+  if (state.lastSlot > now - w) return undefined;
+  delete lanes[owner];
+  const others = Object.values(lanes).reduce((sum, l) => sum + l.r, 0);
+  // The shared schedule always keeps at least one send per window for the queued payments.
+  const free = Math.floor(rate) - 1 - others;
+  if (free < 1) return undefined;
+  const lane = { r: Math.max(1, Math.min(Math.floor(want), free)), until: now + s.laneMs };
+  return { lane, state: { ...state, lanes: { ...lanes, [owner]: lane } } };
+}
+
+/** The earliest time at or after `now` that one more send on a lane of `r` per window keeps the window bound. */
+export function nextLaneSend(sent: readonly number[], r: number, now: number, s: PacingSettings): number {
+  const w = pacedWindow(s);
+  let t = now;
+  const last = sent[sent.length - 1];
+  if (last !== undefined) t = Math.max(t, last + w / r);
+  const rth = sent[sent.length - r];
+  if (rth !== undefined) t = Math.max(t, rth + w);
+  return t;
+}
+
+/** Whether a send at `now` may still use the slot at `slot` (it must not leave more than `lateMs` late). */
+export function slotUsable(slot: number, now: number, s: PacingSettings): boolean {
+  return now <= slot + s.lateMs;
+}
+
+/**
+ * A 429: multiplicative decrease (once per window, however many calls of that window were refused),
+ * and a pause until the stated wait. Slots already handed out are not taken back: their senders meet
+ * the pause as 429s of their own.
+ */
+export function on429(state: LimiterState, configured: number, now: number, waitMs: number | undefined, s: PacingSettings): LimiterState {
+  const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
+  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil) };
+  if (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs) return base;
+  const rate = Math.max(s.minRate, currentRate(state, configured) * 0.7);
+  return { ...base, rate, lastDecreaseAt: now, lastIncreaseAt: now };
+}
+
+/** Additive increase: one send per second more for every five seconds without a 429, up to the ceiling. */
+export function raiseRate(state: LimiterState, configured: number, now: number): LimiterState {
+  if (state.rate === undefined) return state;
+  if (state.rate >= configured) {
+    const { rate: _r, ...rest } = state;
+    return rest;
+  }
+  const since = Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0);
+  const steps = Math.floor((now - since) / 5_000);
+  if (steps <= 0) return state;
+  const rate = state.rate + steps;
+  if (rate >= configured) {
+    const { rate: _r, ...rest } = state;
+    return { ...rest, lastIncreaseAt: now };
+  }
+  return { ...state, rate, lastIncreaseAt: since + steps * 5_000 };
+}
+
+/** What the downstream's rate-limit headers teach: a lower rate to pace to, and a pause when none are left. */
+export function learn(state: LimiterState, configured: number, info: { limit?: number; windowMs?: number; remaining?: number; resetMs?: number }, now: number): LimiterState {
+  let next = state;
+  if (info.limit !== undefined && info.windowMs !== undefined && info.windowMs > 0) {
+    const rate = (info.limit * 1000) / info.windowMs;
+    if (rate < configured && rate !== state.learnedRate) next = { ...next, learnedRate: rate };
+  }
+  if (info.remaining === 0 && info.resetMs !== undefined && info.resetMs > 0) {
+    const until = now + info.resetMs;
+    if (until > next.pausedUntil) next = { ...next, pausedUntil: until, next: Math.max(next.next, until) };
+  }
+  return next;
+}
+
+type HeaderBag = Record<string, string | string[] | undefined>;
+
+function header(headers: HeaderBag, name: string): string | undefined {
+  const v = headers[name] ?? headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function num(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text.trim());
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * Reads the common rate-limit header families: the IETF draft's `RateLimit-Policy: 10;w=1` /
+ * `RateLimit-Limit` / `-Remaining` / `-Reset` (seconds), the combined `RateLimit: limit=10,
+ * remaining=0, reset=1`, and the older `X-RateLimit-*` (a reset over 10^9 is an epoch time).
+ */
+export function rateInfoFrom(raw: HeaderBag, now: number): { limit?: number; windowMs?: number; remaining?: number; resetMs?: number } | undefined {
+  const headers: HeaderBag = {};
+  for (const [k, v] of Object.entries(raw)) headers[k.toLowerCase()] = v;
+  const out: { limit?: number; windowMs?: number; remaining?: number; resetMs?: number } = {};
+  const policy = header(headers, 'ratelimit-policy');
+  if (policy) {
+    const m = /^\s*(\d+)\s*;\s*w\s*=\s*(\d+)/.exec(policy);
+    if (m) {
+      out.limit = Number(m[1]);
+      out.windowMs = Number(m[2]) * 1000;
+    }
+  }
+  const combined = header(headers, 'ratelimit');
+  if (combined) {
+    for (const part of combined.split(',')) {
+      const [k, v] = part.split('=').map((x) => x.trim().toLowerCase());
+      const n = num(v);
+      if (n === undefined) continue;
+      if (k === 'limit') out.limit ??= n;
+      if (k === 'remaining') out.remaining = n;
+      if (k === 'reset') out.resetMs = n * 1000;
+    }
+  }
+  for (const prefix of ['ratelimit-', 'x-ratelimit-']) {
+    const limit = num(header(headers, `${prefix}limit`));
+    const remaining = num(header(headers, `${prefix}remaining`));
+    const reset = num(header(headers, `${prefix}reset`));
+    if (limit !== undefined) out.limit ??= limit;
+    if (remaining !== undefined) out.remaining ??= remaining;
+    if (reset !== undefined) out.resetMs ??= reset > 1e9 ? Math.max(0, reset * 1000 - now) : reset * 1000;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}

@@ -1,0 +1,251 @@
+import type { Logger } from '../log.js';
+import { parseRetryMessage, retryMessage, type RetryMessage } from '../queue/port.js';
+import { ConfigError, type SystemModule } from '../systems/types.js';
+import { outcomeContext, sendOnce, settle } from './attempt.js';
+import type { EngineDeps } from './context.js';
+import { applyOutcome, budgetFor, scheduled, withHistory } from './lifecycle.js';
+import { slotUsable } from './pacing.js';
+import { reconcileOnce, wakeWaiting } from './recovery.js';
+import { sqsDelaySeconds } from './retry-policy.js';
+import { ACTIVE_STATUSES, type Outcome, type PaymentRecord } from './types.js';
+
+/**
+ * A system's retry worker, one batch of queue messages at a time (SQS with ReportBatchItemFailures).
+ *
+ * Per batch: the records the messages do not carry are read in one request; the batch's send slots are
+ * taken in one conditional write; the fences are consumed in one write per fence id (one per message
+ * for systems that park ambiguous outcomes, so only the truly in-flight can become unknown); then each
+ * message is sent at its slot. A message that is early, or for which no slot is free in this invocation,
+ * goes back on the queue without touching its record. Only a thrown error (the store unreachable)
+ * reports a message as failed, so SQS redelivers it and, after five receives, dead-letters it.
+ */
+
+export interface QueueItem {
+  id: string;
+  body: string;
+}
+
+export interface BatchResult {
+  failed: string[];
+  /** What happened to the messages, by kind (logs and tests). */
+  counts: Record<string, number>;
+}
+
+interface Work {
+  id: string;
+  message: RetryMessage;
+  record: PaymentRecord;
+}
+
+export async function handleBatch(deps: EngineDeps, system: string, items: readonly QueueItem[], invocationDeadline: number): Promise<BatchResult> {
+  const log = deps.log.child({ system });
+  const failed: string[] = [];
+  const counts: Record<string, number> = {};
+  const note = (kind: string, n = 1) => {
+    counts[kind] = (counts[kind] ?? 0) + n;
+  };
+  const module = deps.systems(system);
+  if (!module) {
+    log.error('retry messages for a system this worker does not serve', { count: items.length });
+    return { failed: items.map((i) => i.id), counts: { 'no-module': items.length } };
+  }
+
+  const messages: { id: string; message: RetryMessage }[] = [];
+  for (const item of items) {
+    try {
+      const message = parseRetryMessage(item.body);
+      if (message.system !== system) throw new Error(`a ${message.system} message on the ${system} queue`);
+      messages.push({ id: item.id, message });
+    } catch (err) {
+      // Never succeeds: let it reach the dead-letter queue where an operator can read it.
+      log.error('unreadable retry message', { messageId: item.id, error: err });
+      failed.push(item.id);
+    }
+  }
+
+  let read: Map<string, PaymentRecord>;
+  try {
+    const missing = messages.filter((m) => !m.message.record).map((m) => m.message.pk);
+    read = missing.length > 0 ? await deps.store.getMany(missing) : new Map();
+  } catch (err) {
+    log.error('records could not be read; the batch will be redelivered', { error: err });
+    return { failed: [...failed, ...messages.map((m) => m.id)], counts: { 'store-error': messages.length } };
+  }
+
+  const now = deps.clock();
+  const work: Work[] = [];
+  for (const { id, message } of messages) {
+    const record = message.record ?? read.get(message.pk);
+    if (!record) note('missing');
+    else if (!ACTIVE_STATUSES.includes(record.status)) note('settled');
+    else if (!record.fence) note(record.leaseUntil !== undefined ? 'in-flight' : 'unfenced');
+    else if (message.fence && (message.fence.id !== record.fence.id || message.fence.n !== record.fence.n)) note('stale');
+    else if (!message.now && (record.nextAttemptAt ?? now) > now + 1_000) {
+      // Woken early (a wait longer than SQS's 900 s, or a duplicate): sleep again on the queue.
+      await requeueMessage(deps, record, 'deferred', record.nextAttemptAt ?? now, log, failed, id);
+      note('deferred');
+    } else work.push({ id, message, record });
+  }
+  if (work.length === 0) return { failed, counts };
+
+  const latestStart = invocationDeadline - deps.settings.attemptTimeoutMs - deps.settings.settleMarginMs;
+  let rate: number;
+  let stop: Outcome | undefined;
+  try {
+    rate = module.maxPerSecond();
+    stop = await module.prepare?.(AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(deps.settings.attemptTimeoutMs, invocationDeadline - now)))));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error('system configuration invalid: its payments are held', { variables: err.missing, reason: err.message });
+    await settleAll(deps, module, work, { type: 'auth', config: true, message: err.message }, log, note, failed);
+    return { failed, counts };
+  }
+  if (stop) {
+    // The credentials could not be had: nothing was sent. Refused credentials hold the payments; a
+    // token endpoint that is down or limiting sends the messages back to wait, without a write.
+    if (stop.type === 'auth') await settleAll(deps, module, work, stop, log, note, failed);
+    else {
+      const spent = work.filter((w) => deps.clock() - w.record.budgetFrom >= budgetFor(deps.settings, system));
+      if (spent.length > 0) await settleAll(deps, module, spent, stop, log, note, failed);
+      const waitMs = 'waitMs' in stop && stop.waitMs !== undefined ? stop.waitMs : 5_000;
+      for (const w of work.filter((x) => !spent.includes(x))) await requeueMessage(deps, w.record, 'credentials-unavailable', deps.clock() + waitMs, log, failed, w.id);
+      note('credentials-unavailable', work.length - spent.length);
+    }
+    return { failed, counts };
+  }
+
+  let slots: number[] = [];
+  if (latestStart > deps.clock()) {
+    try {
+      slots = await deps.pacer.reserve(system, rate, work.length, latestStart);
+    } catch (err) {
+      log.error('rate limiter unavailable; the messages wait on the queue', { error: err });
+    }
+  }
+  const scheduledWork = work.slice(0, slots.length).map((w, i) => ({ ...w, slot: slots[i] as number }));
+  const waiting = work.slice(slots.length);
+  for (const w of waiting) await requeueMessage(deps, w.record, 'waiting-for-slot', deps.pacer.nextFree(system), log, failed, w.id);
+  if (waiting.length > 0) note('waiting-for-slot', waiting.length);
+
+  const deadlineOf = (slot: number) => Math.min(slot + deps.settings.attemptTimeoutMs, invocationDeadline - deps.settings.settleMarginMs);
+  // The deadline written into a consumed fence is the one the attempt keeps, even on a later slot:
+  // recovery reads it to decide when an unfinished attempt may have stopped.
+  const deadlines = new Map<Work, number>(scheduledWork.map((w) => [w, deadlineOf(w.slot)]));
+  const precise = module.ambiguity === 'park';
+  let owned = new Set<Work>(scheduledWork);
+  if (!precise) owned = await consume(deps, scheduledWork.map((w) => ({ work: w, deadline: deadlines.get(w) as number })), log, note);
+
+  let recovered = false;
+  await Promise.all(
+    scheduledWork.map(async (w) => {
+      if (!owned.has(w)) return;
+      const wlog = log.child({ correlationId: w.record.correlationId });
+      try {
+        let slot = w.slot;
+        for (let tries = 0; ; tries++) {
+          const wait = slot - deps.clock();
+          if (wait > 0) await deps.sleep(wait);
+          if (slotUsable(slot, deps.clock(), deps.pacer.settings)) break;
+          // This send would leave too late for its slot (a busy event loop): it takes a new one, early
+          // enough to finish within the attempt's deadline.
+          const latest = Math.min(latestStart, (deadlines.get(w) as number) - deps.settings.attemptTimeoutMs / 2);
+          const again = tries < 3 && latest > deps.clock() ? await deps.pacer.reserve(system, rate, 1, latest) : [];
+          if (again[0] === undefined) {
+            await giveBack(deps, module, w, precise, log, failed);
+            note('no-slot');
+            return;
+          }
+          slot = again[0];
+        }
+        let deadline = deadlines.get(w) as number;
+        if (precise) {
+          deadline = deadlineOf(slot);
+          const mine = await consume(deps, [{ work: w, deadline }], wlog, note);
+          if (!mine.has(w)) return;
+        }
+        if (w.record.status === 'reconciling') {
+          const after = await reconcileOnce(deps, module, w.record, wlog, deadline);
+          note(`reconciled:${after.status}`);
+        } else {
+          const sent = await sendOnce(deps, module, w.record, wlog, deadline);
+          if (sent.recovered) recovered = true;
+          note(`sent:${sent.record.status}`);
+        }
+      } catch (err) {
+        wlog.error('retry message failed', { messageId: w.id, error: err });
+        failed.push(w.id);
+      }
+    }),
+  );
+  if (recovered) await wakeWaiting(deps, system, log);
+  return { failed, counts };
+}
+
+/** Consumes the fences of `items` (one write per fence id); returns the work this worker now holds. */
+async function consume(deps: EngineDeps, items: { work: Work; deadline: number }[], log: Logger, note: (k: string, n?: number) => void): Promise<Set<Work>> {
+  const owned = new Set<Work>();
+  const groups = new Map<string, { work: Work; deadline: number }[]>();
+  for (const item of items) {
+    const id = (item.work.record.fence as { id: string }).id;
+    groups.set(id, [...(groups.get(id) ?? []), item]);
+  }
+  for (const [id, group] of groups) {
+    const won = await deps.fences.consume(
+      id,
+      group.map((g) => ({ n: (g.work.record.fence as { n: number }).n, deadline: g.deadline })),
+    );
+    for (const g of group) {
+      if (won.has((g.work.record.fence as { n: number }).n)) owned.add(g.work);
+      else {
+        // Another copy of this message (a sweep duplicate, an SQS redelivery) consumed it first.
+        note('duplicate');
+        log.debug('fence already consumed: message dropped', { messageId: g.work.id });
+      }
+    }
+  }
+  return owned;
+}
+
+/** Settles every item with `outcome` (nothing was sent); consumes their fences first. */
+async function settleAll(deps: EngineDeps, module: SystemModule, work: Work[], outcome: Outcome, log: Logger, note: (k: string, n?: number) => void, failed: string[]): Promise<void> {
+  const now = deps.clock();
+  const owned = await consume(deps, work.map((w) => ({ work: w, deadline: now })), log, note);
+  for (const w of owned) {
+    try {
+      // Nothing was sent: this is not an attempt, so the outcome is applied without counting one.
+      const decision = applyOutcome({ ...w.record, attempts: w.record.attempts - 1 }, outcome, outcomeContext(deps, module, now));
+      await settle(deps, module, w.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {});
+      note(`settled:${decision.record.status}`);
+    } catch (err) {
+      log.error('retry message failed', { messageId: w.id, error: err });
+      failed.push(w.id);
+    }
+  }
+}
+
+/**
+ * A held attempt that could not get a slot in time: recorded as due again under a fresh fence (it held
+ * the old one, so the write is its to make). Nothing was sent.
+ */
+async function giveBack(deps: EngineDeps, module: SystemModule, w: Work, precise: boolean, log: Logger, failed: string[]): Promise<void> {
+  if (precise) {
+    // Not consumed yet: the same message simply waits on the queue again.
+    await requeueMessage(deps, w.record, 'waiting-for-slot', deps.pacer.nextFree(module.name), log, failed, w.id);
+    return;
+  }
+  const now = deps.clock();
+  const at = deps.pacer.nextFree(module.name);
+  const next: PaymentRecord = { ...scheduled(w.record, now, at, deps.pacer.mintFence()), history: withHistory(w.record, now, 'deferred', 'no send slot in time; nothing was sent') };
+  await settle(deps, module, w.record, next, log, { wakeAt: at, reason: 'deferred' });
+}
+
+/** Puts the same message (same fence, same snapshot) back on the queue to arrive at `at`. */
+async function requeueMessage(deps: EngineDeps, record: PaymentRecord, reason: string, at: number, log: Logger, failed: string[], id: string): Promise<void> {
+  try {
+    await deps.queue.send(retryMessage(record, reason), sqsDelaySeconds(at, deps.clock()));
+  } catch (err) {
+    log.error('could not put the message back; it will be redelivered', { messageId: id, error: err });
+    failed.push(id);
+  }
+}
+

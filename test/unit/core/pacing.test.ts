@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import {
+  currentRate,
+  DEFAULT_PACING,
+  EMPTY_LIMITER,
+  grantLane,
+  learn,
+  nextLaneSend,
+  on429,
+  raiseRate,
+  rateInfoFrom,
+  reserveSlots,
+  slotInterval,
+  slotUsable,
+  type LimiterState,
+} from '../../../shared/core/pacing.js';
+import { seededRandom } from '../../../shared/systems/sandbox.js';
+
+const S = DEFAULT_PACING; // window 1000 ms, margin 30 ms, late 20 ms
+const T = 1_000_000;
+const EPOCH = Date.parse('2026-11-22T12:00:00Z');
+const state = (over: Partial<LimiterState> = {}): LimiterState => ({ ...EMPTY_LIMITER, lanes: {}, ...over });
+
+/** The most sends any rolling window of `windowMs` holds. */
+function maxInWindow(times: number[], windowMs = 1_000): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+describe('reserveSlots: the shared schedule', () => {
+  it.each<[string, Partial<LimiterState>, number, number, number[]]>([
+    ['idle: starts now, spaced (1000 + 30) / R', {}, 3, Infinity, [T, T + 103, T + 206]],
+    ['busy: continues where the last reservation ended', { next: T + 500, lastSlot: T + 397 }, 2, Infinity, [T + 500, T + 603]],
+    ['paused after a 429: starts when the pause ends', { pausedUntil: T + 5_000 }, 1, Infinity, [T + 5_000]],
+    ['bounded: none after `latest`', { next: T + 900 }, 5, T + 1_000, [T + 900]],
+    ['booked beyond `latest`: none', { next: T + 2_000 }, 5, T + 1_000, []],
+  ])('%s', (_name, over, k, latest, expected) => {
+    const r = reserveSlots(state(over), 10, T, k, latest, S);
+    expect(r.slots).toEqual(expected);
+    if (expected.length > 0) expect(r.state.lastSlot).toBe(expected.at(-1));
+    else expect(r.state.next).toBe(over.next ?? 0);
+  });
+
+  it('never lets a rolling second hold more than R, however each send is late within lateMs and jittered (randomised, seeded)', () => {
+    const random = seededRandom(7);
+    for (const rate of [2, 5, 10, 37]) {
+      let s = state();
+      const arrivals: number[] = [];
+      let now = T;
+      // Several workers reserving blocks of various sizes, back to back, for 20 s of sends.
+      for (let i = 0; i < 200 && now < T + 20_000; i++) {
+        const r = reserveSlots(s, rate, now, 1 + Math.floor(random() * 25), Infinity, S);
+        s = r.state;
+        // Each send leaves up to lateMs after its slot and arrives with up to 10 ms of jitter.
+        for (const slot of r.slots) arrivals.push(slot + random() * S.lateMs + random() * (S.marginMs - S.lateMs));
+        now += Math.floor(random() * 1_500);
+      }
+      expect(maxInWindow(arrivals)).toBeLessThanOrEqual(rate);
+    }
+  });
+
+  it('slots exactly 1/R apart would not: the margin is what keeps the window', () => {
+    // One send 15 ms late at the start of a second, the next ten on time: eleven land in one rolling second.
+    const naive = Array.from({ length: 40 }, (_, i) => T + i * 100 + (i === 0 ? 15 : 0));
+    expect(maxInWindow(naive)).toBe(11);
+  });
+});
+
+describe('intake lanes', () => {
+  it('a lane starts only when the schedule has been quiet for a window, and leaves at least one send per window to it', () => {
+    expect(grantLane(state({ lastSlot: T - 500 }), 10, 'a', 5, T, S)).toBeUndefined();
+    const g = grantLane(state({ lastSlot: T - 2_000 }), 10, 'a', 50, T, S);
+    expect(g?.lane).toEqual({ r: 9, until: T + S.laneMs });
+    expect(grantLane(state({ lanes: { b: { r: 9, until: T + 5_000 } } }), 10, 'a', 5, T, S)).toBeUndefined();
+    expect(grantLane(state(), 1.5, 'a', 1, T, S)).toBeUndefined();
+    expect(grantLane(state({ pausedUntil: T + 1 }), 10, 'a', 1, T, S)).toBeUndefined();
+  });
+
+  it('the schedule slows while a lane (and one window after it) lasts', () => {
+    const s = state({ lanes: { a: { r: 5, until: T + 10_000 } } });
+    expect(slotInterval(s, 10, T + 9_000, S)).toBeCloseTo(1030 / 5);
+    expect(slotInterval(s, 10, T + 10_500, S)).toBeCloseTo(1030 / 5);
+    expect(slotInterval(s, 10, T + 11_100, S)).toBeCloseTo(1030 / 10);
+  });
+
+  it('a renewal keeps r and is refused once slots were placed assuming the lane had ended', () => {
+    const s = state({ lanes: { a: { r: 4, until: T + 1_000 } }, lastSlot: T + 1_500 });
+    expect(grantLane(s, 10, 'a', 9, T, S)?.lane).toEqual({ r: 4, until: T + S.laneMs });
+    expect(grantLane({ ...s, lastSlot: T + 2_500 }, 10, 'a', 4, T, S)).toBeUndefined();
+  });
+
+  it('lane sends plus schedule slots still fit the window', () => {
+    let s = state({ lastSlot: T - 5_000 });
+    const g = grantLane(s, 10, 'a', 4, T, S);
+    s = g?.state as LimiterState;
+    const lane: number[] = [];
+    for (let i = 0; i < 40; i++) lane.push(nextLaneSend(lane, 4, lane.at(-1) ?? T, S));
+    const slots = reserveSlots(s, 10, T, 60, T + 9_000, S).slots;
+    expect(maxInWindow([...lane.filter((t) => t < T + S.laneMs), ...slots])).toBeLessThanOrEqual(10);
+  });
+
+  it.each<[string, number[], number, number, number]>([
+    ['first send: now', [], 3, T, T],
+    ['spaced by window / r', [T], 3, T, T + 1030 / 3],
+    ['r sends in the window (a burst before): wait for the oldest to leave it', [T, T + 10, T + 20], 3, T + 30, T + 1030],
+  ])('nextLaneSend: %s', (_n, sent, r, now, expected) => {
+    expect(nextLaneSend(sent, r, now, S)).toBeCloseTo(expected);
+  });
+
+  it('a send may leave at most lateMs after its slot', () => {
+    expect(slotUsable(T, T + 20, S)).toBe(true);
+    expect(slotUsable(T, T + 21, S)).toBe(false);
+  });
+});
+
+describe('the rate controller', () => {
+  it('a 429 decreases the rate multiplicatively once per window and pauses for the stated wait', () => {
+    const a = on429(state(), 10, T, 5_000, S);
+    expect(a).toMatchObject({ rate: 7, pausedUntil: T + 5_000, next: T + 5_000, lastDecreaseAt: T });
+    const b = on429(a, 10, T + 200, 1_000, S);
+    expect(b.rate).toBe(7);
+    const c = on429(a, 10, T + 1_200, undefined, S);
+    expect(c.rate).toBeCloseTo(4.9);
+    expect(on429(state({ rate: 0.25 }), 10, T, 1, S).rate).toBe(S.minRate);
+  });
+
+  it('recovers additively: one send per second more every five seconds without a 429, up to the ceiling', () => {
+    const low = state({ rate: 5, lastDecreaseAt: T });
+    expect(raiseRate(low, 10, T + 4_999).rate).toBe(5);
+    expect(raiseRate(low, 10, T + 10_000).rate).toBe(7);
+    expect(raiseRate(low, 10, T + 60_000).rate).toBeUndefined();
+    expect(currentRate(raiseRate(low, 10, T + 60_000), 10)).toBe(10);
+  });
+
+  it('the configured rate is a ceiling; a lower limit the downstream states is learnt', () => {
+    expect(currentRate(state({ rate: 50 }), 10)).toBe(10);
+    expect(currentRate(learn(state(), 10, { limit: 30, windowMs: 10_000 }, T), 10)).toBe(3);
+    expect(currentRate(learn(state(), 10, { limit: 300, windowMs: 10_000 }, T), 10)).toBe(10);
+    expect(learn(state(), 10, { remaining: 0, resetMs: 2_000 }, T)).toMatchObject({ pausedUntil: T + 2_000, next: T + 2_000 });
+    expect(learn(state(), 10, { remaining: 3, resetMs: 2_000 }, T).pausedUntil).toBe(0);
+  });
+
+  it.each<[string, Record<string, string>, ReturnType<typeof rateInfoFrom>]>([
+    ['IETF policy and fields', { 'RateLimit-Policy': '10;w=1', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '2' }, { limit: 10, windowMs: 1_000, remaining: 0, resetMs: 2_000 }],
+    ['combined RateLimit header', { RateLimit: 'limit=10, remaining=4, reset=1' }, { limit: 10, remaining: 4, resetMs: 1_000 }],
+    ['X-RateLimit with an epoch reset', { 'X-RateLimit-Limit': '100', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String((EPOCH + 3_000) / 1000) }, { limit: 100, remaining: 0, resetMs: 3_000 }],
+    ['nothing said', { 'content-type': 'application/json' }, undefined],
+  ])('reads %s', (_n, headers, expected) => {
+    expect(rateInfoFrom(headers, EPOCH)).toEqual(expected);
+  });
+});
