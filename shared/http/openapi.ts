@@ -3,7 +3,7 @@ import { HTTP_ROUTES } from '../local/routes.js';
 import { saleSchema } from '../systems/brp/schema.js';
 import { SYSTEM_NAMES } from '../systems/registry.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';
-import { schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
+import { EXTERNAL_ID_PATTERN, schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';
 import { paymentViewSchema, problemSchema } from './views.js';
 
@@ -58,7 +58,7 @@ export function buildOpenApi(): Json {
     } else if (route.path.startsWith('/v1/kontantanalys/')) {
       const params = [
         { name: 'resource', in: 'path', required: true, schema: { type: 'string', enum: [...RESOURCES] } },
-        { name: 'externalId', in: 'path', required: true, schema: { type: 'string', pattern: '^[\\w.\\-:@]{1,100}$' } },
+        { name: 'externalId', in: 'path', required: true, schema: { type: 'string', pattern: EXTERNAL_ID_PATTERN.source } },
       ];
       Object.assign(
         op,

@@ -2,11 +2,11 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import { stockholmDate } from '../../dates.js';
 import type { Outcome, PaymentRecord } from '../../core/types.js';
-import { fieldErrors, validationProblem } from '../../http/problem.js';
+import { fieldErrors, validationProblem, type FieldError } from '../../http/problem.js';
 import { requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
 import { KontantanalysClient, type Remote } from './client.js';
 import { findMatch, type Match, type ProviderLike } from './matching.js';
-import { crossFieldErrors, RESOURCE_API, RESOURCES, schemas, type Resource } from './schema.js';
+import { crossFieldErrors, externalIdSchema, RESOURCE_API, RESOURCES, schemas, type Resource } from './schema.js';
 
 export const KONTANTANALYS = 'kontantanalys';
 
@@ -25,8 +25,6 @@ export interface KontantanalysCheckpoints {
   /** The timelinessDate last sent for a service (YYYY-MM-DD). */
   timelinessDate?: string;
 }
-
-const EXTERNAL_ID = /^[\w.\-:@]{1,100}$/;
 
 export function kontantanalysKey(resource: string, externalId: string): string {
   return `${resource}:${externalId}`;
@@ -145,8 +143,9 @@ export function kontantanalysModule(config: Config, dispatcher: Dispatcher, cloc
       if (!(RESOURCES as readonly string[]).includes(resource)) {
         throw validationProblem([{ pointer: 'path:resource', detail: `must be one of ${RESOURCES.join(', ')}` }], 'path');
       }
-      const errors = [];
-      if (!EXTERNAL_ID.test(externalId)) errors.push({ pointer: 'path:externalId', detail: 'must be 1–100 characters: letters, digits, . - _ : @' });
+      const errors: FieldError[] = [];
+      const id = externalIdSchema.safeParse(externalId);
+      if (!id.success) errors.push(...id.error.issues.map((i) => ({ pointer: 'path:externalId', detail: i.message })));
       const envelope = input.body as { data?: { type?: unknown; attributes?: unknown } } | undefined;
       // The API's own envelope is accepted as well as bare attributes.
       const attributesIn = envelope && typeof envelope === 'object' && 'data' in envelope ? envelope.data?.attributes : input.body;

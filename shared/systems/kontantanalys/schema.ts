@@ -9,6 +9,14 @@ import { orRequired } from '../cambio/schema.js';
 export const RESOURCES = ['providers', 'services', 'templates', 'adaptations', 'fee-models'] as const;
 export type Resource = (typeof RESOURCES)[number];
 
+/**
+ * Our externalId in the path: ASCII letters, digits and `. - _ : @`, so it is well-formed Unicode
+ * (no lone surrogate, issue 13) and means the same in a URL, a record key and a service's
+ * `properties.externalId`.
+ */
+export const EXTERNAL_ID_PATTERN = /^[\w.\-:@]{1,100}$/;
+export const externalIdSchema = z.string().regex(EXTERNAL_ID_PATTERN, 'must be 1–100 characters: letters, digits, . - _ : @');
+
 /** The envelope's `type` and the API path per resource. Only /api/providers is shown in the seed. */
 export const RESOURCE_API: Record<Resource, { type: string; path: string }> = {
   providers: { type: 'provider', path: 'api/providers' },

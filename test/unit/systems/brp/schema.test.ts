@@ -38,6 +38,8 @@ describe('BRP sale schema', () => {
   it.each([
     [{ externalId: undefined }, '#/externalId', 'is required'],
     [{ externalId: 'a b' }, '#/externalId', 'must be visible ASCII without spaces (it is sent as payment.transactionid)'],
+    // Visible ASCII only, so a lone surrogate (issue 13) never becomes a key.
+    [{ externalId: 'sale\ud800' }, '#/externalId', 'must be visible ASCII without spaces (it is sent as payment.transactionid)'],
     [{ externalId: 'x'.repeat(65) }, '#/externalId', 'must be at most 64 characters'],
     [{ businessUnitId: 0 }, '#/businessUnitId', 'must be a positive whole number (the BRP business unit (anläggning))'],
     [{ customer: { personId: 'x' } }, '#/customer', 'must be {"personId": <id>} or {"anonymous": true}'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fieldErrors } from '../../../../shared/http/problem.js';
-import { crossFieldErrors, schemas, type Resource } from '../../../../shared/systems/kontantanalys/schema.js';
+import { crossFieldErrors, externalIdSchema, schemas, type Resource } from '../../../../shared/systems/kontantanalys/schema.js';
 
 const TODAY = '2026-11-22';
 const valid: Record<Resource, Record<string, unknown>> = {
@@ -71,5 +71,12 @@ describe('Kontantanalys rules (seed 001)', () => {
     expect(errorsOf('services', { year: 2024, timelinessDate: '2024-12-31' }, true)).toEqual([]);
     expect(errorsOf('adaptations', { accessBarrier: false, accessBarrierDescription: undefined })).toEqual([]);
     expect(errorsOf('services', { serviceTypeId: 3, forms: ['Servicebox', 'Bankkassa'], properties: { lst: false } })).toEqual([]);
+  });
+});
+
+describe('Kontantanalys externalId in the path', () => {
+  it('takes letters, digits and . - _ : @, 1–100 characters; refuses a lone surrogate (issue 13), % and /', () => {
+    for (const ok of ['atm-17', 'a.b_c:d@e', 'x'.repeat(100)]) expect(externalIdSchema.safeParse(ok).success).toBe(true);
+    for (const bad of ['', 'x'.repeat(101), 'atm\ud800', '\udc00', 'a%25b', 'a/b', 'Åre']) expect(externalIdSchema.safeParse(bad).success).toBe(false);
   });
 });
