@@ -158,7 +158,7 @@ export function kontantanalysModule(config: Config, dispatcher: Dispatcher, cloc
       }
       if (errors.length > 0 || !parsed.success) throw validationProblem(errors, RESOURCE_API[resource].type);
       const request: KontantanalysRequest = { resource, externalId, attributes: parsed.data as Record<string, unknown> };
-      return { tenant: 'default', key: kontantanalysKey(resource, externalId), request: request as unknown as Record<string, unknown> };
+      return { tenant: 'default', key: kontantanalysKey(resource, externalId), request: request as unknown as Record<string, unknown>, keyPointer: 'path:externalId' };
     },
     routeKey(key) {
       const at = key.indexOf(':');
