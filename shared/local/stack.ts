@@ -7,6 +7,7 @@ import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { parseConfig } from '../config.js';
 import type { EngineSettings } from '../core/lifecycle.js';
 import { buildDeps, type AppDeps } from '../deps.js';
+import { validationProblem, type FieldError } from '../http/problem.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics } from '../metrics.js';
 import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
@@ -163,9 +164,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
 
     const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
-      const b = body as { pk?: string; delaySeconds?: number };
-      if (hook === 'enqueue' && typeof b.pk === 'string') {
-        await queue.send({ pk: b.pk, reason: 'operator' }, b.delaySeconds ?? 0);
+      const b = body as { pk?: unknown; delaySeconds?: unknown };
+      if (hook === 'enqueue') {
+        // A bad body is the operator's 400, not "no such hook" (404) or a 500 from the queue.
+        const errors: FieldError[] = [];
+        if (typeof b.pk !== 'string' || b.pk === '') errors.push({ pointer: '#/pk', detail: 'is required: the record key (<system>#<tenant>#<key>) to enqueue' });
+        if (b.delaySeconds !== undefined && !(Number.isInteger(b.delaySeconds) && (b.delaySeconds as number) >= 0 && (b.delaySeconds as number) <= 900)) {
+          errors.push({ pointer: '#/delaySeconds', detail: 'must be a whole number of seconds from 0 to 900 (SQS DelaySeconds)' });
+        }
+        if (errors.length > 0) throw validationProblem(errors, 'enqueue request');
+        await queue.send({ pk: b.pk as string, reason: 'operator' }, (b.delaySeconds as number | undefined) ?? 0);
         return { enqueued: 1 };
       }
       if (hook === 'dlq') return { count: queue.deadLetters.length };
