@@ -18,7 +18,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
       event.Records.map(async (message) => {
         try {
           const { pk, reason } = parseRetryMessage(message.body);
-          const deadline = Date.now() + context.getRemainingTimeInMillis() - 1_000;
+          // On the deps' clock, which the engine compares it with.
+          const deadline = deps.clock() + context.getRemainingTimeInMillis() - 1_000;
           const did = await processRecord(deps, pk, `${context.awsRequestId}:${message.messageId}`, deadline);
           deps.log.debug('retry message handled', { ref: hashId(pk), reason, did });
         } catch (err) {

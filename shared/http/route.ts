@@ -18,7 +18,7 @@ export interface HttpRequest {
   body: unknown;
   requestId: string;
   principal: Principal;
-  /** Epoch ms by which this invocation must have answered (Lambda's remaining time, less a margin). */
+  /** Epoch ms on the deps' clock (the engine compares it with that clock) by which this invocation must have answered (Lambda's remaining time, less a margin). */
   deadline: number;
 }
 
@@ -112,7 +112,7 @@ export function httpRoute(opts: {
       const pathParameters: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(k, v);
       const reply = await opts.handle(
-        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: started + context.getRemainingTimeInMillis() - 1_000 },
+        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
         deps,
       );
       return logged(toResult(reply), principal);
