@@ -3,6 +3,7 @@ import { ACTIVE_STATUSES, recordPk, type PaymentRecord } from '../../core/types.
 import type { AppDeps } from '../../deps.js';
 import { stockholmDate } from '../../dates.js';
 import { KONTANTANALYS, type KontantanalysCheckpoints, type KontantanalysRequest } from './index.js';
+import { timelinessWithin } from './schema.js';
 
 export const RUN_KEY_PREFIX = 'run:';
 export const LATEST_RUN_KEY = `${RUN_KEY_PREFIX}latest`;
@@ -35,6 +36,7 @@ function action(record: PaymentRecord): string | undefined {
 export async function runKontantanalysSync(deps: AppDeps, owner: string): Promise<RunSummary> {
   const startedAt = new Date(deps.clock()).toISOString();
   const summary: RunSummary = { startedAt, finishedAt: startedAt, created: 0, updated: 0, matched: 0, unchanged: 0, refreshed: 0, pending: 0, failed: 0, failedKeys: [] };
+  const today = stockholmDate(deps.clock());
   const records = (await deps.store.scan(`${KONTANTANALYS}#`)).filter((r) => !r.key.startsWith(RUN_KEY_PREFIX));
   const tally = (after: PaymentRecord | undefined, done: (r: PaymentRecord) => void) => {
     if (!after) return;
@@ -62,7 +64,9 @@ export async function runKontantanalysSync(deps: AppDeps, owner: string): Promis
     }
     const r = record.request as unknown as KontantanalysRequest;
     const cp = record.checkpoints as KontantanalysCheckpoints;
-    const confirmed = cp.confirmedAt ? stockholmDate(Date.parse(cp.confirmedAt)) : undefined;
+    // Clamped into the service's year and not after today (seed 001): a run on 1 January moves a
+    // confirmation of 30 December to 1 January instead of sending last year's date.
+    const confirmed = cp.confirmedAt ? timelinessWithin(stockholmDate(Date.parse(cp.confirmedAt)), r.attributes.year, today) : undefined;
     if (r.resource === 'services' && r.attributes.timelinessDate === undefined && confirmed && confirmed !== cp.timelinessDate) {
       const after = await reopen(deps, record.pk, { owner, reason: `timelinessDate refreshed to ${confirmed}, the last confirmation`, checkpoints: { timelinessDate: confirmed } });
       if (after) tally(after, () => summary.refreshed++);
