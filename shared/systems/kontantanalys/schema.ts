@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
 import { orRequired } from '../cambio/schema.js';
 
@@ -81,7 +82,7 @@ const placeFields = {
 const date = z
   .string({ error: orRequired('must be a date as YYYY-MM-DD') })
   .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD', abort: true })
-  .refine((v) => new Date(`${v}T00:00:00Z`).toISOString().startsWith(v), 'is not a calendar date');
+  .refine(isCalendarDate, 'is not a calendar date');
 
 export const schemas = {
   providers: z.strictObject({

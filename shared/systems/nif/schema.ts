@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
+import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
 import { orRequired } from '../cambio/schema.js';
 
@@ -69,10 +70,7 @@ const isoDate = (code: string) =>
   z
     .string({ error: orRequired('must be a date as YYYY-MM-DD') })
     .regex(/^\d{4}-\d{2}-\d{2}$/, { error: `must be a date as YYYY-MM-DD${code}`, abort: true })
-    .refine((v) => {
-      const d = new Date(`${v}T00:00:00Z`);
-      return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(v);
-    }, `is not a calendar date${code}`);
+    .refine(isCalendarDate, `is not a calendar date${code}`);
 
 /**
  * ExternalId, ≤ 25 characters (seeds 003, 004). It is the key, so it must also be well-formed

@@ -46,6 +46,7 @@ describe('Kontantanalys rules (seed 001)', () => {
     ['historic year without permission', 'services', { year: 2024 }, '#/year', '2024 is a historic year: creating or updating historic data needs the extended permission (KONTANTANALYS_EXTENDED_PERMISSION)'],
     ['future year', 'services', { year: 2027 }, '#/year', 'must not be in the future (0 means the current year, 2026)'],
     ['timeliness in the future', 'services', { timelinessDate: '2026-11-23' }, '#/timelinessDate', 'must not be after today (2026-11-22)'],
+    ['timeliness not a date at all (was a 500: toISOString threw)', 'services', { timelinessDate: '0000-00-00' }, '#/timelinessDate', 'is not a calendar date'],
     ['timeliness outside the year', 'services', { year: 0, timelinessDate: '2025-12-31' }, '#/timelinessDate', "must lie within the service's year, 2026"],
     ['openHoursPerWeek 169', 'templates', { openHoursPerWeek: 169 }, '#/openHoursPerWeek', 'must be from 0 to 168 hours'],
     ['openHoursPerWeek -1', 'adaptations', { openHoursPerWeek: -1 }, '#/openHoursPerWeek', 'must be from 0 to 168 hours'],
