@@ -15,7 +15,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>, system: SystemName)
   middy<SQSEvent, SQSBatchResponse, Error, Context>().handler(async (event, context) => {
     const deps = await getDeps();
     // Every attempt must end, and be recorded, before the invocation does.
-    const deadline = Date.now() + context.getRemainingTimeInMillis() - 1_000;
+    // On the deps' clock, which the engine compares it with.
+    const deadline = deps.clock() + context.getRemainingTimeInMillis() - 1_000;
     const result = await handleBatch(
       deps,
       system,

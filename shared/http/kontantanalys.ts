@@ -1,11 +1,12 @@
 import { upsert, type UpsertResult } from '../core/intake.js';
+import { assertStorableKey, keyErrors } from '../core/keys.js';
 import { recordPk } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
 import { KONTANTANALYS, kontantanalysKey } from '../systems/kontantanalys/index.js';
-import { RESOURCES } from '../systems/kontantanalys/schema.js';
+import { externalIdSchema, RESOURCE_API, RESOURCES, type Resource } from '../systems/kontantanalys/schema.js';
 import type { SystemModule } from '../systems/types.js';
 import { publicView, replyFor } from './payments.js';
-import { ProblemError } from './problem.js';
+import { ProblemError, type FieldError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
 
 function remoteIdOf(checkpoints: Record<string, unknown>): number | null {
@@ -49,6 +50,7 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
     async handle(req, deps) {
       const module = moduleOf(deps);
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
+      assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? 'path:externalId' }, RESOURCE_API[req.pathParameters.resource as Resource]?.type ?? 'request');
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
       return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) }), module);
     },
@@ -65,6 +67,15 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
       const externalId = req.pathParameters.externalId ?? '';
       if (!(RESOURCES as readonly string[]).includes(resource)) {
         throw new ProblemError(404, 'not-found', 'Not found', `There is no Kontantanalys resource "${resource}". Known: ${RESOURCES.join(', ')}.`);
+      }
+      // An id the PUT route would refuse (ill-formed, over-long, other characters) names nothing stored:
+      // say so as a 400 instead of asking the store, which fails on keys over its limit (issue 13).
+      const id = externalIdSchema.safeParse(externalId);
+      const errors: FieldError[] = id.success
+        ? keyErrors({ system: KONTANTANALYS, tenant: 'default', key: kontantanalysKey(resource, externalId), pointer: 'path:externalId' })
+        : id.error.issues.map((i) => ({ pointer: 'path:externalId', detail: i.message }));
+      if (errors.length > 0) {
+        throw new ProblemError(400, 'validation-failed', 'The externalId cannot be one paybridge accepted', `No ${resource} can have been received under this externalId: it ${errors[0]?.detail}. Send it as the PUT did, percent-encoded once.`, errors);
       }
       const record = await deps.store.get(recordPk(KONTANTANALYS, 'default', kontantanalysKey(resource, externalId)));
       if (!record) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);

@@ -3,7 +3,7 @@ import { HTTP_ROUTES } from '../local/routes.js';
 import { saleSchema } from '../systems/brp/schema.js';
 import { SYSTEM_NAMES } from '../systems/registry.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';
-import { schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
+import { envelopeSchema, EXTERNAL_ID_PATTERN, schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';
 import { paymentViewSchema, problemSchema } from './views.js';
 
@@ -58,7 +58,7 @@ export function buildOpenApi(): Json {
     } else if (route.path.startsWith('/v1/kontantanalys/')) {
       const params = [
         { name: 'resource', in: 'path', required: true, schema: { type: 'string', enum: [...RESOURCES] } },
-        { name: 'externalId', in: 'path', required: true, schema: { type: 'string', pattern: '^[\\w.\\-:@]{1,100}$' } },
+        { name: 'externalId', in: 'path', required: true, schema: { type: 'string', pattern: EXTERNAL_ID_PATTERN.source } },
       ];
       Object.assign(
         op,
@@ -66,7 +66,7 @@ export function buildOpenApi(): Json {
           ? {
               summary: 'Upsert a Kontantanalys object by our externalId (seed 001)',
               parameters: params,
-              requestBody: { required: true, content: { 'application/json': { schema: { oneOf: RESOURCES.map((r) => ref(`Kontantanalys_${r}`)) } } } },
+              requestBody: { required: true, content: { 'application/json': { schema: { oneOf: RESOURCES.flatMap((r) => [ref(`Kontantanalys_${r}`), ref(`Kontantanalys_${r}_envelope`)]) } } } },
               responses: { ...PAYMENT_RESPONSES, '200': { description: 'Updated, or unchanged (nothing sent)', content: json('PaymentRecord') }, '409': problem('The previous version is being sent; retry after Retry-After') },
             }
           : { summary: 'Our record of a Kontantanalys object and its remote id', parameters: params, responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '404': problem('Not received') } },
@@ -106,6 +106,7 @@ export function buildOpenApi(): Json {
         NifPayment: schemaOf(nifBodySchema('gen2')),
         BrpSale: schemaOf(saleSchema),
         ...Object.fromEntries(RESOURCES.map((r) => [`Kontantanalys_${r}`, schemaOf(kontantanalysSchemas[r])])),
+        ...Object.fromEntries(RESOURCES.map((r) => [`Kontantanalys_${r}_envelope`, schemaOf(envelopeSchema(r))])),
         PaymentRecord: schemaOf(paymentViewSchema),
         Problem: schemaOf(problemSchema),
       },

@@ -1,13 +1,21 @@
 import type { AppDeps } from '../deps.js';
 import { submit, type SubmitResult } from '../core/intake.js';
+import { assertStorableKey } from '../core/keys.js';
 import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
 import type { SystemModule } from '../systems/types.js';
 import { ProblemError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
 
+/**
+ * The status route of a record, each segment percent-encoded once (`/` and `%` included, so the key
+ * comes back whole). Never throws: a key holding a lone surrogate has no UTF-8 form and made
+ * encodeURIComponent throw a URIError after the payment was posted (issue 13). Such keys are refused
+ * at intake now; one recorded before that gets U+FFFD in its place, a link that answers 404 rather
+ * than a reply that fails.
+ */
 export function statusPath(system: string, key: string): string {
-  return `/v1/payments/${encodeURIComponent(system)}/${encodeURIComponent(key)}`;
+  return `/v1/payments/${encodeURIComponent(system.toWellFormed())}/${encodeURIComponent(key.toWellFormed())}`;
 }
 
 /**
@@ -92,6 +100,8 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
       const module = deps.systems(system);
       if (!module) throw new Error(`system module ${system} is not registered`);
       const parsed = module.parse({ body: req.body, headers: req.headers });
+      // Before anything is claimed or posted: a key the store or a URL cannot hold is the caller's 400, not our 500.
+      assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? '#' }, 'payment');
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
       const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) });
       return replyFor(result, module, deps.settings);

@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AppDeps } from '../deps.js';
 import { authenticate, type Principal } from './auth.js';
-import { ProblemError, problemResponse } from './problem.js';
+import { ProblemError, problemResponse, validationProblem } from './problem.js';
 
 /** Larger bodies are refused with 413 before they are parsed (issue 2). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -18,7 +18,7 @@ export interface HttpRequest {
   body: unknown;
   requestId: string;
   principal: Principal;
-  /** Epoch ms by which this invocation must have answered (Lambda's remaining time, less a margin). */
+  /** Epoch ms on the deps' clock (the engine compares it with that clock) by which this invocation must have answered (Lambda's remaining time, less a margin). */
   deadline: number;
 }
 
@@ -34,11 +34,19 @@ function lowerHeaders(headers: APIGatewayProxyEvent['headers'] | null | undefine
   return out;
 }
 
-function decodeParam(value: string): string {
+/**
+ * API Gateway REST (payload v1) puts path parameters in the event still percent-encoded, as the
+ * client sent them (serverless/serverless#5037: `/posts/%40` arrives as `%40`; middleapi/standard-server#93,
+ * from live captures: REST APIs keep the path's encoding, only HTTP APIs decode it). So they are
+ * decoded here, exactly once: a key holding `%25` or `/` round-trips. A value that is not valid
+ * percent-encoding (`%zz`, or bytes that are not UTF-8) cannot name anything we stored: a 400 naming
+ * the parameter, where falling back to the raw text would silently address another key.
+ */
+function decodeParam(name: string, value: string): string {
   try {
     return decodeURIComponent(value);
   } catch {
-    return value;
+    throw validationProblem([{ pointer: `path:${name}`, detail: 'is not valid percent-encoding of UTF-8 text: encode the value once with encodeURIComponent' }], 'path');
   }
 }
 
@@ -102,9 +110,9 @@ export function httpRoute(opts: {
       principal = authenticate(headers, rawBody, deps.auth);
       const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
       const pathParameters: Record<string, string> = {};
-      for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(v);
+      for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(k, v);
       const reply = await opts.handle(
-        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: started + context.getRemainingTimeInMillis() - 1_000 },
+        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
         deps,
       );
       return logged(toResult(reply), principal);

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AppDeps } from '../deps.js';
 import { ProblemError, problemResponse } from '../http/problem.js';
-import { listenLoopback, type RunningServer } from '../systems/sandbox.js';
+import type { RunningServer } from '../systems/sandbox.js';
 import { HTTP_ROUTES } from './routes.js';
 
 /** API Gateway's own payload limit for REST APIs; the handlers refuse anything over 256 KiB themselves. */
@@ -55,27 +56,113 @@ function write(res: ServerResponse, result: APIGatewayProxyResult): void {
   res.end(result.body);
 }
 
+/** What Node's HTTP parser refuses before any handler runs, as the problem this gateway answers with. */
+export function clientErrorProblem(code: string | undefined): ProblemError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new ProblemError(431, 'request-header-fields-too-large', 'Request header fields too large', 'The request headers are over 16 KiB (Node\'s limit; API Gateway\'s is 10 KiB). Nothing was recorded or sent.');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new ProblemError(413, 'payload-too-large', 'Request body too large', 'The chunk extensions of the body are too large. Nothing was recorded or sent.');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ProblemError(408, 'request-timeout', 'Request timeout', 'The request did not arrive completely in time. Nothing was recorded or sent.');
+    default:
+      return new ProblemError(400, 'bad-request', 'Bad request', `The request is not valid HTTP/1.1${code ? ` (${code})` : ''}: check the request line (a path must be ASCII, anything else percent-encoded as UTF-8) and the headers. Nothing was recorded or sent.`);
+  }
+}
+
 /**
- * The local API Gateway: turns HTTP requests into REST (payload v1) proxy events and calls the same
- * handler factories Lambda runs, with the local parts injected.
+ * Answers what Node's parser refused with a problem document instead of Node's bare status line
+ * (issue 13: a 431 or 400 with an empty body). Like Node's own handler, it writes only when no
+ * response of this connection has started, so a kept-alive peer never sees two responses interleaved.
  */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  // `_httpMessage` is the in-flight ServerResponse: what Node's own socketOnError checks before writing.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
+    const problem = problemResponse(clientErrorProblem(err.code));
+    const body = Buffer.from(problem.body, 'utf8');
+    socket.write(
+      `HTTP/1.1 ${problem.statusCode} ${STATUS_CODES[problem.statusCode] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
+    );
+    socket.write(body);
+  }
+  socket.destroy();
+}
+
+/**
+ * A loopback listener like the sandboxes' (127.0.0.1 only, open sockets destroyed on close), plus the
+ * clientError answer above: the gateway is the one server whose own 4xx callers see.
+ */
+async function listenGateway(handler: (req: IncomingMessage, res: ServerResponse) => void, port: number): Promise<RunningServer> {
+  const server: Server = createServer(handler);
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('clientError', answerClientError);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actual}`,
+    port: actual,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The admin hooks' body: a JSON object, or a 400 saying what is wrong with it. */
+function adminBody(text: string | undefined): Record<string, unknown> {
+  if (text === undefined) throw new ProblemError(413, 'payload-too-large', 'Request body too large', 'The body exceeds the gateway limit.');
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ProblemError(400, 'malformed-json', 'Malformed JSON', `The body is not valid JSON: ${(err as Error).message}.`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ProblemError(400, 'malformed-json', 'Malformed JSON', 'The body must be a JSON object.');
+  return value as Record<string, unknown>;
+}
+
 /** Local-only operator hooks (`/__local/...`) for the `paybridge` command: not part of the AWS API. */
 export type LocalAdmin = (path: string, body: unknown) => Promise<unknown | undefined>;
 
+/**
+ * The local API Gateway: turns HTTP requests into REST (payload v1) proxy events and calls the same
+ * handler factories Lambda runs, with the local parts injected. Path parameters go to the handlers
+ * as raw, still percent-encoded segments, as API Gateway REST puts them in `pathParameters`
+ * (serverless/serverless#5037; middleapi/standard-server#93): shared/http/route.ts decodes them once.
+ */
 export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: number, admin?: LocalAdmin): Promise<RunningServer> {
   const routes = HTTP_ROUTES.map((r) => ({ ...r, ...compile(r.path), handler: r.make(getDeps) }));
-  return listenLoopback((req, res) => {
+  return listenGateway((req, res) => {
     void (async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost');
+      } catch {
+        return write(res, problemResponse(new ProblemError(400, 'bad-request', 'Bad request', 'The request target is not a valid path.')));
+      }
       const requestId = randomUUID();
       if (admin && url.pathname.startsWith('/__local/')) {
         const deps = await getDeps();
         const key = String(req.headers['x-api-key'] ?? '');
         if (!deps.auth.apiKeys.includes(key)) return write(res, problemResponse(new ProblemError(401, 'unauthorized', 'Authentication required', 'Send the dev x-api-key.')));
-        const text = await readLimited(req);
-        const answer = await admin(url.pathname.slice('/__local/'.length), text ? JSON.parse(text) : {});
-        if (answer === undefined) return write(res, problemResponse(new ProblemError(404, 'not-found', 'Not found', `No local hook ${url.pathname}.`)));
-        return write(res, { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer) });
+        try {
+          const answer = await admin(url.pathname.slice('/__local/'.length), adminBody(await readLimited(req)));
+          if (answer === undefined) return write(res, problemResponse(new ProblemError(404, 'not-found', 'Not found', `No local hook ${url.pathname}.`), url.pathname));
+          return write(res, { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer) });
+        } catch (err) {
+          if (err instanceof ProblemError) return write(res, problemResponse(err, url.pathname));
+          throw err;
+        }
       }
       const candidates = routes.filter((r) => r.regex.test(url.pathname));
       const route = candidates.find((r) => r.method === req.method);

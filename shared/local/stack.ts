@@ -9,10 +9,11 @@ import type { EngineSettings } from '../core/lifecycle.js';
 import type { PacingSettings } from '../core/pacing.js';
 import { sweep, type SweepReport } from '../core/recovery.js';
 import { buildDeps, type AppDeps } from '../deps.js';
+import { validationProblem, type FieldError } from '../http/problem.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
-import { parseRetryMessage } from '../queue/port.js';
+import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
 import { systemOfPk } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
@@ -208,11 +209,26 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
 
     const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
-      const b = body as { pk?: string; delaySeconds?: number; message?: unknown };
-      if (hook === 'enqueue' && typeof b.pk === 'string' && b.pk.includes('#')) {
+      const b = body as { pk?: unknown; delaySeconds?: unknown; message?: unknown };
+      if (hook === 'enqueue') {
+        // A bad body is the operator's 400, not "no such hook" (404) or a 500 from the queue.
+        const errors: FieldError[] = [];
+        if (typeof b.pk !== 'string' || !b.pk.includes('#')) errors.push({ pointer: '#/pk', detail: 'is required: the record key (<system>#<tenant>#<key>) to enqueue' });
+        if (b.delaySeconds !== undefined && !(Number.isInteger(b.delaySeconds) && (b.delaySeconds as number) >= 0 && (b.delaySeconds as number) <= 900)) {
+          errors.push({ pointer: '#/delaySeconds', detail: 'must be a whole number of seconds from 0 to 900 (SQS DelaySeconds)' });
+        }
+        let message: RetryMessage | undefined;
+        if (b.message !== undefined) {
+          try {
+            message = parseRetryMessage(JSON.stringify(b.message));
+          } catch (err) {
+            errors.push({ pointer: '#/message', detail: `is not a retry message: ${(err as Error).message}` });
+          }
+        }
+        if (errors.length > 0) throw validationProblem(errors, 'enqueue request');
+        const pk = b.pk as string;
         // The operator command's own message (fence and snapshot) when it sends one; else a wake-up.
-        const message = b.message && typeof b.message === 'object' ? parseRetryMessage(JSON.stringify(b.message)) : { pk: b.pk, system: systemOfPk(b.pk), reason: 'operator', now: true };
-        await queue.send(message, b.delaySeconds ?? 0);
+        await queue.send(message ?? { pk, system: systemOfPk(pk), reason: 'operator', now: true }, (b.delaySeconds as number | undefined) ?? 0);
         return { enqueued: 1 };
       }
       if (hook === 'dlq') return { count: queue.deadLetters.length };

@@ -7,6 +7,11 @@ export interface ParsedPayment {
   key: string;
   /** The normalised request the module will send; hashed to detect a reused key with another payload. */
   request: Record<string, unknown>;
+  /**
+   * Where the key came from (`#/contactId`, `#/externalId`, `header:Idempotency-Key`, `path:externalId`),
+   * so a key that cannot be stored is refused naming the caller's field (shared/core/keys.ts).
+   */
+  keyPointer?: string;
 }
 
 export interface InboundRequest {

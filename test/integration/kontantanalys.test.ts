@@ -137,7 +137,7 @@ describe('Kontantanalys: upsert by externalId, matching, nightly reset, schedule
     for (const id of ['run-1', 'run-2', 'run-3']) {
       const rec = await waitForStatus(stack, 'kontantanalys', `services:${id}`, ['posted']);
       await eventually(async () => sim().objects.get('service')?.get(rec.remoteId ?? rec.checkpoints.remoteId)?.attributes.timelinessDate === today);
-      expect(sim().objects.get('service')?.get(rec.checkpoints.remoteId)?.attributes).toMatchObject({ timelinessDate: today, externalId: id });
+      expect(sim().objects.get('service')?.get(rec.checkpoints.remoteId)?.attributes).toMatchObject({ timelinessDate: today, properties: { lst: true, externalId: id } });
     }
     const third = (await stack.kontantanalysSyncNow()) as RunSummary;
     expect(third.refreshed).toBe(0);

@@ -151,7 +151,7 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
       checkUnsupported(input.body);
       const parsed = saleSchema.safeParse(input.body);
       if (!parsed.success) throw validationProblem(fieldErrors(parsed.error), 'sale');
-      return { tenant: 'default', key: parsed.data.externalId, request: parsed.data as unknown as Record<string, unknown> };
+      return { tenant: 'default', key: parsed.data.externalId, request: parsed.data as unknown as Record<string, unknown>, keyPointer: '#/externalId' };
     },
     routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
     post,

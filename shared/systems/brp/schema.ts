@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCalendarDate } from '../../dates.js';
 import { ProblemError, type FieldError } from '../../http/problem.js';
 import { orRequired } from '../cambio/schema.js';
 
@@ -14,7 +15,7 @@ const booking = z.strictObject({
   startDate: z
     .string({ error: orRequired('must be a date as YYYY-MM-DD') })
     .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a date as YYYY-MM-DD', abort: true })
-    .refine((v) => new Date(`${v}T00:00:00Z`).toISOString().startsWith(v), 'is not a calendar date'),
+    .refine(isCalendarDate, 'is not a calendar date'),
   startTime: z.string({ error: orRequired('must be a time as HH:MM') }).regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time as HH:MM (24-hour)'),
   resourceId: id('the BRP resource booked'),
 });

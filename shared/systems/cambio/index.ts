@@ -47,7 +47,7 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
       }
       if (!body.success || errors.length > 0) throw validationProblem(errors, 'payment notice');
       const request: CambioRequest = { ...body.data, ...(patient ? { patient } : {}) };
-      return { tenant: TENANT, key: body.data.contactId, request: { ...request } };
+      return { tenant: TENANT, key: body.data.contactId, request: { ...request }, keyPointer: '#/contactId' };
     },
     routeKey(key) {
       return key ? { tenant: TENANT, key } : undefined;

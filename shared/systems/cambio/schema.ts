@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
 
 /** A zod error message that tells "missing" apart from "wrong". */
 export const orRequired = (message: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
@@ -16,6 +17,8 @@ export const paymentNoticeSchema = z.strictObject({
     .string({ error: orRequired('must be a string') })
     .min(1, { error: 'must not be empty', abort: true })
     .max(128, { error: 'must be at most 128 characters', abort: true })
+    // A lone surrogate passed every other rule, was posted, then broke the status URL (issue 13).
+    .refine(isWellFormedText, { error: ILL_FORMED_DETAIL, abort: true })
     .regex(printable, { error: 'must not contain control characters', abort: true })
     .refine((v) => v.trim() === v, 'must not start or end with whitespace'),
   paymentType: z.enum(['CASH', 'CARD'], { error: orRequired('must be "CASH" or "CARD"') }),

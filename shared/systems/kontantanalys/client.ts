@@ -11,6 +11,34 @@ export interface Remote {
 
 export type Answer<T> = { ok: true; value: T } | { ok: false; outcome: Outcome; status?: number };
 
+/** How far a listing got: a failed page (a 429, an outage) is resumed from here instead of page 1. */
+export interface ListCursor {
+  items: Remote[];
+  /** The next page's URL. */
+  next: string;
+  /** URLs already read: a next link pointing back at one of them would loop. */
+  seen: string[];
+}
+
+export type ListAnswer = { ok: true; value: Remote[] } | { ok: false; outcome: Outcome; status?: number; cursor?: ListCursor };
+
+/**
+ * Pages one listing may take. Seed 001 does not say how lists page; its envelope and errors are
+ * JSON:API's (`{data: {type, id, attributes}}`, `{errors: [...]}`), so the client follows JSON:API's
+ * `links.next` until there is none. ~17,000 registered providers at 500 a page is 34 pages; a
+ * listing that does not end within this many is an error, not an endless loop.
+ */
+export const MAX_LIST_PAGES = 500;
+
+/** The next page's URL from a JSON:API `links.next` (a string or `{href}`), or undefined on the last page. */
+export function nextLink(body: unknown, current: string): string | undefined {
+  const links = (body as { links?: unknown } | undefined)?.links;
+  if (!links || typeof links !== 'object') return undefined;
+  const next = (links as { next?: unknown }).next;
+  const href = typeof next === 'string' ? next : next && typeof next === 'object' ? (next as { href?: unknown }).href : undefined;
+  return typeof href === 'string' && href !== '' ? new URL(href, current).toString() : undefined;
+}
+
 /** PiPoS ServiceApi: `POST /Token` (password grant), `{data: {type, id, attributes}}` everywhere. */
 export class KontantanalysClient {
   private readonly tokens: TokenCache;
@@ -47,13 +75,17 @@ export class KontantanalysClient {
   }
 
   /** One call with the bearer, renewed once on 401. */
-  private async call(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<Answer<unknown>> {
+  private call(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<Answer<unknown>> {
+    return this.send(method, this.url(path), body);
+  }
+
+  private async send(method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown): Promise<Answer<unknown>> {
     const sent = await sendWithBearer(
       this.tokens,
       (token) =>
         observe(this.dispatcher, {
           method,
-          url: this.url(path),
+          url,
           headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
           ...(body ? { body: JSON.stringify(body) } : {}),
           signal: this.signal,
@@ -92,10 +124,30 @@ export class KontantanalysClient {
     return d ? { ok: true, value: d } : { ok: false, outcome: { type: 'retryable', message: 'Kontantanalys answered without data' } };
   }
 
-  async list(path: string): Promise<Answer<Remote[]>> {
-    const r = await this.call('GET', `${path}/`);
-    if (!r.ok) return r;
-    const d = (r.value as { data?: unknown } | undefined)?.data;
-    return Array.isArray(d) ? { ok: true, value: d as Remote[] } : { ok: false, outcome: { type: 'retryable', message: 'Kontantanalys answered the list without a data array' } };
+  /**
+   * Every object of a resource, following each page's `links.next` (see MAX_LIST_PAGES). A page that
+   * fails returns the cursor to resume from, so a rate limit met on page 20 costs page 20 again, not
+   * pages 1–20. Next links must stay on the configured host: the bearer token goes with them.
+   */
+  async list(path: string, resume?: ListCursor): Promise<ListAnswer> {
+    const base = new URL(this.url(''));
+    const items = [...(resume?.items ?? [])];
+    const seen = new Set(resume?.seen ?? []);
+    let next: string | undefined = resume?.next ?? this.url(`${path}/`);
+    while (next !== undefined) {
+      if (seen.size >= MAX_LIST_PAGES) return { ok: false, outcome: { type: 'retryable', message: `Kontantanalys: the list at ${path} did not end within ${MAX_LIST_PAGES} pages` } };
+      if (seen.has(next)) return { ok: false, outcome: { type: 'retryable', message: `Kontantanalys: the list at ${path} links back to a page already read (${next})` } };
+      if (new URL(next).origin !== base.origin) {
+        return { ok: false, outcome: { type: 'retryable', message: `Kontantanalys: the list at ${path} links to another origin (${new URL(next).origin}); not followed with our token` } };
+      }
+      const r = await this.send('GET', next);
+      if (!r.ok) return { ...r, cursor: { items, next, seen: [...seen] } };
+      const d = (r.value as { data?: unknown } | undefined)?.data;
+      if (!Array.isArray(d)) return { ok: false, outcome: { type: 'retryable', message: 'Kontantanalys answered the list without a data array' } };
+      seen.add(next);
+      items.push(...(d as Remote[]));
+      next = nextLink(r.value, next);
+    }
+    return { ok: true, value: items };
   }
 }

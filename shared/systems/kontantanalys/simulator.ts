@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { stockholmDate } from '../../dates.js';
 import {
   answerLimiterRequest,
   FaultPlan,
@@ -27,6 +28,10 @@ export interface KontantanalysSandboxOptions {
   faults?: FaultPlan;
   faultWaitSeconds?: number;
   hangMs?: number;
+  /** Objects per list page when the request names no `page[size]`. */
+  pageSize?: number;
+  /** The sandbox's "today" (YYYY-MM-DD, Stockholm) for the timelinessDate rule. */
+  today?: () => string;
 }
 
 interface Stored {
@@ -34,6 +39,10 @@ interface Stored {
   type: string;
   attributes: Record<string, unknown>;
 }
+
+/** Objects per list page unless `page[size]` says otherwise, and the most a page may hold. */
+export const DEFAULT_PAGE_SIZE = 500;
+export const MAX_PAGE_SIZE = 1_000;
 
 /** An id the sandbox treats as not registered (principal, organisation or provider). */
 export const UNKNOWN_ID = 999_999;
@@ -69,6 +78,8 @@ export class KontantanalysSandbox {
       rateClock: opts.rateClock ?? Date.now,
       faultWaitSeconds: opts.faultWaitSeconds ?? 5,
       hangMs: opts.hangMs ?? 20_000,
+      pageSize: opts.pageSize ?? DEFAULT_PAGE_SIZE,
+      today: opts.today ?? (() => stockholmDate(Date.now())),
     };
     this.faults = opts.faults ?? new FaultPlan();
     this.rate = new SandboxRateLimit(this.options.limiter, this.options.ratePerSecond, this.options.rateClock);
@@ -163,7 +174,7 @@ export class KontantanalysSandbox {
       return ok();
     };
 
-    if (req.method === 'GET' && id === undefined) return sendJson(res, 200, { data: [...store.values()] });
+    if (req.method === 'GET' && id === undefined) return this.listPage(store, url, res);
     if (req.method === 'GET') {
       const found = store.get(id as number);
       return found ? sendJson(res, 200, { data: found }) : sendJson(res, 404, { errors: [`${type} ${id} not found`] });
@@ -178,7 +189,7 @@ export class KontantanalysSandbox {
     if (!data || data.type !== type || !data.attributes || typeof data.attributes !== 'object') {
       return sendJson(res, 400, { errors: [`Expected {"data": {"type": "${type}", "attributes": {...}}}`] });
     }
-    const invalid = this.validate(data.attributes);
+    const invalid = this.validate(type, data.attributes);
     if (invalid.length) return sendJson(res, 400, { errors: invalid });
     if (req.method === 'POST' && id === undefined) {
       const created: Stored = { id: this.nextId++, type, attributes: data.attributes };
@@ -196,9 +207,53 @@ export class KontantanalysSandbox {
     return sendJson(res, 405, { errors: ['Method not allowed'] });
   }
 
+  /**
+   * One page of a list. Seed 001 does not say how lists page; the sandbox pages the JSON:API way its
+   * envelope suggests (`page[number]`, `page[size]`, `links.next` until the last page, `meta`), so a
+   * client that reads only the first page misses most of the ~17,000 registered providers.
+   */
+  private listPage(store: Map<number, Stored>, url: URL, res: ServerResponse): void {
+    const number = url.searchParams.get('page[number]') ?? '1';
+    const size = url.searchParams.get('page[size]') ?? String(this.options.pageSize);
+    if (!/^[1-9]\d{0,6}$/.test(number) || !/^[1-9]\d{0,6}$/.test(size) || Number(size) > MAX_PAGE_SIZE) {
+      return sendJson(res, 400, { errors: [`page[number] ska vara 1 eller mer och page[size] 1 till ${MAX_PAGE_SIZE}`] });
+    }
+    const [n, s] = [Number(number), Number(size)];
+    const all = [...store.values()];
+    const pages = Math.max(1, Math.ceil(all.length / s));
+    const link = (page: number) => {
+      const q = new URLSearchParams({ 'page[number]': String(page), 'page[size]': String(s) });
+      return `${this.server?.url ?? ''}${url.pathname}?${q}`;
+    };
+    return sendJson(res, 200, {
+      data: all.slice((n - 1) * s, n * s),
+      links: { self: link(n), first: link(1), last: link(pages), ...(n > 1 ? { prev: link(Math.min(n - 1, pages)) } : {}), ...(n < pages ? { next: link(n + 1) } : {}) },
+      meta: { totalCount: all.length, pageNumber: n, pageSize: s, totalPages: pages },
+    });
+  }
+
   /** A few of the document's rules, checked server-side as the real API would. */
-  private validate(a: Record<string, unknown>): string[] {
+  private validate(type: string, a: Record<string, unknown>): string[] {
     const errors: string[] = [];
+    if (type === 'service') {
+      // Seed 001: externalId is a key of a service's properties ("Alla | externalId | string"), not an
+      // attribute. Refused here, so a client that sends it at the top level cannot pass in tests.
+      if ('externalId' in a) errors.push('externalId: är en nyckel i properties, inte ett attribut');
+      const props = a.properties as Record<string, unknown> | undefined;
+      if (props !== undefined && (typeof props !== 'object' || props === null || Array.isArray(props))) errors.push('properties: ska vara en dictionary');
+      else if (props?.externalId !== undefined && typeof props.externalId !== 'string') errors.push('properties.externalId: ska vara en sträng');
+      // Seed 001: "För aktuellt år måste datumet ligga inom intervallet xxxx-01-01 till aktuellt datum.
+      // För historiskt data ska datumet ligga inom året."
+      if (typeof a.timelinessDate === 'string') {
+        const today = this.options.today();
+        const current = Number(today.slice(0, 4));
+        const year = typeof a.year === 'number' && a.year !== 0 ? a.year : current;
+        const d = a.timelinessDate;
+        if (year === current ? d < `${current}-01-01` || d > today : !d.startsWith(`${year}-`)) {
+          errors.push(year === current ? `timelinessDate: för aktuellt år måste datumet ligga inom intervallet ${current}-01-01 till ${today}` : `timelinessDate: för historiskt data ska datumet ligga inom året ${year}`);
+        }
+      }
+    }
     const range = (k: string, lo: number, hi: number) => {
       if (a[k] !== undefined && !(typeof a[k] === 'number' && (a[k] as number) >= lo && (a[k] as number) <= hi)) errors.push(`${k}: giltiga värden är ${lo} till ${hi}`);
     };

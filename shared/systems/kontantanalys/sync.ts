@@ -3,6 +3,7 @@ import { ACTIVE_STATUSES, recordPk, STATUSES, type PaymentRecord } from '../../c
 import type { AppDeps } from '../../deps.js';
 import { stockholmDate } from '../../dates.js';
 import { KONTANTANALYS, type KontantanalysCheckpoints, type KontantanalysRequest } from './index.js';
+import { timelinessWithin } from './schema.js';
 
 export const RUN_KEY_PREFIX = 'run:';
 export const LATEST_RUN_KEY = `${RUN_KEY_PREFIX}latest`;
@@ -71,9 +72,9 @@ export async function runKontantanalysSync(deps: AppDeps, owner: string): Promis
       }
       const r = record.request as unknown as KontantanalysRequest;
       const cp = record.checkpoints as KontantanalysCheckpoints;
-      const confirmed = cp.confirmedAt ? stockholmDate(Date.parse(cp.confirmedAt)) : undefined;
-      // The document: timelinessDate lies between 1 January of the current year and today.
-      const date = confirmed && confirmed < `${today.slice(0, 4)}-01-01` ? `${today.slice(0, 4)}-01-01` : confirmed;
+      // Clamped into the service's year and not after today (seed 001): a run on 1 January moves a
+      // confirmation of 30 December to 1 January instead of sending last year's date.
+      const date = cp.confirmedAt ? timelinessWithin(stockholmDate(Date.parse(cp.confirmedAt)), r.attributes.year, today) : undefined;
       if (r.resource === 'services' && r.attributes.timelinessDate === undefined && date && date !== cp.timelinessDate) {
         const queued = await reopen(deps, record.pk, { reason: `timelinessDate refreshed to ${date}, the last confirmation`, checkpoints: { timelinessDate: date } });
         if (queued) summary.refreshed++;

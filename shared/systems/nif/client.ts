@@ -58,7 +58,9 @@ export class NifMembershipClient {
 
   /**
    * The read API, `GET /read/api/Payment/paymentdetails?PersonId&FromDate&ToDate`: is there a payment
-   * with our externalId as its externalReference?
+   * of this club with our externalId as its externalReference? The query names a person, not a
+   * club, and an ExternalId is only the caller's "transaction reference number" (seed 003), which two
+   * clubs' systems may both use: a row of another club must never count as ours (see sameClub).
    */
   async findPayment(clubId: string, payment: NifPayment, variant: 'membership' | 'corporate', signal?: AbortSignal): Promise<ReconcileResult> {
     const token = this.settings.clubToken(clubId);
@@ -77,7 +79,7 @@ export class NifMembershipClient {
     if (obs.status < 200 || obs.status >= 300) return { type: 'inconclusive', message: `read API answered HTTP ${obs.status}` };
     const list = paymentsIn(obs.body);
     if (!list) return { type: 'inconclusive', message: 'read API answered with no list of payments' };
-    const match = list.find((p) => referenceOf(p) === payment.externalId);
+    const match = list.find((p) => referenceOf(p) === payment.externalId && sameClub(p, clubId, payment));
     return match ? { type: 'found', body: match } : { type: 'absent' };
   }
 }
@@ -91,6 +93,22 @@ function paymentsIn(body: unknown): Record<string, unknown>[] | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Whether a read-API row belongs to the payment we sent for this club. The read API is not in the
+ * seed documents, so neither are its fields: every club field the row carries must agree with what
+ * was sent (seed 003's request: `OrgId` "Payment type 1 ClubId, Payment type 2 BranchId",
+ * `PaidToOrgId` "Organization receiving the payment (club)"; the `ClubId` header). A row carrying
+ * none of them was read with this club's ClubId header and token, and is taken as this club's.
+ */
+export function sameClub(row: Record<string, unknown>, clubId: string, payment: Pick<NifPayment, 'orgId' | 'paidToOrgId'>): boolean {
+  const checks: [unknown, number | string][] = [
+    [row.paidToOrgId ?? row.PaidToOrgId, payment.paidToOrgId],
+    [row.orgId ?? row.OrgId, payment.orgId],
+    [row.clubId ?? row.ClubId, clubId],
+  ];
+  return checks.every(([got, sent]) => got === undefined || got === null || String(got) === String(sent));
 }
 
 function referenceOf(p: Record<string, unknown>): string | undefined {

@@ -84,7 +84,8 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const generated = p.externalId === undefined;
       const payment: NifPayment = generated ? { ...p, externalId: derivedExternalId(clubId, own) } : p;
       const request: NifRequest = { clubId, payment, ...(generated ? { generatedExternalId: true } : {}) };
-      return { tenant: clubId, key, request: request as unknown as Record<string, unknown> };
+      const keyPointer = p.externalId !== undefined ? '#/externalId' : idem !== undefined ? 'header:Idempotency-Key' : '#';
+      return { tenant: clubId, key, request: request as unknown as Record<string, unknown>, keyPointer };
     },
     routeKey(routeKey) {
       const at = routeKey.indexOf(':');
@@ -133,7 +134,7 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
       const parsed = parseNifPayment(input.body, 'gen2' satisfies NifVariant, osloDate(clock()));
       if (!parsed.ok) throw validationProblem(parsed.errors, 'payment');
       const request: NifRequest = { payment: parsed.value };
-      return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown> };
+      return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown>, keyPointer: '#/externalId' };
     },
     routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
     async post(request, ctx) {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
+import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
 import { orRequired } from '../cambio/schema.js';
 
@@ -68,10 +70,18 @@ const isoDate = (code: string) =>
   z
     .string({ error: orRequired('must be a date as YYYY-MM-DD') })
     .regex(/^\d{4}-\d{2}-\d{2}$/, { error: `must be a date as YYYY-MM-DD${code}`, abort: true })
-    .refine((v) => {
-      const d = new Date(`${v}T00:00:00Z`);
-      return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(v);
-    }, `is not a calendar date${code}`);
+    .refine(isCalendarDate, `is not a calendar date${code}`);
+
+/**
+ * ExternalId, ≤ 25 characters (seeds 003, 004). It is the key, so it must also be well-formed
+ * Unicode: a lone surrogate was posted to NIF and then broke the status URL (issue 13).
+ */
+const externalIdText = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(25, 'must be at most 25 characters')
+  .refine(isWellFormedText, { error: ILL_FORMED_DETAIL, abort: true });
 
 /** The body schema of a variant, as the routes accept it (also the OpenAPI document's source). */
 export function nifBodySchema(variant: NifVariant) {
@@ -83,10 +93,7 @@ export function nifBodySchema(variant: NifVariant) {
       else if (kronorToOre(v) === undefined) ctx.addIssue({ code: 'custom', message: 'must be an amount in kronor, not negative, with at most two decimals (e.g. 450 or "450.50")' });
     }),
     comment: z.string().max(200, 'must be at most 200 characters').optional(),
-    externalId:
-      variant === 'gen2'
-        ? z.union([z.string(), z.number()], { error: orRequired('must be a string') }).transform(String).pipe(z.string().trim().min(1, 'must not be empty').max(25, 'must be at most 25 characters'))
-        : z.union([z.string(), z.number()]).transform(String).pipe(z.string().trim().min(1, 'must not be empty').max(25, 'must be at most 25 characters')).optional(),
+    externalId: variant === 'gen2' ? z.union([z.string(), z.number()], { error: orRequired('must be a string') }).transform(String).pipe(externalIdText) : z.union([z.string(), z.number()]).transform(String).pipe(externalIdText).optional(),
     isFamilyMember: boolish.optional(),
     isPaid: variant === 'corporate' ? boolish.optional() : boolish,
     orgId: positiveId(variant === 'corporate' ? 'the club, or the group for payment type 2' : variant === 'gen2' ? 'the club, or the branch for payment type 2' : 'the club, the branch for type 2, or the allidrett group'),

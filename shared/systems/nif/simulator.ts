@@ -294,9 +294,15 @@ export class NifSandbox {
     const personId = Number(url.searchParams.get('PersonId'));
     const from = url.searchParams.get('FromDate') ?? '0000-00-00';
     const to = url.searchParams.get('ToDate') ?? '9999-99-99';
+    // The query names a person, not a club: the sandbox answers with the person's payments of every
+    // club (the stricter reading of an undocumented API), each with the club fields it was posted with,
+    // so reconciliation has to tell its own club's row from another club's with the same reference.
     const found = this.payments
-      .filter((p) => p.generation === 1 && p.clubId === auth.clubId && p.personId === personId && p.paidDate >= from && p.paidDate <= to)
-      .map((p) => ({ paymentId: p.paymentId, personId: p.personId, orgId: p.orgId, amount: p.amount, paidDate: p.paidDate, periodFrom: p.periodFrom, periodTo: p.periodTo, paymentTypeId: p.paymentTypeId, externalReference: p.externalReference ?? null }));
+      .filter((p) => p.generation === 1 && p.personId === personId && p.paidDate >= from && p.paidDate <= to)
+      .map((p) => ({
+        paymentId: p.paymentId, personId: p.personId, clubId: p.clubId ?? null, orgId: p.orgId, paidToOrgId: p.paidToOrgId, amount: p.amount,
+        paidDate: p.paidDate, periodFrom: p.periodFrom, periodTo: p.periodTo, paymentTypeId: p.paymentTypeId, externalReference: p.externalReference ?? null,
+      }));
     return this.reply(res, 200, found);
   }
 }

@@ -38,6 +38,8 @@ describe('BRP sale schema', () => {
   it.each([
     [{ externalId: undefined }, '#/externalId', 'is required'],
     [{ externalId: 'a b' }, '#/externalId', 'must be visible ASCII without spaces (it is sent as payment.transactionid)'],
+    // Visible ASCII only, so a lone surrogate (issue 13) never becomes a key.
+    [{ externalId: 'sale\ud800' }, '#/externalId', 'must be visible ASCII without spaces (it is sent as payment.transactionid)'],
     [{ externalId: 'x'.repeat(65) }, '#/externalId', 'must be at most 64 characters'],
     [{ businessUnitId: 0 }, '#/businessUnitId', 'must be a positive whole number (the BRP business unit (anläggning))'],
     [{ customer: { personId: 'x' } }, '#/customer', 'must be {"personId": <id>} or {"anonymous": true}'],
@@ -46,6 +48,8 @@ describe('BRP sale schema', () => {
     [{ rows: [{ productId: 10, quantity: 1.5 }] }, '#/rows/0/quantity', 'must be a whole number from 1 to 999'],
     [{ rows: [{ productId: 10 }] }, '#/rows/0/quantity', 'is required'],
     [{ bookings: [{ productId: 20, startDate: '2026-02-30', startTime: '18:00', resourceId: 5 }] }, '#/bookings/0/startDate', 'is not a calendar date'],
+    // An invalid Date whose toISOString() throws: was a 500 (issue 13's fuzz test).
+    [{ bookings: [{ productId: 20, startDate: '0000-00-00', startTime: '18:00', resourceId: 5 }] }, '#/bookings/0/startDate', 'is not a calendar date'],
     [{ bookings: [{ productId: 20, startDate: '2026-12-01', startTime: '6:00', resourceId: 5 }] }, '#/bookings/0/startTime', 'must be a time as HH:MM (24-hour)'],
     [{ bookings: [{ productId: 20, startDate: '2026-12-01', startTime: '06:00' }] }, '#/bookings/0/resourceId', 'is required'],
     [{ payment: { amount: 0, paymentMethodId: 1 } }, '#/payment/amount', 'must be more than 0 öre'],

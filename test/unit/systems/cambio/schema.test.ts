@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ILL_FORMED_DETAIL } from '../../../../shared/core/keys.js';
 import { fieldErrors } from '../../../../shared/http/problem.js';
 import { paymentNoticeSchema } from '../../../../shared/systems/cambio/schema.js';
 
@@ -11,6 +12,8 @@ describe('Cambio payment notice schema (seed 000)', () => {
   it('accepts the document example with both payment types', () => {
     expect(errorsOf({ status: 'PAID', contactId: 'string', paymentType: 'CASH' })).toEqual([]);
     expect(errorsOf({ status: 'PAID', contactId: '12345', paymentType: 'CARD' })).toEqual([]);
+    // A character outside the BMP is a surrogate pair: well-formed, accepted.
+    expect(errorsOf({ status: 'PAID', contactId: 'besök-😀', paymentType: 'CARD' })).toEqual([]);
   });
 
   it.each([
@@ -23,6 +26,9 @@ describe('Cambio payment notice schema (seed 000)', () => {
     [{ status: 'PAID', contactId: 'x'.repeat(129), paymentType: 'CASH' }, '#/contactId', 'must be at most 128 characters'],
     [{ status: 'PAID', contactId: 'a\nb', paymentType: 'CASH' }, '#/contactId', 'must not contain control characters'],
     [{ status: 'PAID', contactId: ' x', paymentType: 'CASH' }, '#/contactId', 'must not start or end with whitespace'],
+    // Issue 13: posted to Cambio, then the status URL could not be built (encodeURIComponent threw).
+    [{ status: 'PAID', contactId: 'repro\ud800', paymentType: 'CARD' }, '#/contactId', ILL_FORMED_DETAIL],
+    [{ status: 'PAID', contactId: '\udc00', paymentType: 'CARD' }, '#/contactId', ILL_FORMED_DETAIL],
     [{ status: 'PAID', contactId: 'x' }, '#/paymentType', 'is required'],
     [{ status: 'PAID', contactId: 'x', paymentType: 'SWISH' }, '#/paymentType', 'must be "CASH" or "CARD"'],
     [{ status: 'PAID', contactId: 'x', paymentType: 'CASH', extra: true }, '#/extra', 'is not a field of this request'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fieldErrors } from '../../../../shared/http/problem.js';
-import { crossFieldErrors, schemas, type Resource } from '../../../../shared/systems/kontantanalys/schema.js';
+import { crossFieldErrors, externalIdSchema, schemas, timelinessWithin, type Resource } from '../../../../shared/systems/kontantanalys/schema.js';
 
 const TODAY = '2026-11-22';
 const valid: Record<Resource, Record<string, unknown>> = {
@@ -39,13 +39,14 @@ describe('Kontantanalys rules (seed 001)', () => {
     ['form not of the type', 'services', { forms: ['Paketautomat'] }, '#/forms/0', '"Paketautomat" is not a form of Kontantuttag; allowed: Bankkassa, Uttagsautomat, Över disk hos ombud'],
     ['no form', 'services', { forms: [] }, '#/forms', 'must name at least one form'],
     ['property not of the type', 'services', { properties: { manned: true } }, '#/properties/manned', 'is not a property of Kontantuttag; allowed: lst, ticketsRequired'],
-    ['property of a type that has none', 'services', { serviceTypeId: 4, forms: ['Paketombud'], properties: { lst: true } }, '#/properties/lst', 'is not a property of Posttjänster (it has none)'],
+    ['property of a type that has none', 'services', { serviceTypeId: 4, forms: ['Paketombud'], properties: { lst: true } }, '#/properties/lst', 'is not a property of Posttjänster; allowed: externalId'],
     ['bool property not a bool', 'services', { properties: { lst: 'yes' } }, '#/properties/lst', 'must be true or false'],
     ['revenue not a whole number', 'services', { serviceTypeId: 7, forms: ['Dagligvaror'], properties: { revenue: 1.5 } }, '#/properties/revenue', 'must be a whole number (thousands of kronor)'],
     ['unknown service type', 'services', { serviceTypeId: 9 }, '#/serviceTypeId', 'must be a service type id'],
     ['historic year without permission', 'services', { year: 2024 }, '#/year', '2024 is a historic year: creating or updating historic data needs the extended permission (KONTANTANALYS_EXTENDED_PERMISSION)'],
     ['future year', 'services', { year: 2027 }, '#/year', 'must not be in the future (0 means the current year, 2026)'],
     ['timeliness in the future', 'services', { timelinessDate: '2026-11-23' }, '#/timelinessDate', 'must not be after today (2026-11-22)'],
+    ['timeliness not a date at all (was a 500: toISOString threw)', 'services', { timelinessDate: '0000-00-00' }, '#/timelinessDate', 'is not a calendar date'],
     ['timeliness outside the year', 'services', { year: 0, timelinessDate: '2025-12-31' }, '#/timelinessDate', "must lie within the service's year, 2026"],
     ['openHoursPerWeek 169', 'templates', { openHoursPerWeek: 169 }, '#/openHoursPerWeek', 'must be from 0 to 168 hours'],
     ['openHoursPerWeek -1', 'adaptations', { openHoursPerWeek: -1 }, '#/openHoursPerWeek', 'must be from 0 to 168 hours'],
@@ -71,5 +72,29 @@ describe('Kontantanalys rules (seed 001)', () => {
     expect(errorsOf('services', { year: 2024, timelinessDate: '2024-12-31' }, true)).toEqual([]);
     expect(errorsOf('adaptations', { accessBarrier: false, accessBarrierDescription: undefined })).toEqual([]);
     expect(errorsOf('services', { serviceTypeId: 3, forms: ['Servicebox', 'Bankkassa'], properties: { lst: false } })).toEqual([]);
+  });
+});
+
+describe('Kontantanalys externalId in the path', () => {
+  it('takes letters, digits and . - _ : @, 1–100 characters; refuses a lone surrogate (issue 13), % and /', () => {
+    for (const ok of ['atm-17', 'a.b_c:d@e', 'x'.repeat(100)]) expect(externalIdSchema.safeParse(ok).success).toBe(true);
+    for (const bad of ['', 'x'.repeat(101), 'atm\ud800', '\udc00', 'a%25b', 'a/b', 'Åre']) expect(externalIdSchema.safeParse(bad).success).toBe(false);
+  });
+});
+
+describe('timelinessDate derived from a confirmation', () => {
+  // Seed 001, timelinessDate: "För aktuellt år måste datumet ligga inom intervallet xxxx-01-01 till
+  // aktuellt datum. För historiskt data ska datumet ligga inom året."
+  it('stays between 1 January of the current year and today: a run on 1 January never sends last year\'s date', () => {
+    expect(timelinessWithin('2026-12-30', undefined, '2027-01-01')).toBe('2027-01-01');
+    expect(timelinessWithin('2026-12-30', 0, '2027-01-01')).toBe('2027-01-01');
+    expect(timelinessWithin('2027-03-04', undefined, '2027-06-01')).toBe('2027-03-04');
+    expect(timelinessWithin('2027-06-02', undefined, '2027-06-01')).toBe('2027-06-01');
+  });
+
+  it('for a historic year, stays within that year', () => {
+    expect(timelinessWithin('2027-01-05', 2025, '2027-01-05')).toBe('2025-12-31');
+    expect(timelinessWithin('2024-07-01', 2025, '2027-01-05')).toBe('2025-01-01');
+    expect(timelinessWithin('2025-07-01', 2025, '2027-01-05')).toBe('2025-07-01');
   });
 });

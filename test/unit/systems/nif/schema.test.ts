@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ILL_FORMED_DETAIL } from '../../../../shared/core/keys.js';
 import { kronorToOre, oreToKronor, parseNifPayment, toWire, type NifVariant } from '../../../../shared/systems/nif/schema.js';
 
 const TODAY = '2026-11-22';
@@ -38,6 +39,10 @@ describe('NIF payment rules (seeds 003 and 004)', () => {
     ['comment over 200', { comment: 'x'.repeat(201) }, 'membership', '#/comment', 'must be at most 200 characters'],
     ['externalId over 25', { externalId: 'x'.repeat(26) }, 'membership', '#/externalId', 'must be at most 25 characters'],
     ['externalId required in gen2', { externalId: undefined }, 'gen2', '#/externalId', 'is required'],
+    // Issue 13: a lone surrogate was posted to NIF, then the status URL could not be built.
+    ['externalId with a lone surrogate', { externalId: 'repro\ud800' }, 'membership', '#/externalId', ILL_FORMED_DETAIL],
+    ['externalId with a lone surrogate (corporate)', { externalId: '\udfff' }, 'corporate', '#/externalId', ILL_FORMED_DETAIL],
+    ['externalId with a lone surrogate (gen2)', { externalId: 'x\ud83d' }, 'gen2', '#/externalId', ILL_FORMED_DETAIL],
     ['paymentCategory over 127', { paymentCategory: 'x'.repeat(128) }, 'membership', '#/paymentCategory', 'must be at most 127 characters'],
     ['paymentCategory required', { paymentCategory: undefined }, 'membership', '#/paymentCategory', 'is required'],
     ['isPaid required (membership)', { isPaid: undefined }, 'membership', '#/isPaid', 'is required'],
