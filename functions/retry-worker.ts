@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { processRecord } from '../shared/core/engine.js';
-import { awsDeps, type AppDeps } from '../shared/deps.js';
+import type { AppDeps } from '../shared/deps.js';
 import { hashId } from '../shared/log.js';
 import { parseRetryMessage } from '../shared/queue/port.js';
 
@@ -29,5 +29,3 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     );
     return { batchItemFailures };
   });
-
-export const handler = makeHandler(awsDeps());

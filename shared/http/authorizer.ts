@@ -16,8 +16,11 @@ export const WEBHOOK_TOLERANCE_SECONDS = 5 * 60;
 /** The usage plan every webhook-signed request is metered by: terminals carry no API key. */
 export const WEBHOOK_CALLER = 'webhooks';
 
-/** Caller names as usage plans and API Gateway key names use them. */
-export const CALLER_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
+/**
+ * Caller names as usage plans and API Gateway key names use them: lower-case words joined by single
+ * dashes, at most 40 characters (the stack turns them into CloudFormation ids, which allow no dash).
+ */
+export const CALLER_NAME = /^(?=.{1,40}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 
 export interface NamedKey {
   /** The caller an entry `name=key` names; none for a bare key (its caller would be the secret itself). */
