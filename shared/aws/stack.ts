@@ -99,7 +99,7 @@ export function workerConcurrency(rate: number): number {
 
 /** The API Gateway key value that stands for a caller's usage plan (the authorizer returns it; it is not a secret: README, AWS). */
 export const usageKey = (cfg: Pick<StackConfig, 'service' | 'stage'>, caller: string) => `${usageKeyPrefix(cfg)}${caller}`;
-export const usageKeyPrefix = (cfg: Pick<StackConfig, 'service' | 'stage'>) => `${cfg.service}-${cfg.stage}-usage-`;
+export const usageKeyPrefix = (cfg: Pick<StackConfig, 'service' | 'stage'>) => `${cfg.service}-${cfg.stage}-usage-key-`;
 
 const sub = (s: string) => ({ 'Fn::Sub': s });
 const getAtt = (id: string, attr: string) => ({ 'Fn::GetAtt': [id, attr] });
@@ -378,6 +378,9 @@ export function validateConfig(cfg: StackConfig): StackConfig {
   for (const c of Object.keys(cfg.callerPlans)) if (!cfg.callers.includes(c)) problems.push(`custom.api.callerPlans.${c} names no caller in custom.api.callers`);
   if (!(cfg.workerTimeout < cfg.leaseSeconds)) problems.push(`the worker timeout (${cfg.workerTimeout} s) must be shorter than LEASE_SECONDS (${cfg.leaseSeconds} s)`);
   for (const [name, p] of plans(cfg)) {
+    // API Gateway takes key values of 20 to 128 characters.
+    const value = usageKey(cfg, name);
+    if (value.length < 20 || value.length > 128) problems.push(`usage key ${value} of ${name} must be 20 to 128 characters long`);
     if (!(p.rateLimit > 0 && p.burstLimit >= 1 && p.quota >= 1)) problems.push(`usage plan ${name}: rateLimit, burstLimit and quota must be positive`);
     if (!['DAY', 'WEEK', 'MONTH'].includes(p.period)) problems.push(`usage plan ${name}: period must be DAY, WEEK or MONTH`);
   }

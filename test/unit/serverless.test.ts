@@ -107,7 +107,7 @@ describe('serverless.yml and the generated stack', () => {
     }
     const urls = functions.sweep.environment.RETRY_QUEUE_URLS['Fn::Sub'] as string;
     expect(JSON.parse(urls.replace(/\$\{(\w+)\}/g, 'ref:$1'))).toEqual(Object.fromEntries(SYSTEMS.map((s) => [s, `ref:RetryQueue${s.split('-').map((w) => w[0]?.toUpperCase() + w.slice(1)).join('')}`])));
-    expect(functions.authorize.environment).toEqual({ API_KEYS_PARAMETER: '/paybridge/unit/common/API_KEYS', CALLERS: 'pos,pos-web', USAGE_KEY_PREFIX: 'paybridge-unit-usage-' });
+    expect(functions.authorize.environment).toEqual({ API_KEYS_PARAMETER: '/paybridge/unit/common/API_KEYS', CALLERS: 'pos,pos-web', USAGE_KEY_PREFIX: 'paybridge-unit-usage-key-' });
   });
 
   it('keeps secrets out of every environment: they are read from SSM', () => {
@@ -123,9 +123,9 @@ describe('serverless.yml and the generated stack', () => {
       { Webhooks: { throttle: { rateLimit: 50, burstLimit: 100 }, quota: { limit: 3_000_000, period: 'MONTH' } } },
     ]);
     expect(slsApiKeys(CFG).map((k) => Object.values(k)[0])).toEqual([
-      [expect.objectContaining({ name: 'paybridge-unit-pos', value: 'paybridge-unit-usage-pos' })],
-      [expect.objectContaining({ name: 'paybridge-unit-pos-web', value: 'paybridge-unit-usage-pos-web' })],
-      [expect.objectContaining({ name: 'paybridge-unit-webhooks', value: 'paybridge-unit-usage-webhooks' })],
+      [expect.objectContaining({ name: 'paybridge-unit-pos', value: 'paybridge-unit-usage-key-pos' })],
+      [expect.objectContaining({ name: 'paybridge-unit-pos-web', value: 'paybridge-unit-usage-key-pos-web' })],
+      [expect.objectContaining({ name: 'paybridge-unit-webhooks', value: 'paybridge-unit-usage-key-webhooks' })],
     ]);
   });
 
@@ -135,6 +135,7 @@ describe('serverless.yml and the generated stack', () => {
     expect(() => validateConfig({ ...CFG, callers: ['pos--web'] })).toThrow(/caller "pos--web"/);
     expect(() => validateConfig({ ...CFG, callers: ['webhooks'] })).toThrow(/reserved/);
     expect(() => validateConfig({ ...CFG, callers: ['pos', 'pos'] })).toThrow(/twice/);
+    expect(() => validateConfig({ ...CFG, service: 'pb', stage: 'x', callers: ['a'] })).toThrow(/usage key pb-x-usage-key-a of a must be 20 to 128 characters/);
     expect(() => validateConfig({ ...CFG, callerPlans: { nobody: {} } })).toThrow(/callerPlans.nobody names no caller/);
     const { brp: _drop, ...rates } = CFG.rates;
     expect(() => validateConfig({ ...CFG, rates: rates as StackConfig['rates'] })).toThrow(/custom.rates.brp must be a positive number/);

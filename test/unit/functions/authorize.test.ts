@@ -9,7 +9,7 @@ import { createLogger } from '../../../shared/log.js';
 const ssm = mockClient(SSMClient);
 const fixture = JSON.parse(readFileSync(new URL('../../../events/authorizer-request.json', import.meta.url), 'utf8')) as APIGatewayRequestAuthorizerEvent;
 const AT_FIXTURE = Number(fixture.headers?.['webhook-timestamp']) * 1000;
-const ENV = { API_KEYS_PARAMETER: '/paybridge/test/common/API_KEYS', CALLERS: 'pos,pos-web', USAGE_KEY_PREFIX: 'paybridge-test-usage-', AWS_REGION: 'eu-north-1' };
+const ENV = { API_KEYS_PARAMETER: '/paybridge/test/common/API_KEYS', CALLERS: 'pos,pos-web', USAGE_KEY_PREFIX: 'paybridge-test-usage-key-', AWS_REGION: 'eu-north-1' };
 const withKey = (key: string): APIGatewayRequestAuthorizerEvent => ({ ...fixture, headers: { 'x-api-key': key } });
 
 /** The deployed wiring against a mocked SSM, with the clock at the fixture's signing time. */
@@ -29,14 +29,14 @@ describe('the authorize function', () => {
       principalId: 'api-key:pos-web',
       policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: fixture.methodArn }] },
       context: { caller: 'pos-web', method: 'api-key' },
-      usageIdentifierKey: 'paybridge-test-usage-pos-web',
+      usageIdentifierKey: 'paybridge-test-usage-key-pos-web',
     });
   });
 
   it('lets a signed terminal delivery through on the webhook plan without asking SSM for a secret it cannot use', async () => {
     ssm.on(GetParametersCommand).resolves({ Parameters: [] });
     const out = await handler()(fixture);
-    expect(out).toMatchObject({ principalId: 'webhook:webhooks', usageIdentifierKey: 'paybridge-test-usage-webhooks', context: { method: 'webhook' } });
+    expect(out).toMatchObject({ principalId: 'webhook:webhooks', usageIdentifierKey: 'paybridge-test-usage-key-webhooks', context: { method: 'webhook' } });
   });
 
   it('throws Unauthorized (API Gateway: 401) for an unknown key and for a missing API_KEYS parameter', async () => {
