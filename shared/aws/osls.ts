@@ -1,5 +1,5 @@
 import type { SystemName } from '../http/routes.js';
-import { bindStage, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, SYSTEMS, validateConfig, type Plan, type StackConfig } from './stack.js';
+import { bindStage, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, validateConfig, type Plan, type StackConfig } from './stack.js';
 
 /**
  * The glue between osls and shared/aws/stack.ts: the `${file(...)}` variable sources serverless.yml
@@ -42,7 +42,7 @@ export async function readConfig(ctx: VariableContext): Promise<StackConfig> {
     rates: Object.fromEntries(Object.entries(rates).map(([system, rate]) => [system, num(rate, `custom.rates.${system}`)])) as Record<SystemName, number>,
     callers: callers.map((c) => c.trim()).filter(Boolean),
     callerPlan: plan(api.callerPlan, 'custom.api.callerPlan'),
-    callerPlans: Object.fromEntries(Object.entries(callerPlans).map(([c, p]) => [c, { ...plan({ ...(api.callerPlan as Json), ...(p as Json) }, `custom.api.callerPlans.${c}`) }])),
+    callerPlans: Object.fromEntries(Object.entries(callerPlans).map(([c, p]) => [c, plan({ ...(api.callerPlan as Json), ...(p as Json) }, `custom.api.callerPlans.${c}`)])),
     webhookPlan: plan(api.webhookPlan, 'custom.api.webhookPlan'),
     workerTimeout: num(await get('custom', 'workerTimeout'), 'custom.workerTimeout'),
     leaseSeconds: num(await get('custom', 'leaseSeconds'), 'custom.leaseSeconds'),
@@ -56,8 +56,6 @@ export const variables = {
   resources: async (ctx: VariableContext) => slsResources(await readConfig(ctx)),
   apiKeys: async (ctx: VariableContext) => slsApiKeys(await readConfig(ctx)),
   usagePlans: async (ctx: VariableContext) => slsUsagePlans(await readConfig(ctx)),
-  /** The systems, for anything in serverless.yml that must list them. */
-  systems: async () => [...SYSTEMS],
 };
 
 interface Serverless {
