@@ -1,6 +1,5 @@
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { SYSTEM_NAMES } from '../shared/config.js';
 import { sweep, type SweepReport } from '../shared/core/recovery.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 
@@ -14,4 +13,5 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     return sweep(deps, [...deps.modules.keys()]);
   });
 
-export const handler = makeHandler(awsDeps({ systems: SYSTEM_NAMES }));
+// Its role reads only the common parameters: the rates come in its environment (serverless.yml).
+export const handler = makeHandler(awsDeps({ systems: [] }));

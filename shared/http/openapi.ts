@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { HTTP_ROUTES } from '../local/routes.js';
 import { saleSchema } from '../systems/brp/schema.js';
 import { SYSTEM_NAMES } from '../systems/registry.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';
 import { envelopeSchema, EXTERNAL_ID_PATTERN, schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';
+import { API_ROUTES } from './routes.js';
 import { paymentViewSchema, problemSchema } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -45,7 +45,7 @@ const BODIES: Record<string, { schema: string; params?: Json[]; summary: string 
 /** The OpenAPI 3.1 description of every route, built from the same zod schemas the routes validate with. */
 export function buildOpenApi(): Json {
   const paths: Json = {};
-  for (const route of HTTP_ROUTES) {
+  for (const route of API_ROUTES) {
     const op: Json = { operationId: route.function, security: [{ apiKey: [] }, { webhookSignature: [] }] };
     const body = BODIES[route.path];
     if (body) {

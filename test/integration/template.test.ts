@@ -3,24 +3,56 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOpenApi } from '../../shared/http/openapi.js';
 import { HTTP_ROUTES } from '../../shared/local/routes.js';
+import { SYSTEM_NAMES } from '../../shared/systems/registry.js';
 import { lintTemplate } from '../template/lint.js';
+import { checkPolicy } from '../template/policy.js';
 
 type Json = Record<string, any>;
+
+const checkedInOpenApi = JSON.parse(readFileSync(new URL('../../shared/http/openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Json> };
+
+/** `METHOD /path` for each API Gateway method, its path rebuilt from the resource tree, with the function it integrates. */
+function packagedRoutes(resources: Record<string, Json>): string[] {
+  const pathOf = (id: string): string => {
+    const r = resources[id]?.Properties;
+    const parent = r?.ParentId?.Ref;
+    return `${parent ? pathOf(parent) : ''}/${r?.PathPart}`;
+  };
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::ApiGateway::Method')
+    .map((m) => {
+      const fnId = (m.Properties.Integration.Uri['Fn::Join'][1] as unknown[]).map((part: any) => part?.['Fn::GetAtt']?.[0]).find(Boolean) as string;
+      const fn = (resources[fnId] as Json).Properties.FunctionName.replace(/^paybridge-test-/, '');
+      return `${fn} ${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId.Ref)}`;
+    });
+}
+
+const statements = (role: Json): Json[] => role.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
+/** Breaks a role on purpose: one more statement in its first policy. */
+const addStatement = (t: Json, roleId: string, statement: Json) => t.Resources[roleId].Properties.Policies[0].PolicyDocument.Statement.push(statement);
+/** Every action a role grants, as `action on <resource>` with the resource reduced to its logical id or ARN text. */
+function grants(role: Json): string[] {
+  const name = (r: any) => r?.['Fn::GetAtt']?.[0] ?? r?.['Fn::Sub'] ?? r;
+  return statements(role).flatMap((st) => [st.Action].flat().flatMap((a: string) => [st.Resource].flat().map((r) => `${a} on ${name(r)}`))).sort();
+}
 
 /** The packaged CloudFormation template, built offline by `serverless package` exactly as deploy would. */
 describe('the packaged CloudFormation template', () => {
   let dir: string;
   let template: Json;
-  let resources: Json;
+  let resources: Record<string, Json>;
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  const fn = (name: string) => Object.values(resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.FunctionName === `paybridge-test-${name}`) as Json;
+  const roleOf = (name: string) => resources[fn(name).Properties.Role['Fn::GetAtt'][0]] as Json;
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'paybridge-package-'));
-    execFileSync(process.execPath, ['node_modules/serverless/bin/serverless.js', 'package', '--stage', 'test', '--package', dir], { stdio: 'pipe', timeout: 120_000 });
+    execFileSync(process.execPath, ['node_modules/serverless/bin/serverless.js', 'package', '--stage', 'test', '--package', dir], { stdio: 'pipe', timeout: 150_000 });
     template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
     resources = template.Resources;
-  }, 150_000);
+  }, 180_000);
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -31,54 +63,141 @@ describe('the packaged CloudFormation template', () => {
 
   it('the linter does catch a wrong property, a missing required one and a dangling reference', () => {
     const broken = structuredClone(template);
-    broken.Resources.RetryQueue.Properties.VisibilityTimeOut = 30;
+    broken.Resources.RetryQueueCambio.Properties.VisibilityTimeOut = 30;
     delete broken.Resources.RecordsTable.Properties.KeySchema;
-    broken.Resources.RetryQueue.Properties.RedrivePolicy.deadLetterTargetArn = { 'Fn::GetAtt': ['NoSuchQueue', 'Arn'] };
+    broken.Resources.RetryQueueCambio.Properties.RedrivePolicy.deadLetterTargetArn = { 'Fn::GetAtt': ['NoSuchQueue', 'Arn'] };
     const problems = lintTemplate(broken);
-    expect(problems).toContain('RetryQueue (AWS::SQS::Queue): unknown property VisibilityTimeOut');
+    expect(problems).toContain('RetryQueueCambio (AWS::SQS::Queue): unknown property VisibilityTimeOut');
     expect(problems).toContain('RecordsTable (AWS::DynamoDB::Table): missing required property KeySchema');
-    expect(problems).toContain('RetryQueue: GetAtt on unknown NoSuchQueue');
+    expect(problems).toContain('RetryQueueCambio: GetAtt on unknown NoSuchQueue');
   });
 
-  it('has every function with its events: HTTP methods, the SQS mapping with partial batch failures, both schedules', () => {
+  it('serves exactly the routes of the local gateway and of the OpenAPI document (issue 14: one route table)', () => {
+    const local = HTTP_ROUTES.map((r) => `${r.function} ${r.method} ${r.path}`).sort();
+    expect(packagedRoutes(resources).sort()).toEqual(local);
+    const documented = (paths: Record<string, Json>) => Object.entries(paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    const methodsAndPaths = HTTP_ROUTES.map((r) => `${r.method} ${r.path}`).sort();
+    expect(documented(buildOpenApi().paths as Record<string, Json>)).toEqual(methodsAndPaths);
+    expect(documented(checkedInOpenApi.paths)).toEqual(methodsAndPaths);
+  });
+
+  it('the route comparison notices a route the template lacks or gets wrong', () => {
+    const broken = structuredClone(resources);
+    const [id] = ofType('AWS::ApiGateway::Method').find(([, m]) => m.Properties.HttpMethod === 'PUT') as [string, Json];
+    (broken[id] as Json).Properties.HttpMethod = 'POST';
+    expect(packagedRoutes(broken)).toContain('kontantanalysPut POST /v1/kontantanalys/{resource}/{externalId}');
+    expect(packagedRoutes(broken).sort()).not.toEqual(HTTP_ROUTES.map((r) => `${r.function} ${r.method} ${r.path}`).sort());
+  });
+
+  it('meets the hardening policy (issue 12): authorizers and keys, least privilege, stage throttling and logs, encryption, worker limits', () => {
+    expect(checkPolicy(template)).toEqual([]);
+  });
+
+  it.each<[string, (t: Json) => void, RegExp]>([
+    ['an open method', (t) => Object.assign(Object.values(t.Resources).find((r: any) => r.Type === 'AWS::ApiGateway::Method') as Json, { Properties: { HttpMethod: 'GET', AuthorizationType: 'NONE', ApiKeyRequired: false } }), /neither an authorizer nor a required API key/],
+    ['a wildcard action', (t) => addStatement(t, 'SweepRole', { Effect: 'Allow', Action: 'sqs:*', Resource: 'x' }), /SweepRole .*wildcard action sqs:\*/],
+    ['DynamoDB on every resource', (t) => addStatement(t, 'GetPaymentRole', { Effect: 'Allow', Action: ['dynamodb:GetItem'], Resource: '*' }), /GetPaymentRole .*dynamodb:GetItem on every resource/],
+    ['DynamoDB on every table', (t) => addStatement(t, 'GetPaymentRole', { Effect: 'Allow', Action: ['dynamodb:Scan'], Resource: { 'Fn::Sub': 'arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*' } }), /GetPaymentRole .*DynamoDB resource with a wildcard/],
+    ['SSM on every parameter', (t) => addStatement(t, 'BrpSaleRole', { Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: '*' }), /BrpSaleRole .*ssm:GetParameters on every resource/],
+    ["another system's SSM group", (t) => addStatement(t, 'BrpSaleRole', { Effect: 'Allow', Action: ['ssm:GetParametersByPath'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/cambio' } }), /BrpSaleRole .*SSM resource .*\/paybridge\/test\/cambio is outside/],
+    ["being told to read another system's group", (t) => (t.Resources.BrpSaleLambdaFunction.Properties.Environment.Variables.SECRETS_PARAMETER_PATHS += ',/paybridge/test/nif'), /BrpSaleRole: reads SSM path \/paybridge\/test\/nif/],
+    ['kms:Decrypt without kms:ViaService', (t) => addStatement(t, 'BrpSaleRole', { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: 'arn:aws:kms:eu-north-1:1:key/x' }), /kms:Decrypt without a kms:ViaService condition/],
+    ['a shared role', (t) => (t.Resources.NifPaymentLambdaFunction.Properties.Role = { 'Fn::GetAtt': ['BrpSaleRole', 'Arn'] }), /BrpSaleRole: shared by BrpSaleLambdaFunction, NifPaymentLambdaFunction$/],
+    ['no stage throttling', (t) => delete t.Resources.ApiGatewayStage.Properties.MethodSettings, /ApiGatewayStage: no default throttling/],
+    ['no access log', (t) => delete t.Resources.ApiGatewayStage.Properties.AccessLogSetting, /ApiGatewayStage: no access log group/],
+    ['a plain-text access log', (t) => (t.Resources.ApiGatewayStage.Properties.AccessLogSetting.Format = 'requestId: $context.requestId'), /access log format is not JSON/],
+    ['a deployment that makes its own stage', (t) => (Object.values(t.Resources).find((r: any) => r.Type === 'AWS::ApiGateway::Deployment') as Json).Properties.StageName = 'test', /the deployment creates stage test itself/],
+    ['an unencrypted queue', (t) => (t.Resources.RetryDlqBrp.Properties.SqsManagedSseEnabled = false), /RetryDlqBrp: queue not encrypted/],
+    ['an unencrypted table', (t) => delete t.Resources.RecordsTable.Properties.SSESpecification, /RecordsTable: table not encrypted/],
+    ['no point-in-time recovery', (t) => delete t.Resources.RecordsTable.Properties.PointInTimeRecoverySpecification, /RecordsTable: no point-in-time recovery/],
+    ['no deletion protection', (t) => (t.Resources.RecordsTable.Properties.DeletionProtectionEnabled = false), /RecordsTable: no deletion protection/],
+    ['a worker as long as its lease', (t) => (t.Resources.RetryNifLambdaFunction.Properties.Timeout = 90), /RetryNifLambdaFunction: timeout 90 s is not shorter than LEASE_SECONDS 90/],
+    ['a worker without reserved concurrency', (t) => delete t.Resources.RetryBrpLambdaFunction.Properties.ReservedConcurrentExecutions, /RetryBrpLambdaFunction: no reserved concurrency/],
+    ['an event source above the reserved concurrency', (t) => (t.Resources.RetryBrpEventSourceMappingSQSRetryQueueBrp.Properties.ScalingConfig.MaximumConcurrency = 50), /maximum concurrency 50 is not between 2 and the reserved/],
+    ['a short visibility timeout', (t) => (t.Resources.RetryQueueCambio.Properties.VisibilityTimeout = 300), /RetryQueueCambio: visibility timeout 300 s is under 6x/],
+  ])('the policy check fails on %s', (_what, breakIt, expected) => {
+    const broken = structuredClone(template);
+    breakIt(broken);
+    const problems = checkPolicy(broken);
+    expect(problems.some((p) => expected.test(p)), problems.join('\n')).toBe(true);
+  });
+
+  it('has every function: one per route, one worker per system, the sweep, the Kontantanalys run and the authorizer', () => {
     const functions = ofType('AWS::Lambda::Function');
-    // One per route, plus the retry worker, the sweep and the Kontantanalys run.
-    expect(functions.length).toBe(HTTP_ROUTES.length + 3);
-    const methods = ofType('AWS::ApiGateway::Method').map(([, r]) => r.Properties.HttpMethod).sort();
-    expect(methods).toEqual(HTTP_ROUTES.map((r) => r.method).sort());
-    const [, mapping] = ofType('AWS::Lambda::EventSourceMapping')[0] as [string, Json];
-    expect(mapping.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
-    expect(mapping.Properties.EventSourceArn).toEqual({ 'Fn::GetAtt': ['RetryQueue', 'Arn'] });
+    expect(functions.length).toBe(HTTP_ROUTES.length + SYSTEM_NAMES.length + 3);
     const schedules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression).sort();
     expect(schedules).toEqual(['rate(1 day)', 'rate(1 minute)']);
+    expect(fn('authorize').Properties.Handler).toBe('functions/authorize.handler');
   });
 
-  it('redrives the retry queue to a DLQ, with visibility at least 6x the worker timeout', () => {
-    const queue = resources.RetryQueue.Properties;
-    expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': ['RetryDeadLetterQueue', 'Arn'] }, maxReceiveCount: 5 });
-    const worker = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith('RetryWorker'))?.[1] as Json;
-    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * worker.Properties.Timeout);
-  });
-
-  it('keeps the table with TTL and point-in-time recovery', () => {
-    const t = resources.RecordsTable;
-    expect(t.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
-    expect(t.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-    expect(t.DeletionPolicy).toBe('Retain');
-  });
-
-  it('grants least privilege: no wildcard actions, no wildcard resources on data, one role per kind of function', () => {
-    for (const [id, role] of ofType('AWS::IAM::Role')) {
-      for (const st of role.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement)) {
-        for (const action of [st.Action].flat()) expect(action, `${id}: ${action}`).not.toMatch(/\*/);
-        expect(st.Resource, id).not.toBe('*');
-      }
+  it('runs each system from its own queue and DLQ, SSE on, 5 receives, with partial batch failures and bounded concurrency', () => {
+    for (const system of SYSTEM_NAMES) {
+      const [queueId, queue] = ofType('AWS::SQS::Queue').find(([, q]) => q.Properties.QueueName === `paybridge-test-retry-${system}`) as [string, Json];
+      const [dlqId] = ofType('AWS::SQS::Queue').find(([, q]) => q.Properties.QueueName === `paybridge-test-retry-${system}-dlq`) as [string, Json];
+      expect(queue.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 });
+      const [, mapping] = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === queueId) as [string, Json];
+      expect(mapping.Properties).toMatchObject({ BatchSize: 25, MaximumBatchingWindowInSeconds: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+      const worker = resources[mapping.Properties.FunctionName['Fn::GetAtt'][0]] as Json;
+      expect(worker.Properties.Handler).toBe(`functions/retry-${system}.handler`);
+      expect(worker.Properties.Environment.Variables).toMatchObject({ RETRY_QUEUE_URL: { Ref: queueId }, LEASE_SECONDS: '90' });
+      expect(worker.Properties.Timeout).toBe(60);
+      expect(mapping.Properties.ScalingConfig.MaximumConcurrency).toBe(worker.Properties.ReservedConcurrentExecutions);
     }
-    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.Role['Fn::GetAtt']?.[0]).toMatch(/Role$/);
+    expect(fn('retryBrp').Properties.ReservedConcurrentExecutions).toBe(5);
+    expect(fn('retryCambio').Properties.ReservedConcurrentExecutions).toBe(21);
+    expect(fn('retryKontantanalys').Properties.ReservedConcurrentExecutions).toBe(11);
   });
 
-  it('alarms on a non-empty DLQ, unknown payments, holds over an hour and retry age', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName).sort();
-    expect(alarms).toEqual(['ApproximateNumberOfMessagesVisible', 'held_over_an_hour', 'oldest_overdue_age', 'unknown']);
+  it('grants each kind of function exactly the table and queue actions it uses', () => {
+    const dataOnly = (name: string) => grants(roleOf(name)).filter((g) => /^(dynamodb|sqs):/.test(g));
+    const crud = ['dynamodb:GetItem on RecordsTable', 'dynamodb:PutItem on RecordsTable', 'dynamodb:UpdateItem on RecordsTable'];
+    expect(dataOnly('brpSale')).toEqual([...crud, 'sqs:SendMessage on RetryQueueBrp'].sort());
+    expect(dataOnly('kontantanalysPut')).toEqual([...crud, 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
+    expect(dataOnly('retryNifMembership')).toEqual(
+      [...crud, ...['ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'ReceiveMessage', 'SendMessage'].map((a) => `sqs:${a} on RetryQueueNifMembership`)].sort(),
+    );
+    const queues = ['Cambio', 'NifMembership', 'NifCorporate', 'Nif', 'Brp', 'Kontantanalys'].map((s) => `RetryQueue${s}`);
+    expect(dataOnly('sweep')).toEqual([...crud, 'dynamodb:Query on ${RecordsTable.Arn}/index/*', ...queues.flatMap((q) => [`sqs:SendMessage on ${q}`, `sqs:GetQueueAttributes on ${q}`])].sort());
+    expect(dataOnly('kontantanalysSync')).toEqual([...crud, 'dynamodb:Query on ${RecordsTable.Arn}/index/*', 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
+    expect(dataOnly('getPayment')).toEqual(['dynamodb:GetItem on RecordsTable']);
+    expect(dataOnly('kontantanalysGet')).toEqual(['dynamodb:GetItem on RecordsTable']);
+    expect(dataOnly('openapi')).toEqual([]);
+    expect(grants(roleOf('authorize')).filter((g) => !g.startsWith('logs:'))).toEqual(['ssm:GetParameters on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/common/API_KEYS']);
+    for (const [, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(/dynamodb:Scan|kms:/);
+  });
+
+  it('puts every route behind the REQUEST authorizer without caching, with an API key required, and a usage plan per caller', () => {
+    for (const [, m] of ofType('AWS::ApiGateway::Method')) expect(m.Properties).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'AuthorizeApiGatewayAuthorizer' }, ApiKeyRequired: true });
+    const authorizer = resources.AuthorizeApiGatewayAuthorizer as Json;
+    expect(authorizer.Properties).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0 });
+    // Identity sources would make API Gateway refuse a request lacking either kind of credential before the authorizer runs.
+    expect(authorizer.Properties.IdentitySource).toBeUndefined();
+    expect((resources.ApiGatewayRestApi as Json).Properties.ApiKeySourceType).toBe('AUTHORIZER');
+    const plans = ofType('AWS::ApiGateway::UsagePlan').map(([, p]) => p.Properties);
+    expect(plans.map((p) => p.UsagePlanName).sort()).toEqual(['paybridge-Pos-test', 'paybridge-Webhooks-test']);
+    for (const p of plans) expect(p.Throttle.RateLimit > 0 && p.Quota.Limit > 0).toBe(true);
+    const keys = ofType('AWS::ApiGateway::ApiKey').map(([, k]) => k.Properties.Value).sort();
+    const env = fn('authorize').Properties.Environment.Variables;
+    expect(keys).toEqual([...env.CALLERS.split(','), 'webhooks'].map((c: string) => `${env.USAGE_KEY_PREFIX}${c}`).sort());
+    expect(ofType('AWS::ApiGateway::UsagePlanKey')).toHaveLength(plans.length);
+  });
+
+  it('requires LOG_HASH_KEY in Parameter Store at deploy time, and creates the WAF only when asked', () => {
+    expect(template.Parameters.LogHashKeyParameter).toMatchObject({ Type: 'AWS::SSM::Parameter::Name', Default: '/paybridge/test/common/LOG_HASH_KEY' });
+    expect(template.Parameters.WafParameter.Default).toBe('false');
+    expect(template.Conditions.WafEnabled).toEqual({ 'Fn::Equals': [{ Ref: 'WafParameter' }, 'true'] });
+    const waf = Object.values(resources).filter((r) => r.Type.startsWith('AWS::WAFv2::'));
+    expect(waf.map((r) => r.Condition)).toEqual(['WafEnabled', 'WafEnabled']);
+    expect((waf[0] as Json).Properties.Rules[0].Statement.RateBasedStatement).toMatchObject({ AggregateKeyType: 'IP', Limit: 2000 });
+  });
+
+  it('alarms on any DLQ, unknown payments, holds over an hour and retry age', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    expect(alarms.map((a) => a.MetricName ?? 'dlq').sort()).toEqual(['dlq', 'held_over_an_hour', 'oldest_overdue_age', 'unknown']);
+    const dlq = alarms.find((a) => a.Metrics) as Json;
+    const watched = dlq.Metrics.filter((m: Json) => m.MetricStat).map((m: Json) => m.MetricStat.Metric.Dimensions[0].Value['Fn::GetAtt'][0]);
+    const dlqs = ofType('AWS::SQS::Queue').filter(([, q]) => !q.Properties.RedrivePolicy).map(([id]) => id);
+    expect(watched.sort()).toEqual(dlqs.sort());
+    expect(dlq.Metrics.filter((m: Json) => m.ReturnData)).toHaveLength(1);
   });
 });

@@ -1,0 +1,417 @@
+import { CALLER_NAME, WEBHOOK_CALLER } from '../http/authorizer.js';
+import { API_ROUTES, type SystemName } from '../http/routes.js';
+
+/**
+ * The per-function part of the AWS stack, generated from the one route table and the system list:
+ * every function with its events and environment, one IAM role per function, and one retry queue,
+ * dead-letter queue and worker per downstream system (issues 12 and 14). serverless.yml pulls these
+ * in through shared/aws/serverless.cjs; test/template/policy.ts checks the packaged result.
+ *
+ * Generated rather than written out because the same facts (which system a function posts to, which
+ * queue and SSM group that means) would otherwise be repeated across ~18 functions and roles, and a
+ * role drifting from its function is exactly what issue 12 found.
+ */
+
+type Json = Record<string, unknown>;
+
+/**
+ * SSM groups: `/paybridge/<stage>/<group>/<NAME>`. The three NIF systems share one group because they
+ * share credentials (NIF_SUBSCRIPTION_KEY, and the first generation's club tokens serve both of its
+ * routes). `satisfies` makes a system missing here a compile error.
+ */
+export const SSM_GROUP = {
+  cambio: 'cambio',
+  'nif-membership': 'nif',
+  'nif-corporate': 'nif',
+  nif: 'nif',
+  brp: 'brp',
+  kontantanalys: 'kontantanalys',
+} as const satisfies Record<SystemName, string>;
+
+/** Every downstream system, in the status route's order. */
+export const SYSTEMS = Object.keys(SSM_GROUP) as SystemName[];
+
+/** The application's pacing variable for each system (shared/config.ts); one NIF variable serves each NIF function. */
+export const RATE_VARIABLE = {
+  cambio: 'CAMBIO_MAX_RPS',
+  'nif-membership': 'NIF_MAX_RPS',
+  'nif-corporate': 'NIF_MAX_RPS',
+  nif: 'NIF_MAX_RPS',
+  brp: 'BRP_MAX_RPS',
+  kontantanalys: 'KONTANTANALYS_MAX_RPS',
+} as const satisfies Record<SystemName, string>;
+
+/** The parameters every function reads: API_KEYS, WEBHOOK_SECRET, LOG_HASH_KEY. */
+export const COMMON_GROUP = 'common';
+
+/** A usage plan: API Gateway's steady rate (requests/s), burst and quota. */
+export interface Plan {
+  rateLimit: number;
+  burstLimit: number;
+  quota: number;
+  period: 'DAY' | 'WEEK' | 'MONTH';
+}
+
+/** Deploy-time settings, read from serverless.yml's `custom` (shared/aws/osls.ts). */
+export interface StackConfig {
+  service: string;
+  stage: string;
+  tableName: string;
+  /** `/paybridge/<stage>`. */
+  ssmPrefix: string;
+  /** Sends per second each downstream accepts (custom.rates). */
+  rates: Record<SystemName, number>;
+  /** Named x-api-key callers, each with its own API Gateway key and usage plan. */
+  callers: string[];
+  callerPlan: Plan;
+  callerPlans: Record<string, Partial<Plan>>;
+  /** The plan shared by every webhook-signed request (terminals carry no API key). */
+  webhookPlan: Plan;
+  workerTimeout: number;
+  leaseSeconds: number;
+  kontantanalysSyncSchedule: string;
+}
+
+/** The authorizer function's name (the usage plan of signed webhooks is named in shared/http/authorizer.ts). */
+export const AUTHORIZER = 'authorize';
+
+const upperFirst = (s: string) => `${s.charAt(0).toUpperCase()}${s.slice(1)}`;
+const pascal = (s: string) => s.split('-').map(upperFirst).join('');
+
+export const workerName = (system: SystemName) => `retry${pascal(system)}`;
+export const queueId = (system: SystemName) => `RetryQueue${pascal(system)}`;
+export const dlqId = (system: SystemName) => `RetryDlq${pascal(system)}`;
+/** osls names a function's log group `<Name>LogGroup` (first letter upper-cased). */
+export const logGroupId = (fn: string) => `${upperFirst(fn)}LogGroup`;
+export const roleId = (fn: string) => `${upperFirst(fn)}Role`;
+
+/**
+ * Reserved concurrency (and the SQS event source's maximum concurrency) for a system's worker: a
+ * worker holds a slot for as long as a send takes, so the concurrency a paced backlog needs is its
+ * rate times the send time (Little's law). With sends of up to 2 s that is `ceil(rate × 2) + 1`, the
+ * one for a batch still being acknowledged; at least 2, the least SQS accepts for maximumConcurrency.
+ * More would only wait on the shared limiter while holding messages invisible; fewer would throttle
+ * the poller, and throttled receives count towards maxReceiveCount.
+ */
+export function workerConcurrency(rate: number): number {
+  return Math.max(2, Math.ceil(rate * 2) + 1);
+}
+
+/** The API Gateway key value that stands for a caller's usage plan (the authorizer returns it; it is not a secret: README, AWS). */
+export const usageKey = (cfg: Pick<StackConfig, 'service' | 'stage'>, caller: string) => `${usageKeyPrefix(cfg)}${caller}`;
+export const usageKeyPrefix = (cfg: Pick<StackConfig, 'service' | 'stage'>) => `${cfg.service}-${cfg.stage}-usage-key-`;
+
+const sub = (s: string) => ({ 'Fn::Sub': s });
+const getAtt = (id: string, attr: string) => ({ 'Fn::GetAtt': [id, attr] });
+const ref = (id: string) => ({ Ref: id });
+
+function ssmPaths(cfg: StackConfig, groups: readonly string[]): string[] {
+  return groups.map((g) => `${cfg.ssmPrefix}/${g}`);
+}
+
+/** What one function may touch. Everything a role grants is derived from this, nothing else. */
+interface Access {
+  /** SSM groups read by path (common always comes first). */
+  ssmGroups: string[];
+  /** Single parameters (a name under the stage's prefix), read with GetParameters. */
+  ssmParameters?: string[];
+  table?: ('dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem')[];
+  /** Query on the table's indexes (due-index, status-index). */
+  queryIndexes?: boolean;
+  /** Queues it may send to. */
+  sendTo?: SystemName[];
+  /** The queue its SQS event source consumes. */
+  consume?: SystemName;
+  /** Queues whose attributes (depth, age) it reads. */
+  readAttributes?: SystemName[];
+}
+
+function role(cfg: StackConfig, fn: string, access: Access): Json {
+  const statements: Json[] = [
+    // Its own log group only (the LogGroup's Arn attribute already ends in `:*`, the streams).
+    { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: getAtt(logGroupId(fn), 'Arn') },
+  ];
+  if (access.ssmGroups.length > 0) {
+    // The path itself for GetParametersByPath, its children for GetParameters; no other group. SecureStrings use
+    // the account's aws/ssm key, whose key policy already admits SSM calls from this account: no kms:Decrypt here.
+    statements.push({
+      Effect: 'Allow',
+      Action: ['ssm:GetParametersByPath', 'ssm:GetParameters'],
+      Resource: ssmPaths(cfg, access.ssmGroups).flatMap((p) => [sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${p}`), sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${p}/*`)]),
+    });
+  }
+  if (access.ssmParameters?.length) {
+    statements.push({ Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: access.ssmParameters.map((n) => sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${cfg.ssmPrefix}/${n}`)) });
+  }
+  if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn') });
+  if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*') });
+  if (access.consume) {
+    statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(queueId(access.consume), 'Arn') });
+  }
+  if (access.sendTo?.length) statements.push({ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: access.sendTo.map((s) => getAtt(queueId(s), 'Arn')) });
+  if (access.readAttributes?.length) statements.push({ Effect: 'Allow', Action: ['sqs:GetQueueAttributes'], Resource: access.readAttributes.map((s) => getAtt(queueId(s), 'Arn')) });
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      Description: `${cfg.service} ${cfg.stage}: ${fn} only`,
+      AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
+      Policies: [{ PolicyName: fn, PolicyDocument: { Version: '2012-10-17', Statement: statements } }],
+    },
+  };
+}
+
+interface FunctionSpec {
+  definition: Json;
+  access: Access;
+}
+
+const PAYMENT_TABLE: Access['table'] = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'];
+
+/** The application's environment: the SSM groups it may read come with it, so code and role cannot disagree. */
+function appEnvironment(cfg: StackConfig, groups: readonly string[], extra: Json = {}): Json {
+  return {
+    TABLE_NAME: cfg.tableName,
+    SECRETS_PARAMETER_PREFIX: cfg.ssmPrefix,
+    SECRETS_PARAMETER_PATHS: ssmPaths(cfg, groups).join(','),
+    LEASE_SECONDS: String(cfg.leaseSeconds),
+    ...extra,
+  };
+}
+
+function specs(cfg: StackConfig): Record<string, FunctionSpec> {
+  const out: Record<string, FunctionSpec> = {};
+  for (const r of API_ROUTES) {
+    const system: SystemName | undefined = 'posts' in r ? r.posts : undefined;
+    const groups = system ? [COMMON_GROUP, SSM_GROUP[system]] : [COMMON_GROUP];
+    out[r.function] = {
+      definition: {
+        handler: `functions/${r.file}.handler`,
+        environment: appEnvironment(cfg, groups, system ? { RETRY_QUEUE_URL: ref(queueId(system)), [RATE_VARIABLE[system]]: String(cfg.rates[system]) } : {}),
+        events: [
+          {
+            http: {
+              method: r.method.toLowerCase(),
+              path: r.path,
+              // API Gateway requires a key: the authorizer supplies the caller's (apiKeySourceType AUTHORIZER).
+              private: true,
+              // REQUEST type with caching off: a request is authorized whichever of x-api-key or webhook-* it carries
+              // (with identity sources, API Gateway would refuse one kind before asking the authorizer).
+              authorizer: { name: AUTHORIZER, type: 'request', resultTtlInSeconds: 0 },
+            },
+          },
+        ],
+      },
+      // The openapi route reads no record: it needs no table at all.
+      access: system
+        ? { ssmGroups: groups, table: PAYMENT_TABLE, sendTo: [system] }
+        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'] }) },
+    };
+  }
+  for (const system of SYSTEMS) {
+    const groups = [COMMON_GROUP, SSM_GROUP[system]];
+    const concurrency = workerConcurrency(cfg.rates[system]);
+    out[workerName(system)] = {
+      definition: {
+        handler: `functions/retry-${system}.handler`,
+        // Shorter than the lease (LEASE_SECONDS): Lambda stops a worker before its lease can expire under it (issue 12).
+        timeout: cfg.workerTimeout,
+        reservedConcurrency: concurrency,
+        environment: appEnvironment(cfg, groups, { RETRY_QUEUE_URL: ref(queueId(system)), [RATE_VARIABLE[system]]: String(cfg.rates[system]) }),
+        events: [
+          {
+            sqs: {
+              arn: getAtt(queueId(system), 'Arn'),
+              batchSize: 25,
+              maximumBatchingWindow: 1,
+              functionResponseType: 'ReportBatchItemFailures',
+              // Equal to the reserved concurrency, so the poller never invokes into a throttle.
+              maximumConcurrency: concurrency,
+            },
+          },
+        ],
+      },
+      access: { ssmGroups: groups, table: PAYMENT_TABLE, consume: system, sendTo: [system] },
+    };
+  }
+  out.sweep = {
+    definition: {
+      handler: 'functions/sweep.handler',
+      timeout: 60,
+      environment: appEnvironment(cfg, [COMMON_GROUP], {
+        // System -> queue URL, built by CloudFormation: the sweep re-enqueues each overdue record on its own system's queue.
+        RETRY_QUEUE_URLS: sub(`{${SYSTEMS.map((s) => `"${s}":"\${${queueId(s)}}"`).join(',')}}`),
+        // Every system's rate: the sweep tells a backlog (depth / rate) from a lost message.
+        ...Object.fromEntries(SYSTEMS.map((s) => [RATE_VARIABLE[s], String(cfg.rates[s])])),
+      }),
+      events: [{ schedule: { rate: 'rate(1 minute)', enabled: true } }],
+    },
+    access: { ssmGroups: [COMMON_GROUP], table: PAYMENT_TABLE, queryIndexes: true, sendTo: SYSTEMS, readAttributes: SYSTEMS },
+  };
+  out.kontantanalysSync = {
+    definition: {
+      handler: 'functions/kontantanalys-sync.handler',
+      timeout: 900,
+      environment: appEnvironment(cfg, [COMMON_GROUP, SSM_GROUP.kontantanalys], { RETRY_QUEUE_URL: ref(queueId('kontantanalys')), KONTANTANALYS_MAX_RPS: String(cfg.rates.kontantanalys) }),
+      events: [{ schedule: { rate: cfg.kontantanalysSyncSchedule, enabled: true } }],
+    },
+    // Query on the indexes, never Scan: the daily pass reads the records it needs through status-index.
+    access: { ssmGroups: [COMMON_GROUP, SSM_GROUP.kontantanalys], table: PAYMENT_TABLE, queryIndexes: true, sendTo: ['kontantanalys'] },
+  };
+  out[AUTHORIZER] = {
+    definition: {
+      handler: `functions/${AUTHORIZER}.handler`,
+      memorySize: 256,
+      timeout: 10,
+      environment: {
+        API_KEYS_PARAMETER: `${cfg.ssmPrefix}/${COMMON_GROUP}/API_KEYS`,
+        CALLERS: cfg.callers.join(','),
+        USAGE_KEY_PREFIX: usageKeyPrefix(cfg),
+      },
+    },
+    // Exactly one parameter, and nothing of the table or the queues.
+    access: { ssmGroups: [], ssmParameters: [`${COMMON_GROUP}/API_KEYS`] },
+  };
+  return out;
+}
+
+/** serverless.yml `functions`: every function, each with its own role. */
+export function slsFunctions(cfg: StackConfig): Record<string, Json> {
+  return Object.fromEntries(Object.entries(specs(cfg)).map(([fn, s]) => [fn, { ...s.definition, role: roleId(fn) }]));
+}
+
+/** serverless.yml `resources` (merged with the hand-written ones): roles, queues, the DLQ alarm, queue outputs. */
+export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json } {
+  const Resources: Json = {};
+  for (const [fn, s] of Object.entries(specs(cfg))) {
+    Resources[roleId(fn)] = role(cfg, fn, s.access);
+  }
+  for (const system of SYSTEMS) {
+    Resources[dlqId(system)] = {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        QueueName: `${cfg.service}-${cfg.stage}-retry-${system}-dlq`,
+        // The maximum: a dead letter keeps its original enqueue time, so it needs longer here than in its queue.
+        MessageRetentionPeriod: 1_209_600,
+        SqsManagedSseEnabled: true,
+      },
+    };
+    Resources[queueId(system)] = {
+      Type: 'AWS::SQS::Queue',
+      Properties: {
+        QueueName: `${cfg.service}-${cfg.stage}-retry-${system}`,
+        // At least 6x the worker's timeout (AWS guidance for SQS event sources), so a batch in flight is never redelivered.
+        VisibilityTimeout: 6 * cfg.workerTimeout,
+        // Four days: longer than any retry lives (MAX_AGE_HOURS, 72 by default), shorter than the DLQ's fourteen.
+        MessageRetentionPeriod: 345_600,
+        SqsManagedSseEnabled: true,
+        // A message that crashed its worker 5 times goes to this system's own DLQ; other systems are unaffected.
+        RedrivePolicy: { deadLetterTargetArn: getAtt(dlqId(system), 'Arn'), maxReceiveCount: 5 },
+      },
+    };
+  }
+  const ids = SYSTEMS.map((_, i) => `dlq${i}`);
+  Resources.DeadLetterQueueNotEmptyAlarm = {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: `${cfg.service}-${cfg.stage}-dlq-not-empty`,
+      AlarmDescription: "A retry message failed 5 receives; the alarm's metrics show which system's DLQ holds it. Inspect it, fix the cause, then run paybridge redrive --system <system>.",
+      Metrics: [
+        ...SYSTEMS.map((system, i) => ({
+          Id: ids[i],
+          Label: `${system} DLQ`,
+          ReturnData: false,
+          MetricStat: {
+            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(dlqId(system), 'QueueName') }] },
+            Period: 60,
+            Stat: 'Maximum',
+          },
+        })),
+        // One alarm over every DLQ; FILL so a quiet queue that reports no data cannot hide a full one.
+        { Id: 'deadLettered', Label: 'messages in the fullest DLQ', Expression: `MAX([${ids.map((id) => `FILL(${id}, 0)`).join(', ')}])`, ReturnData: true },
+      ],
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [ref('AlarmTopic')],
+    },
+  };
+  const Outputs: Json = {};
+  for (const system of SYSTEMS) {
+    Outputs[`${queueId(system)}Url`] = { Value: ref(queueId(system)) };
+    Outputs[`${dlqId(system)}Url`] = { Value: ref(dlqId(system)) };
+  }
+  return { Resources, Outputs };
+}
+
+/** Every usage plan: one per x-api-key caller, and the webhooks plan. */
+function plans(cfg: StackConfig): [string, Plan][] {
+  return [...cfg.callers.map((c): [string, Plan] => [c, { ...cfg.callerPlan, ...cfg.callerPlans[c] }]), [WEBHOOK_CALLER, cfg.webhookPlan]];
+}
+
+/** osls builds logical ids from a plan's name, and those allow no dash: `pos-web` becomes `PosWeb`. */
+export const planName = (caller: string) => pascal(caller);
+
+/** provider.apiGateway.usagePlan: a throttle and a quota per caller. */
+export function slsUsagePlans(cfg: StackConfig): Json[] {
+  return plans(cfg).map(([caller, p]) => ({ [planName(caller)]: { throttle: { rateLimit: p.rateLimit, burstLimit: p.burstLimit }, quota: { limit: p.quota, period: p.period } } }));
+}
+
+/** provider.apiGateway.apiKeys: each caller's API Gateway key, in its own plan. */
+export function slsApiKeys(cfg: StackConfig): Json[] {
+  return plans(cfg).map(([caller]) => ({
+    [planName(caller)]: [{ name: `${cfg.service}-${cfg.stage}-${caller}`, value: usageKey(cfg, caller), description: `Usage plan key of caller ${caller}: returned by the authorizer, never sent by the caller` }],
+  }));
+}
+
+/** Checks deploy-time settings before anything is generated, naming what is wrong. */
+export function validateConfig(cfg: StackConfig): StackConfig {
+  const problems: string[] = [];
+  for (const system of SYSTEMS) {
+    const rate = cfg.rates[system];
+    if (!(typeof rate === 'number' && Number.isFinite(rate) && rate > 0)) problems.push(`custom.rates.${system} must be a positive number (got ${String(rate)})`);
+  }
+  for (const extra of Object.keys(cfg.rates)) if (!(SYSTEMS as string[]).includes(extra)) problems.push(`custom.rates.${extra} is not a system (${SYSTEMS.join(', ')})`);
+  if (new Set(cfg.callers).size !== cfg.callers.length) problems.push('custom.api.callers lists a caller twice');
+  for (const c of cfg.callers) {
+    if (!CALLER_NAME.test(c)) problems.push(`caller "${c}" must be lower-case letters and digits in words joined by single dashes (at most 40 characters)`);
+    if (c === WEBHOOK_CALLER) problems.push(`caller "${WEBHOOK_CALLER}" is reserved for webhook-signed requests`);
+  }
+  for (const c of Object.keys(cfg.callerPlans)) if (!cfg.callers.includes(c)) problems.push(`custom.api.callerPlans.${c} names no caller in custom.api.callers`);
+  if (!(cfg.workerTimeout < cfg.leaseSeconds)) problems.push(`the worker timeout (${cfg.workerTimeout} s) must be shorter than LEASE_SECONDS (${cfg.leaseSeconds} s)`);
+  for (const [name, p] of plans(cfg)) {
+    // API Gateway takes key values of 20 to 128 characters.
+    const value = usageKey(cfg, name);
+    if (value.length < 20 || value.length > 128) problems.push(`usage key ${value} of ${name} must be 20 to 128 characters long`);
+    if (!(p.rateLimit > 0 && p.burstLimit >= 1 && p.quota >= 1)) problems.push(`usage plan ${name}: rateLimit, burstLimit and quota must be positive`);
+    if (!['DAY', 'WEEK', 'MONTH'].includes(p.period)) problems.push(`usage plan ${name}: period must be DAY, WEEK or MONTH`);
+  }
+  if (problems.length > 0) throw new Error(`invalid deploy settings in serverless.yml: ${problems.join('; ')}`);
+  return cfg;
+}
+
+type Resource = { Type: string; Properties?: Json; DependsOn?: string | string[] };
+
+/**
+ * After osls has compiled the API: the stage becomes the hand-written `ApiGatewayStage` resource
+ * (throttling, access log) bound to this package's deployment. osls otherwise lets the deployment
+ * create the stage implicitly, leaving its settings to SDK calls after deploy, outside the template
+ * (and a deployment's StageDescription cannot be changed once the stage exists).
+ */
+export function bindStage(template: { Resources: Record<string, Resource> }, stageId = 'ApiGatewayStage'): void {
+  const resources = template.Resources;
+  const deployments = Object.keys(resources).filter((id) => resources[id]?.Type === 'AWS::ApiGateway::Deployment');
+  const stage = resources[stageId];
+  if (deployments.length !== 1 || !stage) throw new Error(`bindStage: expected one API Gateway deployment and the ${stageId} resource, found ${deployments.length} and ${stage ? 'it' : 'none'}`);
+  const deploymentId = deployments[0] as string;
+  const deployment = resources[deploymentId] as Resource;
+  delete deployment.Properties?.StageName;
+  stage.Properties = { ...stage.Properties, DeploymentId: ref(deploymentId) };
+  // Keys and usage plans name the stage: they wait for the stage now, not for the deployment.
+  for (const r of Object.values(resources)) {
+    if ((r.Type === 'AWS::ApiGateway::UsagePlan' || r.Type === 'AWS::ApiGateway::ApiKey') && r.DependsOn === deploymentId) r.DependsOn = stageId;
+  }
+  // Gateway responses are published by a deployment: it must come after them.
+  const responses = Object.keys(resources).filter((id) => resources[id]?.Type === 'AWS::ApiGateway::GatewayResponse');
+  deployment.DependsOn = [...[deployment.DependsOn ?? []].flat(), ...responses];
+}

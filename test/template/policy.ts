@@ -1,0 +1,158 @@
+/**
+ * Issue 12's hardening, checked on the packaged CloudFormation template (what `serverless deploy`
+ * would upload), independently of the code that generates it (shared/aws/stack.ts):
+ *
+ * - every API method has an authorizer or requires an API key;
+ * - no IAM statement has a wildcard action, and none gives SSM or DynamoDB actions a wildcard resource;
+ * - no two functions share a role, and each reads only the common SSM path and its own system's;
+ * - the stage has default throttling and a JSON access log, and is the one the deployment publishes;
+ * - every queue and the table are encrypted; the table has point-in-time recovery and deletion protection;
+ * - each worker's timeout is shorter than LEASE_SECONDS, its concurrency is reserved (and its event
+ *   source's maximum no higher), and its queue's visibility timeout is at least 6x its timeout.
+ *
+ *   tsx test/template/policy.ts .serverless/cloudformation-template-update-stack.json
+ */
+import { readFileSync } from 'node:fs';
+
+type Json = Record<string, any>;
+
+/** SSM groups as the README's layout states them: the three NIF systems share `nif`. */
+const ssmGroupOf = (system: string) => (system.startsWith('nif') ? 'nif' : system);
+
+const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** The text of a resource ARN as written: a plain string, or the template of a Fn::Sub. */
+function arnText(resource: unknown): string | undefined {
+  if (typeof resource === 'string') return resource;
+  const r = resource as Json;
+  if (typeof r?.['Fn::Sub'] === 'string') return r['Fn::Sub'];
+  if (Array.isArray(r?.['Fn::Sub']) && typeof r['Fn::Sub'][0] === 'string') return r['Fn::Sub'][0];
+  return undefined;
+}
+
+/** The logical id a `Ref`/`Fn::GetAtt` points at, if the value is one. */
+function target(value: unknown): string | undefined {
+  const v = value as Json;
+  if (typeof v?.Ref === 'string') return v.Ref;
+  const att = v?.['Fn::GetAtt'];
+  if (Array.isArray(att)) return att[0];
+  if (typeof att === 'string') return att.split('.')[0];
+  return undefined;
+}
+
+export function checkPolicy(template: Json): string[] {
+  const problems: string[] = [];
+  const resources = (template.Resources ?? {}) as Record<string, Json>;
+  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+  for (const [id, m] of ofType('AWS::ApiGateway::Method')) {
+    const p = m.Properties ?? {};
+    const authorized = p.AuthorizationType && p.AuthorizationType !== 'NONE' && (p.AuthorizationType !== 'CUSTOM' || p.AuthorizerId);
+    if (!authorized && p.ApiKeyRequired !== true) problems.push(`${id}: method has neither an authorizer nor a required API key`);
+  }
+
+  const functions = ofType('AWS::Lambda::Function');
+  const roleOwners = new Map<string, string[]>();
+  for (const [id, fn] of functions) {
+    const role = target(fn.Properties?.Role);
+    if (!role) {
+      problems.push(`${id}: no role of its own in this template`);
+      continue;
+    }
+    roleOwners.set(role, [...(roleOwners.get(role) ?? []), id]);
+  }
+  for (const [role, owners] of roleOwners) if (owners.length > 1) problems.push(`${role}: shared by ${owners.sort().join(', ')}`);
+
+  // The stage's SSM prefix, from the stage resource rather than from anything the generator computed.
+  const stageName = ofType('AWS::ApiGateway::Stage')[0]?.[1].Properties?.StageName;
+  const prefix = `/paybridge/${String(stageName)}`;
+  for (const [id, role] of ofType('AWS::IAM::Role')) {
+    const owner = functions.find(([, fn]) => target(fn.Properties?.Role) === id);
+    const env = (owner?.[1].Properties?.Environment?.Variables ?? {}) as Json;
+    // What the function is told it may read, which must be what its role allows, and no more than common + one group.
+    const paths: string[] = env.SECRETS_PARAMETER_PATHS ? String(env.SECRETS_PARAMETER_PATHS).split(',') : [];
+    const single: string[] = env.API_KEYS_PARAMETER ? [String(env.API_KEYS_PARAMETER)] : [];
+    const queue = target(env.RETRY_QUEUE_URL);
+    const system = queue ? String(resources[queue]?.Properties?.QueueName ?? '').match(/-retry-([a-z-]+)$/)?.[1] : undefined;
+    if (owner && paths.length > 0) {
+      const expected = [`${prefix}/common`, ...(system ? [`${prefix}/${ssmGroupOf(system)}`] : [])];
+      for (const p of paths) if (!expected.includes(p)) problems.push(`${id}: reads SSM path ${p}, not only ${expected.join(' and ')}`);
+    }
+    for (const [pi, policy] of asList(role.Properties?.Policies).entries()) {
+      for (const [si, st] of asList(policy.PolicyDocument?.Statement).entries()) {
+        const where = `${id} policy ${pi} statement ${si}`;
+        const actions = asList<string>(st.Action);
+        for (const a of actions) if (a.includes('*')) problems.push(`${where}: wildcard action ${a}`);
+        if (st.NotAction || st.NotResource) problems.push(`${where}: NotAction/NotResource`);
+        const data = actions.filter((a) => /^(ssm|dynamodb):/i.test(a));
+        const kms = actions.filter((a) => /^kms:/i.test(a));
+        for (const r of asList(st.Resource)) {
+          const text = arnText(r);
+          if (text === '*' && (data.length > 0 || kms.length > 0)) problems.push(`${where}: ${[...data, ...kms].join(', ')} on every resource (*)`);
+          if (text && text !== '*' && data.some((a) => a.startsWith('dynamodb:')) && text.replace(/\/index\/\*$/, '').includes('*')) problems.push(`${where}: DynamoDB resource with a wildcard: ${text}`);
+          if (text && text !== '*' && data.some((a) => a.startsWith('ssm:'))) {
+            const name = text.match(/:parameter(\/.*)$/)?.[1];
+            const allowed = [...paths.flatMap((p) => [p, `${p}/*`]), ...single];
+            if (!name || !allowed.includes(name)) problems.push(`${where}: SSM resource ${text} is outside what its function reads (${allowed.join(', ') || 'nothing'})`);
+          } else if (data.some((a) => a.startsWith('ssm:')) && text === undefined) problems.push(`${where}: SSM resource that is not a written ARN`);
+        }
+        if (kms.length > 0 && !JSON.stringify(st.Condition ?? {}).includes('kms:ViaService')) problems.push(`${where}: ${kms.join(', ')} without a kms:ViaService condition`);
+      }
+    }
+  }
+
+  const stages = ofType('AWS::ApiGateway::Stage');
+  const deployments = ofType('AWS::ApiGateway::Deployment');
+  if (stages.length !== 1) problems.push(`expected one API Gateway stage resource, found ${stages.length}`);
+  for (const [id, d] of deployments) if (d.Properties?.StageName) problems.push(`${id}: the deployment creates stage ${d.Properties.StageName} itself, without the stage resource's settings`);
+  for (const [id, s] of stages) {
+    const p = s.Properties ?? {};
+    if (!deployments.some(([d]) => target(p.DeploymentId) === d)) problems.push(`${id}: not bound to the template's deployment`);
+    const all = asList<Json>(p.MethodSettings).find((m) => m.ResourcePath === '/*' && m.HttpMethod === '*');
+    if (!(all?.ThrottlingRateLimit > 0 && all?.ThrottlingBurstLimit > 0)) problems.push(`${id}: no default throttling (MethodSettings /* *)`);
+    const log = p.AccessLogSetting ?? {};
+    if (!target(log.DestinationArn) || resources[target(log.DestinationArn) as string]?.Type !== 'AWS::Logs::LogGroup') problems.push(`${id}: no access log group`);
+    const format = String(log.Format ?? '');
+    let json = false;
+    try {
+      json = typeof JSON.parse(format.replace(/\$context\.[\w.]+/g, '0')) === 'object';
+    } catch {
+      json = false;
+    }
+    if (!json || !format.includes('$context.requestId')) problems.push(`${id}: access log format is not JSON with $context.requestId`);
+  }
+
+  for (const [id, q] of ofType('AWS::SQS::Queue')) if (q.Properties?.SqsManagedSseEnabled !== true && !q.Properties?.KmsMasterKeyId) problems.push(`${id}: queue not encrypted`);
+  for (const [id, t] of ofType('AWS::DynamoDB::Table')) {
+    const p = t.Properties ?? {};
+    if (p.SSESpecification?.SSEEnabled !== true) problems.push(`${id}: table not encrypted with KMS (SSESpecification)`);
+    if (p.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled !== true) problems.push(`${id}: no point-in-time recovery`);
+    if (p.DeletionProtectionEnabled !== true) problems.push(`${id}: no deletion protection`);
+  }
+
+  for (const [id, mapping] of ofType('AWS::Lambda::EventSourceMapping')) {
+    const fnId = target(mapping.Properties?.FunctionName);
+    const queueId = target(mapping.Properties?.EventSourceArn);
+    const fn = fnId ? resources[fnId] : undefined;
+    const queue = queueId ? resources[queueId] : undefined;
+    if (!fn || queue?.Type !== 'AWS::SQS::Queue') continue;
+    const timeout = Number(fn.Properties?.Timeout ?? 3);
+    const lease = Number(fn.Properties?.Environment?.Variables?.LEASE_SECONDS);
+    if (!(timeout < lease)) problems.push(`${fnId}: timeout ${timeout} s is not shorter than LEASE_SECONDS ${lease}`);
+    const reserved = fn.Properties?.ReservedConcurrentExecutions;
+    if (!(reserved >= 2)) problems.push(`${fnId}: no reserved concurrency`);
+    const max = mapping.Properties?.ScalingConfig?.MaximumConcurrency;
+    if (!(max >= 2 && max <= reserved)) problems.push(`${id}: maximum concurrency ${max} is not between 2 and the reserved ${reserved}`);
+    if (!(queue.Properties?.VisibilityTimeout >= 6 * timeout)) problems.push(`${queueId}: visibility timeout ${queue.Properties?.VisibilityTimeout} s is under 6x ${fnId}'s ${timeout} s`);
+    if (!(queue.Properties?.RedrivePolicy?.maxReceiveCount > 0)) problems.push(`${queueId}: no dead-letter queue`);
+  }
+  return problems;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2] ?? '.serverless/cloudformation-template-update-stack.json';
+  const problems = checkPolicy(JSON.parse(readFileSync(file, 'utf8')) as Json);
+  for (const p of problems) process.stdout.write(`  ${p}\n`);
+  process.stdout.write(`template policy: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+  process.exitCode = problems.length > 0 ? 1 : 0;
+}
