@@ -15,9 +15,10 @@ export function outcomeContext(deps: EngineDeps, module: SystemModule, now: numb
   return { now, policy: module.ambiguity, settings: deps.settings, random: deps.random, fence: () => deps.pacer.mintFence() };
 }
 
-/** An AbortSignal that fires at `deadline` (epoch ms). */
-export function deadlineSignal(deadline: number, now: number): AbortSignal {
-  return AbortSignal.timeout(Math.max(1, Math.ceil(deadline - now)));
+/** An AbortSignal that fires at `deadline` (epoch ms), or when the process stops. */
+export function deadlineSignal(deadline: number, now: number, stopping?: AbortSignal): AbortSignal {
+  const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(deadline - now)));
+  return stopping ? AbortSignal.any([timeout, stopping]) : timeout;
 }
 
 /** A context whose `checkpoint` writes progress conditionally on the attempt's version and keeps `holder` current. */
@@ -140,7 +141,7 @@ export interface SendResult {
 export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number): Promise<SendResult> {
   const started = deps.clock();
   const holder = { record };
-  const outcome = await safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started)), log);
+  const outcome = await safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started, deps.stopping)), log);
   deps.metrics.milliseconds(module.name, 'post_latency', deps.clock() - started);
   const now = deps.clock();
   // Checkpoints written during the post moved the version on: settle from the latest one.

@@ -20,4 +20,9 @@ export interface EngineDeps {
   clock: () => number;
   random: () => number;
   sleep: (ms: number) => Promise<void>;
+  /**
+   * Fires when this process stops (the local stack's shutdown, or a test's simulated crash): every
+   * attempt's signal follows it, so nothing is sent after the process has "died".
+   */
+  stopping?: AbortSignal;
 }

@@ -68,6 +68,7 @@ async function plan(deps: EngineDeps, module: SystemModule, deadline: number | u
     if (at === undefined) return { kind: 'queued', at: now };
   }
   if (at > deps.clock()) await deps.sleep(at - deps.clock());
+  if (deps.stopping?.aborted) return { kind: 'queued', at: deps.clock() };
   const attemptDeadline = Math.min(deadline - settings.settleMarginMs, deps.clock() + settings.attemptTimeoutMs);
   if (module.prepare) {
     let stop: Outcome | undefined;

@@ -88,7 +88,7 @@ export class Pacer {
    * When this container may send one in-process attempt on its intake lane: within `maxWaitMs`, or
    * undefined (queue it instead). Leases or renews the lane when needed: one write per ~10 s of use.
    */
-  async lanePermit(system: string, configured: number, maxWaitMs: number): Promise<number | undefined> {
+  async lanePermit(system: string, configured: number, maxWaitMs: number, mayLease = true): Promise<number | undefined> {
     const now = this.clock();
     let mine = this.lanes.get(system);
     const usable = (l: { lane: Lane; sent: number[] } | undefined) => {
@@ -98,7 +98,8 @@ export class Pacer {
       return at - now <= maxWaitMs && at < l.lane.until - this.settings.marginMs ? at : undefined;
     };
     let at = usable(mine);
-    if (at === undefined && (!mine || mine.lane.until - now < this.settings.laneMs / 2 || nextLaneSend(mine.sent, mine.lane.r, now, this.settings) >= mine.lane.until)) {
+    // A worker only uses a lane its container already holds; leasing one is the intake's business.
+    if (at === undefined && mayLease && (!mine || mine.lane.until - now < this.settings.laneMs / 2 || nextLaneSend(mine.sent, mine.lane.r, now, this.settings) >= mine.lane.until)) {
       const want = Math.max(1, Math.floor(configured / 2));
       const lane = await this.update(system, (s) => {
         const g = grantLane(s, configured, this.owner, want, now, this.settings);

@@ -27,7 +27,7 @@ export interface PacingSettings {
   minRate: number;
 }
 
-export const DEFAULT_PACING: PacingSettings = { windowMs: 1_000, marginMs: 30, lateMs: 20, laneMs: 10_000, minRate: 0.2 };
+export const DEFAULT_PACING: PacingSettings = { windowMs: 1_000, marginMs: 30, lateMs: 20, laneMs: 5_000, minRate: 0.2 };
 
 export interface Lane {
   /** Sends per paced window. Fixed for the lane's lifetime: changing it would break the window bound. */

@@ -4,6 +4,7 @@ import { LeaseLostError, type ReconcileResult, type SystemModule } from '../syst
 import { attemptContext, deadlineSignal, outcomeContext, settle } from './attempt.js';
 import type { EngineDeps } from './context.js';
 import { applyOutcome, parkedUnknown, reconcileLater, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { sqsDelaySeconds } from './retry-policy.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from './types.js';
 
 /**
@@ -63,7 +64,9 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?
   const now = deps.clock();
   const grace = opts.boot ? 0 : deps.settings.sweepGraceMs;
   const log = deps.log.child({ system });
-  const overdue = await deps.store.due(system, now - grace, opts.limit ?? 500);
+  // At boot every active record counts, due or not: the local queue died with the previous process,
+  // so even a wake-up due in an hour has no message any more.
+  const overdue = await deps.store.due(system, opts.boot ? Number.MAX_SAFE_INTEGER : now - grace, opts.limit ?? (opts.boot ? 10_000 : 500));
   if (overdue.length > 0) {
     let rate = 1;
     try {
@@ -81,7 +84,11 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?
       if (!record || !ACTIVE_STATUSES.includes(record.status)) continue;
       const rlog = log.child({ ref: hashId(pk), correlationId: record.correlationId });
       if (record.leaseUntil !== undefined) {
-        if (record.leaseUntil > now) continue;
+        if (record.leaseUntil > now) {
+          // An in-process attempt may still be running: look again once its lease has ended.
+          report.recheckAt = Math.max(report.recheckAt ?? 0, record.leaseUntil);
+          continue;
+        }
         if (record.sending) {
           report.stranded++;
           await strand(deps, module, record, 'an in-process attempt did not finish (its invocation ended while sending)', rlog);
@@ -106,7 +113,7 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?
       }
       const deadline = (await consumed).get(fence.n);
       if (deadline === undefined) {
-        await deps.queue.send(retryMessage(record, 'sweep'), 0);
+        await deps.queue.send(retryMessage(record, 'sweep'), sqsDelaySeconds(record.nextAttemptAt ?? now, now));
         report.enqueued++;
       } else if (deadline + deps.settings.settleMarginMs <= now) {
         report.stranded++;
@@ -116,8 +123,11 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?
         report.recheckAt = Math.max(report.recheckAt ?? 0, deadline + deps.settings.settleMarginMs);
       }
     }
-    deps.metrics.count(system, 'overdue_records', overdue.length);
-    deps.metrics.seconds(system, 'oldest_overdue_age', (now - Math.min(...overdue.map((o) => o.at))) / 1000);
+    const late = overdue.filter((o) => o.at <= now - grace);
+    if (late.length > 0) {
+      deps.metrics.count(system, 'overdue_records', late.length);
+      deps.metrics.seconds(system, 'oldest_overdue_age', (now - Math.min(...late.map((o) => o.at))) / 1000);
+    }
   }
   if (report.stranded > 0) deps.metrics.count(system, 'stranded', report.stranded);
   report.probed = await probe(deps, module, log);
@@ -188,7 +198,7 @@ export async function reconcileOnce(deps: EngineDeps, module: SystemModule, reco
   const holder = { record };
   let result: ReconcileResult;
   try {
-    result = await module.reconcile(record, attemptContext(deps, holder, deadlineSignal(deadline, now)));
+    result = await module.reconcile(record, attemptContext(deps, holder, deadlineSignal(deadline, now, deps.stopping)));
   } catch (err) {
     if (err instanceof LeaseLostError) return (await deps.store.get(record.pk)) ?? record;
     result = { type: 'inconclusive', message: (err as Error).message };

@@ -114,41 +114,62 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
     return { failed, counts };
   }
 
-  let slots: number[] = [];
+  if (latestStart <= deps.clock()) {
+    // Too little of this invocation is left to send anything: the messages go back untouched (no
+    // fence taken, no write), to a worker with time.
+    for (const w of work) await requeueMessage(deps, w.record, 'no-time-left', deps.clock() + 1_000, log, failed, w.id);
+    note('no-time-left', work.length);
+    return { failed, counts };
+  }
+  const precise = module.ambiguity === 'park';
+  // Every attempt of this batch ends by this time (its fence records it): recovery reads it to decide
+  // when an unfinished attempt may have stopped. A send may start as late as `latestStart`.
+  const batchDeadline = invocationDeadline - deps.settings.settleMarginMs;
+  // Systems that do not park consume first, in one write per fence id: a duplicate message then never
+  // takes a send slot from a real one. Parking systems consume each fence just before its send, so that
+  // only a truly in-flight request can ever become unknown (issue 10).
+  let owned = new Set<Work>(work);
+  if (!precise) owned = await consume(deps, work.map((w) => ({ work: w, deadline: batchDeadline })), log, note);
+  const toSend = work.filter((w) => owned.has(w));
+
+  // This container's own intake lane first (no request), then shared slots in one conditional write.
+  const times: number[] = [];
   if (latestStart > deps.clock()) {
-    try {
-      slots = await deps.pacer.reserve(system, rate, work.length, latestStart);
-    } catch (err) {
-      log.error('rate limiter unavailable; the messages wait on the queue', { error: err });
+    for (let i = 0; i < toSend.length; i++) {
+      const at = await deps.pacer.lanePermit(system, rate, 1_000, false);
+      if (at === undefined) break;
+      times.push(at);
+    }
+    if (times.length < toSend.length) {
+      try {
+        times.push(...(await deps.pacer.reserve(system, rate, toSend.length - times.length, latestStart)));
+      } catch (err) {
+        log.error('rate limiter unavailable; the messages wait', { error: err });
+      }
     }
   }
-  const scheduledWork = work.slice(0, slots.length).map((w, i) => ({ ...w, slot: slots[i] as number }));
-  const waiting = work.slice(slots.length);
-  for (const w of waiting) await requeueMessage(deps, w.record, 'waiting-for-slot', deps.pacer.nextFree(system), log, failed, w.id);
+  times.sort((a, b) => a - b);
+  const scheduledWork = toSend.slice(0, times.length).map((w, i) => ({ ...w, slot: times[i] as number }));
+  const waiting = toSend.slice(times.length);
+  for (const w of waiting) await giveBack(deps, module, w, precise, log, failed);
   if (waiting.length > 0) note('waiting-for-slot', waiting.length);
 
-  const deadlineOf = (slot: number) => Math.min(slot + deps.settings.attemptTimeoutMs, invocationDeadline - deps.settings.settleMarginMs);
-  // The deadline written into a consumed fence is the one the attempt keeps, even on a later slot:
-  // recovery reads it to decide when an unfinished attempt may have stopped.
-  const deadlines = new Map<Work, number>(scheduledWork.map((w) => [w, deadlineOf(w.slot)]));
-  const precise = module.ambiguity === 'park';
-  let owned = new Set<Work>(scheduledWork);
-  if (!precise) owned = await consume(deps, scheduledWork.map((w) => ({ work: w, deadline: deadlines.get(w) as number })), log, note);
-
+  const deadlineOf = (slot: number) => Math.min(slot + deps.settings.attemptTimeoutMs, batchDeadline);
   let recovered = false;
   await Promise.all(
     scheduledWork.map(async (w) => {
-      if (!owned.has(w)) return;
       const wlog = log.child({ correlationId: w.record.correlationId });
       try {
         let slot = w.slot;
         for (let tries = 0; ; tries++) {
           const wait = slot - deps.clock();
           if (wait > 0) await deps.sleep(wait);
+          // The process stopped while this send waited for its slot: it never happens.
+          if (deps.stopping?.aborted) return;
           if (slotUsable(slot, deps.clock(), deps.pacer.settings)) break;
           // This send would leave too late for its slot (a busy event loop): it takes a new one, early
-          // enough to finish within the attempt's deadline.
-          const latest = Math.min(latestStart, (deadlines.get(w) as number) - deps.settings.attemptTimeoutMs / 2);
+          // enough to finish within the deadline its fence records.
+          const latest = Math.min(latestStart, batchDeadline - deps.settings.attemptTimeoutMs / 2);
           const again = tries < 3 && latest > deps.clock() ? await deps.pacer.reserve(system, rate, 1, latest) : [];
           if (again[0] === undefined) {
             await giveBack(deps, module, w, precise, log, failed);
@@ -157,9 +178,9 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           }
           slot = again[0];
         }
-        let deadline = deadlines.get(w) as number;
+        // The attempt's own deadline: never later than the one its fence records (batchDeadline).
+        const deadline = deadlineOf(slot);
         if (precise) {
-          deadline = deadlineOf(slot);
           const mine = await consume(deps, [{ work: w, deadline }], wlog, note);
           if (!mine.has(w)) return;
         }
@@ -234,7 +255,8 @@ async function giveBack(deps: EngineDeps, module: SystemModule, w: Work, precise
     return;
   }
   const now = deps.clock();
-  const at = deps.pacer.nextFree(module.name);
+  // Never sooner than a second: a worker that cannot get slots must not spin on its own messages.
+  const at = Math.max(deps.pacer.nextFree(module.name), now + 1_000);
   const next: PaymentRecord = { ...scheduled(w.record, now, at, deps.pacer.mintFence()), history: withHistory(w.record, now, 'deferred', 'no send slot in time; nothing was sent') };
   await settle(deps, module, w.record, next, log, { wakeAt: at, reason: 'deferred' });
 }

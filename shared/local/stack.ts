@@ -77,7 +77,13 @@ export interface Stack {
   sweepNow(): Promise<SweepReport>;
   /** What the boot sweep found (undefined when it was turned off). */
   boot: SweepReport | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops: no new requests or queue deliveries; attempts in flight get up to `drainMs` to finish and
+   * record their outcome; whatever is still running then is cut off (nothing is sent afterwards).
+   */
+  close(opts?: { drainMs?: number }): Promise<void>;
+  /** A crash, for tests: every attempt is cut off at once, nothing is recorded afterwards. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -168,6 +174,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         metrics,
       }),
     );
+    // Every attempt's signal follows this: after a stop (or a simulated crash) nothing more is sent.
+    const stopping = new AbortController();
+    for (const d of workerDeps) d.stopping = stopping.signal;
     const deps = workerDeps[0] as AppDeps;
     const getDeps = async () => deps;
 
@@ -237,10 +246,20 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     });
     cleanups.push(() => api.close());
 
-    const close = async () => {
+    let closing: Promise<void> | undefined;
+    const finish = async () => {
+      stopping.abort();
       for (const c of cleanups.reverse()) await c();
     };
-    return { url: api.url, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, close };
+    const close = (o: { drainMs?: number } = {}) =>
+      (closing ??= (async () => {
+        await api.close();
+        queue.pause();
+        if (o.drainMs) await queue.settled(o.drainMs);
+        await finish();
+      })());
+    const kill = () => (closing ??= finish());
+    return { url: api.url, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, close, kill };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

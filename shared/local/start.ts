@@ -55,7 +55,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
   const stop = async () => {
     rmSync(localFile, { force: true });
-    await stack.close();
+    // Sends in flight finish and are recorded (bounded); anything still queued is picked up at the next start.
+    process.stdout.write('stopping: letting sends in flight finish (at most 5 s)…\n');
+    await stack.close({ drainMs: 5_000 });
     process.exit(0);
   };
   process.once('SIGINT', () => void stop());

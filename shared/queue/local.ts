@@ -47,6 +47,7 @@ export class LocalQueue {
   private readonly consumers: Consumer[] = [];
   private inFlight = 0;
   private closed = false;
+  private paused = false;
   private idleWaiters: (() => void)[] = [];
   sent = 0;
 
@@ -91,8 +92,18 @@ export class LocalQueue {
     this.timers.add(timer);
   }
 
+  /** Stops handing out batches (a shutdown): messages stay, batches in flight finish. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Batches handed out and not yet finished. */
+  get running(): number {
+    return this.inFlight;
+  }
+
   private pump(): void {
-    while (!this.closed && this.ready.length > 0) {
+    while (!this.closed && !this.paused && this.ready.length > 0) {
       const free = this.consumers.filter((c) => c.running < this.options.concurrency).sort((a, b) => a.running - b.running)[0];
       if (!free) return;
       const batch = this.ready.splice(0, this.options.batchSize);
@@ -211,6 +222,20 @@ export class LocalRetryQueue implements RetryQueue {
       if (results.includes(false)) return false;
     }
     return false;
+  }
+
+  pause(): void {
+    for (const q of this.queues.values()) q.pause();
+  }
+
+  /** Resolves once no batch is in flight on any queue, or false after `timeoutMs`. */
+  async settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.queues.values()].some((q) => q.running > 0)) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return true;
   }
 
   close(): void {

@@ -42,7 +42,14 @@ export function doubleSystem(
   name: string,
   policy: AmbiguityPolicy,
   downstream: CountingDownstream,
-  opts: { dieAfterSend?: Set<string>; reconcile?: (key: string) => ReconcileResult } = {},
+  opts: {
+    dieAfterSend?: Set<string>;
+    /** Keys whose next attempt never reaches the downstream (a worker that dies while getting ready). */
+    dieBeforeSend?: Set<string>;
+    /** Keys answered with this rejection instead of posting. */
+    reject?: Map<string, Outcome>;
+    reconcile?: (key: string) => ReconcileResult;
+  } = {},
 ): SystemModule {
   return {
     name,
@@ -53,9 +60,13 @@ export function doubleSystem(
       return { tenant: 't', key, request: { key } };
     },
     routeKey: (key) => ({ tenant: 't', key }),
-    async post(request): Promise<Outcome> {
+    async post(request, ctx): Promise<Outcome> {
       const key = String(request.key);
-      const res = await fetch(downstream.url, { method: 'POST', body: JSON.stringify({ key }), signal: AbortSignal.timeout(5_000) });
+      if (opts.dieBeforeSend?.delete(key)) return never<Outcome>();
+      const rejection = opts.reject?.get(key);
+      if (rejection) return rejection;
+      // The attempt's own deadline, as a real client passes it to undici.
+      const res = await fetch(downstream.url, { method: 'POST', body: JSON.stringify({ key }), signal: ctx.signal });
       await res.text();
       if (opts.dieAfterSend?.delete(key)) return never<Outcome>();
       return { type: 'posted', httpStatus: res.status, body: { key } };

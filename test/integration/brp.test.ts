@@ -4,7 +4,7 @@ import { recordPk } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import type { SystemModule } from '../../shared/systems/types.js';
 import { never } from '../helpers/doubles.js';
-import { call, eventually, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 const LEASE_MS = 1_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,6 +58,14 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
   afterAll(async () => {
     await stack?.close();
   });
+  /** Sweeps every 200 ms until the sale settles (bounded). */
+  const sweepUntilSettled = (id: string) =>
+    eventually(async () => {
+      await stack.sweepNow();
+      const r = await statusOf(stack, 'brp', id);
+      return r && ['posted', 'unknown', 'failed'].includes(r.status) ? r : undefined;
+    }, 15_000, 200);
+
   afterEach(() => {
     stack.brp!.clearFaults();
     dieAfter = undefined;
@@ -104,9 +112,8 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
     const module = stack.deps.systems('brp') as SystemModule;
     void submit(stack.deps, module, module.parse({ body: sale(id, { bookings: [{ productId: 20, startDate: '2026-12-02', startTime: '09:00', resourceId: 100 + Math.floor(Math.random() * 1e6) }] }), headers: {} }), { owner: 'doomed', correlationId: id });
     await eventually(async () => dieAfter === undefined, 5_000, 20);
-    await sleep(LEASE_MS + 100);
-    await stack.sweepNow();
-    const rec = await waitForStatus(stack, 'brp', id, ['posted', 'unknown', 'failed']);
+    // The sweep, as its schedule would, until the dead attempt's deadline has passed and it is recovered.
+    const rec = await sweepUntilSettled(id);
     expect(rec.status).toBe('posted');
     expect(delta(before)).toEqual({ orders: 1, items: 3, receipts: 1 });
     expect(rec.history.map((h: { event: string }) => h.event)).toContain('stranded');
@@ -118,9 +125,7 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
     const module = stack.deps.systems('brp') as SystemModule;
     void submit(stack.deps, module, module.parse({ body: sale('s-40', { bookings: [] }), headers: {} }), { owner: 'doomed', correlationId: 's-40' });
     await eventually(async () => dieAfter === undefined, 5_000, 20);
-    await sleep(LEASE_MS + 100);
-    await stack.sweepNow();
-    const rec = await waitForStatus(stack, 'brp', 's-40', ['unknown', 'posted', 'failed']);
+    const rec = await sweepUntilSettled('s-40');
     expect(rec.status).toBe('unknown');
     expect(rec.error.message).toContain('check for an open order of this sale');
     expect(delta(before).orders).toBe(0);

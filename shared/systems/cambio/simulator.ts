@@ -54,6 +54,8 @@ export interface CambioSandboxStats {
   byStatus: Record<string, number>;
   /** Epoch ms of the last applied payment. */
   lastAppliedAt: number;
+  /** `hang-after` connections the client closed before the sandbox would have (its deadline cut them). */
+  hangsCutByClient: number;
 }
 
 /**
@@ -88,7 +90,7 @@ export class CambioSandbox {
   }
 
   static emptyStats(): CambioSandboxStats {
-    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, maxInAnyWindow: 0, applied: {}, byStatus: {}, lastAppliedAt: 0 };
+    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, maxInAnyWindow: 0, applied: {}, byStatus: {}, lastAppliedAt: 0, hangsCutByClient: 0 };
   }
 
   get url(): string {
@@ -217,7 +219,16 @@ export class CambioSandbox {
     if (fault === '500' || fault === '502' || fault === '504') return this.reply(res, Number(fault), { statusCode: Number(fault), message: 'Upstream error' });
     if (fault === 'reset-after') return void req.socket.destroy();
     if (fault === 'hang-after') {
-      setTimeout(() => req.socket.destroy(), this.options.hangMs).unref();
+      let ended = false;
+      const timer = setTimeout(() => {
+        ended = true;
+        req.socket.destroy();
+      }, this.options.hangMs).unref();
+      req.socket.once('close', () => {
+        // Closed before the hang ended: the client gave up (its deadline), not the sandbox.
+        if (!ended) this.stats.hangsCutByClient++;
+        clearTimeout(timer);
+      });
       return;
     }
     if (contactId.startsWith('INFO')) return this.reply(res, 200, [{ ResultCode: 'INFO', Comment: 'Betalning var redan registrerad', Any: [] }]);

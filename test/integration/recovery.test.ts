@@ -1,0 +1,238 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { submit } from '../../shared/core/intake.js';
+import { repost } from '../../shared/core/operator.js';
+import { MAX_ERROR_TEXT } from '../../shared/core/lifecycle.js';
+import { recordPk, type Outcome, type PaymentRecord } from '../../shared/core/types.js';
+import { handleBatch } from '../../shared/core/worker.js';
+import type { Stack } from '../../shared/local/stack.js';
+import { retryMessage } from '../../shared/queue/port.js';
+import type { ReconcileResult, SystemModule } from '../../shared/systems/types.js';
+import { CountingDownstream, doubleSystem } from '../helpers/doubles.js';
+import { eventually, testStack } from '../helpers/stack.js';
+
+/**
+ * Recovery of attempts that did not finish, with test doubles whose downstream counts what reaches it
+ * (issue 10): whatever happens to a worker, a payment reaches the downstream once, or is parked where
+ * it may have, never because it waited for a token or a slot.
+ */
+
+const ATTEMPT_MS = 400;
+const MARGIN_MS = 100;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('recovery of unfinished attempts', () => {
+  let stack: Stack;
+  const downstream = new CountingDownstream();
+  const dieAfter = new Set<string>();
+  const dieBefore = new Set<string>();
+  const reject = new Map<string, Outcome>();
+  let absentFor = new Set<string>();
+  const reconcile = (key: string): ReconcileResult => (absentFor.has(key) || downstream.count(key) === 0 ? { type: 'absent' } : { type: 'found', body: { key } });
+
+  beforeAll(async () => {
+    await downstream.start();
+    stack = await testStack({
+      settings: { attemptTimeoutMs: ATTEMPT_MS, settleMarginMs: MARGIN_MS, leaseMs: 1_000, reconcileDelayMs: 50 },
+      // The worker function's timeout: an invocation stuck in a dead attempt ends, as in Lambda.
+      queue: { invocationTimeoutMs: 3_000, visibilityTimeoutMs: 100, maxReceiveCount: 3 },
+      modules: () => [
+        doubleSystem('double-park', 'park', downstream, { dieAfterSend: dieAfter, dieBeforeSend: dieBefore, reject }),
+        doubleSystem('double-reconcile', 'reconcile', downstream, { dieAfterSend: dieAfter, dieBeforeSend: dieBefore, reconcile }),
+        doubleSystem('double-resend', 'resend', downstream, { dieAfterSend: dieAfter, dieBeforeSend: dieBefore }),
+      ],
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await downstream.close();
+  });
+
+  const module = (system: string) => stack.deps.systems(system) as SystemModule;
+  const record = (system: string, key: string) => stack.deps.store.get(recordPk(system, 't', key));
+  /** Queued (no deadline: the worker sends it), as a POS route would when busy. */
+  const queued = (system: string, key: string) => submit(stack.deps, module(system), module(system).parse({ body: { key }, headers: {} }), { owner: 'test', correlationId: key });
+  /** Sent in-process, as the HTTP route does when the system is idle. */
+  const inline = (system: string, key: string) =>
+    submit(stack.deps, module(system), module(system).parse({ body: { key }, headers: {} }), { owner: 'route', correlationId: key, deadline: Date.now() + 10_000 });
+  async function settledAs(system: string, key: string, statuses: string[]): Promise<PaymentRecord> {
+    return eventually(async () => {
+      const r = await record(system, key);
+      return r && statuses.includes(r.status) ? r : undefined;
+    }, 10_000);
+  }
+  /** Sweeps until the record leaves the active statuses (bounded). */
+  async function sweepUntilSettled(system: string, key: string): Promise<PaymentRecord> {
+    return eventually(async () => {
+      await stack.sweepNow();
+      const r = await record(system, key);
+      return r && !['retrying', 'reconciling'].includes(r.status) ? r : undefined;
+    }, 10_000, 200);
+  }
+
+  it.each([
+    ['park', 'double-park', 'unknown'],
+    ['reconcile', 'double-reconcile', 'posted'],
+    ['resend', 'double-resend', 'posted'],
+  ])('a queued attempt whose worker died after sending (%s) is stranded and settled by policy', async (_policy, system, expected) => {
+    const key = `q-died-${system}`;
+    dieAfter.add(key);
+    await queued(system, key);
+    await eventually(async () => downstream.count(key) === 1);
+    const r = await sweepUntilSettled(system, key);
+    expect(r.status).toBe(expected);
+    expect(r.history.map((h) => h.event)).toContain('stranded');
+    // Re-sent only where sending again is harmless (resend); found by reconciliation; parked otherwise.
+    expect(downstream.count(key)).toBe(system === 'double-resend' ? 2 : 1);
+  });
+
+  it('an in-process attempt that died while sending is stranded once its lease ends (park: unknown, sent once)', async () => {
+    dieAfter.add('i-died');
+    void inline('double-park', 'i-died');
+    await eventually(async () => downstream.count('i-died') === 1);
+    const during = await record('double-park', 'i-died');
+    expect(during).toMatchObject({ status: 'retrying', sending: true, leaseOwner: 'route' });
+    await sleep(ATTEMPT_MS + 2 * MARGIN_MS + 100);
+    const r = await sweepUntilSettled('double-park', 'i-died');
+    expect(r.status).toBe('unknown');
+    expect(downstream.count('i-died')).toBe(1);
+  });
+
+  it('a worker that died while getting its token leaves the payment due, never unknown, and it posts once (issue 10)', async () => {
+    const parking = module('double-park') as SystemModule & { prepare?: SystemModule['prepare'] };
+    let hang = true;
+    // The first batch waits for credentials that never come: its invocation times out, as in Lambda.
+    parking.prepare = async () => {
+      if (hang) {
+        hang = false;
+        return new Promise<undefined>(() => undefined);
+      }
+      return undefined;
+    };
+    try {
+      await queued('double-park', 'q-token');
+      const r = await settledAs('double-park', 'q-token', ['posted', 'unknown']);
+      expect(r.status).toBe('posted');
+      expect(r.history.map((h) => h.event)).not.toContain('stranded');
+      expect(downstream.count('q-token')).toBe(1);
+    } finally {
+      delete parking.prepare;
+    }
+  });
+
+  it('two workers handed the same message (a redelivery, a sweep duplicate) send it once', async () => {
+    const first = await queued('double-reconcile', 'dup-1');
+    // A second copy of the message, handled by another worker at the same time as the queue's own.
+    const body = JSON.stringify(retryMessage(first.record, 'duplicate'));
+    const other = stack.workerDeps[0] as typeof stack.deps;
+    const results = await Promise.all([
+      handleBatch(other, 'double-reconcile', [{ id: 'a', body }], Date.now() + 5_000),
+      handleBatch(other, 'double-reconcile', [{ id: 'b', body }], Date.now() + 5_000),
+    ]);
+    await settledAs('double-reconcile', 'dup-1', ['posted']);
+    await stack.queue.idle(5_000);
+    expect(downstream.count('dup-1')).toBe(1);
+    expect(results.map((r) => r.counts.duplicate ?? 0).reduce((a, b) => a + b)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a lost queue message is found by the sweep and the payment posted once', async () => {
+    const send = stack.queue.send.bind(stack.queue);
+    let lose = 1;
+    stack.queue.send = async (message, delay) => {
+      if (lose-- > 0) throw new Error('SendMessage timed out');
+      return send(message, delay);
+    };
+    try {
+      await queued('double-resend', 'lost-1');
+      await sleep(300);
+      expect(downstream.count('lost-1')).toBe(0);
+      expect((await stack.sweepNow()).enqueued).toBeGreaterThanOrEqual(1);
+      await settledAs('double-resend', 'lost-1', ['posted']);
+      expect(downstream.count('lost-1')).toBe(1);
+    } finally {
+      stack.queue.send = send;
+    }
+  });
+
+  it('a rate limiter that cannot be reached sends nothing: the message waits, then posts once', async () => {
+    const pacer = stack.deps.pacer;
+    const reserve = pacer.reserve.bind(pacer);
+    let failures = 1;
+    pacer.reserve = async (...args) => {
+      if (failures-- > 0) throw new Error('ProvisionedThroughputExceededException');
+      return reserve(...args);
+    };
+    try {
+      await queued('double-park', 'limiter-1');
+      const r = await eventually(async () => {
+        await stack.sweepNow();
+        const got = await record('double-park', 'limiter-1');
+        return got?.status === 'posted' ? got : undefined;
+      }, 10_000, 300);
+      expect(r.status).toBe('posted');
+      expect(downstream.count('limiter-1')).toBe(1);
+    } finally {
+      pacer.reserve = reserve;
+    }
+  });
+
+  it('a huge rejection body is kept capped, the record written, and nothing sent again (issue 10: it broke the settle)', async () => {
+    reject.set('huge-1', { type: 'rejected', httpStatus: 400, code: 'E', message: 'x'.repeat(600_000), body: 'y'.repeat(600_000) });
+    await queued('double-park', 'huge-1');
+    const r = await settledAs('double-park', 'huge-1', ['failed']);
+    expect(r.error?.message.length).toBeLessThan(MAX_ERROR_TEXT + 60);
+    expect(r.attempts).toBe(1);
+    await stack.queue.idle(5_000);
+    expect((await record('double-park', 'huge-1'))?.attempts).toBe(1);
+  });
+
+  it('a settle that fails for a moment is retried as a settle, never turned into a re-send', async () => {
+    const store = stack.deps.store;
+    const replace = store.replace.bind(store);
+    let failNext = false;
+    store.replace = async (next, version) => {
+      if (failNext && next.status === 'posted') {
+        failNext = false;
+        throw new Error('InternalServerError');
+      }
+      return replace(next, version);
+    };
+    try {
+      failNext = true;
+      await queued('double-resend', 'settle-1');
+      await settledAs('double-resend', 'settle-1', ['posted']);
+      await stack.queue.idle(5_000);
+      expect(downstream.count('settle-1')).toBe(1);
+    } finally {
+      store.replace = replace;
+    }
+  });
+
+  it('a new revision reconciles afresh: the re-send allowance of an earlier one does not park it (issue 10)', async () => {
+    // Revision 1: the worker dies after sending; reconciliation finds nothing and sends once more (its
+    // one re-send): posted.
+    absentFor = new Set(['rev-1']);
+    dieAfter.add('rev-1');
+    await queued('double-reconcile', 'rev-1');
+    await eventually(async () => downstream.count('rev-1') === 1);
+    let r = await sweepUntilSettled('double-reconcile', 'rev-1');
+    expect(r).toMatchObject({ status: 'posted', reconcileResends: 1 });
+    expect(downstream.count('rev-1')).toBe(2);
+    // An operator meets it as unknown and reposts it: revision 2 dies the same way.
+    await stack.deps.store.replace({ ...r, status: 'unknown', nextAttemptAt: Date.now() }, r.version);
+    dieAfter.add('rev-1');
+    const done = await repost({ store: stack.deps.store, queue: stack.queue, clock: Date.now, fence: () => stack.deps.pacer.mintFence() }, r.pk, 'ops', 'not in the journal');
+    expect(done.ok).toBe(true);
+    await eventually(async () => downstream.count('rev-1') === 3);
+    r = await sweepUntilSettled('double-reconcile', 'rev-1');
+    // On main the first revision's spent allowance parked every later one as unknown.
+    expect(r).toMatchObject({ status: 'posted', revision: 2, reconcileResends: 1 });
+    expect(downstream.count('rev-1')).toBe(4);
+    absentFor = new Set();
+  });
+
+  it('a message that can never be read ends in the dead-letter list after maxReceiveCount receives', async () => {
+    stack.queue.queue('double-park').send('{"not":"a message"}', 0);
+    await eventually(async () => stack.queue.deadLetters.some((d) => d.body === '{"not":"a message"}'), 5_000);
+    expect(stack.queue.deadLetters.find((d) => d.body === '{"not":"a message"}')).toMatchObject({ receiveCount: 3 });
+  });
+});
