@@ -17,6 +17,8 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
                              a failed, held or unknown payment sent again, as a new revision
   paybridge redrive [--system S] [--yes]
                              held payments, then dead-lettered messages
+  paybridge sign ROUTE BODY [--header "ClubId: 4568"] [--method PUT] [--url URL]
+                             a curl for the local stack, signed as a Standard Webhook with its dev secret
   paybridge simulate [--n 40] [--dup 0.25] [--storm 15]
                              a demo burst with duplicates into a 429 storm (local stack only)
 
@@ -53,6 +55,7 @@ export async function runCli(argv: string[], ctx: (where: Where) => Promise<CliC
   if (command === 'payments' && sub === 'resolve') return (await import('./act.js')).resolve(run(rest));
   if (command === 'repost') return (await import('./act.js')).repostCommand(run(positionals.slice(1)));
   if (command === 'redrive') return (await import('./act.js')).redriveCommand(run(positionals.slice(1)));
+  if (command === 'sign') return (await import('./sign.js')).sign(run(positionals.slice(1)));
   if (command === 'simulate') return (await import('./simulate.js')).simulateCommand(run(positionals.slice(1)));
   throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"`);
 }

@@ -3,11 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliContext } from '../../shared/cli/context.js';
 import { runCli, UsageError, type Io } from '../../shared/cli/main.js';
 import type { PaymentRecord, Status } from '../../shared/core/types.js';
-import type { Stack } from '../../shared/local/stack.js';
+import { DEV_WEBHOOK_SECRET, type Stack } from '../../shared/local/stack.js';
 import { call, DEV_API_KEY, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 const ROUTE = '/v1/cambio/payment-notices';
@@ -251,6 +252,30 @@ describe('the paybridge command against a local stack', () => {
     expect(stack.cambio!.stats.applied['cli-u2']).toBe(1);
     expect((await run(['payments', 'resolve', 'cambio', 'cli-u2', '--posted', '--evidence', 'x'])).err).toBe('cambio cli-u2 is posted: resolve is only for unknown payments');
     expect((await run(['payments', 'resolve', 'cambio', 'cli-nope', '--not-posted', '--evidence', 'x'])).err).toBe('no cambio payment with key "cli-nope" on test stack');
+  });
+
+  it('sign prints a curl whose signature verifies with the dev secret, and the route takes it', async () => {
+    const body = JSON.stringify(notice('cli-signed'));
+    const signed = await run(['sign', ROUTE, body, '--url', stack.url]);
+    expect(signed.code).toBe(0);
+    expect(signed.err).toContain('signed with the dev secret');
+    const lines = signed.out.split(' \\\n  ');
+    expect(lines[0]).toBe(`curl -i -X POST '${stack.url}${ROUTE}'`);
+    const headers = Object.fromEntries(lines.filter((l) => l.startsWith('-H ')).map((l) => l.slice(4, -1).split(': ') as [string, string]));
+    expect(lines.at(-1)).toBe(`--data-raw '${body}'`);
+    expect(new Webhook(DEV_WEBHOOK_SECRET).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(`whsec_${Buffer.from('another secret, 32 bytes long!!!').toString('base64')}`).verify(body, headers)).toThrow();
+    const res = await fetch(`${stack.url}${ROUTE}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(201);
+
+    // Quotes in the body survive the shell; extra headers (NIF's ClubId) are passed on; --json gives the parts.
+    const quoted = await run(['sign', '/v1/nif/membership/payments', `{"comment":"it's paid"}`, '--header', 'ClubId: 4568', '--json', '--url', stack.url]);
+    const parts = JSON.parse(quoted.out);
+    expect(parts.headers.ClubId).toBe('4568');
+    expect(parts.curl).toContain(`--data-raw '{"comment":"it'\\''s paid"}'`);
+    expect(new Webhook(DEV_WEBHOOK_SECRET).verify(parts.body, parts.headers)).toEqual({ comment: "it's paid" });
+    await expect(run(['sign', 'v1/cambio', body])).rejects.toThrow(/ROUTE is a path/);
+    await expect(run(['sign', ROUTE, body, '--stage', 'prod'])).rejects.toThrow(/sign is for the local stack/);
   });
 
   it('simulate shows its progress while it runs', async () => {
