@@ -306,6 +306,8 @@ describe('the paybridge command against a local stack', () => {
 describe('the paybridge bin', () => {
   const bin = fileURLToPath(new URL('../../shared/cli/bin.mjs', import.meta.url));
   const importLog = fileURLToPath(new URL('../helpers/import-log.mjs', import.meta.url));
+  // A bundle of its own, built by the first call: inside the project, where the bundle's packages resolve.
+  const bundleDir = fileURLToPath(new URL(`../../node_modules/.cache/paybridge-cli-test-${process.pid}`, import.meta.url));
   let stack: Stack;
   let dir: string;
   beforeAll(async () => {
@@ -319,6 +321,7 @@ describe('the paybridge bin', () => {
   afterAll(async () => {
     await stack?.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(bundleDir, { recursive: true, force: true });
   });
 
   /**
@@ -330,7 +333,7 @@ describe('the paybridge bin', () => {
     writeFileSync(log, '');
     const child = spawn(process.execPath, ['--import', importLog, bin, ...args], {
       timeout: 20_000,
-      env: { ...process.env, PAYBRIDGE_LOCAL_FILE: join(dir, 'local.json'), PB_IMPORT_LOG: log, ...env },
+      env: { ...process.env, PAYBRIDGE_LOCAL_FILE: join(dir, 'local.json'), PAYBRIDGE_CLI_CACHE: bundleDir, PB_IMPORT_LOG: log, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -346,22 +349,30 @@ describe('the paybridge bin', () => {
   const HEAVY_SOURCES = [/\/shared\/systems\//, /\/shared\/config\.ts/, /\/shared\/cli\/simulate\.ts/, /\/shared\/local\//, /\/shared\/http\//];
   const loaded = (imports: string[], patterns: RegExp[]) => imports.filter((u) => patterns.some((p) => p.test(u)));
 
-  it('prints usage without loading the AWS SDK or anything heavy', async () => {
-    const help = await paybridge(['--help']);
-    expect(help.status).toBe(0);
-    expect(help.stdout).toContain('paybridge payments resolve SYSTEM KEY');
-    expect(help.imports.some((u) => u.endsWith('/shared/cli/main.ts'))).toBe(true);
-    expect(loaded(help.imports, [...HEAVY_PACKAGES, ...HEAVY_SOURCES, /@aws-sdk\//, /\/shared\/store\//])).toEqual([]);
+  it('prints usage without loading the AWS SDK or anything heavy, from the bundle and from the sources', async () => {
+    const built = await paybridge(['--help']);
+    expect(built.status).toBe(0);
+    expect(built.stdout).toContain('paybridge payments resolve SYSTEM KEY');
+    expect(built.imports.some((u) => u.includes(`/paybridge-cli-test-${process.pid}/b-`))).toBe(true);
+    expect(loaded(built.imports, [...HEAVY_PACKAGES, /@aws-sdk\//, /\/tsx\//])).toEqual([]);
+
+    // The module graph itself, file by file: through tsx, as without a bundle.
+    const sources = await paybridge(['--help'], { PAYBRIDGE_CLI_BUNDLE: 'off' });
+    expect(sources.stdout).toBe(built.stdout);
+    expect(sources.imports.some((u) => u.endsWith('/shared/cli/main.ts'))).toBe(true);
+    expect(loaded(sources.imports, [...HEAVY_PACKAGES, ...HEAVY_SOURCES, /@aws-sdk\//, /\/shared\/store\//])).toEqual([]);
   });
 
   it('lists payments with the DynamoDB client only', async () => {
     await call(stack, 'POST', ROUTE, notice('bin-1'));
-    const list = await paybridge(['payments', 'list']);
-    expect(list.stderr).toBe('');
-    expect(list.status).toBe(0);
-    expect(list.stdout).toMatch(/cambio\s+bin-1\s+posted/);
-    expect(list.imports.some((u) => u.includes('@aws-sdk/client-dynamodb'))).toBe(true);
-    expect(loaded(list.imports, [...HEAVY_PACKAGES, ...HEAVY_SOURCES])).toEqual([]);
+    for (const env of [{}, { PAYBRIDGE_CLI_BUNDLE: 'off' }] as Record<string, string>[]) {
+      const list = await paybridge(['payments', 'list'], env);
+      expect(list.stderr).toBe('');
+      expect(list.status).toBe(0);
+      expect(list.stdout).toMatch(/cambio\s+bin-1\s+posted/);
+      expect(list.imports.some((u) => u.includes('@aws-sdk/client-dynamodb'))).toBe(true);
+      expect(loaded(list.imports, [...HEAVY_PACKAGES, ...HEAVY_SOURCES])).toEqual([]);
+    }
   });
 
   it('says --yes is needed when there is no terminal to ask on', async () => {
