@@ -95,7 +95,7 @@ export async function list(run: Run): Promise<number> {
   io.out(heading);
   if (records.length > 0) {
     const rows = records.map((r) => [r.system, r.key, r.status, String(r.revision ?? 1), String(r.attempts), iso(r.createdAt), age(r.updatedAt, now), lastError(r)]);
-    for (const line of table([['SYSTEM', 'KEY', 'STATUS', 'REV', 'TRIES', 'CREATED', 'UPDATED', 'LAST ERROR'], ...rows])) io.out(line);
+    for (const line of table([['SYSTEM', 'KEY', 'STATUS', 'REV', 'ATTEMPTS', 'CREATED', 'UPDATED', 'LAST ERROR'], ...rows])) io.out(line);
   }
   if (page.cursor) io.out(`more: --cursor ${page.cursor}`);
   return 0;

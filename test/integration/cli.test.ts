@@ -72,7 +72,7 @@ describe('the paybridge command against a local stack', () => {
     const list = await run(['payments', 'list', '--status', 'held', '--system', 'cambio']);
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/1 payment on test stack, newest first \(held, cambio only\)/);
-    expect(list.out).toMatch(/^SYSTEM\s+KEY\s+STATUS\s+REV\s+TRIES\s+CREATED\s+UPDATED\s+LAST ERROR$/m);
+    expect(list.out).toMatch(/^SYSTEM\s+KEY\s+STATUS\s+REV\s+ATTEMPTS\s+CREATED\s+UPDATED\s+LAST ERROR$/m);
     expect(list.out).toMatch(/cambio\s+cli-held\s+held\s+1\s+1\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+(just now|\d+ s ago)\s+Insufficient scope\./);
     expect(list.out).not.toContain('more:');
 
@@ -147,6 +147,28 @@ describe('the paybridge command against a local stack', () => {
     const paged = JSON.parse((await run(['payments', 'list', '--json', '--limit', '1'])).out);
     expect(paged.payments).toHaveLength(1);
     expect(typeof paged.cursor).toBe('string');
+  });
+
+  it('shows the schedule of a payment still being retried: next try, failures in a row, budget left', async () => {
+    const now = Date.now();
+    await seed('cli-retrying', 'retrying', {
+      attempts: 3, failures: 2, budgetFrom: now - 3_600_000, nextAttemptAt: now + 125_000,
+      error: { kind: 'retryable', httpStatus: 503, message: 'Service Unavailable' },
+    });
+    const shown = await run(['payments', 'show', 'cambio', 'cli-retrying']);
+    expect(shown.out).toMatch(/^cambio cli-retrying: retrying$/m);
+    expect(shown.out).toMatch(/^ {2}attempts\s+3$/m);
+    expect(shown.out).toMatch(/^ {2}next try\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in 2 min\)$/m);
+    expect(shown.out).toMatch(/^ {2}failed in a row\s+2$/m);
+    // The default budget of 72 h, an hour of it spent.
+    expect(shown.out).toMatch(/^ {2}budget left\s+(2 d 22 h|2 d 23 h) \(until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/m);
+    expect(shown.out).toMatch(/^ {2}error\s+retryable, HTTP 503: Service Unavailable$/m);
+    const json = JSON.parse((await run(['payments', 'show', 'cambio', 'cli-retrying', '--json'])).out);
+    expect(json.schedule).toMatchObject({ tries: 3, failuresInARow: 2, nextAttemptAt: new Date(now + 125_000).toISOString() });
+    expect(json.schedule.budgetLeftSeconds).toBeGreaterThan(70 * 3600);
+    expect(json.schedule.budgetLeftSeconds).toBeLessThanOrEqual(71 * 3600);
+    // A settled payment has no schedule.
+    expect((await run(['payments', 'show', 'cambio', 'cli-held'])).out).not.toMatch(/next try|budget left/);
   });
 
   it('redrive asks first, then sends held payments again and reports', async () => {
