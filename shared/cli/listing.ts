@@ -101,5 +101,8 @@ export async function listPage(store: RecordStore, query: ListQuery, limit: numb
   });
   // A stream is over once the store gave no cursor after the last of its records shown.
   const more = streams.some((s) => next.p[s.id] !== 0);
-  return { records: shown.map((s) => s.record), ...(more ? { cursor: encode(next) } : {}) };
+  // A record that changed status while the streams were read can come from two of them: shown once.
+  const seen = new Set<string>();
+  const records = shown.map((s) => s.record).filter((r) => !seen.has(r.pk) && seen.add(r.pk));
+  return { records, ...(more ? { cursor: encode(next) } : {}) };
 }

@@ -85,6 +85,22 @@ describe('listing several systems and statuses a page at a time', () => {
     for (let i = 0; i < 6; i++) expect(shown).toContain(`cambio-retrying-${100 - i}`);
   });
 
+  it('shows a record once even when it moved between two streams while they were read', async () => {
+    const store = new FakeStore();
+    store.add('cambio', 'retrying', 10);
+    store.add('cambio', 'posted', 5);
+    const moving = store.records.get('cambio-retrying-10') as PaymentRecord;
+    const list = store.list.bind(store);
+    // The retrying stream is read first; the record settles before the posted stream is read.
+    store.list = async (system, status, opts) => {
+      const page = await list(system, status, opts);
+      if (status === 'retrying') store.records.set('cambio-posted-10', { ...moving, status: 'posted' });
+      return page;
+    };
+    const page = await listPage(asStore(store), { systems: ['cambio'], statuses: ['retrying', 'posted'] }, 10);
+    expect(page.records.map((r) => r.pk)).toEqual([moving.pk, 'cambio#default#cambio-posted-5']);
+  });
+
   it('refuses a cursor it did not print', async () => {
     await expect(listPage(asStore(new FakeStore()), { systems: [], statuses: [] }, 5, 'not-a-cursor')).rejects.toThrow(/--cursor is not one this command printed/);
   });
