@@ -92,9 +92,15 @@ describe('listing several systems and statuses a page at a time', () => {
     const moving = store.records.get('cambio-retrying-10') as PaymentRecord;
     const list = store.list.bind(store);
     // The retrying stream is read first; the record settles before the posted stream is read.
+    let settled!: () => void;
+    const hasSettled = new Promise<void>((resolve) => (settled = resolve));
     store.list = async (system, status, opts) => {
+      if (status === 'posted') await hasSettled;
       const page = await list(system, status, opts);
-      if (status === 'retrying') store.records.set('cambio-posted-10', { ...moving, status: 'posted' });
+      if (status === 'retrying') {
+        store.records.set('cambio-posted-10', { ...moving, status: 'posted' });
+        settled();
+      }
       return page;
     };
     const page = await listPage(asStore(store), { systems: ['cambio'], statuses: ['retrying', 'posted'] }, 10);
