@@ -1,7 +1,9 @@
 import { userInfo } from 'node:os';
 import { parseCommandLine, type Run, type Where } from './args.js';
+import { STATUSES } from '../core/types.js';
 import type { CliContext } from './context.js';
 import { UsageError, type Io } from './io.js';
+import { CLI_SYSTEMS } from './systems.js';
 
 export { UsageError, type Io } from './io.js';
 
@@ -24,8 +26,8 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
 
   Every command: --json (machine-readable output), --by NAME (who acts; default the OS user),
   --stage STAGE [--region eu-north-1] (a deployed stage, through the default AWS credential chain).
-  Statuses: posted, retrying, reconciling, unknown, held, failed.
-  Systems: cambio, nif-membership, nif-corporate, nif, brp, kontantanalys.`;
+  Statuses: ${STATUSES.join(', ')}.
+  Systems: ${CLI_SYSTEMS.join(', ')}.`;
 
 /**
  * Runs one command. Each command's code is imported when it is asked for, so `--help` and `payments
