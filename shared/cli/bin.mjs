@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npx paybridge`: runs the TypeScript CLI through tsx (a dependency), like `npm start` does.
-import { register } from 'tsx/esm/api';
+// `npx paybridge`: the TypeScript CLI, from a bundle kept in step with the sources, or through tsx
+// (a dependency, as `npm start` runs): see launch.mjs.
+import { loadMain } from './launch.mjs';
 
-register();
-const { main } = await import('./run.ts');
+const main = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

@@ -1,12 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DeleteMessageCommand, GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { randomBytes } from 'node:crypto';
-import { SYSTEM_NAMES } from '../config.js';
 import type { Fence } from '../core/types.js';
 import type { RetryQueue } from '../queue/port.js';
-import { SqsRetryQueue } from '../queue/sqs.js';
-import { DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import type { RecordStore } from '../store/port.js';
 
 export interface DeadLetters {
@@ -26,12 +22,26 @@ export interface CliContext {
   local?: { apiUrl: string; apiKey: string; sandboxes: Record<string, string | undefined> };
 }
 
-interface LocalFile {
+/** What `npm start` writes to `.data/local.json` (shared/local/start.ts). */
+export interface LocalFile {
   apiUrl: string;
   apiKey: string;
   dynamoEndpoint: string;
   tableName: string;
   sandboxes: Record<string, string | undefined>;
+}
+
+export function localFilePath(): string {
+  return process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json';
+}
+
+/** The running `npm start`, or undefined when none has written its file. */
+export function readLocalFile(path = localFilePath()): LocalFile | undefined {
+  try {
+    return JSON.parse(readFileSync(resolve(path), 'utf8')) as LocalFile;
+  } catch {
+    return undefined;
+  }
 }
 
 async function localHook(file: LocalFile, hook: string, body: unknown = {}): Promise<Record<string, number>> {
@@ -46,20 +56,20 @@ async function localHook(file: LocalFile, hook: string, body: unknown = {}): Pro
 }
 
 /** Fence ids of one run of the command: its own id and a counter, like a worker's. */
-function fenceMinter(): () => Fence {
+export function fenceMinter(): () => Fence {
   const id = `cli.${randomBytes(6).toString('base64url')}`;
   let n = 0;
   return () => ({ id, n: n++ });
 }
 
-/** The running `npm start`, found through the file it writes. */
-export function localContext(path = process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json'): CliContext {
-  let file: LocalFile;
-  try {
-    file = JSON.parse(readFileSync(resolve(path), 'utf8')) as LocalFile;
-  } catch {
-    throw new Error(`no local stack found (${path} is missing): start one with npm start, or pass --stage for a deployed stage`);
-  }
+/**
+ * The running `npm start`, found through the file it writes. The DynamoDB client is loaded here, not
+ * at the top, so commands that need no records (help, sign) start without the AWS SDK.
+ */
+export async function localContext(path = localFilePath()): Promise<CliContext> {
+  const file = readLocalFile(path);
+  if (!file) throw new Error(`no local stack found (${path} is missing): start one with npm start, or pass --stage for a deployed stage`);
+  const { DynamoRecordStore, makeDynamoClient } = await import('../store/dynamo.js');
   return {
     where: `local stack at ${file.apiUrl}`,
     store: new DynamoRecordStore(makeDynamoClient({ endpoint: file.dynamoEndpoint }), file.tableName),
@@ -74,51 +84,5 @@ export function localContext(path = process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/l
       },
     },
     local: { apiUrl: file.apiUrl, apiKey: file.apiKey, sandboxes: file.sandboxes },
-  };
-}
-
-/** A deployed stage, through the default AWS credential chain: the names serverless.yml gives. */
-export async function awsContext(stage: string, region: string): Promise<CliContext> {
-  const sqs = new SQSClient({ region });
-  const url = async (name: string) => (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl as string;
-  // One retry queue and one dead-letter queue per system (serverless.yml).
-  const queues: Record<string, string> = {};
-  const dlqs: Record<string, string> = {};
-  for (const system of SYSTEM_NAMES) {
-    queues[system] = await url(`paybridge-${stage}-retry-${system}`);
-    dlqs[system] = await url(`paybridge-${stage}-retry-${system}-dlq`);
-  }
-  return {
-    where: `stage ${stage} (${region})`,
-    store: new DynamoRecordStore(makeDynamoClient({ region }), `paybridge-${stage}-records`),
-    queue: new SqsRetryQueue(sqs, queues),
-    fence: fenceMinter(),
-    deadLetters: {
-      async count() {
-        let total = 0;
-        for (const dlqUrl of Object.values(dlqs)) {
-          const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
-          total += Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
-        }
-        return total;
-      },
-      async redrive(progress) {
-        let moved = 0;
-        for (const [system, dlqUrl] of Object.entries(dlqs)) {
-          // Bounded: at most 1,000 batches per queue per run; run again for more.
-          for (let batch = 0; batch < 1_000; batch++) {
-            const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
-            const messages = got.Messages ?? [];
-            if (messages.length === 0) break;
-            for (const m of messages) {
-              await sqs.send(new SendMessageCommand({ QueueUrl: queues[system], MessageBody: m.Body ?? '{}' }));
-              await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
-              progress(++moved);
-            }
-          }
-        }
-        return moved;
-      },
-    },
   };
 }

@@ -1,27 +1,66 @@
-import { createInterface } from 'node:readline/promises';
 import { silenceSdkNodeVersionWarning } from '../quiet.js';
-import { awsContext, localContext } from './context.js';
-import { runCli, UsageError, USAGE } from './main.js';
+import type { Io } from './io.js';
+import { runCli, USAGE, UsageError } from './main.js';
+
+/** A terminal rewrites the status line in place; a log gets a line at most every few seconds. */
+const LOG_PROGRESS_EVERY_MS = 5_000;
+
+function processIo(): Io {
+  const tty = Boolean(process.stderr.isTTY);
+  let pending: string | undefined;
+  let shownAt = 0;
+  let open = false;
+  return {
+    out: (l) => void process.stdout.write(`${l}\n`),
+    err: (l) => void process.stderr.write(`${l}\n`),
+    progress(line) {
+      if (tty) {
+        process.stderr.write(`\r${line}\x1b[K`);
+        open = true;
+        return;
+      }
+      pending = line;
+      if (Date.now() - shownAt >= LOG_PROGRESS_EVERY_MS) {
+        process.stderr.write(`${line}\n`);
+        shownAt = Date.now();
+        pending = undefined;
+      }
+    },
+    progressEnd() {
+      if (open) process.stderr.write('\n');
+      else if (pending !== undefined) process.stderr.write(`${pending}\n`);
+      open = false;
+      pending = undefined;
+      shownAt = 0;
+    },
+    interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    async confirm(question) {
+      const { createInterface } = await import('node:readline/promises');
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return /^y(es)?$/i.test((await rl.question(question)).trim());
+      } finally {
+        rl.close();
+      }
+    },
+    clock: Date.now,
+  };
+}
 
 export async function main(argv: string[]): Promise<number> {
   silenceSdkNodeVersionWarning();
-  const stageAt = argv.indexOf('--stage');
-  const stage = stageAt >= 0 ? argv[stageAt + 1] : undefined;
-  const regionAt = argv.indexOf('--region');
-  const region = (regionAt >= 0 ? argv[regionAt + 1] : undefined) ?? process.env.AWS_REGION ?? 'eu-north-1';
+  // `paybridge payments list | head`: the reader has gone; stop quietly instead of with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
-    return await runCli(argv, async () => (stage ? awsContext(stage, region) : localContext()), {
-      out: (l) => process.stdout.write(`${l}\n`),
-      err: (l) => process.stderr.write(l.startsWith('\r') ? l : `${l}\n`),
-      clock: Date.now,
-      async confirm(question) {
-        if (!process.stdin.isTTY) return false;
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const answer = await rl.question(question);
-        rl.close();
-        return /^y(es)?$/i.test(answer.trim());
-      },
-    });
+    return await runCli(
+      argv,
+      // Opened only by commands that read records, and only the adapter they need (issue 15).
+      async (where) => (where.stage ? (await import('./context-aws.js')).awsContext(where.stage, where.region) : (await import('./context.js')).localContext()),
+      processIo(),
+    );
   } catch (err) {
     process.stderr.write(`paybridge: ${(err as Error).message}\n${err instanceof UsageError ? `\n${USAGE}\n` : ''}`);
     return err instanceof UsageError ? 2 : 1;

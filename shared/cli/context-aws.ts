@@ -1,0 +1,69 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { RetryQueue } from '../queue/port.js';
+import { fenceMinter, type CliContext } from './context.js';
+import { CLI_SYSTEMS } from './systems.js';
+
+interface Queues {
+  sqs: SQSClient;
+  sqsApi: typeof import('@aws-sdk/client-sqs');
+  queue: RetryQueue;
+  /** Per system: its retry queue's and its dead-letter queue's URL. */
+  urls: Record<string, { queue: string; dlq: string }>;
+}
+
+/**
+ * A deployed stage, through the default AWS credential chain: the names serverless.yml gives. The
+ * SQS client is loaded, and the twelve queue URLs looked up, only when an action queues something or
+ * counts dead letters: listing and showing read the table alone.
+ */
+export async function awsContext(stage: string, region: string): Promise<CliContext> {
+  const { DynamoRecordStore, makeDynamoClient } = await import('../store/dynamo.js');
+  let queues: Promise<Queues> | undefined;
+  const open = () =>
+    (queues ??= (async () => {
+      const [sqsApi, { SqsRetryQueue }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../queue/sqs.js')]);
+      const sqs = new sqsApi.SQSClient({ region });
+      const url = async (name: string) => (await sqs.send(new sqsApi.GetQueueUrlCommand({ QueueName: name }))).QueueUrl as string;
+      // One retry queue and one dead-letter queue per system (serverless.yml).
+      const urls = Object.fromEntries(
+        await Promise.all(CLI_SYSTEMS.map(async (system) => [system, { queue: await url(`paybridge-${stage}-retry-${system}`), dlq: await url(`paybridge-${stage}-retry-${system}-dlq`) }] as const)),
+      );
+      const queue = new SqsRetryQueue(sqs, Object.fromEntries(Object.entries(urls).map(([system, u]) => [system, u.queue])));
+      return { sqs, sqsApi, queue, urls };
+    })());
+  return {
+    where: `stage ${stage} (${region})`,
+    store: new DynamoRecordStore(makeDynamoClient({ region }), `paybridge-${stage}-records`),
+    queue: { send: async (message, delaySeconds) => (await open()).queue.send(message, delaySeconds) },
+    fence: fenceMinter(),
+    deadLetters: {
+      async count() {
+        const { sqs, sqsApi, urls } = await open();
+        let total = 0;
+        for (const { dlq } of Object.values(urls)) {
+          const out = await sqs.send(new sqsApi.GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['ApproximateNumberOfMessages'] }));
+          total += Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+        }
+        return total;
+      },
+      async redrive(progress) {
+        const { sqs, sqsApi, urls } = await open();
+        let moved = 0;
+        for (const { queue, dlq } of Object.values(urls)) {
+          // Bounded: at most 1,000 batches per queue per run; run again for more.
+          for (let batch = 0; batch < 1_000; batch++) {
+            const got = await sqs.send(new sqsApi.ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
+            const messages = got.Messages ?? [];
+            if (messages.length === 0) break;
+            for (const m of messages) {
+              await sqs.send(new sqsApi.SendMessageCommand({ QueueUrl: queue, MessageBody: m.Body ?? '{}' }));
+              await sqs.send(new sqsApi.DeleteMessageCommand({ QueueUrl: dlq, ReceiptHandle: m.ReceiptHandle }));
+              progress(++moved);
+            }
+          }
+        }
+        return moved;
+      },
+    },
+  };
+}
