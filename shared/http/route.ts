@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AppDeps } from '../deps.js';
-import { authenticate, type Principal } from './auth.js';
+import { authenticate, type GatewayIdentity, type Principal } from './auth.js';
 import { ProblemError, problemResponse, validationProblem } from './problem.js';
 
 /** Larger bodies are refused with 413 before they are parsed (issue 2). */
@@ -48,6 +48,14 @@ function decodeParam(name: string, value: string): string {
   } catch {
     throw validationProblem([{ pointer: `path:${name}`, detail: 'is not valid percent-encoding of UTF-8 text: encode the value once with encodeURIComponent' }], 'path');
   }
+}
+
+/** What the API Gateway authorizer put on the request (functions/authorize.ts); nothing locally. */
+function gatewayIdentity(event: APIGatewayProxyEvent): GatewayIdentity | undefined {
+  const context = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
+  if (!context) return undefined;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return { caller: text(context.caller), method: text(context.method) };
 }
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;.*)?$/i;
@@ -107,7 +115,7 @@ export function httpRoute(opts: {
       deps = await opts.getDeps();
       const headers = lowerHeaders(event.headers);
       const rawBody = readBody(event);
-      principal = authenticate(headers, rawBody, deps.auth);
+      principal = authenticate(headers, rawBody, deps.auth, gatewayIdentity(event));
       const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
       const pathParameters: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(k, v);
