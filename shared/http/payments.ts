@@ -5,6 +5,7 @@ import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
 import type { SystemModule } from '../systems/types.js';
 import { ProblemError } from './problem.js';
+import type { Principal } from './auth.js';
 import { httpRoute, type HttpReply } from './route.js';
 
 /**
@@ -42,6 +43,14 @@ export function publicView(record: PaymentRecord, module: SystemModule | undefin
     ...(record.revisions && record.revisions.length > 0 ? { revisions: record.revisions } : {}),
     statusUrl: statusPath(record.system, record.key),
   };
+}
+
+/**
+ * Whether a caller may see a record: only the caller that submitted it. Records from before callers
+ * were stored (no `caller`) stay visible to every caller, as they were.
+ */
+export function visibleTo(record: PaymentRecord, principal: Principal): boolean {
+  return record.caller === undefined || record.caller === principal.caller;
 }
 
 function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
@@ -103,7 +112,7 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
       // Before anything is claimed or posted: a key the store or a URL cannot hold is the caller's 400, not our 500.
       assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? '#' }, 'payment');
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) });
+      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, caller: req.principal.caller });
       return replyFor(result, module, deps.settings);
     },
   });
