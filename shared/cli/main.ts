@@ -5,6 +5,7 @@ import { recordPk, STATUSES, type PaymentRecord, type Status } from '../core/typ
 import { parseConfig } from '../config.js';
 import { buildSystems, SYSTEM_NAMES } from '../systems/registry.js';
 import { makeDispatcher } from '../systems/http.js';
+import { publicView } from '../http/payments.js';
 import type { CliContext } from './context.js';
 
 export const USAGE = `paybridge: operate payments on the local stack (npm start) or, with --stage, a deployed stage
@@ -134,9 +135,10 @@ export async function runCli(argv: string[], ctx: () => Promise<CliContext>, io:
       io.err(`no ${system} payment with key "${key}" on ${c.where}`);
       return 1;
     }
-    // The stored request can hold personal data beyond ids (Cambio's patient header): not printed.
+    // Nothing of the request, the downstream's answer or the history beyond what the status route shows
+    // (its publicView replaces personal values: NIF's personId and comment); the operator's own fields beside it.
     const { request: _r, pk: _pk, payloadHash: _h, leaseOwner: _o, dueShard: _d, statusShard: _s, fence: _f, ...shown } = record;
-    io.out(JSON.stringify(shown, null, 2));
+    io.out(JSON.stringify({ ...shown, ...publicView(record, buildSystems(parseConfig({}), makeDispatcher(), Date.now).get(system)) }, null, 2));
     return 0;
   }
 
