@@ -175,11 +175,34 @@ function problems(error: z.ZodError): { text: string; names: string[] } {
   };
 }
 
+/** Shorter keys could be found by trying them: the hashes they key stand for personal ids. */
+const MIN_LOG_HASH_KEY_LENGTH = 16;
+
+/**
+ * LOG_HASH_KEY keys the hashes that stand for personal ids in logs (shared/log.ts). A deployed
+ * function (SECRETS_PARAMETER_PREFIX set) refuses to start without it: otherwise each container would
+ * hash with its own random key and the logs of one payment could no longer be followed across them.
+ * The deploy itself is refused too (serverless.yml's LogHashKeyParameter); this covers a parameter
+ * deleted or unreadable after the deploy.
+ */
+function checkLogHashKey(env: Record<string, string>): void {
+  const key = env.LOG_HASH_KEY;
+  if (key === undefined && env.SECRETS_PARAMETER_PREFIX) {
+    throw new ConfigurationError(
+      `invalid configuration: LOG_HASH_KEY is required in a deployed stage and did not arrive: create ${env.SECRETS_PARAMETER_PREFIX}/common/LOG_HASH_KEY (SecureString, e.g. openssl rand -hex 32)`,
+    );
+  }
+  if (key !== undefined && key.length < MIN_LOG_HASH_KEY_LENGTH) {
+    throw new ConfigurationError(`invalid configuration: LOG_HASH_KEY must be at least ${MIN_LOG_HASH_KEY_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  }
+}
+
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
   const parsed = commonSchema.safeParse(cleaned);
   if (!parsed.success) throw new ConfigurationError(`invalid configuration: ${problems(parsed.error).text}`);
+  checkLogHashKey(cleaned);
   let apiKeys: ApiKey[];
   try {
     apiKeys = parseApiKeyEntries(parsed.data.API_KEYS);
