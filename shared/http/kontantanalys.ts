@@ -47,6 +47,7 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
   return httpRoute({
     getDeps,
     takesBody: true,
+    remembersWebhooks: true,
     async handle(req, deps) {
       const module = moduleOf(deps);
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });

@@ -137,6 +137,7 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
   return httpRoute({
     getDeps,
     takesBody: true,
+    remembersWebhooks: true,
     async handle(req, deps) {
       const module = deps.systems(system);
       if (!module) throw new Error(`system module ${system} is not registered`);

@@ -18,6 +18,7 @@ import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
 import { systemOfPk } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
+import { DynamoWebhookStore } from '../store/webhooks.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
 import { makeDispatcher } from '../systems/http.js';
 import { NifSandbox, type NifSandboxOptions } from '../systems/nif/simulator.js';
@@ -193,6 +194,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
     const fences = new DynamoFenceStore(client, config.TABLE_NAME);
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
+    const webhooks = new DynamoWebhookStore(client, config.TABLE_NAME);
     // Each worker is its own "container": its own view of the shared limiter, its own fence ids.
     const workerDeps = Array.from({ length: Math.max(1, opts.workers ?? 1) }, () =>
       buildDeps(config, {
@@ -202,6 +204,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         fences,
         limiter,
         queue,
+        webhooks,
         ...(opts.settings ? { settings: opts.settings } : {}),
         ...(opts.pacing ? { pacing: opts.pacing } : {}),
         log,

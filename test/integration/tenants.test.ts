@@ -1,6 +1,9 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHandler as getPayment } from '../../functions/get-payment.js';
 import { recordPk } from '../../shared/core/types.js';
+import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { call, DEV_API_KEY, testStack } from '../helpers/stack.js';
 
@@ -74,6 +77,26 @@ describe('callers are tenants: the read routes answer only the caller that submi
     const { caller: _c, ...old } = { ...template, pk: recordPk('cambio', 'default', 't-old'), key: 't-old' };
     expect((await stack.deps.store.claim(old)).claimed).toBe(true);
     for (const who of [POS, WEB, BARE]) expect((await call(stack, 'GET', '/v1/payments/cambio/t-old', undefined, who)).status).toBe(200);
+  });
+
+  it("in AWS, the authorizer's caller is used when it agrees with the key, and the request refused when not", async () => {
+    expect((await call(stack, 'POST', '/v1/cambio/payment-notices', notice('t-gateway'), POS)).status).toBe(201);
+    const event = (caller: string) =>
+      ({
+        resource: '/v1/payments/{system}/{key}',
+        path: '/v1/payments/cambio/t-gateway',
+        httpMethod: 'GET',
+        headers: { 'X-Api-Key': 'key-of-pos' },
+        pathParameters: { system: 'cambio', key: 't-gateway' },
+        body: null,
+        isBase64Encoded: false,
+        requestContext: { requestId: `gw-${caller}`, authorizer: { caller, method: 'api-key', principalId: `api-key:${caller}` } },
+      }) as unknown as APIGatewayProxyEvent;
+    const handler = getPayment(async () => stack.deps);
+    expect((await handler(event('pos'), lambdaContext('getPayment', 'gw-1'))).statusCode).toBe(200);
+    const mismatch = await handler(event('web'), lambdaContext('getPayment', 'gw-2'));
+    expect(mismatch.statusCode).toBe(401);
+    expect(JSON.parse(mismatch.body).detail).toMatch(/disagree about the caller/);
   });
 
   it('a webhook sender is a caller by its name: the x-api-key of the same name reads what it sent', async () => {
