@@ -42,7 +42,8 @@ export function localLogHashKey(file: string): string {
   const read = (): string | undefined => {
     try {
       const key = readFileSync(file, 'utf8').trim();
-      return key.length >= 32 ? key : undefined;
+      // As long as config.ts requires of LOG_HASH_KEY; anything shorter is replaced by a new random key.
+      return key.length >= 16 ? key : undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
