@@ -1,11 +1,11 @@
 import { keyErrors } from '../shared/core/keys.js';
 import { recordPk } from '../shared/core/types.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
-import { publicView } from '../shared/http/payments.js';
+import { publicView, visibleTo } from '../shared/http/payments.js';
 import { ProblemError } from '../shared/http/problem.js';
 import { httpRoute } from '../shared/http/route.js';
 
-/** GET /v1/payments/{system}/{key}: the record's status, attempts, timestamps and downstream result. */
+/** GET /v1/payments/{system}/{key}: the record's status, attempts, timestamps and downstream result, to the caller that submitted it. */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   httpRoute({
     getDeps,
@@ -24,7 +24,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
         throw new ProblemError(400, 'validation-failed', 'The key cannot be a payment key', `No ${system} payment can have this key, because paybridge refuses such keys when a payment arrives: the key ${errors[0]?.detail}. Send the key exactly as the payment carried it, percent-encoded once.`, errors);
       }
       const record = ids ? await deps.store.get(recordPk(system, ids.tenant, ids.key)) : undefined;
-      if (!record) throw new ProblemError(404, 'payment-not-found', 'Payment not found', `No ${system} payment with key "${key}" has been received.`);
+      // Another caller's payment is answered as one that does not exist: not even its existence is told.
+      if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Payment not found', `No ${system} payment with key "${key}" has been received.`);
       return { status: 200, body: publicView(record, module), headers: { 'cache-control': 'no-store' } };
     },
   });

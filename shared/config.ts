@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CallerConfigError, parseApiKeyEntries, parseWebhookSecrets, type ApiKey } from './http/callers.js';
 import { ConfigError } from './systems/types.js';
 
 const intIn = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
@@ -37,10 +38,13 @@ export const commonSchema = z.object({
   /** Set in AWS: parameters are read from SSM Parameter Store under this path, e.g. /paybridge/prod. */
   SECRETS_PARAMETER_PREFIX: z.string().regex(/^\/[\w.\-/]+[^/]$/, 'must be an SSM path such as /paybridge/prod').optional(),
   API_KEYS: z.string().default(''),
-  /** One Standard Webhooks secret, or several separated by spaces (rotation: every one verifies). */
+  /**
+   * One Standard Webhooks secret, or several separated by spaces, each optionally `sender=whsec_...`
+   * (several senders; several secrets of one sender: rotation, every one verifies).
+   */
   WEBHOOK_SECRET: z
     .string()
-    .regex(/^\s*whsec_[A-Za-z0-9+/=]+(\s+whsec_[A-Za-z0-9+/=]+)*\s*$/, 'must be Standard Webhooks secrets (whsec_ followed by base64), separated by spaces')
+    .regex(/^\s*([a-z0-9-]+=)?whsec_[A-Za-z0-9+/=]+(\s+([a-z0-9-]+=)?whsec_[A-Za-z0-9+/=]+)*\s*$/, 'must be Standard Webhooks secrets (whsec_ followed by base64, optionally sender=whsec_...), separated by spaces')
     .optional(),
   LEASE_SECONDS: intIn(10, 900, 90),
   ATTEMPT_TIMEOUT_SECONDS: intIn(2, 600, 20),
@@ -152,7 +156,8 @@ export const PARAMETER_GROUP: Record<SystemName, string> = {
 };
 
 export interface Config extends CommonConfig {
-  apiKeys: string[];
+  /** API_KEYS, each key with the caller it names (shared/http/callers.ts). */
+  apiKeys: ApiKey[];
   /** The environment the configuration was parsed from (cleaned of empty values). */
   env: Readonly<Record<string, string>>;
   /** The system's own variables; throws a ConfigError naming each bad one. Parsed once, on first use. */
@@ -170,12 +175,43 @@ function problems(error: z.ZodError): { text: string; names: string[] } {
   };
 }
 
+/** Shorter keys could be found by trying them: the hashes they key stand for personal ids. */
+const MIN_LOG_HASH_KEY_LENGTH = 16;
+
+/**
+ * LOG_HASH_KEY keys the hashes that stand for personal ids in logs (shared/log.ts). A deployed
+ * function (SECRETS_PARAMETER_PREFIX set) refuses to start without it: otherwise each container would
+ * hash with its own random key and the logs of one payment could no longer be followed across them.
+ * The deploy itself is refused too (serverless.yml's LogHashKeyParameter); this covers a parameter
+ * deleted or unreadable after the deploy.
+ */
+function checkLogHashKey(env: Record<string, string>): void {
+  const key = env.LOG_HASH_KEY;
+  if (key === undefined && env.SECRETS_PARAMETER_PREFIX) {
+    throw new ConfigurationError(
+      `invalid configuration: LOG_HASH_KEY is required in a deployed stage and did not arrive: create ${env.SECRETS_PARAMETER_PREFIX}/common/LOG_HASH_KEY (SecureString, e.g. openssl rand -hex 32)`,
+    );
+  }
+  if (key !== undefined && key.length < MIN_LOG_HASH_KEY_LENGTH) {
+    throw new ConfigurationError(`invalid configuration: LOG_HASH_KEY must be at least ${MIN_LOG_HASH_KEY_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  }
+}
+
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
   const parsed = commonSchema.safeParse(cleaned);
   if (!parsed.success) throw new ConfigurationError(`invalid configuration: ${problems(parsed.error).text}`);
-  const apiKeys = parsed.data.API_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+  checkLogHashKey(cleaned);
+  let apiKeys: ApiKey[];
+  try {
+    apiKeys = parseApiKeyEntries(parsed.data.API_KEYS);
+    // Parsed here only to fail at start: authentication parses the same text (shared/http/auth.ts).
+    parseWebhookSecrets(parsed.data.WEBHOOK_SECRET);
+  } catch (err) {
+    if (err instanceof CallerConfigError) throw new ConfigurationError(`invalid configuration: ${err.message}`);
+    throw err;
+  }
   const cache = new Map<SystemName, { value: unknown } | { error: ConfigError }>();
   return {
     ...parsed.data,

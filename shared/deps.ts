@@ -12,7 +12,8 @@ import type { RetryQueue } from './queue/port.js';
 import { SqsRetryQueue } from './queue/sqs.js';
 import { resolveParameters } from './secrets.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from './store/dynamo.js';
-import type { FenceStore, LimiterStore, RecordStore } from './store/port.js';
+import type { FenceStore, LimiterStore, RecordStore, WebhookStore } from './store/port.js';
+import { DynamoWebhookStore } from './store/webhooks.js';
 import { makeDispatcher } from './systems/http.js';
 import { buildSystems } from './systems/registry.js';
 import type { SystemModule } from './systems/types.js';
@@ -23,6 +24,8 @@ export interface AppDeps extends EngineDeps {
   auth: AuthSettings;
   /** Every system module by name (the status route lists them). */
   modules: Map<string, SystemModule>;
+  /** Webhook ids already received (shared/http/webhooks.ts). */
+  webhooks: WebhookStore;
 }
 
 export function settingsFrom(config: Config): EngineSettings {
@@ -44,6 +47,7 @@ export interface Parts {
   limiter: LimiterStore;
   fences: FenceStore;
   queue: RetryQueue;
+  webhooks: WebhookStore;
   dispatcher?: Dispatcher;
   modules?: Map<string, SystemModule>;
   settings?: Partial<EngineSettings>;
@@ -69,6 +73,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
     store: parts.store,
     fences: parts.fences,
     queue: parts.queue,
+    webhooks: parts.webhooks,
     pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner),
     settings: { ...settingsFrom(config), ...parts.settings },
     log,
@@ -109,6 +114,7 @@ export function awsDeps(opts: { systems?: readonly SystemName[]; env?: Record<st
       limiter: new DynamoLimiterStore(dynamo, config.TABLE_NAME),
       fences: previous?.fences ?? new DynamoFenceStore(dynamo, config.TABLE_NAME),
       queue: previous?.queue ?? new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls),
+      webhooks: previous?.webhooks ?? new DynamoWebhookStore(dynamo, config.TABLE_NAME),
     });
     // The container keeps one identity in the shared limiter across parameter refreshes.
     if (previous) deps.pacer = previous.pacer;

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -13,12 +13,26 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
+let processKey: string | undefined;
+
+/**
+ * The key of hashId: LOG_HASH_KEY (required in every deployed stage, config.ts; kept in .data/ by
+ * `npm start`). Without one, a random key for this process: a constant default would let anyone who
+ * knows it reverse a logged personId hash by trying every id, which takes well under a second.
+ */
+export function logHashKey(): string {
+  const configured = process.env.LOG_HASH_KEY;
+  if (configured) return configured;
+  processKey ??= randomBytes(32).toString('hex');
+  return processKey;
+}
+
 /**
  * A keyed hash for identifiers that are personal data (contactId, personId, the record key that
  * embeds them): logs can be correlated with a record without holding the identifier. Keyed, so a
  * short numeric id cannot be recovered by hashing every candidate without the key.
  */
-export function hashId(value: string, key = process.env.LOG_HASH_KEY ?? 'paybridge'): string {
+export function hashId(value: string, key = logHashKey()): string {
   return createHmac('sha256', key).update(value).digest('hex').slice(0, 16);
 }
 

@@ -55,9 +55,20 @@ export function parseApiKeys(text: string): NamedKey[] {
     .map((entry) => entry.trim())
     .filter(Boolean)
     .map((entry) => {
-      const eq = entry.indexOf('=');
-      return eq > 0 ? { caller: entry.slice(0, eq).trim(), digest: digest(entry.slice(eq + 1).trim()) } : { caller: undefined, digest: digest(entry) };
+      const { name, key } = splitApiKeyEntry(entry);
+      return { caller: name, digest: digest(key) };
     });
+}
+
+/**
+ * One API_KEYS entry: `name=key`, or a bare key. The gate and the functions split entries with this
+ * one rule, so they never disagree on who a key belongs to. Base64 keys (`openssl rand -base64 32`)
+ * end in `=` padding: an entry whose only `=` are at its end is a bare key, not a name with an empty key.
+ */
+export function splitApiKeyEntry(entry: string): { name?: string; key: string } {
+  const eq = entry.indexOf('=');
+  if (eq <= 0 || /^=+$/.test(entry.slice(eq))) return { key: entry };
+  return { name: entry.slice(0, eq).trim(), key: entry.slice(eq + 1).trim() };
 }
 
 /** Constant-time over every key: each one is compared, whichever matched. */

@@ -5,7 +5,7 @@ import type { AppDeps } from '../deps.js';
 import { KONTANTANALYS, kontantanalysKey } from '../systems/kontantanalys/index.js';
 import { externalIdSchema, RESOURCE_API, RESOURCES, type Resource } from '../systems/kontantanalys/schema.js';
 import type { SystemModule } from '../systems/types.js';
-import { publicView, replyFor } from './payments.js';
+import { publicView, replyFor, visibleTo } from './payments.js';
 import { ProblemError, type FieldError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
 
@@ -47,12 +47,17 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
   return httpRoute({
     getDeps,
     takesBody: true,
+    remembersWebhooks: true,
     async handle(req, deps) {
       const module = moduleOf(deps);
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
       assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? 'path:externalId' }, RESOURCE_API[req.pathParameters.resource as Resource]?.type ?? 'request');
+      // Another caller's object is refused as submit() refuses another caller's payment key. upsert()
+      // would otherwise treat it as a new version of its own and send it.
+      const existing = await deps.store.get(recordPk(module.name, parsed.tenant, parsed.key));
+      if (existing && !visibleTo(existing, req.principal)) return replyFor({ kind: 'foreign', record: existing }, module);
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) }), module);
+      return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, caller: req.principal.caller }), module);
     },
   });
 }
@@ -78,7 +83,8 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
         throw new ProblemError(400, 'validation-failed', 'The externalId cannot be one paybridge accepted', `No ${resource} can have been received under this externalId: it ${errors[0]?.detail}. Send it as the PUT did, percent-encoded once.`, errors);
       }
       const record = await deps.store.get(recordPk(KONTANTANALYS, 'default', kontantanalysKey(resource, externalId)));
-      if (!record) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);
+      // Another caller's object is answered as one never received, as on the status route.
+      if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);
       return { status: 200, body: { ...publicView(record, moduleOf(deps)), remoteId: remoteIdOf(record.checkpoints) }, headers: { 'cache-control': 'no-store' } };
     },
   });

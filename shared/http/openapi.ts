@@ -31,8 +31,14 @@ const PAYMENT_RESPONSES = {
   '401': problem('No or bad x-api-key or webhook signature'),
   '413': problem('Body over 256 KiB'),
   '415': problem('Not application/json'),
+  '409': problem(
+    'idempotency-key-taken: the key belongs to another caller. Signed webhook deliveries: webhook-replayed, the webhook-id was received before with another route, path, ClubId, Idempotency-Key, patient header or body (nothing recorded or sent); webhook-in-progress, its first delivery is still being handled (retry after Retry-After)',
+  ),
   '422': problem('Rejected downstream, or the key was used before with another body'),
 };
+
+/** The read routes answer another caller's record as they answer one never received. */
+const NOT_VISIBLE = "Not received, or received from another caller (a record stored before callers were recorded is visible to every caller)";
 
 const BODIES: Record<string, { schema: string; params?: Json[]; summary: string }> = {
   '/v1/cambio/payment-notices': { schema: 'CambioPaymentNotice', params: [patient], summary: 'Cambio "Registrera betalning" (seed 000)' },
@@ -67,9 +73,13 @@ export function buildOpenApi(): Json {
               summary: 'Upsert a Kontantanalys object by our externalId (seed 001)',
               parameters: params,
               requestBody: { required: true, content: { 'application/json': { schema: { oneOf: RESOURCES.flatMap((r) => [ref(`Kontantanalys_${r}`), ref(`Kontantanalys_${r}_envelope`)]) } } } },
-              responses: { ...PAYMENT_RESPONSES, '200': { description: 'Updated, or unchanged (nothing sent)', content: json('PaymentRecord') }, '409': problem('The previous version is being sent; retry after Retry-After') },
+              responses: {
+                ...PAYMENT_RESPONSES,
+                '200': { description: 'Updated, or unchanged (nothing sent)', content: json('PaymentRecord') },
+                '409': problem(`update-in-flight: the previous version is being sent, retry after Retry-After. ${PAYMENT_RESPONSES['409'].description}`),
+              },
             }
-          : { summary: 'Our record of a Kontantanalys object and its remote id', parameters: params, responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '404': problem('Not received') } },
+          : { summary: 'Our record of a Kontantanalys object and its remote id', parameters: params, responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '404': problem(NOT_VISIBLE) } },
       );
     } else if (route.path === '/v1/payments/{system}/{key}') {
       Object.assign(op, {
@@ -78,7 +88,7 @@ export function buildOpenApi(): Json {
           { name: 'system', in: 'path', required: true, schema: { type: 'string', enum: [...SYSTEM_NAMES] } },
           { name: 'key', in: 'path', required: true, description: 'contactId; externalId for nif and brp; <ClubId>:<externalId> for the first-generation NIF routes', schema: { type: 'string' } },
         ],
-        responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '401': problem('Unauthenticated'), '404': problem('Unknown system or key') },
+        responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '401': problem('Unauthenticated'), '404': problem(`Unknown system. ${NOT_VISIBLE}`) },
       });
     } else if (route.path === '/v1/openapi.json') {
       Object.assign(op, { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } });
@@ -96,8 +106,14 @@ export function buildOpenApi(): Json {
     paths,
     components: {
       securitySchemes: {
-        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
-        webhookSignature: { type: 'apiKey', in: 'header', name: 'webhook-signature', description: 'Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature over the raw body, signed with WEBHOOK_SECRET' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'A key of API_KEYS; its entry name=key names the caller (a bare key is its own caller). Each caller sees only the records it submitted.' },
+        webhookSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'webhook-signature',
+          description:
+            "Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature over the raw body, signed with one of the sender's secrets in WEBHOOK_SECRET (several at once while rotating), timestamp within 5 minutes. The caller is the sender. On the routes that record or send, a webhook-id is one delivery: it is remembered for an hour with the route, the path, the ClubId, Idempotency-Key and patient headers and the body; the same delivery again gets the first answer (header idempotent-replayed: true), the same id with any of those changed gets 409 webhook-replayed.",
+        },
       },
       schemas: {
         CambioPaymentNotice: schemaOf(paymentNoticeSchema),

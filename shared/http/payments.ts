@@ -3,8 +3,9 @@ import { submit, type SubmitResult } from '../core/intake.js';
 import { assertStorableKey } from '../core/keys.js';
 import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
-import type { SystemModule } from '../systems/types.js';
+import type { PersonalValue, SystemModule } from '../systems/types.js';
 import { ProblemError } from './problem.js';
+import type { Principal } from './auth.js';
 import { httpRoute, type HttpReply } from './route.js';
 
 /**
@@ -18,12 +19,44 @@ export function statusPath(system: string, key: string): string {
   return `/v1/payments/${encodeURIComponent(system.toWellFormed())}/${encodeURIComponent(key.toWellFormed())}`;
 }
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Keys whose values are codes, kinds and times of our own or of a documented list: never scrubbed. */
+const STRUCTURAL = new Set(['code', 'kind', 'event', 'at', 'httpStatus']);
+
+/**
+ * Replaces personal values wherever they occur in a JSON value: strings where one stands as a whole
+ * token (not inside a longer word or number, so personId 4568 leaves ClubId 45680 alone), and numbers
+ * equal to one under a key that names a person (`updatedPersonId`, `personId`): elsewhere a number is a
+ * status, a count or an amount, and a short id must not turn an `httpStatus` into a string. Keys are
+ * left as they are, and so are the values of STRUCTURAL keys: a documented error code is never
+ * personal, even when a (sandbox) personId happens to equal it (NIF's 1002).
+ */
+export function scrubber(values: readonly PersonalValue[]): <T>(value: T) => T {
+  const usable = values.filter((v) => v.value.trim() !== '');
+  if (usable.length === 0) return (value) => value;
+  const patterns = usable.map((v) => ({ re: new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(v.value)}(?![\\p{L}\\p{N}])`, 'gu'), shownAs: v.shownAs }));
+  const walk = (node: unknown, key = ''): unknown => {
+    if (STRUCTURAL.has(key)) return node;
+    if (typeof node === 'string') return patterns.reduce((text, p) => text.replace(p.re, () => p.shownAs), node);
+    if (typeof node === 'number' && /person/i.test(key)) return usable.find((v) => /^\d+$/.test(v.value) && Number(v.value) === node)?.shownAs ?? node;
+    if (Array.isArray(node)) return node.map((n) => walk(n, key));
+    if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v, k)]));
+    return node;
+  };
+  return <T>(value: T) => walk(value) as T;
+}
+
 /**
  * The record as callers see it: ids, status, timing, the retry schedule while it is pending, the
- * downstream's answer and earlier revisions; no personal data beyond ids.
+ * downstream's answer and earlier revisions; no personal data beyond ids. The module's personal
+ * values are replaced in everything that may repeat them (the downstream's answer, errors, history).
  */
 export function publicView(record: PaymentRecord, module: SystemModule | undefined, settings?: EngineSettings, now = Date.now()) {
   const active = ACTIVE_STATUSES.includes(record.status);
+  const scrub = scrubber(module?.personalValues?.(record.request) ?? []);
   return {
     system: record.system,
     key: record.key,
@@ -34,14 +67,22 @@ export function publicView(record: PaymentRecord, module: SystemModule | undefin
     updatedAt: record.updatedAt,
     ...(record.nextAttemptAt !== undefined && active ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() } : {}),
     ...(active && settings && record.budgetFrom !== undefined ? { schedule: scheduleOf(record, settings, now) } : {}),
-    ...(record.result ? { result: record.result } : {}),
-    ...(record.error ? { error: record.error } : {}),
+    ...(record.result ? { result: scrub(record.result) } : {}),
+    ...(record.error ? { error: scrub(record.error) } : {}),
     request: module ? module.publicRequest(record.request) : {},
-    checkpoints: record.checkpoints,
-    history: record.history,
-    ...(record.revisions && record.revisions.length > 0 ? { revisions: record.revisions } : {}),
+    checkpoints: scrub(record.checkpoints),
+    history: scrub(record.history),
+    ...(record.revisions && record.revisions.length > 0 ? { revisions: scrub(record.revisions) } : {}),
     statusUrl: statusPath(record.system, record.key),
   };
+}
+
+/**
+ * Whether a caller may see a record: only the caller that submitted it. Records from before callers
+ * were stored (no `caller`) stay visible to every caller, as they were.
+ */
+export function visibleTo(record: PaymentRecord, principal: Principal): boolean {
+  return record.caller === undefined || record.caller === principal.caller;
 }
 
 function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
@@ -96,6 +137,7 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
   return httpRoute({
     getDeps,
     takesBody: true,
+    remembersWebhooks: true,
     async handle(req, deps) {
       const module = deps.systems(system);
       if (!module) throw new Error(`system module ${system} is not registered`);
@@ -103,7 +145,7 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
       // Before anything is claimed or posted: a key the store or a URL cannot hold is the caller's 400, not our 500.
       assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? '#' }, 'payment');
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
-      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, ...(req.principal.caller ? { caller: req.principal.caller } : {}) });
+      const result = await submit(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, caller: req.principal.caller });
       return replyFor(result, module, deps.settings);
     },
   });

@@ -1,8 +1,9 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AppDeps } from '../deps.js';
-import { authenticate, type Principal } from './auth.js';
+import { authenticate, type GatewayIdentity, type Principal } from './auth.js';
 import { ProblemError, problemResponse, validationProblem } from './problem.js';
+import { admitDelivery, settleDelivery, type Delivery } from './webhooks.js';
 
 /** Larger bodies are refused with 413 before they are parsed (issue 2). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -50,6 +51,14 @@ function decodeParam(name: string, value: string): string {
   }
 }
 
+/** What the API Gateway authorizer put on the request (functions/authorize.ts); nothing locally. */
+function gatewayIdentity(event: APIGatewayProxyEvent): GatewayIdentity | undefined {
+  const context = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
+  if (!context) return undefined;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return { caller: text(context.caller), method: text(context.method) };
+}
+
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;.*)?$/i;
 
 function readBody(event: APIGatewayProxyEvent): string {
@@ -86,10 +95,15 @@ function toResult(reply: HttpReply): APIGatewayProxyResult {
  * One API Gateway (REST, payload v1) route: size limit, authentication on the raw body, content
  * type, JSON, then the route's own work. A ProblemError becomes `application/problem+json`; any
  * other error a 500 whose body says nothing internal (compare middy's http-error-handler).
+ *
+ * `remembersWebhooks`: a route that records or sends something admits each signed webhook delivery
+ * once (shared/http/webhooks.ts) and keeps its answer. Read routes do not: they change nothing, and
+ * their roles may only read the table.
  */
 export function httpRoute(opts: {
   getDeps: () => Promise<AppDeps>;
   takesBody: boolean;
+  remembersWebhooks?: boolean;
   handle: (req: HttpRequest, deps: AppDeps) => Promise<HttpReply>;
 }) {
   return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>().handler(async (event, context) => {
@@ -103,30 +117,47 @@ export function httpRoute(opts: {
       return result;
     };
     let principal: Principal | undefined;
+    let delivery: Delivery | undefined;
+    let result: APIGatewayProxyResult;
     try {
       deps = await opts.getDeps();
       const headers = lowerHeaders(event.headers);
       const rawBody = readBody(event);
-      principal = authenticate(headers, rawBody, deps.auth);
-      const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
+      principal = authenticate(headers, rawBody, deps.auth, gatewayIdentity(event));
       const pathParameters: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(k, v);
+      if (opts.remembersWebhooks && principal.method === 'webhook') {
+        const admission = await admitDelivery(deps, {
+          method: event.httpMethod,
+          resource: event.resource,
+          pathParameters,
+          headers,
+          rawBody,
+          sender: principal.caller,
+          owner: requestId,
+          remainingMs: context.getRemainingTimeInMillis(),
+        });
+        if (admission.kind === 'answered') return logged(admission.result, principal);
+        delivery = admission.delivery;
+      }
+      const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
       const reply = await opts.handle(
         { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
         deps,
       );
-      return logged(toResult(reply), principal);
+      result = toResult(reply);
     } catch (err) {
-      if (err instanceof ProblemError) return logged(problemResponse(err, instance), principal);
-      // The resource template, not the path: a path can hold a personal id (the status route's key).
-      (deps?.log ?? console).error('unhandled error in route', { error: err, requestId, route: event.resource });
-      return logged(
-        problemResponse(
+      if (err instanceof ProblemError) result = problemResponse(err, instance);
+      else {
+        // The resource template, not the path: a path can hold a personal id (the status route's key).
+        (deps?.log ?? console).error('unhandled error in route', { error: err, requestId, route: event.resource });
+        result = problemResponse(
           new ProblemError(500, 'internal-error', 'Internal error', `The request could not be completed. Reference: ${requestId}. If it carried a payment, its status route tells whether it was recorded.`),
           instance,
-        ),
-        principal,
-      );
+        );
+      }
     }
+    if (delivery && deps) await settleDelivery(deps, delivery, result);
+    return logged(result, principal);
   });
 }

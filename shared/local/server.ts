@@ -154,7 +154,7 @@ export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: numbe
       if (admin && url.pathname.startsWith('/__local/')) {
         const deps = await getDeps();
         const key = String(req.headers['x-api-key'] ?? '');
-        if (!deps.auth.apiKeys.includes(key)) return write(res, problemResponse(new ProblemError(401, 'unauthorized', 'Authentication required', 'Send the dev x-api-key.')));
+        if (!deps.auth.apiKeys.some((k) => k.key === key)) return write(res, problemResponse(new ProblemError(401, 'unauthorized', 'Authentication required', 'Send the dev x-api-key.')));
         try {
           const answer = await admin(url.pathname.slice('/__local/'.length), adminBody(await readLimited(req)));
           if (answer === undefined) return write(res, problemResponse(new ProblemError(404, 'not-found', 'Not found', `No local hook ${url.pathname}.`), url.pathname));

@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { makeHandler as makeRetryWorker } from '../../functions/retry-worker.js';
@@ -17,6 +18,7 @@ import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
 import { systemOfPk } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
+import { DynamoWebhookStore } from '../store/webhooks.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
 import { makeDispatcher } from '../systems/http.js';
 import { NifSandbox, type NifSandboxOptions } from '../systems/nif/simulator.js';
@@ -32,12 +34,46 @@ export const DEV_API_KEY = 'pb_dev_local_key';
 /** A fixed local secret so a terminal simulator can sign; never used outside `npm start`. */
 export const DEV_WEBHOOK_SECRET = `whsec_${Buffer.from('paybridge-local-webhook-secret!!').toString('base64')}`;
 
+/**
+ * The local stack's LOG_HASH_KEY: made once, at random, and kept in `file` (readable by its owner
+ * only). Two stacks starting at once agree on one: the file is created exclusively, and the loser reads it.
+ */
+export function localLogHashKey(file: string): string {
+  const read = (): string | undefined => {
+    try {
+      const key = readFileSync(file, 'utf8').trim();
+      // As long as config.ts requires of LOG_HASH_KEY; anything shorter is replaced by a new random key.
+      return key.length >= 16 ? key : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
+  const existing = read();
+  if (existing) return existing;
+  mkdirSync(dirname(file), { recursive: true });
+  const key = randomBytes(32).toString('hex');
+  try {
+    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: existsSync(file) ? 'w' : 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return read() ?? key;
+  }
+  return key;
+}
+
 export interface StackOptions {
   env?: Record<string, string | undefined>;
   /** 0 picks a free port (tests). */
   port?: number;
   /** Where dynalite keeps its LevelDB files; in memory when absent. */
   dataDir?: string;
+  /**
+   * Where LOG_HASH_KEY is kept when the environment sets none (`npm start`: beside the records, so the
+   * hashes in the logs of a payment stay the same across restarts, as the records do). Absent: a random
+   * key for this process (tests; the records are in memory and die with it too).
+   */
+  logHashKeyFile?: string;
   /** The sweep's schedule; false turns it off (tests call `sweepNow`). */
   sweepIntervalMs?: number | false;
   settings?: Partial<EngineSettings>;
@@ -94,6 +130,12 @@ export interface Stack {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env: Record<string, string | undefined> = { ...(opts.env ?? process.env) };
   const cleanups: (() => Promise<void> | void)[] = [];
+  const hashKey = env.LOG_HASH_KEY || (opts.logHashKeyFile ? localLogHashKey(opts.logHashKeyFile) : undefined);
+  if (hashKey) {
+    env.LOG_HASH_KEY = hashKey;
+    // hashId (shared/log.ts) reads the process's environment, as in Lambda (shared/deps.ts).
+    process.env.LOG_HASH_KEY = hashKey;
+  }
   try {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
@@ -159,6 +201,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
     const fences = new DynamoFenceStore(client, config.TABLE_NAME);
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
+    const webhooks = new DynamoWebhookStore(client, config.TABLE_NAME);
     // Each worker is its own "container": its own view of the shared limiter, its own fence ids.
     const workerDeps = Array.from({ length: Math.max(1, opts.workers ?? 1) }, () =>
       buildDeps(config, {
@@ -168,6 +211,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         fences,
         limiter,
         queue,
+        webhooks,
         ...(opts.settings ? { settings: opts.settings } : {}),
         ...(opts.pacing ? { pacing: opts.pacing } : {}),
         log,

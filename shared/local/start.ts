@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../log.js';
 import { silenceSdkNodeVersionWarning } from '../quiet.js';
 import { HTTP_ROUTES } from './routes.js';
@@ -11,11 +11,14 @@ async function main(): Promise<void> {
   const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
   const stack = await startStack({
     dataDir,
+    // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
+    logHashKeyFile: join(dirname(dataDir), 'log-hash-key'),
     log: createLogger({ service: 'paybridge', stage: 'local' }),
     ...(process.env.SWEEP_INTERVAL_SECONDS ? { sweepIntervalMs: Number(process.env.SWEEP_INTERVAL_SECONDS) * 1000 } : {}),
     ...(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS ? { kontantanalysSyncIntervalMs: Number(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS) * 1000 } : {}),
   });
-  const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || DEV_API_KEY;
+  // The key of the first entry (`name=key` or a bare key): what a curl example can send.
+  const apiKey = stack.deps.config.apiKeys[0]?.key ?? DEV_API_KEY;
   // Where `npx paybridge` finds this running stack (it is written on start and removed on stop).
   const localFile = resolve(process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json');
   mkdirSync(dirname(localFile), { recursive: true });

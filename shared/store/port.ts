@@ -43,3 +43,59 @@ export interface FenceStore {
   /** The consumed `n`s of fence `id` and their deadlines. */
   inspect(id: string): Promise<Map<number, number>>;
 }
+
+/**
+ * What a webhook delivery chose when its `webhook-id` was first seen (issue 12): the parts of the
+ * request the signature does not cover but that decide what it does, and the body it does cover. All
+ * but the route are keyed hashes (shared/http/webhooks.ts): the memory holds no value it binds.
+ */
+export interface DeliveryBinding {
+  /** Method and resource template, e.g. `POST /v1/nif/membership/payments`. */
+  route: string;
+  /** The route's path parameters (Kontantanalys' resource and externalId). */
+  path: string;
+  /** Headers that choose the target; null when absent. */
+  clubId: string | null;
+  idempotencyKey: string | null;
+  patient: string | null;
+  body: string;
+}
+
+/** The first answer to a delivery, as the route gave it. */
+export interface StoredAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type DeliveryClaim =
+  /** First sight of the id (or its memory lapsed, or the first attempt died or gave a passing answer): handle it. */
+  | { claimed: true }
+  /** Seen: the binding it was first seen with, and its answer once the route gave one. */
+  | { claimed: false; binding: DeliveryBinding; answer?: StoredAnswer; leaseUntil: number; receivedAt: string };
+
+export interface DeliveryClaimRequest {
+  sender: string;
+  id: string;
+  binding: DeliveryBinding;
+  /** The request handling it (its id), so only that one stores the answer. */
+  owner: string;
+  /** Epoch ms after which the handling counts as dead and an identical delivery may take it over. */
+  leaseUntil: number;
+  /** Epoch seconds: how long the id is remembered (the table's TTL). */
+  expiresAt: number;
+}
+
+/** Webhook ids already received, one item per sender and id (`webhook#<sender>#<id>`), in the records table. */
+export interface WebhookStore {
+  /**
+   * One conditional write: claims the id unless it is remembered. Takes over, still in one write, an
+   * id whose memory expired, or whose identical delivery holds no answer and no live lease (its
+   * handler died, or its answer was one to send again). Otherwise returns what is remembered.
+   */
+  claim(request: DeliveryClaimRequest, now: number): Promise<DeliveryClaim>;
+  /** Stores the first answer, if `owner` still holds the delivery. */
+  answer(sender: string, id: string, owner: string, answer: StoredAnswer): Promise<boolean>;
+  /** Lets the next identical delivery be handled afresh (the answer was a passing one: 5xx, 409, 429), if `owner` still holds it. */
+  release(sender: string, id: string, owner: string): Promise<boolean>;
+}

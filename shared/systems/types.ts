@@ -82,6 +82,18 @@ export interface SystemModule {
   afterSend?(request: Record<string, unknown>): Record<string, unknown>;
   /** The request as the status route may show it: personal data beyond ids removed. */
   publicRequest(request: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * The personal values of a request that callers must not see in clear anywhere (NIF's personId and
+   * comment): the status route shows `shownAs` wherever the downstream's answer, an error or the
+   * history repeats one (NIF's own answer names the person). Absent: nothing to replace.
+   */
+  personalValues?(request: Record<string, unknown>): PersonalValue[];
+}
+
+/** A personal value and what stands in for it in what callers see. */
+export interface PersonalValue {
+  value: string;
+  shownAs: string;
 }
 
 /** A system that cannot be called because its configuration is incomplete: the payment is held, not lost. */

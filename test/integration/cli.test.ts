@@ -101,18 +101,20 @@ describe('the paybridge command against a local stack', () => {
     };
     const posted = await call(stack, 'POST', '/v1/nif/membership/payments', payment, { ClubId: '4568' });
     expect(posted.status).toBe(201);
-    // The sandbox's answer names the person: "Payment details added for membership of 8675682 ...".
-    expect(JSON.stringify(posted.body.result)).toContain('8675682');
+    // The sandbox's answer names the person ("Payment details added for membership of 8675682 ..."), and
+    // the record keeps it as it came: what shows it must hide it (as a keyed ref, or [hidden]).
+    const stored = await stack.deps.store.get('nif-membership#4568#4568:cli-nif-1');
+    expect(JSON.stringify(stored?.result)).toContain('8675682');
     for (const argv of [['payments', 'show', 'nif-membership', '4568:cli-nif-1'], ['payments', 'show', 'nif-membership', '4568:cli-nif-1', '--json']]) {
       const shown = await run(argv);
       expect(shown.code).toBe(0);
       expect(shown.out).not.toContain('8675682');
-      expect(shown.out).toContain('[hidden]');
+      expect(shown.out).toMatch(/\[hidden\]|ref:[0-9a-f]{16}/);
       expect(shown.out).toContain('4568');
     }
     const human = (await run(['payments', 'show', 'nif-membership', '4568:cli-nif-1'])).out;
-    expect(human).toMatch(/^ {2}response\s+\{"message":"Payment details added for membership of \[hidden\]/m);
-    expect(human).toMatch(/^ {2}personId\s+\[hidden\]$/m);
+    expect(human).toMatch(/^ {2}response\s+\{"message":"Payment details added for membership of (\[hidden\]|ref:[0-9a-f]{16})/m);
+    expect(human).toMatch(/^ {2}personId\s+(\[hidden\]|ref:[0-9a-f]{16})$/m);
   });
 
   it('lists every status by default, newest first, a page at a time with a cursor hint', async () => {

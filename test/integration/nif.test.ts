@@ -42,7 +42,8 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
     const r = await call(stack, 'POST', MEMBERSHIP, membership('m-1'), { ClubId: CLUB });
     expect(r.status).toBe(201);
     expect(r.headers.get('location')).toBe('/v1/payments/nif-membership/4568%3Am-1');
-    expect(r.body.request).toMatchObject({ clubId: CLUB, amount: 450, amountOre: 45_000, isPaid: false, personId: 8675682 });
+    // The person is shown only as a keyed hash (issue 12; test/integration/personal-data.test.ts).
+    expect(r.body.request).toMatchObject({ clubId: CLUB, amount: 450, amountOre: 45_000, isPaid: false, personId: expect.stringMatching(/^ref:[0-9a-f]{16}$/) });
     const stored = stack.nif!.payments.find((p) => p.externalReference === 'm-1');
     expect(stored).toMatchObject({ clubId: CLUB, amount: 450, isPaid: false, orgId: 7896 });
     expect((await statusOf(stack, 'nif-membership', '4568:m-1')).status).toBe('posted');

@@ -2,6 +2,7 @@ import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { budgetsBySystem, parseConfig } from '../../shared/config.js';
+import { bareKeyCaller } from '../../shared/http/callers.js';
 import { resolveParameters } from '../../shared/secrets.js';
 import { ConfigError } from '../../shared/systems/types.js';
 
@@ -17,8 +18,41 @@ describe('configuration', () => {
     expect(c.apiKeys).toEqual([]);
   });
 
-  it('splits API_KEYS and ignores empty values', () => {
-    expect(parseConfig({ API_KEYS: ' a , b,,', WEBHOOK_SECRET: '' }).apiKeys).toEqual(['a', 'b']);
+  it('splits API_KEYS and ignores empty values; a bare key is its own caller, named by a hash', () => {
+    expect(parseConfig({ API_KEYS: ' a , b,,', WEBHOOK_SECRET: '' }).apiKeys).toEqual([
+      { caller: bareKeyCaller('a'), key: 'a' },
+      { caller: bareKeyCaller('b'), key: 'b' },
+    ]);
+  });
+
+  it('API_KEYS entries name=key name their caller; base64 padding is part of a bare key', () => {
+    const padded = 'c2VjcmV0LWtleS1vZi1wb3M=';
+    expect(parseConfig({ API_KEYS: `pos=k1, pos-web = k2=x, ${padded}` }).apiKeys).toEqual([
+      { caller: 'pos', key: 'k1' },
+      { caller: 'pos-web', key: 'k2=x' },
+      { caller: bareKeyCaller(padded), key: padded },
+    ]);
+  });
+
+  it('refuses caller names a usage plan cannot carry, and one key given to two callers, never echoing a key', () => {
+    expect(() => parseConfig({ API_KEYS: 'Pos Web=secret-1' })).toThrow(/API_KEYS: entry 1 names its caller "Pos Web"/);
+    let error: Error | undefined;
+    try {
+      parseConfig({ API_KEYS: 'pos=secret-2,web=secret-2' });
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error?.message).toMatch(/API_KEYS: entry 2 gives a key that entry for pos already has to another caller/);
+    expect(error?.message).not.toContain('secret-2');
+  });
+
+  it('WEBHOOK_SECRET entries name their sender; one secret may not belong to two senders', () => {
+    const a = `whsec_${Buffer.from('a'.repeat(24)).toString('base64')}`;
+    const b = `whsec_${Buffer.from('b'.repeat(24)).toString('base64')}`;
+    const c = `whsec_${Buffer.from('c'.repeat(24)).toString('base64')}`;
+    expect(parseConfig({ WEBHOOK_SECRET: `adyen=${a} adyen=${b} ${c}` }).WEBHOOK_SECRET).toBe(`adyen=${a} adyen=${b} ${c}`);
+    expect(() => parseConfig({ WEBHOOK_SECRET: `adyen=${a} nets=${a}` })).toThrow(/gives the secret of sender adyen to sender nets/);
+    expect(() => parseConfig({ WEBHOOK_SECRET: `Adyen=${a}` })).toThrow(/WEBHOOK_SECRET/);
   });
 
   it('fails fast on a common variable, naming it', () => {

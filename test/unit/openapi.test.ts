@@ -28,6 +28,15 @@ describe('the OpenAPI document', () => {
     for (const ref of refs(doc)) expect(doc.components.schemas[ref.replace('#/components/schemas/', '')], ref).toBeDefined();
   });
 
+  it('documents the webhook-id binding and tenant scoping (issue 12)', () => {
+    const doc = buildOpenApi() as { paths: Record<string, Record<string, any>>; components: { securitySchemes: Record<string, any> } };
+    for (const [path, method] of [['/v1/nif/membership/payments', 'post'], ['/v1/cambio/payment-notices', 'post'], ['/v1/kontantanalys/{resource}/{externalId}', 'put']] as const) {
+      expect(doc.paths[path]?.[method].responses['409'].description, path).toMatch(/webhook-replayed.*ClubId, Idempotency-Key, patient header or body/);
+    }
+    expect(doc.components.securitySchemes.webhookSignature.description).toMatch(/remembered for an hour/);
+    expect(doc.paths['/v1/payments/{system}/{key}']?.get.responses['404'].description).toMatch(/another caller/);
+  });
+
   it('carries the documents\' rules, not a plausible subset', () => {
     const s = buildOpenApi().components as { schemas: Record<string, any> };
     expect(s.schemas.CambioPaymentNotice.properties.paymentType.enum).toEqual(['CASH', 'CARD']);

@@ -55,10 +55,20 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
     async post(request, ctx) {
       return getClient().postPaymentNotice(request as unknown as CambioRequest, ctx.signal);
     },
-    publicRequest(request) {
+    // The patient header is needed for the post only: once nothing will send the notice again, the record
+    // keeps that one was given, not what it was (the record lives RECORD_TTL_DAYS, 400 days by default).
+    afterSend(request) {
       const { patient, ...rest } = request as unknown as CambioRequest;
+      return patient === undefined ? rest : { ...rest, patientGiven: true };
+    },
+    publicRequest(request) {
+      const { patient, patientGiven, ...rest } = request as unknown as CambioRequest & { patientGiven?: boolean };
       // The patient header identifies a person beyond the contact: say that it was given, not what it was.
-      return { ...rest, ...(patient ? { patient: 'provided (not shown)' } : {}) };
+      return { ...rest, ...(patient || patientGiven ? { patient: 'provided (not shown)' } : {}) };
+    },
+    personalValues(request) {
+      const { patient } = request as unknown as CambioRequest;
+      return patient ? [{ value: patient, shownAs: 'patient (not shown)' }] : [];
     },
   };
 }

@@ -3,7 +3,8 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import { osloDate } from '../../dates.js';
 import { validationProblem, type FieldError } from '../../http/problem.js';
-import { requireConfig, type InboundRequest, type SystemModule } from '../types.js';
+import { hashId } from '../../log.js';
+import { requireConfig, type InboundRequest, type PersonalValue, type SystemModule } from '../types.js';
 import { NIF_ENVIRONMENTS, NifMembershipClient, NifPaymentClient } from './client.js';
 import { oreToKronor, parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
 
@@ -28,10 +29,34 @@ export function derivedExternalId(clubId: string, key: string): string {
 
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,100}$/;
 
+/** How a personId is shown to callers: the keyed hash logs use for personal ids, never the id. */
+function personRef(personId: unknown): string {
+  return `ref:${hashId(String(personId))}`;
+}
+
+/**
+ * The payment as the status route shows it: the person only as a keyed hash (enough to see that two
+ * payments are for the same person), and the free-text comment, which can say anything about them,
+ * only as given or not.
+ */
 function publicView(request: Record<string, unknown>): Record<string, unknown> {
   const r = request as unknown as NifRequest;
-  const { amountOre, ...rest } = r.payment;
-  return { ...(r.clubId ? { clubId: r.clubId } : {}), ...rest, amount: oreToKronor(amountOre), amountOre, ...(r.generatedExternalId ? { generatedExternalId: true } : {}) };
+  const { amountOre, personId, comment, ...rest } = r.payment;
+  return {
+    ...(r.clubId ? { clubId: r.clubId } : {}),
+    ...rest,
+    personId: personRef(personId),
+    ...(comment !== undefined ? { comment: 'provided (not shown)' } : {}),
+    amount: oreToKronor(amountOre),
+    amountOre,
+    ...(r.generatedExternalId ? { generatedExternalId: true } : {}),
+  };
+}
+
+/** NIF's answer repeats the person ("Payment details added for membership of 9283002 ...", updatedPersonId; the read API's rows). */
+function personalValues(request: Record<string, unknown>): PersonalValue[] {
+  const { personId, comment } = (request as unknown as NifRequest).payment;
+  return [{ value: String(personId), shownAs: personRef(personId) }, ...(comment ? [{ value: comment, shownAs: 'comment (not shown)' }] : [])];
 }
 
 function firstGeneration(variant: 'membership' | 'corporate', config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
@@ -101,6 +126,7 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       return getClient().findPayment(r.clubId as string, r.payment, variant, ctx.signal);
     },
     publicRequest: publicView,
+    personalValues,
   };
 }
 
@@ -141,6 +167,7 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
       return getClient().addPaymentDetail((request as unknown as NifRequest).payment, ctx.signal);
     },
     publicRequest: publicView,
+    personalValues,
   };
 }
 
