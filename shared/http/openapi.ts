@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { saleSchema } from '../systems/brp/schema.js';
 import { SYSTEM_NAMES } from '../systems/registry.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';

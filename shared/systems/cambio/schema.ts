@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
 
 /** A zod error message that tells "missing" apart from "wrong". */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
 import { orRequired } from '../cambio/schema.js';

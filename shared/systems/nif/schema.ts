@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
 import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
