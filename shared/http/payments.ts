@@ -3,7 +3,7 @@ import { submit, type SubmitResult } from '../core/intake.js';
 import { assertStorableKey } from '../core/keys.js';
 import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
-import type { SystemModule } from '../systems/types.js';
+import type { SystemDescription } from '../systems/types.js';
 import { ProblemError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
 
@@ -22,7 +22,7 @@ export function statusPath(system: string, key: string): string {
  * The record as callers see it: ids, status, timing, the retry schedule while it is pending, the
  * downstream's answer and earlier revisions; no personal data beyond ids.
  */
-export function publicView(record: PaymentRecord, module: SystemModule | undefined, settings?: EngineSettings, now = Date.now()) {
+export function publicView(record: PaymentRecord, module: SystemDescription | undefined, settings?: EngineSettings, now = Date.now()) {
   const active = ACTIVE_STATUSES.includes(record.status);
   return {
     system: record.system,
@@ -44,7 +44,7 @@ export function publicView(record: PaymentRecord, module: SystemModule | undefin
   };
 }
 
-function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
+function rejection(record: PaymentRecord, module: SystemDescription): ProblemError {
   const error = record.error;
   const downstream = error?.code ? `${error.code}: ${error.message}` : (error?.message ?? 'rejected');
   return new ProblemError(
@@ -66,7 +66,7 @@ function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
 }
 
 /** DESIGN.md's reply column: 201 posted, 200 replay of a posted key, 202 pending, 422 rejected or key reuse. */
-export function replyFor(result: SubmitResult, module: SystemModule, settings?: EngineSettings): HttpReply {
+export function replyFor(result: SubmitResult, module: SystemDescription, settings?: EngineSettings): HttpReply {
   const { record } = result;
   const location = statusPath(record.system, record.key);
   if (result.kind === 'foreign') {

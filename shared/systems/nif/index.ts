@@ -2,21 +2,14 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import { osloDate } from '../../dates.js';
+import { sharedDispatcher } from '../http.js';
 import { validationProblem, type FieldError } from '../../http/problem.js';
-import { requireConfig, type InboundRequest, type SystemModule } from '../types.js';
+import { moduleFactory, requireConfig, type InboundRequest, type ModuleFactory, type SystemModule } from '../types.js';
 import { NIF_ENVIRONMENTS, NifMembershipClient, NifPaymentClient } from './client.js';
-import { oreToKronor, parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
+import { NIF, NIF_CORPORATE, NIF_MEMBERSHIP, nifCorporateDescription, nifDescription, nifMembershipDescription, type NifRequest } from './describe.js';
+import { parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
 
-export const NIF_MEMBERSHIP = 'nif-membership';
-export const NIF_CORPORATE = 'nif-corporate';
-export const NIF = 'nif';
-
-interface NifRequest {
-  clubId?: string;
-  payment: NifPayment;
-  /** True when paybridge made the externalId up (none was given), so reconciliation can still match. */
-  generatedExternalId?: boolean;
-}
+export { NIF, NIF_CORPORATE, NIF_MEMBERSHIP } from './describe.js';
 
 /**
  * A stable ExternalId (≤ 25 characters, seed 003) derived from the idempotency key, sent when the
@@ -27,12 +20,6 @@ export function derivedExternalId(clubId: string, key: string): string {
 }
 
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,100}$/;
-
-function publicView(request: Record<string, unknown>): Record<string, unknown> {
-  const r = request as unknown as NifRequest;
-  const { amountOre, ...rest } = r.payment;
-  return { ...(r.clubId ? { clubId: r.clubId } : {}), ...rest, amount: oreToKronor(amountOre), amountOre, ...(r.generatedExternalId ? { generatedExternalId: true } : {}) };
-}
 
 function firstGeneration(variant: 'membership' | 'corporate', config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
   let client: NifMembershipClient | undefined;
@@ -56,10 +43,7 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
   };
 
   return {
-    name,
-    // NIF adds a payment row: sending twice doubles it. The read API can be asked instead.
-    ambiguity: 'reconcile',
-    maxPerSecond: () => config.system(name).NIF_MAX_RPS,
+    ...(variant === 'membership' ? nifMembershipDescription : nifCorporateDescription)(config),
     // Club tokens come from configuration (nothing to fetch): building the client checks them.
     prepare: async () => {
       getClient();
@@ -87,11 +71,6 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const keyPointer = p.externalId !== undefined ? '#/externalId' : idem !== undefined ? 'header:Idempotency-Key' : '#';
       return { tenant: clubId, key, request: request as unknown as Record<string, unknown>, keyPointer };
     },
-    routeKey(routeKey) {
-      const at = routeKey.indexOf(':');
-      const club = routeKey.slice(0, at);
-      return at > 0 && /^\d+$/.test(club) && at < routeKey.length - 1 ? { tenant: club, key: routeKey } : undefined;
-    },
     async post(request, ctx) {
       const r = request as unknown as NifRequest;
       return getClient().addPaymentDetail(r.clubId as string, r.payment, variant, ctx.signal);
@@ -100,7 +79,6 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const r = record.request as unknown as NifRequest;
       return getClient().findPayment(r.clubId as string, r.payment, variant, ctx.signal);
     },
-    publicRequest: publicView,
   };
 }
 
@@ -125,10 +103,7 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
     return client;
   };
   return {
-    name: NIF,
-    // No documented read in the second generation: an ambiguous outcome waits for an operator.
-    ambiguity: 'park',
-    maxPerSecond: () => config.system(NIF).NIF_MAX_RPS,
+    ...nifDescription(config),
     prepare: (signal) => getClient().prepare(signal),
     parse(input: InboundRequest) {
       const parsed = parseNifPayment(input.body, 'gen2' satisfies NifVariant, osloDate(clock()));
@@ -136,14 +111,17 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
       const request: NifRequest = { payment: parsed.value };
       return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown>, keyPointer: '#/externalId' };
     },
-    routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
     async post(request, ctx) {
       return getClient().addPaymentDetail((request as unknown as NifRequest).payment, ctx.signal);
     },
-    publicRequest: publicView,
   };
 }
 
+export const nifMembershipModule: ModuleFactory = moduleFactory(NIF_MEMBERSHIP, (config, dispatcher = sharedDispatcher(), clock = Date.now) => firstGeneration('membership', config, dispatcher, clock));
+export const nifCorporateModule: ModuleFactory = moduleFactory(NIF_CORPORATE, (config, dispatcher = sharedDispatcher(), clock = Date.now) => firstGeneration('corporate', config, dispatcher, clock));
+export const nifModule: ModuleFactory = moduleFactory(NIF, (config, dispatcher = sharedDispatcher(), clock = Date.now) => secondGeneration(config, dispatcher, clock));
+
+/** Every NIF system: both first-generation APIs and the second generation. */
 export function nifModules(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule[] {
-  return [firstGeneration('membership', config, dispatcher, clock), firstGeneration('corporate', config, dispatcher, clock), secondGeneration(config, dispatcher, clock)];
+  return [nifMembershipModule, nifCorporateModule, nifModule].map((make) => make(config, dispatcher, clock));
 }
