@@ -4,6 +4,8 @@ import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { publicView } from '../shared/http/payments.js';
 import { ProblemError } from '../shared/http/problem.js';
 import { httpRoute } from '../shared/http/route.js';
+import { dynamoTable } from '../shared/store/dynamo.js';
+import { DESCRIPTIONS } from '../shared/systems/descriptions.js';
 
 /** GET /v1/payments/{system}/{key}: the record's status, attempts, timestamps and downstream result. */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
@@ -29,4 +31,5 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     },
   });
 
-export const handler = makeHandler(awsDeps({ systems: [] }));
+// Every system's description (keys, what may be shown), none of their clients; a read sends no message.
+export const handler = makeHandler(awsDeps({ descriptions: DESCRIPTIONS, table: dynamoTable }));

@@ -15,4 +15,5 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     },
   });
 
-export const handler = makeHandler(awsDeps({ systems: [] }));
+// Authentication only: its role grants no table and no queue, so it carries neither client.
+export const handler = makeHandler(awsDeps());

@@ -22,6 +22,8 @@ function sourcemapsApart(dir) {
       build.initialOptions.metafile = true;
       const cwd = build.initialOptions.absWorkingDir ?? process.cwd();
       build.onEnd((result) => {
+        // A build that writes nothing (write: false, as a test may ask) has no map to move.
+        if (build.initialOptions.write === false) return;
         for (const output of Object.keys(result.metafile?.outputs ?? {})) {
           if (!output.endsWith('.map')) continue;
           mkdirSync(dir, { recursive: true });

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Config } from '../config.js';
 import { EMPTY_LIMITER, type LimiterState } from '../core/pacing.js';
 import type { PaymentRecord, Status } from '../core/types.js';
 import { dueShardName, statusShardName, withIndexes, type DueKind } from './indexes.js';
@@ -320,4 +321,10 @@ export class DynamoFenceStore implements FenceStore {
     }
     return consumed;
   }
+}
+
+/** The deployed table's adapters (a handler passes this to awsDeps when its role grants the table). */
+export function dynamoTable(config: Pick<Config, 'DYNAMODB_ENDPOINT' | 'AWS_REGION' | 'TABLE_NAME' | 'INDEX_SHARDS'>): { store: RecordStore; limiter: LimiterStore; fences: FenceStore } {
+  const dynamo = makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION });
+  return { store: new DynamoRecordStore(dynamo, config.TABLE_NAME, config.INDEX_SHARDS), limiter: new DynamoLimiterStore(dynamo, config.TABLE_NAME), fences: new DynamoFenceStore(dynamo, config.TABLE_NAME) };
 }

@@ -43,3 +43,26 @@ export interface FenceStore {
   /** The consumed `n`s of fence `id` and their deadlines. */
   inspect(id: string): Promise<Map<number, number>>;
 }
+
+/**
+ * The table of a function whose role grants none (the OpenAPI route): every call says so, where a DynamoDB
+ * client would have been bundled only to be refused by IAM.
+ */
+class NoTable implements RecordStore, LimiterStore, FenceStore {
+  private refuse(): Promise<never> {
+    return Promise.reject(new Error('this function has no record table: its role grants none (shared/aws/stack.ts)'));
+  }
+  claim = () => this.refuse();
+  get = () => this.refuse();
+  getMany = () => this.refuse();
+  replace = () => this.refuse();
+  due = () => this.refuse();
+  list = () => this.refuse();
+  read = () => this.refuse();
+  write = () => this.refuse();
+  consume = () => this.refuse();
+  inspect = () => this.refuse();
+}
+
+const noTable = new NoTable();
+export const NO_TABLE: { store: RecordStore; limiter: LimiterStore; fences: FenceStore } = { store: noTable, limiter: noTable, fences: noTable };
