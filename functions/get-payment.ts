@@ -4,6 +4,7 @@ import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { publicView } from '../shared/http/payments.js';
 import { ProblemError } from '../shared/http/problem.js';
 import { httpRoute } from '../shared/http/route.js';
+import { logInvocation } from '../shared/log.js';
 import { dynamoTable } from '../shared/store/dynamo.js';
 import { DESCRIPTIONS } from '../shared/systems/descriptions.js';
 
@@ -32,4 +33,4 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   });
 
 // Every system's description (keys, what may be shown), none of their clients; a read sends no message.
-export const handler = makeHandler(awsDeps({ descriptions: DESCRIPTIONS, table: dynamoTable }));
+export const handler = makeHandler(awsDeps({ descriptions: DESCRIPTIONS, table: dynamoTable })).use(logInvocation());
