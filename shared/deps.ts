@@ -84,9 +84,6 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
   };
 }
 
-/** Parameters are re-read after this long, so a renewed credential reaches warm Lambdas (Powertools' maxAge). */
-const SECRETS_MAX_AGE_MS = 5 * 60_000;
-
 /** The record table's three adapters. */
 export interface TableParts {
   store: RecordStore;
@@ -112,13 +109,14 @@ export interface AwsWiring {
 
 /**
  * The deployed wiring: the parts a handler names, parameters from SSM (common and the groups of the
- * systems it posts to only). Built at the first invocation, refreshed with the parameters.
+ * systems it posts to only), fetched at the first invocation, not at import. Rebuilt when a refreshed
+ * parameter changed (a renewed token reaches the clients); the table, the queue and the pacer stay.
  */
 export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
   const env = wiring.env ?? process.env;
   const factories = wiring.modules ?? [];
   const groups = [...new Set(factories.map((f) => PARAMETER_GROUP[f.system]))];
-  let cached: { deps: AppDeps; at: number; fingerprint: string } | undefined;
+  let cached: { deps: AppDeps; fingerprint: string } | undefined;
   let building: Promise<AppDeps> | undefined;
   // Neither the table nor the queue depends on a secret: one of each per container (the system clients share
   // the process's HTTP pool the same way: shared/systems/http.ts).
@@ -126,11 +124,9 @@ export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
   let queue: RetryQueue | undefined;
   const build = async (): Promise<AppDeps> => {
     const resolved = await resolveParameters(env, groups);
-    const fingerprint = JSON.stringify(resolved);
-    if (cached && cached.fingerprint === fingerprint) {
-      cached.at = Date.now();
-      return cached.deps;
-    }
+    // In key order: writing LOG_HASH_KEY into process.env below must not look like a change next time.
+    const fingerprint = JSON.stringify(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    if (cached && cached.fingerprint === fingerprint) return cached.deps;
     const config = parseConfig(resolved);
     // The key of the log hashes (shared/log.ts) is a secret too: it comes with the others.
     if (resolved.LOG_HASH_KEY) process.env.LOG_HASH_KEY = resolved.LOG_HASH_KEY;
@@ -146,11 +142,12 @@ export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
     });
     // The container keeps one identity in the shared limiter across parameter refreshes.
     if (cached) deps.pacer = cached.deps.pacer;
-    cached = { deps, at: Date.now(), fingerprint };
+    cached = { deps, fingerprint };
     return deps;
   };
+  // Asked on every invocation: Powertools Parameters answers from its cache until a path is five minutes
+  // old (shared/secrets.ts), and the deps are rebuilt only when what it answers has changed.
   return async () => {
-    if (cached && Date.now() - cached.at < SECRETS_MAX_AGE_MS) return cached.deps;
     building ??= build().finally(() => {
       building = undefined;
     });
