@@ -4,6 +4,9 @@ import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { publicView, visibleTo } from '../shared/http/payments.js';
 import { ProblemError } from '../shared/http/problem.js';
 import { httpRoute } from '../shared/http/route.js';
+import { logInvocation } from '../shared/log.js';
+import { dynamoTable } from '../shared/store/dynamo.js';
+import { DESCRIPTIONS } from '../shared/systems/descriptions.js';
 
 /** GET /v1/payments/{system}/{key}: the record's status, attempts, timestamps and downstream result, to the caller that submitted it. */
 export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
@@ -30,4 +33,5 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     },
   });
 
-export const handler = makeHandler(awsDeps({ systems: [] }));
+// Every system's description (keys, what may be shown), none of their clients; a read sends no message.
+export const handler = makeHandler(awsDeps({ descriptions: DESCRIPTIONS, table: dynamoTable })).use(logInvocation());

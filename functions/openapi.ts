@@ -1,6 +1,7 @@
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { buildOpenApi } from '../shared/http/openapi.js';
 import { httpRoute } from '../shared/http/route.js';
+import { logInvocation } from '../shared/log.js';
 
 let document: unknown;
 
@@ -15,4 +16,5 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     },
   });
 
-export const handler = makeHandler(awsDeps({ systems: [] }));
+// Authentication only: its role grants no table and no queue, so it carries neither client.
+export const handler = makeHandler(awsDeps()).use(logInvocation());

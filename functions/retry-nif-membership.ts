@@ -1,5 +1,9 @@
 import { awsDeps } from '../shared/deps.js';
+import { logInvocation } from '../shared/log.js';
+import { sqsQueue } from '../shared/queue/sqs.js';
+import { dynamoTable } from '../shared/store/dynamo.js';
+import { nifMembershipModule } from '../shared/systems/nif/index.js';
 import { makeHandler } from './retry-worker.js';
 
-/** The nif-membership retry worker: its own queue, its own parameters. */
-export const handler = makeHandler(awsDeps({ systems: ['nif-membership'] }), 'nif-membership');
+/** The nif-membership retry worker: its own queue, its own parameters, its own system's client only. */
+export const handler = makeHandler(awsDeps({ modules: [nifMembershipModule], table: dynamoTable, queue: sqsQueue }), 'nif-membership').use(logInvocation());

@@ -2,6 +2,10 @@ import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { sweep, type SweepReport } from '../shared/core/recovery.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
+import { logInvocation } from '../shared/log.js';
+import { sqsQueue } from '../shared/queue/sqs.js';
+import { dynamoTable } from '../shared/store/dynamo.js';
+import { DESCRIPTIONS } from '../shared/systems/descriptions.js';
 
 /**
  * EventBridge, every minute: unfinished attempts (a dead or timed-out worker, a lost message), probes of
@@ -13,5 +17,6 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
     return sweep(deps, [...deps.modules.keys()]);
   });
 
-// Its role reads only the common parameters: the rates come in its environment (serverless.yml).
-export const handler = makeHandler(awsDeps({ systems: [] }));
+// Its role reads only the common parameters: the rates come in its environment (serverless.yml). It queues and
+// never posts, so it knows every system by its description alone (shared/deps.ts, buildDeps).
+export const handler = makeHandler(awsDeps({ descriptions: DESCRIPTIONS, table: dynamoTable, queue: sqsQueue })).use(logInvocation());

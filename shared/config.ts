@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CallerConfigError, parseApiKeyEntries, parseWebhookSecrets, type ApiKey } from './http/callers.js';
 import { ConfigError } from './systems/types.js';
 

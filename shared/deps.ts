@@ -1,6 +1,4 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Dispatcher } from 'undici';
-import { budgetsBySystem, PARAMETER_GROUP, parseConfig, SYSTEM_NAMES, type Config, type SystemName } from './config.js';
+import { budgetsBySystem, PARAMETER_GROUP, parseConfig, type Config } from './config.js';
 import type { EngineDeps } from './core/context.js';
 import { DEFAULT_SETTINGS, type EngineSettings } from './core/lifecycle.js';
 import { Pacer } from './core/pacer.js';
@@ -8,22 +6,20 @@ import { DEFAULT_PACING, type PacingSettings } from './core/pacing.js';
 import type { AuthSettings } from './http/auth.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import type { RetryQueue } from './queue/port.js';
-import { SqsRetryQueue } from './queue/sqs.js';
+import { NO_QUEUE, type RetryQueue } from './queue/port.js';
 import { resolveParameters } from './secrets.js';
-import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from './store/dynamo.js';
-import type { FenceStore, LimiterStore, RecordStore, WebhookStore } from './store/port.js';
-import { DynamoWebhookStore } from './store/webhooks.js';
-import { makeDispatcher } from './systems/http.js';
-import { buildSystems } from './systems/registry.js';
-import type { SystemModule } from './systems/types.js';
+import { NO_TABLE, type FenceStore, type LimiterStore, type RecordStore, type WebhookStore } from './store/port.js';
+import type { DescriptionFactory, ModuleFactory, SystemDescription, SystemModule } from './systems/types.js';
 
 /** Everything a handler needs, injected so tests and the local stack pass their own parts. */
 export interface AppDeps extends EngineDeps {
   config: Config;
   auth: AuthSettings;
-  /** Every system module by name (the status route lists them). */
-  modules: Map<string, SystemModule>;
+  /**
+   * Every system this function knows, by name (the status route and the sweep list them): the modules of
+   * those it posts to, the descriptions of those it only reports on.
+   */
+  modules: Map<string, SystemDescription>;
   /** Webhook ids already received (shared/http/webhooks.ts). */
   webhooks: WebhookStore;
 }
@@ -46,10 +42,12 @@ export interface Parts {
   store: RecordStore;
   limiter: LimiterStore;
   fences: FenceStore;
-  queue: RetryQueue;
   webhooks: WebhookStore;
-  dispatcher?: Dispatcher;
+  queue: RetryQueue;
+  /** The systems this function posts to, by name. */
   modules?: Map<string, SystemModule>;
+  /** The systems it only reports on (the status route, the sweep), by name. */
+  descriptions?: Map<string, SystemDescription>;
   settings?: Partial<EngineSettings>;
   pacing?: Partial<PacingSettings>;
   /** This container's id in the shared limiter (lanes, fences); random when absent. */
@@ -63,13 +61,19 @@ export interface Parts {
 
 export function buildDeps(config: Config, parts: Parts): AppDeps {
   const clock = parts.clock ?? Date.now;
-  const modules = parts.modules ?? buildSystems(config, parts.dispatcher ?? makeDispatcher(), clock);
+  const modules = parts.modules ?? new Map<string, SystemModule>();
+  const descriptions = parts.descriptions ?? new Map<string, SystemDescription>();
   const log = parts.log ?? createLogger({ service: 'paybridge' });
   return {
     config,
     auth: { apiKeys: config.apiKeys, webhookSecret: config.WEBHOOK_SECRET },
-    modules,
-    systems: (name) => modules.get(name),
+    modules: new Map<string, SystemDescription>([...descriptions, ...modules]),
+    // A system this function only reports on is looked up as its description. Only the sweep does that
+    // through the engine, and the sweep strands, requeues and probes: it reads a module's name, ambiguity,
+    // maxPerSecond and afterSend, never its client (shared/core/recovery.ts). test/integration/sweep-descriptions.test.ts
+    // strands under every policy over descriptions that refuse any other member, so a sweep that began to
+    // post would fail there.
+    systems: (name) => modules.get(name) ?? (descriptions.get(name) as SystemModule | undefined),
     store: parts.store,
     fences: parts.fences,
     queue: parts.queue,
@@ -84,45 +88,71 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
   };
 }
 
-/** Parameters are re-read after this long, so a renewed credential reaches warm Lambdas (Powertools' maxAge). */
-const SECRETS_MAX_AGE_MS = 5 * 60_000;
+/** The record table's adapters. */
+export interface TableParts {
+  store: RecordStore;
+  limiter: LimiterStore;
+  fences: FenceStore;
+  webhooks: WebhookStore;
+}
 
 /**
- * The deployed wiring: DynamoDB, the retry queues this function may use, parameters from SSM (common
- * and the groups of `systems` only). Built at cold start, refreshed with the parameters.
+ * What one deployed function is made of (issue 14). Each handler names its own parts, so its bundle holds
+ * those and nothing else: esbuild follows imports, and a part a handler does not pass is never imported.
  */
-export function awsDeps(opts: { systems?: readonly SystemName[]; env?: Record<string, string | undefined> } = {}): () => Promise<AppDeps> {
-  const env = opts.env ?? process.env;
-  const systems = opts.systems ?? SYSTEM_NAMES;
-  let cached: { deps: AppDeps; at: number; fingerprint: string } | undefined;
+export interface AwsWiring {
+  /** The systems this function posts to (their clients are in its bundle); their SSM groups are read. */
+  modules?: readonly ModuleFactory[];
+  /** The systems it reports on without posting (the status route, the sweep): descriptions, no client. */
+  descriptions?: readonly DescriptionFactory[];
+  /** The record table's adapters (shared/store/dynamo.ts); a function whose role grants no table leaves it out. */
+  table?: (config: Config) => TableParts;
+  /** The retry queue's adapter (shared/queue/sqs.ts); a function that sends no message leaves it out. */
+  queue?: (config: Config) => RetryQueue;
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The deployed wiring: the parts a handler names, parameters from SSM (common and the groups of the
+ * systems it posts to only), fetched at the first invocation, not at import. Rebuilt when a refreshed
+ * parameter changed (a renewed token reaches the clients); the table, the queue and the pacer stay.
+ */
+export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
+  const env = wiring.env ?? process.env;
+  const factories = wiring.modules ?? [];
+  const groups = [...new Set(factories.map((f) => PARAMETER_GROUP[f.system]))];
+  let cached: { deps: AppDeps; fingerprint: string } | undefined;
   let building: Promise<AppDeps> | undefined;
+  // Neither the table nor the queue depends on a secret: one of each per container (the system clients share
+  // the process's HTTP pool the same way: shared/systems/http.ts).
+  let table: TableParts | undefined;
+  let queue: RetryQueue | undefined;
   const build = async (): Promise<AppDeps> => {
-    const resolved = await resolveParameters(env, systems.map((s) => PARAMETER_GROUP[s]));
-    const fingerprint = JSON.stringify(resolved);
-    if (cached && cached.fingerprint === fingerprint) {
-      cached.at = Date.now();
-      return cached.deps;
-    }
+    const resolved = await resolveParameters(env, groups);
+    // In key order: writing LOG_HASH_KEY into process.env below must not look like a change next time.
+    const fingerprint = JSON.stringify(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    if (cached && cached.fingerprint === fingerprint) return cached.deps;
     const config = parseConfig(resolved);
     // The key of the log hashes (shared/log.ts) is a secret too: it comes with the others.
     if (resolved.LOG_HASH_KEY) process.env.LOG_HASH_KEY = resolved.LOG_HASH_KEY;
-    const urls = config.RETRY_QUEUE_URLS ?? (config.RETRY_QUEUE_URL ? { '*': config.RETRY_QUEUE_URL } : {});
-    const dynamo = makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION });
-    const previous = cached?.deps;
+    table ??= wiring.table?.(config) ?? NO_TABLE;
+    queue ??= wiring.queue?.(config) ?? NO_QUEUE;
+    const clock = Date.now;
     const deps = buildDeps(config, {
-      store: previous?.store ?? new DynamoRecordStore(dynamo, config.TABLE_NAME, config.INDEX_SHARDS),
-      limiter: new DynamoLimiterStore(dynamo, config.TABLE_NAME),
-      fences: previous?.fences ?? new DynamoFenceStore(dynamo, config.TABLE_NAME),
-      queue: previous?.queue ?? new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls),
-      webhooks: previous?.webhooks ?? new DynamoWebhookStore(dynamo, config.TABLE_NAME),
+      ...table,
+      queue,
+      modules: new Map(factories.map((make) => [make.system as string, make(config, undefined, clock)])),
+      descriptions: new Map((wiring.descriptions ?? []).map((describe) => [describe.system as string, describe(config)])),
+      clock,
     });
     // The container keeps one identity in the shared limiter across parameter refreshes.
-    if (previous) deps.pacer = previous.pacer;
-    cached = { deps, at: Date.now(), fingerprint };
+    if (cached) deps.pacer = cached.deps.pacer;
+    cached = { deps, fingerprint };
     return deps;
   };
+  // Asked on every invocation: Powertools Parameters answers from its cache until a path is five minutes
+  // old (shared/secrets.ts), and the deps are rebuilt only when what it answers has changed.
   return async () => {
-    if (cached && Date.now() - cached.at < SECRETS_MAX_AGE_MS) return cached.deps;
     building ??= build().finally(() => {
       building = undefined;
     });

@@ -1,3 +1,5 @@
+import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
+
 /**
  * CloudWatch embedded metric format: one JSON line per data point on stdout, which Lambda's log
  * stream turns into metrics without an API call: namespace `paybridge`, per `system` and in total
@@ -32,19 +34,30 @@ export interface Metrics {
   seconds(system: string, name: MetricName, value: number): void;
 }
 
-export function emfLine(system: string, name: MetricName, value: number, unit: 'Count' | 'Milliseconds' | 'Seconds', at = Date.now()): string {
-  return JSON.stringify({
-    _aws: { Timestamp: at, CloudWatchMetrics: [{ Namespace: 'paybridge', Dimensions: [['system'], []], Metrics: [{ Name: name, Unit: unit }] }] },
-    system,
-    [name]: value,
-  });
-}
+type Unit = 'Count' | 'Milliseconds' | 'Seconds';
 
-export function createMetrics(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Metrics {
+/**
+ * Powertools Metrics writes each data point (the EMF document, its validation and limits,
+ * POWERTOOLS_METRICS_DISABLED). One document per data point, flushed at once, as before: the `system`
+ * dimension changes from one point to the next (the sweep reports every system), and Powertools keeps
+ * one set of dimensions per flush. Each point goes out twice over, per system and as the dimensionless
+ * total the alarms in serverless.yml watch.
+ */
+export function createMetrics(): Metrics {
+  const emf = new PowertoolsMetrics({ namespace: 'paybridge' });
+  // Powertools puts a `service` dimension in every set; the alarms watch the metrics without one.
+  emf.clearDefaultDimensions();
+  const put = (system: string, name: MetricName, unit: Unit, value: number) => {
+    emf.addDimension('system', system);
+    // An empty set: the total.
+    emf.addDimensions({});
+    emf.addMetric(name, MetricUnit[unit], value);
+    emf.publishStoredMetrics();
+  };
   return {
-    count: (system, name, value = 1) => write(emfLine(system, name, value, 'Count')),
-    milliseconds: (system, name, value) => write(emfLine(system, name, Math.round(value), 'Milliseconds')),
-    seconds: (system, name, value) => write(emfLine(system, name, Math.round(value), 'Seconds')),
+    count: (system, name, value = 1) => put(system, name, 'Count', value),
+    milliseconds: (system, name, value) => put(system, name, 'Milliseconds', Math.round(value)),
+    seconds: (system, name, value) => put(system, name, 'Seconds', Math.round(value)),
   };
 }
 

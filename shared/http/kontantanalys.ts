@@ -2,9 +2,9 @@ import { upsert, type UpsertResult } from '../core/intake.js';
 import { assertStorableKey, keyErrors } from '../core/keys.js';
 import { recordPk } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
-import { KONTANTANALYS, kontantanalysKey } from '../systems/kontantanalys/index.js';
-import { externalIdSchema, RESOURCE_API, RESOURCES, type Resource } from '../systems/kontantanalys/schema.js';
-import type { SystemModule } from '../systems/types.js';
+import { KONTANTANALYS, kontantanalysKey, RESOURCES, type Resource } from '../systems/kontantanalys/describe.js';
+import { externalIdSchema, RESOURCE_API } from '../systems/kontantanalys/schema.js';
+import type { SystemDescription, SystemModule } from '../systems/types.js';
 import { publicView, replyFor, visibleTo } from './payments.js';
 import { ProblemError, type FieldError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
@@ -13,7 +13,7 @@ function remoteIdOf(checkpoints: Record<string, unknown>): number | null {
   return typeof checkpoints.remoteId === 'number' ? checkpoints.remoteId : null;
 }
 
-function upsertReply(result: UpsertResult, module: SystemModule): HttpReply {
+function upsertReply(result: UpsertResult, module: SystemDescription): HttpReply {
   if (result.kind === 'busy') {
     const why =
       result.record.status === 'unknown'
@@ -40,6 +40,13 @@ function moduleOf(deps: AppDeps): SystemModule {
   const module = deps.systems(KONTANTANALYS);
   if (!module) throw new Error('kontantanalys module is not registered');
   return module;
+}
+
+/** The GET route only shows a record: the description is enough (its function carries no client). */
+function descriptionOf(deps: AppDeps): SystemDescription {
+  const described = deps.modules.get(KONTANTANALYS);
+  if (!described) throw new Error('kontantanalys is not described in this function');
+  return described;
 }
 
 /** `PUT /v1/kontantanalys/{resource}/{externalId}`: upsert by our externalId. */
@@ -85,7 +92,7 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
       const record = await deps.store.get(recordPk(KONTANTANALYS, 'default', kontantanalysKey(resource, externalId)));
       // Another caller's object is answered as one never received, as on the status route.
       if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);
-      return { status: 200, body: { ...publicView(record, moduleOf(deps)), remoteId: remoteIdOf(record.checkpoints) }, headers: { 'cache-control': 'no-store' } };
+      return { status: 200, body: { ...publicView(record, descriptionOf(deps)), remoteId: remoteIdOf(record.checkpoints) }, headers: { 'cache-control': 'no-store' } };
     },
   });
 }

@@ -1,6 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod';
+import { SYSTEM_NAMES } from '../config.js';
 import { saleSchema } from '../systems/brp/schema.js';
-import { SYSTEM_NAMES } from '../systems/registry.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';
 import { envelopeSchema, EXTERNAL_ID_PATTERN, schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';

@@ -3,7 +3,7 @@ import { submit, type SubmitResult } from '../core/intake.js';
 import { assertStorableKey } from '../core/keys.js';
 import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
-import type { PersonalValue, SystemModule } from '../systems/types.js';
+import type { PersonalValue, SystemDescription } from '../systems/types.js';
 import { ProblemError } from './problem.js';
 import type { Principal } from './auth.js';
 import { httpRoute, type HttpReply } from './route.js';
@@ -54,7 +54,7 @@ export function scrubber(values: readonly PersonalValue[]): <T>(value: T) => T {
  * downstream's answer and earlier revisions; no personal data beyond ids. The module's personal
  * values are replaced in everything that may repeat them (the downstream's answer, errors, history).
  */
-export function publicView(record: PaymentRecord, module: SystemModule | undefined, settings?: EngineSettings, now = Date.now()) {
+export function publicView(record: PaymentRecord, module: SystemDescription | undefined, settings?: EngineSettings, now = Date.now()) {
   const active = ACTIVE_STATUSES.includes(record.status);
   const scrub = scrubber(module?.personalValues?.(record.request) ?? []);
   return {
@@ -85,7 +85,7 @@ export function visibleTo(record: PaymentRecord, principal: Principal): boolean 
   return record.caller === undefined || record.caller === principal.caller;
 }
 
-function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
+function rejection(record: PaymentRecord, module: SystemDescription): ProblemError {
   const error = record.error;
   const downstream = error?.code ? `${error.code}: ${error.message}` : (error?.message ?? 'rejected');
   return new ProblemError(
@@ -107,7 +107,7 @@ function rejection(record: PaymentRecord, module: SystemModule): ProblemError {
 }
 
 /** DESIGN.md's reply column: 201 posted, 200 replay of a posted key, 202 pending, 422 rejected or key reuse. */
-export function replyFor(result: SubmitResult, module: SystemModule, settings?: EngineSettings): HttpReply {
+export function replyFor(result: SubmitResult, module: SystemDescription, settings?: EngineSettings): HttpReply {
   const { record } = result;
   const location = statusPath(record.system, record.key);
   if (result.kind === 'foreign') {

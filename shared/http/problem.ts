@@ -1,5 +1,5 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /** RFC 9457 problem types; each slug is documented in the README's "Errors" section. */
 export const PROBLEM_TYPE_BASE = 'https://paybridge.dev/problems/';

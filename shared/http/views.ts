@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { STATUSES } from '../core/types.js';
 
 /** What the routes answer, as schemas: the OpenAPI document is generated from these (issue 6). */

@@ -48,3 +48,11 @@ export function parseRetryMessage(body: string): RetryMessage {
     ...(parsed.now === true ? { now: true } : {}),
   };
 }
+
+/**
+ * The queue of a function that sends no messages (the read routes, whose roles grant no SQS): a send is
+ * refused as SqsRetryQueue refuses one for a system whose queue it was not given.
+ */
+export const NO_QUEUE: RetryQueue = {
+  send: (message) => Promise.reject(new Error(`no retry queue is configured for ${message.system} in this function: it sends no messages`)),
+};

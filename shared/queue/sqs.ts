@@ -1,4 +1,5 @@
-import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Config } from '../config.js';
 import { SQS_MAX_DELAY_SECONDS } from '../core/retry-policy.js';
 import type { RetryMessage, RetryQueue } from './port.js';
 
@@ -33,4 +34,13 @@ export class SqsRetryQueue implements RetryQueue {
     const n = Number(out.Attributes?.ApproximateNumberOfMessages);
     return Number.isFinite(n) ? n : undefined;
   }
+}
+
+/**
+ * The deployed queues (a handler that sends messages passes this to awsDeps): every system's for the
+ * sweep (`RETRY_QUEUE_URLS`), else the function's own system's (`RETRY_QUEUE_URL`).
+ */
+export function sqsQueue(config: Pick<Config, 'RETRY_QUEUE_URLS' | 'RETRY_QUEUE_URL' | 'AWS_REGION'>): RetryQueue {
+  const urls = config.RETRY_QUEUE_URLS ?? (config.RETRY_QUEUE_URL ? { '*': config.RETRY_QUEUE_URL } : {});
+  return new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls);
 }

@@ -1,29 +1,17 @@
 import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Config } from '../config.js';
 import { EMPTY_LIMITER, type LimiterState } from '../core/pacing.js';
 import type { PaymentRecord, Status } from '../core/types.js';
 import { dueShardName, statusShardName, withIndexes, type DueKind } from './indexes.js';
-import type { ClaimResult, FenceStore, LimiterStore, ListPage, RecordStore } from './port.js';
+import type { ClaimResult, FenceStore, LimiterStore, ListPage, RecordStore, WebhookStore } from './port.js';
 import { TABLE_KEYS } from './table.js';
 
-export function makeDynamoClient(opts: { endpoint?: string | undefined; region?: string | undefined } = {}): DynamoDBClient {
-  const config: DynamoDBClientConfig = { region: opts.region ?? 'eu-north-1' };
-  if (opts.endpoint) {
-    // Local only (dynalite): it accepts any credentials.
-    config.endpoint = opts.endpoint;
-    config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-  }
-  return new DynamoDBClient(config);
-}
+import { documentClient, makeDynamoClient } from './client.js';
+import { DynamoWebhookStore } from './webhooks.js';
 
-/**
- * One document-client setting for every adapter: `DynamoDBDocumentClient.from` stores its options on
- * the wrapped client's shared config, so two wrappers with different options overwrite each other.
- */
-export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
+export { documentClient, makeDynamoClient };
 
 function isConditionFailure(err: unknown): err is ConditionalCheckFailedException {
   return err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
@@ -320,4 +308,15 @@ export class DynamoFenceStore implements FenceStore {
     }
     return consumed;
   }
+}
+
+/** The deployed table's adapters (a handler passes this to awsDeps when its role grants the table). */
+export function dynamoTable(config: Pick<Config, 'DYNAMODB_ENDPOINT' | 'AWS_REGION' | 'TABLE_NAME' | 'INDEX_SHARDS'>): { store: RecordStore; limiter: LimiterStore; fences: FenceStore; webhooks: WebhookStore } {
+  const dynamo = makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION });
+  return {
+    store: new DynamoRecordStore(dynamo, config.TABLE_NAME, config.INDEX_SHARDS),
+    limiter: new DynamoLimiterStore(dynamo, config.TABLE_NAME),
+    fences: new DynamoFenceStore(dynamo, config.TABLE_NAME),
+    webhooks: new DynamoWebhookStore(dynamo, config.TABLE_NAME),
+  };
 }

@@ -99,3 +99,28 @@ export interface WebhookStore {
   /** Lets the next identical delivery be handled afresh (the answer was a passing one: 5xx, 409, 429), if `owner` still holds it. */
   release(sender: string, id: string, owner: string): Promise<boolean>;
 }
+
+/**
+ * The table of a function whose role grants none (the OpenAPI route): every call says so, where a DynamoDB
+ * client would have been bundled only to be refused by IAM.
+ */
+class NoTable implements RecordStore, LimiterStore, FenceStore, WebhookStore {
+  private refuse(): Promise<never> {
+    return Promise.reject(new Error('this function has no record table: its role grants none (shared/aws/stack.ts)'));
+  }
+  claim = () => this.refuse();
+  get = () => this.refuse();
+  getMany = () => this.refuse();
+  replace = () => this.refuse();
+  due = () => this.refuse();
+  list = () => this.refuse();
+  read = () => this.refuse();
+  write = () => this.refuse();
+  consume = () => this.refuse();
+  inspect = () => this.refuse();
+  answer = () => this.refuse();
+  release = () => this.refuse();
+}
+
+const noTable = new NoTable();
+export const NO_TABLE: { store: RecordStore; limiter: LimiterStore; fences: FenceStore; webhooks: WebhookStore } = { store: noTable, limiter: noTable, fences: noTable, webhooks: noTable };

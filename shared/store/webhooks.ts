@@ -3,7 +3,7 @@ import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } fr
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { documentClient } from './dynamo.js';
+import { documentClient } from './client.js';
 import type { DeliveryBinding, DeliveryClaim, DeliveryClaimRequest, StoredAnswer, WebhookStore } from './port.js';
 import { TABLE_KEYS } from './table.js';
 

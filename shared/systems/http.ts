@@ -20,6 +20,14 @@ export function makeDispatcher(timeouts: HttpTimeouts = DEFAULT_TIMEOUTS): Dispa
   return new Agent({ connect: { timeout: timeouts.connectMs }, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 10_000 });
 }
 
+let shared: Dispatcher | undefined;
+
+/** The process's pool, made on first use: every system client of a deployed function shares it, across parameter refreshes. */
+export function sharedDispatcher(): Dispatcher {
+  shared ??= makeDispatcher();
+  return shared;
+}
+
 export interface HttpCall {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;

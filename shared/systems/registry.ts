@@ -3,13 +3,18 @@ import type { Config } from '../config.js';
 import { brpModule } from './brp/index.js';
 import { cambioModule } from './cambio/index.js';
 import { kontantanalysModule } from './kontantanalys/index.js';
-import { nifModules } from './nif/index.js';
-import type { SystemModule } from './types.js';
+import { nifCorporateModule, nifMembershipModule, nifModule } from './nif/index.js';
+import type { ModuleFactory, SystemModule } from './types.js';
 
 /** System names as the status route spells them (DESIGN.md), defined with their configuration. */
 export { SYSTEM_NAMES } from '../config.js';
 
+/**
+ * Every system's module factory, in the status route's order. Only what runs every system imports this
+ * (the local stack, the CLI): a deployed handler names its own system's factory, so its bundle holds one client.
+ */
+export const MODULES: readonly ModuleFactory[] = [cambioModule, nifMembershipModule, nifCorporateModule, nifModule, brpModule, kontantanalysModule];
+
 export function buildSystems(config: Config, dispatcher: Dispatcher, clock: () => number): Map<string, SystemModule> {
-  const modules = [cambioModule(config, dispatcher, clock), ...nifModules(config, dispatcher, clock), brpModule(config, dispatcher, clock), kontantanalysModule(config, dispatcher, clock)];
-  return new Map(modules.map((m) => [m.name, m]));
+  return new Map(MODULES.map((make) => [make.system as string, make(config, dispatcher, clock)]));
 }

@@ -1,3 +1,5 @@
+import type { Dispatcher } from 'undici';
+import type { Config, SystemName } from '../config.js';
 import type { AmbiguityPolicy, Outcome, PaymentRecord } from '../core/types.js';
 
 /** A request a system module accepted: everything the engine needs to claim and post it. */
@@ -54,8 +56,12 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** One downstream system: its rules, its client and its error mapping, behind one face. */
-export interface SystemModule {
+/**
+ * What a function may know of a system without its client or its request schemas (issue 14): its name,
+ * what an ambiguous outcome means for it, its pace, and how its records are keyed and shown. The status
+ * route and the sweep need only this, so their bundles carry no system's HTTP client.
+ */
+export interface SystemDescription {
   readonly name: string;
   /** What an ambiguous outcome means for this system (DESIGN.md, "Outcomes"). */
   readonly ambiguity: AmbiguityPolicy;
@@ -64,20 +70,8 @@ export interface SystemModule {
    * system's configuration is invalid: read per system and lazily, so one bad value holds one system.
    */
   maxPerSecond(): number;
-  /**
-   * Gets ready to send before anything is recorded as "sending" (fetches a token): undefined when ready,
-   * otherwise the outcome that stops the attempt (nothing was sent). Throws a ConfigError when the
-   * system's configuration is incomplete or invalid.
-   */
-  prepare?(signal: AbortSignal): Promise<Outcome | undefined>;
-  /** Validates and normalises an inbound request; throws a ProblemError naming each bad field. */
-  parse(input: InboundRequest): ParsedPayment;
   /** The tenant and key behind a status-route key, or undefined when the key cannot be this system's. */
   routeKey(key: string): { tenant: string; key: string } | undefined;
-  /** Sends once (refreshing credentials once on 401/403) and says what happened. Never throws for a downstream failure. */
-  post(request: Record<string, unknown>, ctx: AttemptContext): Promise<Outcome>;
-  /** Asks the downstream whether an ambiguous send took effect; systems that cannot be asked leave this out. */
-  reconcile?(record: PaymentRecord, ctx: AttemptContext): Promise<ReconcileResult>;
   /** The request with personal data beyond ids replaced, once it has been sent (Cambio's patient header). */
   afterSend?(request: Record<string, unknown>): Record<string, unknown>;
   /** The request as the status route may show it: personal data beyond ids removed. */
@@ -94,6 +88,47 @@ export interface SystemModule {
 export interface PersonalValue {
   value: string;
   shownAs: string;
+}
+
+/** One downstream system: its description, its request rules, its client and its error mapping, behind one face. */
+export interface SystemModule extends SystemDescription {
+  /**
+   * Gets ready to send before anything is recorded as "sending" (fetches a token): undefined when ready,
+   * otherwise the outcome that stops the attempt (nothing was sent). Throws a ConfigError when the
+   * system's configuration is incomplete or invalid.
+   */
+  prepare?(signal: AbortSignal): Promise<Outcome | undefined>;
+  /** Validates and normalises an inbound request; throws a ProblemError naming each bad field. */
+  parse(input: InboundRequest): ParsedPayment;
+  /** Sends once (refreshing credentials once on 401/403) and says what happened. Never throws for a downstream failure. */
+  post(request: Record<string, unknown>, ctx: AttemptContext): Promise<Outcome>;
+  /** Asks the downstream whether an ambiguous send took effect; systems that cannot be asked leave this out. */
+  reconcile?(record: PaymentRecord, ctx: AttemptContext): Promise<ReconcileResult>;
+}
+
+/**
+ * Builds one system's module. It names its system before any configuration exists, because the
+ * function reads that system's SSM group first (shared/deps.ts): a handler passes the factories of the
+ * systems it posts to, and its bundle holds those systems' clients and nothing of the others.
+ */
+export interface ModuleFactory {
+  readonly system: SystemName;
+  /** Without a dispatcher, the process's shared keep-alive pool (shared/systems/http.ts); without a clock, Date.now. */
+  (config: Config, dispatcher?: Dispatcher, clock?: () => number): SystemModule;
+}
+
+/** Builds one system's description: for functions that report on a system without posting to it. */
+export interface DescriptionFactory {
+  readonly system: SystemName;
+  (config: Config): SystemDescription;
+}
+
+export function moduleFactory(system: SystemName, build: (config: Config, dispatcher?: Dispatcher, clock?: () => number) => SystemModule): ModuleFactory {
+  return Object.assign(build, { system });
+}
+
+export function descriptionFactory(system: SystemName, build: (config: Config) => SystemDescription): DescriptionFactory {
+  return Object.assign(build, { system });
 }
 
 /** A system that cannot be called because its configuration is incomplete: the payment is held, not lost. */

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApi } from '../../shared/http/openapi.js';
 import { HTTP_ROUTES } from '../../shared/local/routes.js';
@@ -120,6 +120,20 @@ describe('the packaged CloudFormation template', () => {
     breakIt(broken);
     const problems = checkPolicy(broken);
     expect(problems.some((p) => expected.test(p)), problems.join('\n')).toBe(true);
+  });
+
+  it('zips each function as its minified handler alone, at most 1 MiB, its source map kept apart (issue 14)', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const [id, f] of functions) {
+      const artifact = join(dir, basename(f.Properties.Code.S3Key as string));
+      expect(statSync(artifact).size, id).toBeLessThanOrEqual(1024 * 1024);
+      const listed = execFileSync('unzip', ['-Z1', artifact], { encoding: 'utf8' }).trim().split('\n');
+      const handler = `${(f.Properties.Handler as string).replace(/\.handler$/, '')}.mjs`;
+      expect(listed, id).toEqual([handler]);
+      // Beside the zips: osls moves the whole .serverless folder to the --package directory.
+      expect(existsSync(join(dir, 'sourcemaps', `${basename(handler)}.map`)), id).toBe(true);
+    }
   });
 
   it('has every function: one per route, one worker per system, the sweep, the Kontantanalys run and the authorizer', () => {

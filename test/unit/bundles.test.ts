@@ -1,9 +1,15 @@
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { SYSTEMS } from '../../shared/aws/stack.js';
+import { API_ROUTES } from '../../shared/http/routes.js';
+import { customEsbuild, esbuildOptions } from '../bench/coldstart.js';
 
-/** The files esbuild puts in a handler's bundle, as serverless-esbuild would build it. */
+// Minifying and source maps change no input, only time: left out here.
+const settings = { ...esbuildOptions(customEsbuild()), minify: false, sourcemap: false, plugins: [] };
+
+/** The files esbuild puts in a handler's bundle, built with serverless.yml's settings as serverless-esbuild would. */
 async function inputs(entry: string): Promise<string[]> {
-  const out = await build({ entryPoints: [entry], bundle: true, write: false, metafile: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent', outdir: 'unused' });
+  const out = await build({ ...settings, entryPoints: [entry], write: false, metafile: true, logLevel: 'silent', outdir: 'unused' });
   return Object.keys(out.metafile.inputs);
 }
 
@@ -24,4 +30,38 @@ describe('handler bundles', () => {
     expect(files.filter((f) => f.startsWith('functions/'))).toEqual(['functions/openapi.ts']);
     expect(files.some((f) => f.startsWith('shared/local/'))).toBe(false);
   }, 30_000);
+
+  /** A system's folder under shared/systems (the three NIF systems share one). */
+  const folderOf = (system: string) => (system.startsWith('nif') ? 'nif' : system);
+  /** What every system-specific bundle may share: the module types, the HTTP helpers, the zod messages. */
+  const SHARED_SYSTEM_FILES = ['shared/systems/types.ts', 'shared/systems/http.ts', 'shared/systems/messages.ts'];
+
+  it('a payment route and a retry worker carry their own system only (issue 14)', async () => {
+    const entries = [
+      ...API_ROUTES.flatMap((r) => ('posts' in r ? [[`functions/${r.file}.ts`, r.posts] as const] : [])),
+      ...SYSTEMS.map((s) => [`functions/retry-${s}.ts`, s] as const),
+    ];
+    await Promise.all(
+      entries.map(async ([entry, system]) => {
+        const files = await inputs(entry);
+        const foreign = files.filter((f) => f.startsWith('shared/systems/') && !SHARED_SYSTEM_FILES.includes(f) && !f.startsWith(`shared/systems/${folderOf(system)}/`));
+        expect(foreign, entry).toEqual([]);
+        expect(files.some((f) => f.startsWith(`shared/systems/${folderOf(system)}/client.ts`)), entry).toBe(true);
+        expect(files.some((f) => f.includes('node_modules/@aws-sdk/client-sqs/')), entry).toBe(true);
+      }),
+    );
+  }, 60_000);
+
+  it('the status routes and the sweep know the systems by description: no client, no undici; reads send no message', async () => {
+    const read = { 'functions/get-payment.ts': true, 'functions/kontantanalys-get.ts': true, 'functions/openapi.ts': true, 'functions/sweep.ts': false, 'functions/kontantanalys-sync.ts': false };
+    await Promise.all(
+      Object.entries(read).map(async ([entry, isRead]) => {
+        const files = await inputs(entry);
+        expect(files.filter((f) => /shared\/systems\/[^/]+\/(client|index|simulator)\.ts$/.test(f) || f.includes('node_modules/undici/')), entry).toEqual([]);
+        expect(files.some((f) => f.includes('node_modules/@aws-sdk/client-sqs/')), entry).toBe(!isRead);
+      }),
+    );
+    // The OpenAPI route's role grants no table: it carries no DynamoDB client either.
+    expect((await inputs('functions/openapi.ts')).some((f) => f.includes('node_modules/@aws-sdk/client-dynamodb/'))).toBe(false);
+  }, 60_000);
 });

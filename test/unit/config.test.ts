@@ -1,15 +1,21 @@
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { budgetsBySystem, parseConfig } from '../../shared/config.js';
 import { bareKeyCaller } from '../../shared/http/callers.js';
-import { resolveParameters } from '../../shared/secrets.js';
+import { awsDeps } from '../../shared/deps.js';
+import { NO_TABLE } from '../../shared/store/port.js';
+import { PARAMETERS_MAX_AGE_SECONDS, resolveParameters } from '../../shared/secrets.js';
 import { ConfigError } from '../../shared/systems/types.js';
 
 const ssm = mockClient(SSMClient);
 
 describe('configuration', () => {
-  afterEach(() => ssm.reset());
+  afterEach(() => {
+    ssm.reset();
+    vi.useRealTimers();
+  });
 
   it('has documented defaults', () => {
     const c = parseConfig({});
@@ -94,11 +100,55 @@ describe('configuration', () => {
       if (input.Path === '/paybridge/prod/nif') return { Parameters: [{ Name: '/paybridge/prod/nif/NIF_CLIENT_SECRET', Value: 'secret' }] };
       throw new Error(`unexpected path ${input.Path}`);
     });
-    const env = await resolveParameters({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', API_KEYS: 'from-env' }, ['nif', 'nif'], new SSMClient({ region: 'eu-north-1' }));
+    const env = await resolveParameters({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', API_KEYS: 'from-env' }, ['nif', 'nif'], new SSMProvider({ awsSdkV3Client: new SSMClient({ region: 'eu-north-1' }) }));
     expect(env).toMatchObject({ API_KEYS: 'from-env', LOG_HASH_KEY: 'k', NIF_CLIENT_ID: 'id', NIF_CLIENT_SECRET: 'secret' });
     const calls = ssm.commandCalls(GetParametersByPathCommand).map((c) => c.args[0].input);
     expect(calls.map((c) => c.Path)).toEqual(['/paybridge/prod/common', '/paybridge/prod/nif', '/paybridge/prod/nif']);
     expect(calls.every((c) => c.WithDecryption === true && c.Recursive === false)).toBe(true);
+  });
+
+  it('reads exactly SECRETS_PARAMETER_PATHS when given, and trusts what it read for five minutes', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string }) => ({ Parameters: [{ Name: `${input.Path}/API_KEYS`, Value: `keys@${Date.now()}` }] }));
+    const provider = new SSMProvider({ awsSdkV3Client: new SSMClient({ region: 'eu-north-1' }) });
+    const env = { SECRETS_PARAMETER_PREFIX: '/paybridge/prod', SECRETS_PARAMETER_PATHS: '/paybridge/prod/common, /paybridge/prod/brp' };
+    const first = await resolveParameters(env, ['cambio'], provider);
+    expect(ssm.commandCalls(GetParametersByPathCommand).map((c) => c.args[0].input.Path)).toEqual(['/paybridge/prod/common', '/paybridge/prod/brp']);
+    vi.advanceTimersByTime((PARAMETERS_MAX_AGE_SECONDS - 1) * 1000);
+    expect(await resolveParameters(env, ['cambio'], provider)).toEqual(first);
+    expect(ssm.commandCalls(GetParametersByPathCommand)).toHaveLength(2);
+    vi.advanceTimersByTime(2000);
+    const renewed = await resolveParameters(env, ['cambio'], provider);
+    expect(ssm.commandCalls(GetParametersByPathCommand)).toHaveLength(4);
+    expect(renewed.API_KEYS).not.toBe(first.API_KEYS);
+  });
+
+  it('deployed deps: rebuilt only when a refreshed parameter changed, keeping the table, the queue and the pacer', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let keys = 'pos=k1';
+    ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string }) => ({
+      Parameters: [
+        { Name: `${input.Path}/API_KEYS`, Value: keys },
+        { Name: `${input.Path}/LOG_HASH_KEY`, Value: 'a-deployed-hash-key-of-32-chars!' },
+      ],
+    }));
+    const table = vi.fn(() => NO_TABLE);
+    const getDeps = awsDeps({ env: { SECRETS_PARAMETER_PREFIX: '/paybridge/deps', SECRETS_PARAMETER_PATHS: '/paybridge/deps/common', LOG_LEVEL: 'silent' }, table });
+    const first = await getDeps();
+    expect(first.auth.apiKeys).toEqual([{ caller: 'pos', key: 'k1' }]);
+    keys = 'pos=k2';
+    expect(await getDeps()).toBe(first);
+    vi.advanceTimersByTime(PARAMETERS_MAX_AGE_SECONDS * 1000 + 1000);
+    const renewed = await getDeps();
+    expect(renewed).not.toBe(first);
+    expect(renewed.auth.apiKeys).toEqual([{ caller: 'pos', key: 'k2' }]);
+    expect(renewed.pacer).toBe(first.pacer);
+    expect(renewed.store).toBe(first.store);
+    expect(renewed.queue).toBe(first.queue);
+    expect(table).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(PARAMETERS_MAX_AGE_SECONDS * 1000 + 1000);
+    expect(await getDeps()).toBe(renewed);
+    expect(ssm.commandCalls(GetParametersByPathCommand)).toHaveLength(3);
   });
 
   it('does not call SSM without a prefix', async () => {

@@ -6,6 +6,7 @@ import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
+import { cambioModule } from '../../shared/systems/cambio/index.js';
 import { awsDeps } from '../../shared/deps.js';
 import { startStack, localLogHashKey } from '../../shared/local/stack.js';
 import { hashId, logHashKey } from '../../shared/log.js';
@@ -50,7 +51,7 @@ describe('LOG_HASH_KEY', () => {
     ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string }) =>
       input.Path === '/paybridge/prod/common' ? { Parameters: [{ Name: '/paybridge/prod/common/API_KEYS', Value: 'pos=k' }] } : { Parameters: [] },
     );
-    await expect(awsDeps({ systems: ['cambio'], env: { SECRETS_PARAMETER_PREFIX: '/paybridge/prod', AWS_REGION: 'eu-north-1' } })()).rejects.toThrow(/LOG_HASH_KEY is required/);
+    await expect(awsDeps({ modules: [cambioModule], env: { SECRETS_PARAMETER_PREFIX: '/paybridge/prod', AWS_REGION: 'eu-north-1' } })()).rejects.toThrow(/LOG_HASH_KEY is required/);
   });
 
   it('the local stack makes a random key once and keeps it (owner-only), so hashes survive a restart', () => {

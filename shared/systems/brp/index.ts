@@ -1,12 +1,12 @@
-import type { Dispatcher } from 'undici';
-import type { Config } from '../../config.js';
 import type { Outcome, PaymentRecord } from '../../core/types.js';
+import { sharedDispatcher } from '../http.js';
 import { fieldErrors, validationProblem } from '../../http/problem.js';
-import { requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
+import { moduleFactory, requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
 import { BrpClient, type BrpOrderItem } from './client.js';
+import { BRP, brpDescription } from './describe.js';
 import { checkUnsupported, saleSchema, type Sale } from './schema.js';
 
-export const BRP = 'brp';
+export { BRP } from './describe.js';
 
 /** Progress of one sale, checkpointed after each downstream step (issue 4). */
 export interface BrpCheckpoints {
@@ -46,7 +46,7 @@ function mismatch(leftToPay: number, amount: number): Outcome {
   };
 }
 
-export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
+export const brpModule = moduleFactory(BRP, (config, dispatcher = sharedDispatcher(), clock = Date.now): SystemModule => {
   let client: BrpClient | undefined;
   const getClient = () => {
     if (client) return client;
@@ -140,9 +140,7 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
   }
 
   return {
-    name: BRP,
-    ambiguity: 'reconcile',
-    maxPerSecond: () => config.system(BRP).BRP_MAX_RPS,
+    ...brpDescription(config),
     prepare: async () => {
       getClient();
       return undefined;
@@ -153,9 +151,7 @@ export function brpModule(config: Config, dispatcher: Dispatcher, clock: () => n
       if (!parsed.success) throw validationProblem(fieldErrors(parsed.error), 'sale');
       return { tenant: 'default', key: parsed.data.externalId, request: parsed.data as unknown as Record<string, unknown>, keyPointer: '#/externalId' };
     },
-    routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
     post,
     reconcile,
-    publicRequest: (request) => request,
   };
-}
+});

@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isCalendarDate } from '../../dates.js';
 import { ProblemError, type FieldError } from '../../http/problem.js';
-import { orRequired } from '../cambio/schema.js';
+import { orRequired } from '../messages.js';
 
 const id = (what: string) => z.number({ error: orRequired(`must be a positive whole number (${what})`) }).int(`must be a positive whole number (${what})`).positive(`must be a positive whole number (${what})`);
 

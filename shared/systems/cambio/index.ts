@@ -1,15 +1,13 @@
-import type { Dispatcher } from 'undici';
-import type { Config } from '../../config.js';
+import { sharedDispatcher } from '../http.js';
 import { fieldErrors, validationProblem } from '../../http/problem.js';
-import { requireConfig, type InboundRequest, type SystemModule } from '../types.js';
+import { moduleFactory, requireConfig, type InboundRequest, type SystemModule } from '../types.js';
 import { CambioClient } from './client.js';
+import { CAMBIO, CAMBIO_TENANT, cambioDescription } from './describe.js';
 import { patientHeaderSchema, paymentNoticeSchema, type CambioRequest } from './schema.js';
 
-export const CAMBIO = 'cambio';
-/** Cambio has one tenant per deployment: the record key is the contactId alone. */
-const TENANT = 'default';
+export { CAMBIO } from './describe.js';
 
-export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
+export const cambioModule = moduleFactory(CAMBIO, (config, dispatcher = sharedDispatcher(), clock = Date.now): SystemModule => {
   let client: CambioClient | undefined;
   const getClient = (): CambioClient => {
     if (client) return client;
@@ -30,10 +28,7 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
   };
 
   return {
-    name: CAMBIO,
-    // Setting PAID on a contact is a state change: sending it twice leaves the same state.
-    ambiguity: 'resend',
-    maxPerSecond: () => config.system(CAMBIO).CAMBIO_MAX_RPS,
+    ...cambioDescription(config),
     prepare: (signal) => getClient().prepare(signal),
     parse(input: InboundRequest) {
       const body = paymentNoticeSchema.safeParse(input.body);
@@ -47,28 +42,10 @@ export function cambioModule(config: Config, dispatcher: Dispatcher, clock: () =
       }
       if (!body.success || errors.length > 0) throw validationProblem(errors, 'payment notice');
       const request: CambioRequest = { ...body.data, ...(patient ? { patient } : {}) };
-      return { tenant: TENANT, key: body.data.contactId, request: { ...request }, keyPointer: '#/contactId' };
-    },
-    routeKey(key) {
-      return key ? { tenant: TENANT, key } : undefined;
+      return { tenant: CAMBIO_TENANT, key: body.data.contactId, request: { ...request }, keyPointer: '#/contactId' };
     },
     async post(request, ctx) {
       return getClient().postPaymentNotice(request as unknown as CambioRequest, ctx.signal);
     },
-    // The patient header is needed for the post only: once nothing will send the notice again, the record
-    // keeps that one was given, not what it was (the record lives RECORD_TTL_DAYS, 400 days by default).
-    afterSend(request) {
-      const { patient, ...rest } = request as unknown as CambioRequest;
-      return patient === undefined ? rest : { ...rest, patientGiven: true };
-    },
-    publicRequest(request) {
-      const { patient, patientGiven, ...rest } = request as unknown as CambioRequest & { patientGiven?: boolean };
-      // The patient header identifies a person beyond the contact: say that it was given, not what it was.
-      return { ...rest, ...(patient || patientGiven ? { patient: 'provided (not shown)' } : {}) };
-    },
-    personalValues(request) {
-      const { patient } = request as unknown as CambioRequest;
-      return patient ? [{ value: patient, shownAs: 'patient (not shown)' }] : [];
-    },
   };
-}
+});

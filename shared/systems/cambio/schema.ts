@@ -1,8 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
+import { orRequired } from '../messages.js';
 
-/** A zod error message that tells "missing" apart from "wrong". */
-export const orRequired = (message: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message);
 
 /** No control characters: ids end up in record keys and URLs. */
 const printable = /^[^\u0000-\u001f\u007f]+$/;

@@ -1,14 +1,14 @@
-import type { Dispatcher } from 'undici';
-import type { Config } from '../../config.js';
 import { stockholmDate } from '../../dates.js';
 import type { Outcome, PaymentRecord } from '../../core/types.js';
+import { sharedDispatcher } from '../http.js';
 import { fieldErrors, validationProblem, type FieldError } from '../../http/problem.js';
-import { requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
+import { moduleFactory, requireConfig, type AttemptContext, type InboundRequest, type ReconcileResult, type SystemModule } from '../types.js';
 import { KontantanalysClient, type ListCursor, type Remote } from './client.js';
 import { findMatch, type Match, type ProviderLike } from './matching.js';
-import { crossFieldErrors, envelopeSchema, externalIdSchema, RESOURCE_API, RESOURCES, schemas, timelinessWithin, type Resource } from './schema.js';
+import { KONTANTANALYS, kontantanalysDescription, kontantanalysKey, RESOURCES, type Resource } from './describe.js';
+import { crossFieldErrors, envelopeSchema, externalIdSchema, RESOURCE_API, schemas, timelinessWithin } from './schema.js';
 
-export const KONTANTANALYS = 'kontantanalys';
+export { KONTANTANALYS, kontantanalysKey } from './describe.js';
 
 export interface KontantanalysRequest {
   resource: Resource;
@@ -32,10 +32,6 @@ export interface KontantanalysCheckpoints {
 export function serviceExternalId(service: Remote): unknown {
   const props = service.attributes.properties;
   return props && typeof props === 'object' ? (props as Record<string, unknown>).externalId : undefined;
-}
-
-export function kontantanalysKey(resource: string, externalId: string): string {
-  return `${resource}:${externalId}`;
 }
 
 /**
@@ -73,7 +69,7 @@ function wire(r: KontantanalysRequest, cp: KontantanalysCheckpoints, today: stri
   return { ...derived, ...r.attributes, properties };
 }
 
-export function kontantanalysModule(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
+export const kontantanalysModule = moduleFactory(KONTANTANALYS, (config, dispatcher = sharedDispatcher(), clock = Date.now): SystemModule => {
   let client: KontantanalysClient | undefined;
   /** The registered providers, and when the listing that read them began. */
   let providers: { at: number; list: Remote[] } | undefined;
@@ -222,10 +218,7 @@ export function kontantanalysModule(config: Config, dispatcher: Dispatcher, cloc
   }
 
   return {
-    name: KONTANTANALYS,
-    // A create may have happened: ask (providers by matching, services by externalId) before creating again.
-    ambiguity: 'reconcile',
-    maxPerSecond: () => settings().KONTANTANALYS_MAX_RPS,
+    ...kontantanalysDescription(config),
     prepare: (signal) => getClient().prepare(signal),
     parse(input: InboundRequest) {
       const resource = input.pathParameters?.resource as Resource;
@@ -255,14 +248,7 @@ export function kontantanalysModule(config: Config, dispatcher: Dispatcher, cloc
       const request: KontantanalysRequest = { resource, externalId, attributes: withoutOwnExternalId(parsed.data as Record<string, unknown>) };
       return { tenant: 'default', key: kontantanalysKey(resource, externalId), request: request as unknown as Record<string, unknown>, keyPointer: 'path:externalId' };
     },
-    routeKey(key) {
-      const at = key.indexOf(':');
-      // `<resource>:<externalId>`, or `run:latest` for the scheduled run's summary.
-      const known = [...RESOURCES, 'run'].includes(key.slice(0, at));
-      return at > 0 && known && at < key.length - 1 ? { tenant: 'default', key } : undefined;
-    },
     post,
     reconcile,
-    publicRequest: (request) => request,
   };
-}
+});

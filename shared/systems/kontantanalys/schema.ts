@@ -1,14 +1,14 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
-import { orRequired } from '../cambio/schema.js';
+import { orRequired } from '../messages.js';
+import { RESOURCES, type Resource } from './describe.js';
 
 /**
  * Tillväxtverket's PiPoS Kontantanalys ServiceApi (seed 001): the five resources paybridge keeps in
  * step, each with every rule the document states.
  */
-export const RESOURCES = ['providers', 'services', 'templates', 'adaptations', 'fee-models'] as const;
-export type Resource = (typeof RESOURCES)[number];
+export { RESOURCES, type Resource } from './describe.js';
 
 /**
  * Our externalId in the path: ASCII letters, digits and `. - _ : @`, so it is well-formed Unicode

@@ -2,7 +2,8 @@ import { reopen } from '../../core/intake.js';
 import { ACTIVE_STATUSES, recordPk, STATUSES, type PaymentRecord } from '../../core/types.js';
 import type { AppDeps } from '../../deps.js';
 import { stockholmDate } from '../../dates.js';
-import { KONTANTANALYS, type KontantanalysCheckpoints, type KontantanalysRequest } from './index.js';
+import { KONTANTANALYS } from './describe.js';
+import type { KontantanalysCheckpoints, KontantanalysRequest } from './index.js';
 import { timelinessWithin } from './schema.js';
 
 export const RUN_KEY_PREFIX = 'run:';

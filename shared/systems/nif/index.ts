@@ -2,22 +2,14 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../config.js';
 import { osloDate } from '../../dates.js';
+import { sharedDispatcher } from '../http.js';
 import { validationProblem, type FieldError } from '../../http/problem.js';
-import { hashId } from '../../log.js';
-import { requireConfig, type InboundRequest, type PersonalValue, type SystemModule } from '../types.js';
+import { moduleFactory, requireConfig, type InboundRequest, type ModuleFactory, type SystemModule } from '../types.js';
 import { NIF_ENVIRONMENTS, NifMembershipClient, NifPaymentClient } from './client.js';
-import { oreToKronor, parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
+import { NIF, NIF_CORPORATE, NIF_MEMBERSHIP, nifCorporateDescription, nifDescription, nifMembershipDescription, type NifRequest } from './describe.js';
+import { parseNifPayment, type NifPayment, type NifVariant } from './schema.js';
 
-export const NIF_MEMBERSHIP = 'nif-membership';
-export const NIF_CORPORATE = 'nif-corporate';
-export const NIF = 'nif';
-
-interface NifRequest {
-  clubId?: string;
-  payment: NifPayment;
-  /** True when paybridge made the externalId up (none was given), so reconciliation can still match. */
-  generatedExternalId?: boolean;
-}
+export { NIF, NIF_CORPORATE, NIF_MEMBERSHIP } from './describe.js';
 
 /**
  * A stable ExternalId (≤ 25 characters, seed 003) derived from the idempotency key, sent when the
@@ -28,36 +20,6 @@ export function derivedExternalId(clubId: string, key: string): string {
 }
 
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,100}$/;
-
-/** How a personId is shown to callers: the keyed hash logs use for personal ids, never the id. */
-function personRef(personId: unknown): string {
-  return `ref:${hashId(String(personId))}`;
-}
-
-/**
- * The payment as the status route shows it: the person only as a keyed hash (enough to see that two
- * payments are for the same person), and the free-text comment, which can say anything about them,
- * only as given or not.
- */
-function publicView(request: Record<string, unknown>): Record<string, unknown> {
-  const r = request as unknown as NifRequest;
-  const { amountOre, personId, comment, ...rest } = r.payment;
-  return {
-    ...(r.clubId ? { clubId: r.clubId } : {}),
-    ...rest,
-    personId: personRef(personId),
-    ...(comment !== undefined ? { comment: 'provided (not shown)' } : {}),
-    amount: oreToKronor(amountOre),
-    amountOre,
-    ...(r.generatedExternalId ? { generatedExternalId: true } : {}),
-  };
-}
-
-/** NIF's answer repeats the person ("Payment details added for membership of 9283002 ...", updatedPersonId; the read API's rows). */
-function personalValues(request: Record<string, unknown>): PersonalValue[] {
-  const { personId, comment } = (request as unknown as NifRequest).payment;
-  return [{ value: String(personId), shownAs: personRef(personId) }, ...(comment ? [{ value: comment, shownAs: 'comment (not shown)' }] : [])];
-}
 
 function firstGeneration(variant: 'membership' | 'corporate', config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule {
   let client: NifMembershipClient | undefined;
@@ -81,10 +43,7 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
   };
 
   return {
-    name,
-    // NIF adds a payment row: sending twice doubles it. The read API can be asked instead.
-    ambiguity: 'reconcile',
-    maxPerSecond: () => config.system(name).NIF_MAX_RPS,
+    ...(variant === 'membership' ? nifMembershipDescription : nifCorporateDescription)(config),
     // Club tokens come from configuration (nothing to fetch): building the client checks them.
     prepare: async () => {
       getClient();
@@ -112,11 +71,6 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const keyPointer = p.externalId !== undefined ? '#/externalId' : idem !== undefined ? 'header:Idempotency-Key' : '#';
       return { tenant: clubId, key, request: request as unknown as Record<string, unknown>, keyPointer };
     },
-    routeKey(routeKey) {
-      const at = routeKey.indexOf(':');
-      const club = routeKey.slice(0, at);
-      return at > 0 && /^\d+$/.test(club) && at < routeKey.length - 1 ? { tenant: club, key: routeKey } : undefined;
-    },
     async post(request, ctx) {
       const r = request as unknown as NifRequest;
       return getClient().addPaymentDetail(r.clubId as string, r.payment, variant, ctx.signal);
@@ -125,8 +79,6 @@ function firstGeneration(variant: 'membership' | 'corporate', config: Config, di
       const r = record.request as unknown as NifRequest;
       return getClient().findPayment(r.clubId as string, r.payment, variant, ctx.signal);
     },
-    publicRequest: publicView,
-    personalValues,
   };
 }
 
@@ -151,10 +103,7 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
     return client;
   };
   return {
-    name: NIF,
-    // No documented read in the second generation: an ambiguous outcome waits for an operator.
-    ambiguity: 'park',
-    maxPerSecond: () => config.system(NIF).NIF_MAX_RPS,
+    ...nifDescription(config),
     prepare: (signal) => getClient().prepare(signal),
     parse(input: InboundRequest) {
       const parsed = parseNifPayment(input.body, 'gen2' satisfies NifVariant, osloDate(clock()));
@@ -162,15 +111,17 @@ function secondGeneration(config: Config, dispatcher: Dispatcher, clock: () => n
       const request: NifRequest = { payment: parsed.value };
       return { tenant: 'default', key: parsed.value.externalId as string, request: request as unknown as Record<string, unknown>, keyPointer: '#/externalId' };
     },
-    routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
     async post(request, ctx) {
       return getClient().addPaymentDetail((request as unknown as NifRequest).payment, ctx.signal);
     },
-    publicRequest: publicView,
-    personalValues,
   };
 }
 
+export const nifMembershipModule: ModuleFactory = moduleFactory(NIF_MEMBERSHIP, (config, dispatcher = sharedDispatcher(), clock = Date.now) => firstGeneration('membership', config, dispatcher, clock));
+export const nifCorporateModule: ModuleFactory = moduleFactory(NIF_CORPORATE, (config, dispatcher = sharedDispatcher(), clock = Date.now) => firstGeneration('corporate', config, dispatcher, clock));
+export const nifModule: ModuleFactory = moduleFactory(NIF, (config, dispatcher = sharedDispatcher(), clock = Date.now) => secondGeneration(config, dispatcher, clock));
+
+/** Every NIF system: both first-generation APIs and the second generation. */
 export function nifModules(config: Config, dispatcher: Dispatcher, clock: () => number): SystemModule[] {
-  return [firstGeneration('membership', config, dispatcher, clock), firstGeneration('corporate', config, dispatcher, clock), secondGeneration(config, dispatcher, clock)];
+  return [nifMembershipModule, nifCorporateModule, nifModule].map((make) => make(config, dispatcher, clock));
 }

@@ -1,8 +1,9 @@
-import { z } from 'zod';
+import * as z from 'zod';
+import { oreToKronor } from './describe.js';
 import { ILL_FORMED_DETAIL, isWellFormedText } from '../../core/keys.js';
 import { isCalendarDate } from '../../dates.js';
 import type { FieldError } from '../../http/problem.js';
-import { orRequired } from '../cambio/schema.js';
+import { orRequired } from '../messages.js';
 
 /**
  * NIF payment details, both generations (seeds 003 and 004). The documents' examples send numbers
@@ -51,10 +52,8 @@ export function kronorToOre(value: unknown): number | undefined {
   return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
 }
 
-/** Integer øre back to kronor for the wire: exact, because øre / 100 prints as its own decimal. */
-export function oreToKronor(ore: number): number {
-  return ore / 100;
-}
+// Lives with the description (the status route shows amounts without loading these schemas).
+export { oreToKronor } from './describe.js';
 
 const boolish = z
   .union([z.boolean(), z.enum(['true', 'false', 'True', 'False', 'TRUE', 'FALSE'])], { error: orRequired('must be true or false (or "true"/"false")') })

@@ -1,0 +1,21 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+export function makeDynamoClient(opts: { endpoint?: string | undefined; region?: string | undefined } = {}): DynamoDBClient {
+  const config: DynamoDBClientConfig = { region: opts.region ?? 'eu-north-1' };
+  if (opts.endpoint) {
+    // Local only (dynalite): it accepts any credentials.
+    config.endpoint = opts.endpoint;
+    config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  }
+  return new DynamoDBClient(config);
+}
+
+/**
+ * One document-client setting for every adapter: `DynamoDBDocumentClient.from` stores its options on
+ * the wrapped client's shared config, so two wrappers with different options overwrite each other.
+ */
+export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
