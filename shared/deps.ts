@@ -52,6 +52,8 @@ export interface Parts {
   pacing?: Partial<PacingSettings>;
   /** This container's id in the shared limiter (lanes, fences); random when absent. */
   owner?: string;
+  /** This container runs a retry worker besides its routes (the local process): its lane serves both. */
+  lanesServeWorkers?: boolean;
   log?: Logger;
   metrics?: Metrics;
   clock?: () => number;
@@ -78,7 +80,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
     fences: parts.fences,
     queue: parts.queue,
     webhooks: parts.webhooks,
-    pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner),
+    pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner, parts.lanesServeWorkers),
     settings: { ...settingsFrom(config), ...parts.settings },
     log,
     metrics: parts.metrics ?? createMetrics(),

@@ -203,7 +203,7 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
       },
       // The openapi route reads no record: it needs no table at all.
       access: system
-        ? { ssmGroups: groups, table: PAYMENT_TABLE, sendTo: [system] }
+        ? { ssmGroups: groups, table: PAYMENT_TABLE, sendTo: [system], readAttributes: [system] }
         : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'] }) },
     };
   }
@@ -221,7 +221,9 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
           {
             sqs: {
               arn: getAtt(queueId(system), 'Arn'),
-              batchSize: 25,
+              // One slot reservation and one fence write per batch (shared/core/worker.ts): larger batches
+              // mean fewer of both per payment; 100 at 10/s is ten seconds of sends, inside the timeout.
+              batchSize: 100,
               maximumBatchingWindow: 1,
               functionResponseType: 'ReportBatchItemFailures',
               // Equal to the reserved concurrency, so the poller never invokes into a throttle.

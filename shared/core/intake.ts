@@ -1,9 +1,10 @@
 import { hashId, type Logger } from '../log.js';
 import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
-import { countOutcome, enqueue, sendOnce } from './attempt.js';
+import { countOutcome, enqueue, sendOnce, settle } from './attempt.js';
 import { payloadHash } from './canonical.js';
 import type { EngineDeps } from './context.js';
 import { capText, leasedForSending, newRevision, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { slotUsable } from './pacing.js';
 import { retryDelayMs } from './retry-policy.js';
 import { wakeWaiting } from './recovery.js';
 import { recordPk, type Outcome, type PaymentRecord } from './types.js';
@@ -36,7 +37,7 @@ export type SubmitResult =
   | { kind: 'revised'; record: PaymentRecord };
 
 type Plan =
-  | { kind: 'inline'; attemptDeadline: number; leaseUntil: number }
+  | { kind: 'inline'; attemptDeadline: number; leaseUntil: number; at: number; rate: number }
   | { kind: 'queued'; at: number; note?: string }
   | { kind: 'held'; outcome: Extract<Outcome, { type: 'auth' }> };
 
@@ -62,12 +63,18 @@ async function plan(deps: EngineDeps, module: SystemModule, deadline: number | u
     // No lane (the shared schedule was busy lately, or the lane is full): one shared slot if the
     // schedule has one within the wait, judged first from the view already at hand (no request).
     await deps.pacer.releaseLane(module.name);
-    if (deps.pacer.nextFree(module.name) <= now + settings.inlineWaitMs) {
+    // Not while the queue holds a backlog: those payments wait anyway, and the worker takes its slots in
+    // one write per batch, where a slot taken here costs one write per payment.
+    const backlog = (await deps.queue.depth?.(module.name)) ?? 0;
+    if (backlog === 0 && deps.pacer.nextFree(module.name) <= now + settings.inlineWaitMs) {
       at = (await deps.pacer.reserve(module.name, rate, 1, now + settings.inlineWaitMs))[0];
     }
     if (at === undefined) return { kind: 'queued', at: now };
   }
-  if (at > deps.clock()) await deps.sleep(at - deps.clock());
+  // The claim is written before the send: start it early by what claims take here, so the request
+  // leaves on its permit rather than a write later (proceed() checks, and takes another if late).
+  const early = at - deps.pacer.claimEstimateMs();
+  if (early > deps.clock()) await deps.sleep(early - deps.clock());
   if (deps.stopping?.aborted) return { kind: 'queued', at: deps.clock() };
   const attemptDeadline = Math.min(deadline - settings.settleMarginMs, deps.clock() + settings.attemptTimeoutMs);
   if (module.prepare) {
@@ -84,7 +91,7 @@ async function plan(deps: EngineDeps, module: SystemModule, deadline: number | u
       return { kind: 'queued', at: deps.clock() + wait, note: `not sent yet: ${capText('message' in stop ? stop.message : stop.type, 300)}` };
     }
   }
-  return { kind: 'inline', attemptDeadline, leaseUntil: attemptDeadline + settings.settleMarginMs };
+  return { kind: 'inline', attemptDeadline, leaseUntil: attemptDeadline + settings.settleMarginMs, at, rate };
 }
 
 function heldForConfig(deps: EngineDeps, module: SystemModule, err: ConfigError, log: Logger): Plan {
@@ -112,6 +119,19 @@ function shaped(record: PaymentRecord, p: Plan, deps: EngineDeps, owner: string)
 /** After the write: the in-process attempt, or the queue message. Returns the record as it now is. */
 async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentRecord, p: Plan, log: Logger): Promise<PaymentRecord> {
   if (p.kind === 'inline') {
+    if (p.at > deps.clock()) await deps.sleep(p.at - deps.clock());
+    // The claim ended after the permit came due: if later than a send may be, the permit is spent
+    // (sending now could put one call too many in the downstream's window). Another one, or the queue.
+    if (!slotUsable(p.at, deps.clock(), deps.pacer.settings)) {
+      const now = deps.clock();
+      const again = (await deps.pacer.lanePermit(module.name, p.rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, p.rate, 1, now + deps.settings.inlineWaitMs))[0];
+      if (again === undefined || again + deps.settings.attemptTimeoutMs / 2 > p.attemptDeadline) {
+        // Nothing was sent: the record goes to the queue under a fresh fence (one more write, rarely).
+        const queued: PaymentRecord = { ...scheduled(written, now, now, deps.pacer.mintFence()), history: withHistory(written, now, 'queued', 'no send slot in time after the claim; nothing was sent') };
+        return settle(deps, module, written, queued, log, { wakeAt: now, reason: 'queued' });
+      }
+      if (again > deps.clock()) await deps.sleep(again - deps.clock());
+    }
     const sent = await sendOnce(deps, module, written, log, p.attemptDeadline);
     if (sent.recovered) await wakeWaiting(deps, module.name, log);
     return sent.record;
@@ -160,7 +180,9 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
   const p = await plan(deps, module, ids.deadline, log);
   const first = shaped(draft(module, parsed, ids, deps.clock(), deps.settings.ttlDays, checkpoints), p, deps, ids.owner);
   for (let i = 0; i < 3; i++) {
+    const started = deps.clock();
     const claim = await deps.store.claim(first);
+    deps.pacer.noteClaim(deps.clock() - started);
     if (claim.claimed) {
       log.info('claimed', { plan: p.kind });
       return { kind: 'created', record: await proceed(deps, module, first, p, log) };

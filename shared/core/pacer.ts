@@ -15,8 +15,11 @@ import {
 } from './pacing.js';
 import type { Fence, Outcome } from './types.js';
 
-/** Fence ids rotate so that no fence item grows past a few kilobytes. */
-const FENCES_PER_EPOCH = 1_000;
+/**
+ * Fence ids rotate every 64 attempts: a consume writes the whole item, billed per kilobyte, and 64
+ * consumed attempts (about 13 bytes each) keep it under one write unit.
+ */
+const FENCES_PER_EPOCH = 64;
 
 /**
  * One container's side of the shared limiter (a Lambda container, or the whole local process): its
@@ -26,9 +29,19 @@ const FENCES_PER_EPOCH = 1_000;
 export class Pacer {
   readonly owner: string;
   private readonly cache = new Map<string, LimiterState>();
-  private readonly lanes = new Map<string, { lane: Lane; sent: number[] }>();
+  /** This container's current lane per system. */
+  private readonly lanes = new Map<string, Lane>();
+  /** This container's recent lane sends per system (outliving any one lane: they count in its window). */
+  private readonly laneSends = new Map<string, number[]>();
+  /** After a release: no lane for this system before this time. */
+  private readonly noLaneUntil = new Map<string, number>();
   /** One write at a time per system in this container: concurrent invocations queue here, not at DynamoDB. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  /**
+   * One lane decision at a time per system: checking the lane, leasing it and handing out a permit must
+   * be one step, or concurrent requests each see the same free send (50 of them sent in one second).
+   */
+  private readonly laneLocks = new Map<string, Promise<unknown>>();
   private epoch: { id: string; n: number } | undefined;
 
   constructor(
@@ -37,8 +50,25 @@ export class Pacer {
     private readonly log: Logger,
     readonly settings: PacingSettings = DEFAULT_PACING,
     owner?: string,
+    /**
+     * This container also runs a retry worker (the local stack's process): a lane the intake no longer
+     * fills is kept for the worker's sends rather than given back (in Lambda, intake and workers are
+     * separate containers, and a released lane goes to the shared schedule).
+     */
+    readonly lanesServeWorkers = false,
   ) {
     this.owner = owner ?? randomBytes(6).toString('base64url');
+  }
+
+  private claimMs = 10;
+
+  /** How long claims take here lately (a moving average): the intake starts its claim that much before its permit. */
+  claimEstimateMs(): number {
+    return Math.min(this.claimMs, 250);
+  }
+
+  noteClaim(ms: number): void {
+    this.claimMs = this.claimMs * 0.8 + ms * 0.2;
   }
 
   /** A fresh fence for a queued attempt: unique without asking anyone (container id, epoch, counter). */
@@ -49,13 +79,7 @@ export class Pacer {
 
   /** Runs `change` on the current state and writes what it returns, retrying on a version conflict. */
   private update<T>(system: string, change: (s: LimiterState) => { state: LimiterState; result: T } | undefined): Promise<T | undefined> {
-    const previous = this.locks.get(system) ?? Promise.resolve();
-    const run = previous.then(
-      () => this.write(system, change),
-      () => this.write(system, change),
-    );
-    this.locks.set(system, run);
-    return run;
+    return serially(this.locks, system, () => this.write(system, change));
   }
 
   private async write<T>(system: string, change: (s: LimiterState) => { state: LimiterState; result: T } | undefined): Promise<T | undefined> {
@@ -88,51 +112,73 @@ export class Pacer {
    * When this container may send one in-process attempt on its intake lane: within `maxWaitMs`, or
    * undefined (queue it instead). Leases or renews the lane when needed: one write per ~10 s of use.
    */
-  async lanePermit(system: string, configured: number, maxWaitMs: number, mayLease = true): Promise<number | undefined> {
+  lanePermit(system: string, configured: number, maxWaitMs: number, mayLease = true): Promise<number | undefined> {
+    return serially(this.laneLocks, system, () => this.permit(system, configured, maxWaitMs, mayLease));
+  }
+
+  private async permit(system: string, configured: number, maxWaitMs: number, mayLease: boolean): Promise<number | undefined> {
     const now = this.clock();
-    let mine = this.lanes.get(system);
-    const usable = (l: { lane: Lane; sent: number[] } | undefined) => {
-      if (!l) return undefined;
-      const at = nextLaneSend(l.sent, l.lane.r, now, this.settings);
+    const w = this.settings.windowMs + this.settings.marginMs;
+    // This container's lane sends of the last two windows: they count whichever lane they went out on.
+    const sent = (this.laneSends.get(system) ?? []).filter((t) => t > now - 2 * w);
+    this.laneSends.set(system, sent);
+    const usable = (lane: Lane | undefined) => {
+      if (!lane) return undefined;
+      const at = nextLaneSend(sent, lane.r, now, this.settings);
       // The send must leave before the lane ends, by a margin for clocks.
-      return at - now <= maxWaitMs && at < l.lane.until - this.settings.marginMs ? at : undefined;
+      return at - now <= maxWaitMs && at < lane.until - this.settings.marginMs ? at : undefined;
     };
-    let at = usable(mine);
-    // A worker only uses a lane its container already holds; leasing one is the intake's business.
-    if (at === undefined && mayLease && (!mine || mine.lane.until - now < this.settings.laneMs / 2 || nextLaneSend(mine.sent, mine.lane.r, now, this.settings) >= mine.lane.until)) {
+    let lane = this.lanes.get(system);
+    let at = usable(lane);
+    // Lease when there is no lane, renew past half its life; a lane that is merely booked up answers no
+    // without a request (fifty concurrent requests must not each try to write it).
+    const renewable = !lane || lane.until <= now || lane.until - now < this.settings.laneMs / 2;
+    // A worker only uses a lane its container already holds; leasing one is the intake's business. After a
+    // release, no lane until its last send has left the window (pacing.ts counts it until then); after a
+    // refused lease, none asked for during a window.
+    if (at === undefined && mayLease && renewable && now >= (this.noLaneUntil.get(system) ?? 0)) {
       const want = Math.max(1, Math.floor(configured / 2));
-      const lane = await this.update(system, (s) => {
+      const granted = await this.update(system, (s) => {
         const g = grantLane(s, configured, this.owner, want, now, this.settings);
         return g ? { state: g.state, result: g.lane } : undefined;
       });
-      if (lane) {
-        mine = { lane, sent: (mine?.sent ?? []).filter((t) => t > now - 2 * (this.settings.windowMs + this.settings.marginMs)) };
-        this.lanes.set(system, mine);
-        at = usable(mine);
+      if (granted) {
+        lane = granted;
+        this.lanes.set(system, granted);
+        at = usable(granted);
+      } else {
+        this.noLaneUntil.set(system, now + this.settings.windowMs);
       }
     }
-    if (at === undefined || !mine) return undefined;
-    mine.sent.push(at);
-    if (mine.sent.length > 64) mine.sent.splice(0, mine.sent.length - 64);
+    if (at === undefined) return undefined;
+    sent.push(at);
+    if (sent.length > 256) sent.splice(0, sent.length - 256);
     return at;
   }
 
   /**
    * Gives the lane back early: the intake has more than its lane carries, so the queue (and the shared
-   * schedule) should have the whole rate. The freed capacity is usable a window later (pacing.ts).
+   * schedule) should have the whole rate. The freed capacity is usable a window after the lane's last
+   * send (pacing.ts); until then this container takes no lane either.
    */
-  async releaseLane(system: string): Promise<void> {
-    const mine = this.lanes.get(system);
-    if (!mine) return;
+  releaseLane(system: string): Promise<void> {
+    if (this.lanesServeWorkers) return Promise.resolve();
+    return serially(this.laneLocks, system, () => this.release(system));
+  }
+
+  private async release(system: string): Promise<void> {
+    const lane = this.lanes.get(system);
+    if (!lane) return;
     this.lanes.delete(system);
     const now = this.clock();
-    if (mine.lane.until <= now) return;
+    if (lane.until <= now) return;
+    // The lane ends at its last permitted send; sends already promised keep their window.
+    const last = Math.max(now, ...(this.laneSends.get(system) ?? []));
+    this.noLaneUntil.set(system, last + this.settings.windowMs + this.settings.marginMs);
     await this.update(system, (s) => {
-      const lane = s.lanes[this.owner];
-      if (!lane || lane.until <= now) return undefined;
-      // The lane ends at its last permitted send; sends already promised keep their window.
-      const last = Math.max(now, ...mine.sent);
-      return { state: { ...s, lanes: { ...s.lanes, [this.owner]: { r: lane.r, until: last } } }, result: true };
+      const held = s.lanes[this.owner];
+      if (!held || held.until <= last) return undefined;
+      return { state: { ...s, lanes: { ...s.lanes, [this.owner]: { r: held.r, until: last } } }, result: true };
     });
   }
 
@@ -162,7 +208,9 @@ export class Pacer {
     const rate = 'rate' in outcome ? outcome.rate : undefined;
     try {
       if (outcome.type === 'rate_limited') {
+        // A 429 means the window is fuller than this container thought: no lane until the pause is over.
         this.lanes.delete(system);
+        this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)));
         await this.update(system, (s) => {
           const next = learn(on429(s, configured, now, outcome.waitMs, this.settings), configured, rate ?? {}, now);
           return { state: next, result: true };
@@ -196,4 +244,12 @@ export class Pacer {
   async refresh(system: string): Promise<LimiterState> {
     return this.read(system);
   }
+}
+
+/** Runs `task` after every task queued before it under `key` (failed or not): a per-key mutex. */
+function serially<T>(locks: Map<string, Promise<unknown>>, key: string, task: () => Promise<T>): Promise<T> {
+  const previous = locks.get(key) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  locks.set(key, run);
+  return run;
 }

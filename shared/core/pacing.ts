@@ -51,6 +51,8 @@ export interface LimiterState {
   lanes: Record<string, Lane>;
   lastDecreaseAt?: number;
   lastIncreaseAt?: number;
+  /** The last 429: a second one soon after means the limit really is lower than the pace. */
+  lastLimitedAt?: number;
   /** Set by the first failed attempt of an outage, cleared by the first success after it. */
   failingSince?: number;
 }
@@ -152,15 +154,21 @@ export function slotUsable(slot: number, now: number, s: PacingSettings): boolea
   return now <= slot + s.lateMs;
 }
 
+/** 429s this close together say the limit is lower than the pace, not that one send arrived late. */
+export const REPEATED_429_MS = 10_000;
+
 /**
- * A 429: multiplicative decrease (once per window, however many calls of that window were refused),
- * and a pause until the stated wait. Slots already handed out are not taken back: their senders meet
- * the pause as 429s of their own.
+ * A 429: a pause until the stated wait, always. A lone 429 is most likely one send that arrived late
+ * (network or scheduling jitter beyond the margin); a second within REPEATED_429_MS means the limit is
+ * lower than the pace (the downstream is shared, or configured lower): multiplicative decrease, once
+ * per window however many calls of that window were refused. Slots already handed out are not taken
+ * back: their senders meet the pause as 429s of their own.
  */
 export function on429(state: LimiterState, configured: number, now: number, waitMs: number | undefined, s: PacingSettings): LimiterState {
   const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
-  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil) };
-  if (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs) return base;
+  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
+  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
+  if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
   const rate = Math.max(s.minRate, currentRate(state, configured) * 0.7);
   return { ...base, rate, lastDecreaseAt: now, lastIncreaseAt: now };
 }

@@ -136,7 +136,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   const times: number[] = [];
   if (latestStart > deps.clock()) {
     for (let i = 0; i < toSend.length; i++) {
-      const at = await deps.pacer.lanePermit(system, rate, 1_000, false);
+      // As far ahead as this invocation sends: the schedule is slowed for the lane's whole life, so its
+      // sends are worth taking until it ends.
+      // A worker in the intake's own container (the local process) also renews that lane while it has a
+      // backlog: the lane's share then never falls into a cooling gap halfway through.
+      const at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
       if (at === undefined) break;
       times.push(at);
     }

@@ -93,6 +93,8 @@ export interface StackOptions {
   /** The Kontantanalys run's schedule; false turns it off (tests call `kontantanalysSyncNow`). */
   kontantanalysSyncIntervalMs?: number | false;
   log?: Logger;
+  /** Called with the operation (`DynamoDB_20120810.PutItem`, ...) of every request dynalite receives: benchmarks count them. */
+  onDynamoRequest?: (target: string) => void;
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
   modules?: (built: Map<string, SystemModule>) => SystemModule[];
@@ -144,6 +146,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       db.listen(0, '127.0.0.1', () => resolve());
     });
     cleanups.push(() => new Promise<void>((resolve) => db.close(() => resolve())));
+    if (opts.onDynamoRequest) {
+      const count = opts.onDynamoRequest;
+      db.on('request', (req: { headers: Record<string, string | string[] | undefined> }) => count(String(req.headers['x-amz-target'] ?? 'unknown')));
+    }
     const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
@@ -189,7 +195,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
     await ensureTable(client, config.TABLE_NAME);
-    const queue = new LocalRetryQueue({ visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 25, concurrency: 4, invocationTimeoutMs: 60_000, ...opts.queue });
+    const queue = new LocalRetryQueue({ visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 100, concurrency: 4, invocationTimeoutMs: 60_000, ...opts.queue });
     const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
     cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;
@@ -203,8 +209,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
     const webhooks = new DynamoWebhookStore(client, config.TABLE_NAME);
     // Each worker is its own "container": its own view of the shared limiter, its own fence ids.
-    const workerDeps = Array.from({ length: Math.max(1, opts.workers ?? 1) }, () =>
+    const workerDeps = Array.from({ length: Math.max(1, opts.workers ?? 1) }, (_, i) =>
       buildDeps(config, {
+        // The first container is also the HTTP routes': its intake lane serves its worker too.
+        lanesServeWorkers: i === 0,
         modules,
         clock,
         store,

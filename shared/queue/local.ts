@@ -18,7 +18,7 @@ export interface LocalQueueOptions {
   invocationTimeoutMs: number;
 }
 
-export const DEFAULT_LOCAL_QUEUE: LocalQueueOptions = { visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 25, concurrency: 4, invocationTimeoutMs: 60_000 };
+export const DEFAULT_LOCAL_QUEUE: LocalQueueOptions = { visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 100, concurrency: 4, invocationTimeoutMs: 60_000 };
 
 interface Pending {
   id: string;

@@ -29,10 +29,23 @@ export class SqsRetryQueue implements RetryQueue {
     );
   }
 
+  private readonly depths = new Map<string, { at: number; value: Promise<number | undefined> }>();
+
+  /** Visible messages on a system's queue, remembered two seconds: the intake asks on every busy request. */
   async depth(system: string): Promise<number | undefined> {
-    const out = await this.client.send(new GetQueueAttributesCommand({ QueueUrl: this.url(system), AttributeNames: ['ApproximateNumberOfMessages'] }));
-    const n = Number(out.Attributes?.ApproximateNumberOfMessages);
-    return Number.isFinite(n) ? n : undefined;
+    const now = Date.now();
+    const known = this.depths.get(system);
+    if (known && now - known.at < 2_000) return known.value;
+    const value = this.client
+      .send(new GetQueueAttributesCommand({ QueueUrl: this.url(system), AttributeNames: ['ApproximateNumberOfMessages'] }))
+      .then((out) => {
+        const n = Number(out.Attributes?.ApproximateNumberOfMessages);
+        return Number.isFinite(n) ? n : undefined;
+      });
+    this.depths.set(system, { at: now, value });
+    // A failed ask is not remembered: the next request asks again.
+    value.catch(() => this.depths.delete(system));
+    return value;
   }
 }
 

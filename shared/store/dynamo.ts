@@ -289,13 +289,16 @@ export class DynamoFenceStore implements FenceStore {
 
   async consume(id: string, entries: readonly { n: number; deadline: number }[]): Promise<Set<number>> {
     const won = new Set<number>();
-    if (entries.length === 0) return won;
-    // One write for the whole group; only when some were taken before (a duplicate message) one each.
-    if (entries.length <= 90 && (await this.update(id, entries))) {
-      for (const e of entries) won.add(e.n);
-      return won;
+    // One write per 80 (DynamoDB's 4 KB expression limit holds about that many); only when some of a
+    // chunk were taken before (a duplicate message) one write each for that chunk.
+    for (let i = 0; i < entries.length; i += 80) {
+      const chunk = entries.slice(i, i + 80);
+      if (await this.update(id, chunk)) {
+        for (const e of chunk) won.add(e.n);
+        continue;
+      }
+      for (const e of chunk) if (await this.update(id, [e])) won.add(e.n);
     }
-    for (const e of entries) if (await this.update(id, [e])) won.add(e.n);
     return won;
   }
 

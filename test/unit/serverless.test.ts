@@ -71,7 +71,7 @@ describe('serverless.yml and the generated stack', () => {
       expect(worker.reservedConcurrency).toBe(workerConcurrency(CFG.rates[system]));
       expect(worker.events[0].sqs).toEqual({
         arn: { 'Fn::GetAtt': [expect.stringMatching(/^RetryQueue/), 'Arn'] },
-        batchSize: 25,
+        batchSize: 100,
         maximumBatchingWindow: 1,
         functionResponseType: 'ReportBatchItemFailures',
         maximumConcurrency: worker.reservedConcurrency,

@@ -9,6 +9,7 @@ import {
   on429,
   raiseRate,
   rateInfoFrom,
+  REPEATED_429_MS,
   reserveSlots,
   slotInterval,
   slotUsable,
@@ -119,14 +120,17 @@ describe('intake lanes', () => {
 });
 
 describe('the rate controller', () => {
-  it('a 429 decreases the rate multiplicatively once per window and pauses for the stated wait', () => {
-    const a = on429(state(), 10, T, 5_000, S);
-    expect(a).toMatchObject({ rate: 7, pausedUntil: T + 5_000, next: T + 5_000, lastDecreaseAt: T });
-    const b = on429(a, 10, T + 200, 1_000, S);
-    expect(b.rate).toBe(7);
-    const c = on429(a, 10, T + 1_200, undefined, S);
-    expect(c.rate).toBeCloseTo(4.9);
-    expect(on429(state({ rate: 0.25 }), 10, T, 1, S).rate).toBe(S.minRate);
+  it('a lone 429 only pauses for the stated wait (one late send); repeated ones decrease the rate multiplicatively, once per window', () => {
+    const lone = on429(state(), 10, T, 5_000, S);
+    expect(lone).toMatchObject({ pausedUntil: T + 5_000, next: T + 5_000, lastLimitedAt: T });
+    expect(lone.rate).toBeUndefined();
+    const again = on429(lone, 10, T + 3_000, 1_000, S);
+    expect(again).toMatchObject({ rate: 7, lastDecreaseAt: T + 3_000 });
+    expect(on429(again, 10, T + 3_200, 1_000, S).rate).toBe(7);
+    expect(on429(again, 10, T + 4_200, undefined, S).rate).toBeCloseTo(4.9);
+    // Long after the last one, a 429 is lone again.
+    expect(on429(again, 10, T + 3_000 + REPEATED_429_MS + 1, 1_000, S).rate).toBe(7);
+    expect(on429(state({ rate: 0.25, lastLimitedAt: T - 1 }), 10, T, 1, S).rate).toBe(S.minRate);
   });
 
   it('recovers additively: one send per second more every five seconds without a 429, up to the ceiling', () => {
