@@ -9,11 +9,14 @@ import { TABLE_KEYS } from '../../shared/store/table.js';
  * - item size: attribute names and values in UTF-8 bytes; a number is 1 byte per two significant digits
  *   plus 1; a boolean or null 1; a list or map 3 bytes plus 1 per element plus its elements
  *   ("DynamoDB item sizes and formats", CapacityUnitCalculations.html);
- * - a write: 1 write request unit per started KB of the larger of the item before and after; a
- *   conditional write whose condition fails still costs the existing item's size, at least 1 unit;
+ * - a write: 1 write request unit per started KB of the larger of the item before and after
+ *   ("DynamoDB read and write operations", read-write-operations.html);
  * - a read: 1 read request unit per started 4 KB when strongly consistent, half when eventually
  *   consistent (global secondary indexes are read eventually consistent only); a Query's items are
- *   summed before rounding; a read that finds nothing still costs one unit (half when eventual);
+ *   summed before rounding, a BatchGetItem's are rounded one by one (same page);
+ * - not checked against the guide here, and used only off the hot path: a conditional write whose
+ *   condition fails is charged the existing item's size (at least one unit), and a read that finds
+ *   nothing one unit (half when eventual);
  * - an index: a write that adds an item to an index costs one index write, one that removes it one,
  *   one that changes its index key two (delete and put, GSI.html "Writes"); one that leaves the index key
  *   and the projected attributes alone costs none. Both indexes here project keys only, so an index item
