@@ -3,17 +3,19 @@
  *
  * Every request that reaches dynalite is seen (startStack's onDynamoRequest) and priced as DynamoDB
  * on-demand would price it (test/helpers/dynamo-capacity.ts): write and read request units of the table
- * and of each index, with the item sizes behind them. Every retry-queue message is measured too. Two
- * ways a payment meets the stack, per system:
+ * and of each index, with the item sizes behind them. Every retry-queue message is measured too. Per
+ * system, three ways a payment meets the stack:
  *
- * - idle: one payment at a time into a quiet system: the route sends it in its own invocation, on its
- *   container's intake lane;
- * - queued: a burst, every payment handed to the queue and drained by the worker at the system's rate.
- *   That is what an intake container does when it holds no lane and no shared slot is free within its
- *   wait, which is the common case in AWS once a system's arrivals pass its rate (one request per
- *   container, and the lanes of two containers take the whole rate: shared/core/pacing.ts, grantLane).
- *   Locally one process serves every request at once and its lane is shared, so the route's wait is
- *   set below zero for this part (`inlineWaitMs: -1`): no permit is ever soon enough.
+ * - idle, sent by the route: one payment at a time into a quiet system; the route sends it in its own
+ *   invocation, on its container's intake lane;
+ * - idle, queued: one at a time again, each handed to the queue and sent by the worker;
+ * - a burst, every payment queued and drained by the worker at the system's rate.
+ *
+ * Queued is what an intake container does when it holds no lane and no shared slot is free within its
+ * wait, the common case in AWS once a system's arrivals pass its rate (one request per container, and
+ * the lanes of two containers take the whole rate: shared/core/pacing.ts, grantLane). Locally one
+ * process serves every request at once and its lane is shared, so for the queued parts the route's wait
+ * is set below zero (`inlineWaitMs: -1`): no permit is ever soon enough.
  *
  * Sandboxes answer at 1,000 requests/s, so only paybridge's own pacing limits the drain. Then a few
  * single cases: a duplicate delivery, a status read, a webhook-signed delivery.
@@ -45,9 +47,14 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const IDLE = Number(values.idle);
-const BURST = Number(values.burst);
-const RATE = Number(values.rate);
+const whole = (name: string, text: string, min: number): number => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number of at least ${min}, not "${text}"`);
+  return n;
+};
+const IDLE = whole('idle', values.idle, 1);
+const BURST = whole('burst', values.burst, 1);
+const RATE = whole('rate', values.rate, 1);
 const SYSTEMS = values.systems.split(',').map((s) => s.trim()) as PayloadSystem[];
 for (const s of SYSTEMS) if (!PAYLOAD_SYSTEMS.includes(s)) throw new Error(`--systems: unknown system ${s} (${PAYLOAD_SYSTEMS.join(', ')})`);
 
@@ -223,7 +230,7 @@ async function main(): Promise<void> {
           });
         }
         const last = each[each.length - 1];
-        if (!last) throw new Error('--idle must be at least 1');
+        if (!last) throw new Error('no payment was measured');
         return { last, later: each.length > 1 ? each.slice(1) : each };
       };
 
