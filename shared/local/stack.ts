@@ -28,6 +28,7 @@ import { makeHandler as makeKontantanalysSync } from '../../functions/kontantana
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
+import { tapDynalite, type DynamoExchange } from './dynamo-tap.js';
 import { lambdaContext, startLocalApi } from './server.js';
 
 export const DEV_API_KEY = 'pb_dev_local_key';
@@ -98,6 +99,11 @@ export interface StackOptions {
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
   modules?: (built: Map<string, SystemModule>) => SystemModule[];
+  /**
+   * Sees every request that reaches the local DynamoDB, from any client (the no-Scan guard test and the
+   * capacity tools count them: test/integration/no-scan.test.ts, test/bench/capacity.ts).
+   */
+  onDynamoRequest?: (exchange: DynamoExchange) => void;
 }
 
 export interface Stack {
@@ -141,6 +147,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   try {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
+    if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
     await new Promise<void>((resolve, reject) => {
       db.once('error', reject);
       db.listen(0, '127.0.0.1', () => resolve());

@@ -1,0 +1,62 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+/**
+ * One request that reached the local DynamoDB (dynalite) and its answer, as the wire carried them: the
+ * operation from `X-Amz-Target`, the JSON body the SDK sent (marshalled AttributeValues), the HTTP
+ * status and the body dynalite answered.
+ */
+export interface DynamoExchange {
+  /** The operation (`PutItem`, `Query`, ...): the part of `X-Amz-Target` after the dot. */
+  operation: string;
+  request: Record<string, unknown>;
+  status: number;
+  /** dynalite's answer, JSON text (empty when it sent none). */
+  response: string;
+  /** Epoch ms when the request arrived and when the answer was sent. */
+  startedAt: number;
+  endedAt: number;
+}
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Puts `observe` in front of dynalite's own request handler, before the server listens. Counting at the
+ * server sees every client that talks to it (the stack's, the operator command's, a test's), where an
+ * SDK middleware would see only the client it is added to. The body is read alongside dynalite (a second
+ * `data` listener on the same stream) and the answer is taken from `res.end`, so dynalite's handling is
+ * unchanged; an observer that throws is ignored rather than allowed to break the request.
+ */
+export function tapDynalite(server: Server, observe: (exchange: DynamoExchange) => void): void {
+  const original = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const startedAt = Date.now();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let answer = '';
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      const first = args[0];
+      if (typeof first === 'string') answer = first;
+      else if (Buffer.isBuffer(first)) answer = first.toString('utf8');
+      return end(...args);
+    }) as ServerResponse['end'];
+    res.once('finish', () => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const text = Buffer.concat(chunks).toString('utf8');
+      let request: Record<string, unknown>;
+      try {
+        request = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+      } catch {
+        // dynalite refuses such a body (400); it is still reported, so nothing that reached it goes uncounted.
+        request = { unparsed: text };
+      }
+      try {
+        observe({ operation: target.slice(target.indexOf('.') + 1), request, status: res.statusCode, response: answer, startedAt, endedAt: Date.now() });
+      } catch {
+        // Observation is for tests and measurements: it must never fail the request it watched.
+      }
+    });
+    for (const listener of original) listener.call(server, req, res);
+  });
+}
