@@ -1,7 +1,8 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../log.js';
 import { silenceSdkNodeVersionWarning } from '../quiet.js';
+import { preflight, readOther } from './preflight.js';
 import { HTTP_ROUTES } from './routes.js';
 import { DEV_API_KEY, startStack } from './stack.js';
 
@@ -9,6 +10,14 @@ import { DEV_API_KEY, startStack } from './stack.js';
 async function main(): Promise<void> {
   silenceSdkNodeVersionWarning();
   const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
+  const port = Number(process.env.PORT ?? 3000);
+  const defaultLocalFile = resolve(process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json');
+  // A second npm start in the same folder: say which port and data folder are taken, and what to do.
+  const conflict = Number.isInteger(port) && port > 0 ? await preflight({ port, dataDir, localFile: defaultLocalFile, cwd: process.cwd() }) : undefined;
+  if (conflict) {
+    process.stderr.write(`${conflict}\n`);
+    process.exit(1);
+  }
   const stack = await startStack({
     dataDir,
     // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
@@ -19,12 +28,14 @@ async function main(): Promise<void> {
   });
   // The key of the first entry (`name=key` or a bare key): what a curl example can send.
   const apiKey = stack.deps.config.apiKeys[0]?.key ?? DEV_API_KEY;
-  // Where `npx paybridge` finds this running stack (it is written on start and removed on stop).
-  const localFile = resolve(process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json');
+  // Where `npx paybridge` finds this running stack (it is written on start and removed on stop). A stack
+  // started beside a running one (its own PORT and PAYBRIDGE_DATA_DIR) leaves the other's file alone.
+  const localFile = !process.env.PAYBRIDGE_LOCAL_FILE && readOther(defaultLocalFile) ? resolve(`.data/local-${new URL(stack.url).port}.json`) : defaultLocalFile;
   mkdirSync(dirname(localFile), { recursive: true });
   writeFileSync(
     localFile,
     JSON.stringify({
+      pid: process.pid,
       apiUrl: stack.url,
       apiKey,
       dynamoEndpoint: stack.dynamoEndpoint,
@@ -57,7 +68,8 @@ async function main(): Promise<void> {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   const stop = async () => {
-    rmSync(localFile, { force: true });
+    // Only our own: another stack may have written the file since.
+    if (readOwner(localFile) === process.pid) rmSync(localFile, { force: true });
     // Sends in flight finish and are recorded (bounded); anything still queued is picked up at the next start.
     process.stdout.write('stopping: letting sends in flight finish (at most 5 s)…\n');
     await stack.close({ drainMs: 5_000 });
@@ -65,6 +77,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+}
+
+function readOwner(file: string): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid;
+  } catch {
+    return undefined;
+  }
 }
 
 main().catch((err: Error) => {
