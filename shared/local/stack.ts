@@ -93,6 +93,8 @@ export interface StackOptions {
   /** The Kontantanalys run's schedule; false turns it off (tests call `kontantanalysSyncNow`). */
   kontantanalysSyncIntervalMs?: number | false;
   log?: Logger;
+  /** Where the metrics go; without one, EMF lines on stdout (in memory when LOG_LEVEL is silent). */
+  metrics?: Metrics;
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
   modules?: (built: Map<string, SystemModule>) => SystemModule[];
@@ -197,7 +199,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const m of opts.modules?.(modules) ?? []) modules.set(m.name, m);
     const log = opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL);
     // Metric lines are CloudWatch's business: locally they are printed only when logs are.
-    const metrics: Metrics = env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics();
+    const metrics: Metrics = opts.metrics ?? (env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics());
     const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
     const fences = new DynamoFenceStore(client, config.TABLE_NAME);
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);

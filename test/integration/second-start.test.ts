@@ -11,7 +11,6 @@ describe('a second npm start beside a running one', () => {
     PORT: String(port),
     PAYBRIDGE_DATA_DIR: join(tmp.dir, 'dynalite'),
     PAYBRIDGE_LOCAL_FILE: join(tmp.dir, 'local.json'),
-    LOG_FORMAT: 'json',
     ...over,
   });
 
@@ -64,8 +63,11 @@ describe('a second npm start beside a running one', () => {
     expect(said).toMatch(/ {2}PORT=\d+ npm start/);
   }, 40_000);
 
-  it('the first stack is unharmed and still answers', async () => {
+  it('the first stack is unharmed and still answers; into a pipe it writes the JSON lines Lambda writes', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/v1/openapi.json`, { headers: { 'x-api-key': 'pb_dev_local_key' }, signal: AbortSignal.timeout(10_000) });
     expect(res.status).toBe(200);
+    // Not a terminal and no LOG_FORMAT: JSON, as before issue 15's human output.
+    const line = (await first.waitFor(/^\{.*"message":"request".*$/m, 10_000))[0];
+    expect(JSON.parse(line)).toMatchObject({ level: 'INFO', message: 'request', route: 'GET /v1/openapi.json', status: 200 });
   });
 });
