@@ -28,7 +28,9 @@ import { makeHandler as makeKontantanalysSync } from '../../functions/kontantana
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
+import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
+import { SQS_PATH, sqsCall } from './sqs-endpoint.js';
 
 export const DEV_API_KEY = 'pb_dev_local_key';
 /** A fixed local secret so a terminal simulator can sign; never used outside `npm start`. */
@@ -263,6 +265,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => clearInterval(timer));
     }
 
+    // Known once the gateway listens; the hooks below are only called after that.
+    let apiUrl = '';
     const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
       const b = body as { pk?: unknown; delaySeconds?: unknown; message?: unknown };
       if (hook === 'enqueue') {
@@ -288,8 +292,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }
       if (hook === 'dlq') return { count: queue.deadLetters.length };
       if (hook === 'dlq/redrive') return { moved: queue.redriveDeadLetters() };
+      if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
-    });
+    }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, target, input) });
+    apiUrl = api.url;
     cleanups.push(() => api.close());
 
     let closing: Promise<void> | undefined;
