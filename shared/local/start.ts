@@ -99,7 +99,8 @@ async function main(): Promise<void> {
     cwd: process.cwd(),
   });
   process.stdout.write(`${lines.join('\n')}\n`);
-  const summaries = human
+  // LOG_LEVEL=silent asks for quiet: no summaries either (the total at stop is kept).
+  const summaries = human && process.env.LOG_LEVEL?.trim().toLowerCase() !== 'silent'
     ? setInterval(() => {
         const line = human.summary('last minute');
         if (line) process.stdout.write(`${line}\n`);
