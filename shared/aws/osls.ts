@@ -1,4 +1,5 @@
 import type { SystemName } from '../http/routes.js';
+import { invokeLocalHooks, isInvokeLocal, type InvokeServerless } from './invoke-local.js';
 import { bindStage, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, validateConfig, type Plan, type StackConfig } from './stack.js';
 
 /**
@@ -58,17 +59,21 @@ export const variables = {
   usagePlans: async (ctx: VariableContext) => slsUsagePlans(await readConfig(ctx)),
 };
 
-interface Serverless {
-  service: { provider: { compiledCloudFormationTemplate: { Resources: Record<string, { Type: string; Properties?: Json; DependsOn?: string | string[] }> } } };
+interface Serverless extends InvokeServerless {
+  service: InvokeServerless['service'] & { provider: { compiledCloudFormationTemplate: { Resources: Record<string, { Type: string; Properties?: Json; DependsOn?: string | string[] }> } } };
 }
 
-/** Runs bindStage on the finished template, just before osls writes it out. */
+/**
+ * Runs bindStage on the finished template, just before osls writes it out; for `serverless invoke local`
+ * only, points the invoked function at the running local stack (shared/aws/invoke-local.ts).
+ */
 export class StagePlugin {
-  readonly hooks: Record<string, () => void>;
+  readonly hooks: Record<string, () => Promise<void> | void>;
 
-  constructor(serverless: Serverless) {
+  constructor(serverless: Serverless, options: { function?: string } = {}) {
     this.hooks = {
       'before:aws:package:finalize:saveServiceState': () => bindStage(serverless.service.provider.compiledCloudFormationTemplate),
+      ...(isInvokeLocal(serverless) ? invokeLocalHooks(serverless, options) : {}),
     };
   }
 }

@@ -24,6 +24,8 @@ const OPTIONS = {
   dup: { type: 'string' },
   storm: { type: 'string' },
   header: { type: 'string', multiple: true },
+  fault: { type: 'string', multiple: true },
+  wait: { type: 'boolean' },
   method: { type: 'string' },
   url: { type: 'string' },
   id: { type: 'string' },

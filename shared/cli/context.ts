@@ -24,6 +24,8 @@ export interface CliContext {
 
 /** What `npm start` writes to `.data/local.json` (shared/local/start.ts). */
 export interface LocalFile {
+  /** The npm start process (to tell a live stack's file from one left by a killed process). */
+  pid?: number;
   apiUrl: string;
   apiKey: string;
   dynamoEndpoint: string;

@@ -11,8 +11,9 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
 
   paybridge payments list [--status S,S] [--system S,S] [--since 2h|2026-11-22T10:00Z] [--limit 50] [--cursor C]
                              newest first; every status unless --status names some
-  paybridge payments show SYSTEM KEY
-                             status, schedule, the downstream's answer, checkpoints, history, earlier revisions
+  paybridge payments show SYSTEM KEY [--wait]
+                             status, schedule, the downstream's answer, checkpoints, history, earlier revisions;
+                             --wait: first wait (at most 30 s) while it is retrying or reconciling
   paybridge payments resolve SYSTEM KEY (--posted | --not-posted | --repost) --evidence "..." [--yes]
                              an unknown payment: it arrived / it did not arrive / send it again
   paybridge repost SYSTEM KEY --evidence "..." [--yes]
@@ -23,6 +24,9 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
                              a curl for the local stack, signed as a Standard Webhook with its dev secret
   paybridge simulate [--n 40] [--dup 0.25] [--storm 15]
                              a demo burst with duplicates into a 429 storm (local stack only)
+  paybridge sandbox [SYSTEM] [--fault 403 --fault 403]
+                             the local sandboxes' URLs; with --fault, the next calls to SYSTEM's sandbox fail so
+                             (429 500 502 503 504 401 403 reset-before reset-after hang-after none)
 
   Every command: --json (machine-readable output), --by NAME (who acts; default the OS user),
   --stage STAGE [--region eu-north-1] (a deployed stage, through the default AWS credential chain).
@@ -59,5 +63,6 @@ export async function runCli(argv: string[], ctx: (where: Where) => Promise<CliC
   if (command === 'redrive') return (await import('./act.js')).redriveCommand(run(positionals.slice(1)));
   if (command === 'sign') return (await import('./sign.js')).sign(run(positionals.slice(1)));
   if (command === 'simulate') return (await import('./simulate.js')).simulateCommand(run(positionals.slice(1)));
+  if (command === 'sandbox') return (await import('./sandbox.js')).sandboxCommand(run(positionals.slice(1)));
   throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"`);
 }

@@ -99,19 +99,36 @@ export function render(v: Shown, now: number): string[] {
   return lines;
 }
 
-/** `paybridge payments show SYSTEM KEY`: one payment, readable, without personal data in clear. */
+/** How long `show --wait` waits for a payment the engine is still working on, and how often it looks. */
+export const WAIT_MS = 30_000;
+const WAIT_STEP_MS = 200;
+
+/** `paybridge payments show SYSTEM KEY [--wait]`: one payment, readable, without personal data in clear. */
 export async function show(run: Run): Promise<number> {
   const [system, key, ...extra] = run.args;
-  if (!system || !key || extra.length > 0) throw new UsageError('usage: paybridge payments show SYSTEM KEY');
+  if (!system || !key || extra.length > 0) throw new UsageError('usage: paybridge payments show SYSTEM KEY [--wait]');
   const { pk, module } = await recordPkOf(system, key);
   const c = await run.ctx();
-  const record = await c.store.get(pk);
+  let record = await c.store.get(pk);
   if (!record) {
     run.io.err(`no ${system} payment with key "${key}" on ${c.where}`);
     return 1;
   }
-  const view = await shownRecord(record, module, run.now);
+  // --wait (issue 15): after a redrive or repost the worker posts within a moment; a script (or a
+  // README recipe) shows the outcome rather than "retrying". Bounded: it never waits past WAIT_MS.
+  const deadline = run.io.clock() + WAIT_MS;
+  const working = (r: PaymentRecord) => r.status === 'retrying' || r.status === 'reconciling';
+  while (run.values.wait && working(record) && run.io.clock() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
+    record = (await c.store.get(pk)) ?? record;
+  }
+  const now = run.io.clock();
+  const view = await shownRecord(record, module, now);
   if (run.values.json) run.io.out(JSON.stringify(view, null, 2));
-  else for (const line of render(view, run.now)) run.io.out(line);
+  else for (const line of render(view, now)) run.io.out(line);
+  if (run.values.wait && working(record)) {
+    run.io.err(`${system} ${key} is still ${record.status} after ${WAIT_MS / 1000} s`);
+    return 1;
+  }
   return 0;
 }

@@ -67,7 +67,8 @@ export async function sign(run: Run): Promise<number> {
     ...extraHeaders,
   ];
   const url = `${base}${route}`;
-  const curl = [`curl -i -X ${method} ${shellQuote(url)}`, ...headers.map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)}`), `--data-raw ${shellQuote(body)}`];
+  // -sS: no progress meter when piped into sh (`paybridge sign ... | sh`), errors still shown.
+  const curl = [`curl -sS -i -X ${method} ${shellQuote(url)}`, ...headers.map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)}`), `--data-raw ${shellQuote(body)}`];
 
   if (values.json) {
     io.out(JSON.stringify({ method, url, headers: Object.fromEntries(headers), body, curl: curl.join(' ') }, null, 2));

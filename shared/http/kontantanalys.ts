@@ -5,7 +5,7 @@ import type { AppDeps } from '../deps.js';
 import { KONTANTANALYS, kontantanalysKey, RESOURCES, type Resource } from '../systems/kontantanalys/describe.js';
 import { externalIdSchema, RESOURCE_API } from '../systems/kontantanalys/schema.js';
 import type { SystemDescription, SystemModule } from '../systems/types.js';
-import { publicView, replyFor, visibleTo } from './payments.js';
+import { locationOf, publicView, replyFor, visibleTo } from './payments.js';
 import { ProblemError, type FieldError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
 
@@ -21,14 +21,15 @@ function upsertReply(result: UpsertResult, module: SystemDescription): HttpReply
         : result.record.status === 'reconciling'
           ? 'is being reconciled with Kontantanalys. Send this one again in a few seconds'
           : 'is being sent right now. Send this one again in a few seconds';
-    throw new ProblemError(409, 'update-in-flight', 'The previous version is not settled yet', `The previous version of ${result.record.key} ${why}; nothing was recorded.`, undefined, { statusUrl: `/v1/kontantanalys/${result.record.key.replace(':', '/')}` }, { 'retry-after': '5' });
+    const location = locationOf(result.record, module);
+    throw new ProblemError(409, 'update-in-flight', 'The previous version is not settled yet', `The previous version of ${result.record.key} ${why}; nothing was recorded.`, undefined, { statusUrl: location }, { 'retry-after': '5', location });
   }
   if (result.kind === 'unchanged' && result.record.status !== 'posted') {
     // The same body as a version that is still pending, held or refused: answer as a duplicate does.
     return replyFor({ kind: 'duplicate', record: result.record }, module);
   }
   if (result.kind === 'unchanged') {
-    return { status: 200, body: { ...publicView(result.record, module), unchanged: true, remoteId: remoteIdOf(result.record.checkpoints) }, headers: { location: `/v1/kontantanalys/${result.record.key.replace(':', '/')}` } };
+    return { status: 200, body: { ...publicView(result.record, module), unchanged: true, remoteId: remoteIdOf(result.record.checkpoints) }, headers: { location: locationOf(result.record, module) } };
   }
   const reply = replyFor({ kind: 'created', record: result.record }, module);
   // A changed version that posted is an update of something that exists: 200, not 201.

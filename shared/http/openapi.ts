@@ -5,7 +5,7 @@ import { paymentNoticeSchema } from '../systems/cambio/schema.js';
 import { envelopeSchema, EXTERNAL_ID_PATTERN, schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';
 import { API_ROUTES } from './routes.js';
-import { paymentViewSchema, problemSchema } from './views.js';
+import { noRunYetSchema, paymentViewSchema, problemSchema } from './views.js';
 
 type Json = Record<string, unknown>;
 
@@ -41,11 +41,11 @@ const PAYMENT_RESPONSES = {
 const NOT_VISIBLE = "Not received, or received from another caller (a record stored before callers were recorded is visible to every caller)";
 
 const BODIES: Record<string, { schema: string; params?: Json[]; summary: string }> = {
-  '/v1/cambio/payment-notices': { schema: 'CambioPaymentNotice', params: [patient], summary: 'Cambio "Registrera betalning" (seed 000)' },
-  '/v1/nif/membership/payments': { schema: 'NifMembershipPayment', params: [clubId, idempotencyKey], summary: 'NIF External Membership API, first generation (seed 003)' },
-  '/v1/nif/corporate/payments': { schema: 'NifCorporatePayment', params: [clubId, idempotencyKey], summary: 'NIF Corporate Sports API, first generation (seed 003)' },
-  '/v1/nif/payments': { schema: 'NifPayment', summary: 'NIF payment API, second generation (seed 004)' },
-  '/v1/brp/sales': { schema: 'BrpSale', summary: 'A completed BRP API2 sale (seed 002)' },
+  '/v1/cambio/payment-notices': { schema: 'CambioPaymentNotice', params: [patient], summary: 'Cambio Open Services, Betalningsstatus: "Registrera betalning"' },
+  '/v1/nif/membership/payments': { schema: 'NifMembershipPayment', params: [clubId, idempotencyKey], summary: 'NIF External Membership API, first generation' },
+  '/v1/nif/corporate/payments': { schema: 'NifCorporatePayment', params: [clubId, idempotencyKey], summary: 'NIF External Membership API, Corporate Sports variant, first generation' },
+  '/v1/nif/payments': { schema: 'NifPayment', summary: 'NIF payment API, second generation' },
+  '/v1/brp/sales': { schema: 'BrpSale', summary: 'A completed sale in BRP API2' },
 };
 
 /** The OpenAPI 3.1 description of every route, built from the same zod schemas the routes validate with. */
@@ -70,7 +70,9 @@ export function buildOpenApi(): Json {
         op,
         route.method === 'PUT'
           ? {
-              summary: 'Upsert a Kontantanalys object by our externalId (seed 001)',
+              summary: "Upsert a Kontantanalys (PiPoS ServiceApi) object by our externalId",
+              description:
+                'Every reply about the object (201 created, 200 updated or unchanged, 202 pending, 409 update-in-flight, 422 rejected) carries the header location: /v1/kontantanalys/{resource}/{externalId}, each segment percent-encoded once, the same as the body\'s statusUrl: the GET of that path shows the record and its remote id. A 409 idempotency-key-taken (another caller\'s object) carries none.',
               parameters: params,
               requestBody: { required: true, content: { 'application/json': { schema: { oneOf: RESOURCES.flatMap((r) => [ref(`Kontantanalys_${r}`), ref(`Kontantanalys_${r}_envelope`)]) } } } },
               responses: {
@@ -88,7 +90,14 @@ export function buildOpenApi(): Json {
           { name: 'system', in: 'path', required: true, schema: { type: 'string', enum: [...SYSTEM_NAMES] } },
           { name: 'key', in: 'path', required: true, description: 'contactId; externalId for nif and brp; <ClubId>:<externalId> for the first-generation NIF routes', schema: { type: 'string' } },
         ],
-        responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '401': problem('Unauthenticated'), '404': problem(`Unknown system. ${NOT_VISIBLE}`) },
+        responses: {
+          '200': {
+            description: 'The record; for kontantanalys run:latest before the first scheduled run, status "no run yet" and when the run is scheduled',
+            content: { 'application/json': { schema: { oneOf: [ref('PaymentRecord'), ref('KontantanalysNoRunYet')] } } },
+          },
+          '401': problem('Unauthenticated'),
+          '404': problem(`Unknown system. ${NOT_VISIBLE}`),
+        },
       });
     } else if (route.path === '/v1/openapi.json') {
       Object.assign(op, { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } });
@@ -124,6 +133,7 @@ export function buildOpenApi(): Json {
         ...Object.fromEntries(RESOURCES.map((r) => [`Kontantanalys_${r}`, schemaOf(kontantanalysSchemas[r])])),
         ...Object.fromEntries(RESOURCES.map((r) => [`Kontantanalys_${r}_envelope`, schemaOf(envelopeSchema(r))])),
         PaymentRecord: schemaOf(paymentViewSchema),
+        KontantanalysNoRunYet: schemaOf(noRunYetSchema),
         Problem: schemaOf(problemSchema),
       },
     },

@@ -19,6 +19,14 @@ export function statusPath(system: string, key: string): string {
   return `/v1/payments/${encodeURIComponent(system.toWellFormed())}/${encodeURIComponent(key.toWellFormed())}`;
 }
 
+/**
+ * Where a record is shown: its system's own route when it has one (a Kontantanalys object), else the
+ * status route. Every reply about the record names it, as `location` and as `statusUrl`.
+ */
+export function locationOf(record: Pick<PaymentRecord, 'system' | 'key'>, module: SystemDescription | undefined): string {
+  return module?.statusPath?.(record.key) ?? statusPath(record.system, record.key);
+}
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -73,7 +81,7 @@ export function publicView(record: PaymentRecord, module: SystemDescription | un
     checkpoints: scrub(record.checkpoints),
     history: scrub(record.history),
     ...(record.revisions && record.revisions.length > 0 ? { revisions: scrub(record.revisions) } : {}),
-    statusUrl: statusPath(record.system, record.key),
+    statusUrl: locationOf(record, module),
   };
 }
 
@@ -99,17 +107,17 @@ function rejection(record: PaymentRecord, module: SystemDescription): ProblemErr
     {
       system: module.name,
       key: record.key,
-      statusUrl: statusPath(record.system, record.key),
+      statusUrl: locationOf(record, module),
       downstream: { ...(error?.httpStatus ? { httpStatus: error.httpStatus } : {}), ...(error?.code ? { code: error.code } : {}), message: error?.message },
     },
-    { location: statusPath(record.system, record.key) },
+    { location: locationOf(record, module) },
   );
 }
 
 /** DESIGN.md's reply column: 201 posted, 200 replay of a posted key, 202 pending, 422 rejected or key reuse. */
 export function replyFor(result: SubmitResult, module: SystemDescription, settings?: EngineSettings): HttpReply {
   const { record } = result;
-  const location = statusPath(record.system, record.key);
+  const location = locationOf(record, module);
   if (result.kind === 'foreign') {
     // Another caller's payment: nothing about it is told, not even its status.
     throw new ProblemError(409, 'idempotency-key-taken', 'Key belongs to another caller', `${module.name} key "${record.key}" is used by another caller. Nothing was recorded or sent. Use a key of your own.`);

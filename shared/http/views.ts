@@ -36,3 +36,15 @@ export const problemSchema = z
     statusUrl: z.string().optional(),
   })
   .describe('RFC 9457 problem details');
+
+/** `GET /v1/payments/kontantanalys/run:latest` before the scheduled run's first run (shared/http/payments.ts, noRunYet). */
+export const noRunYetSchema = z
+  .object({
+    system: z.literal('kontantanalys'),
+    key: z.literal('run:latest'),
+    status: z.literal('no run yet'),
+    detail: z.string().describe('when the run is scheduled'),
+    history: z.array(historyEntrySchema).max(0),
+    statusUrl: z.string(),
+  })
+  .describe('The Kontantanalys run summary before the first scheduled run');

@@ -134,13 +134,16 @@ function adminBody(text: string | undefined): Record<string, unknown> {
 /** Local-only operator hooks (`/__local/...`) for the `paybridge` command: not part of the AWS API. */
 export type LocalAdmin = (path: string, body: unknown) => Promise<unknown | undefined>;
 
+/** The local SQS endpoint (shared/local/sqs-endpoint.ts): one JSON-protocol call, its status and body. */
+export type LocalSqs = (target: string | undefined, input: Record<string, unknown>) => Promise<{ status: number; body: Record<string, unknown> }>;
+
 /**
  * The local API Gateway: turns HTTP requests into REST (payload v1) proxy events and calls the same
  * handler factories Lambda runs, with the local parts injected. Path parameters go to the handlers
  * as raw, still percent-encoded segments, as API Gateway REST puts them in `pathParameters`
  * (serverless/serverless#5037; middleapi/standard-server#93): shared/http/route.ts decodes them once.
  */
-export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: number, admin?: LocalAdmin): Promise<RunningServer> {
+export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: number, admin?: LocalAdmin, sqs?: { path: string; call: LocalSqs }): Promise<RunningServer> {
   const routes = HTTP_ROUTES.map((r) => ({ ...r, ...compile(r.path), handler: r.make(getDeps) }));
   return listenGateway((req, res) => {
     void (async () => {
@@ -151,6 +154,21 @@ export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: numbe
         return write(res, problemResponse(new ProblemError(400, 'bad-request', 'Bad request', 'The request target is not a valid path.')));
       }
       const requestId = randomUUID();
+      if (sqs && url.pathname.replace(/\/$/, '') === sqs.path && req.method === 'POST') {
+        // SigV4-signed by the SDK with the dummy credentials invoke-local runs with: not checked, as
+        // nothing a message says here can do more than wake a record (see sqsCall).
+        const text = await readLimited(req);
+        let input: Record<string, unknown> = {};
+        try {
+          input = JSON.parse(text || '{}') as Record<string, unknown>;
+        } catch {
+          input = {};
+        }
+        const target = req.headers['x-amz-target'];
+        const answer = await sqs.call(Array.isArray(target) ? target[0] : target, input);
+        res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+        return void res.end(JSON.stringify(answer.body));
+      }
       if (admin && url.pathname.startsWith('/__local/')) {
         const deps = await getDeps();
         const key = String(req.headers['x-api-key'] ?? '');

@@ -29,7 +29,9 @@ import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
 import { tapDynalite, type DynamoExchange } from './dynamo-tap.js';
+import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
+import { SQS_PATH, sqsCall } from './sqs-endpoint.js';
 
 export const DEV_API_KEY = 'pb_dev_local_key';
 /** A fixed local secret so a terminal simulator can sign; never used outside `npm start`. */
@@ -94,8 +96,8 @@ export interface StackOptions {
   /** The Kontantanalys run's schedule; false turns it off (tests call `kontantanalysSyncNow`). */
   kontantanalysSyncIntervalMs?: number | false;
   log?: Logger;
-  /** Called with the operation (`DynamoDB_20120810.PutItem`, ...) of every request dynalite receives: benchmarks count them. */
-  onDynamoRequest?: (target: string) => void;
+  /** Where the metrics go; without one, EMF lines on stdout (in memory when LOG_LEVEL is silent). */
+  metrics?: Metrics;
   clock?: () => number;
   /** Extra system modules (test doubles), or replacements of built-in ones by name. */
   modules?: (built: Map<string, SystemModule>) => SystemModule[];
@@ -153,10 +155,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       db.listen(0, '127.0.0.1', () => resolve());
     });
     cleanups.push(() => new Promise<void>((resolve) => db.close(() => resolve())));
-    if (opts.onDynamoRequest) {
-      const count = opts.onDynamoRequest;
-      db.on('request', (req: { headers: Record<string, string | string[] | undefined> }) => count(String(req.headers['x-amz-target'] ?? 'unknown')));
-    }
     const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
@@ -210,7 +208,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const m of opts.modules?.(modules) ?? []) modules.set(m.name, m);
     const log = opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL);
     // Metric lines are CloudWatch's business: locally they are printed only when logs are.
-    const metrics: Metrics = env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics();
+    const metrics: Metrics = opts.metrics ?? (env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics());
     const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
     const fences = new DynamoFenceStore(client, config.TABLE_NAME);
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
@@ -276,6 +274,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.push(() => clearInterval(timer));
     }
 
+    // Known once the gateway listens; the hooks below are only called after that.
+    let apiUrl = '';
     const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
       const b = body as { pk?: unknown; delaySeconds?: unknown; message?: unknown };
       if (hook === 'enqueue') {
@@ -301,8 +301,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }
       if (hook === 'dlq') return { count: queue.deadLetters.length };
       if (hook === 'dlq/redrive') return { moved: queue.redriveDeadLetters() };
+      if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
-    });
+    }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, target, input) });
+    apiUrl = api.url;
     cleanups.push(() => api.close());
 
     let closing: Promise<void> | undefined;

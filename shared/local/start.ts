@@ -1,66 +1,121 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../log.js';
 import { silenceSdkNodeVersionWarning } from '../quiet.js';
+import { banner } from './banner.js';
+import { humanConsole, logFormat } from './console.js';
+import { preflight, readOther } from './preflight.js';
 import { HTTP_ROUTES } from './routes.js';
-import { DEV_API_KEY, startStack } from './stack.js';
+import { DEV_API_KEY, DEV_WEBHOOK_SECRET, startStack } from './stack.js';
+
+/** How often the human output sums up the metrics (and once more at stop). */
+const SUMMARY_EVERY_MS = 60_000;
+
+function readOwner(file: string): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid;
+  } catch {
+    return undefined;
+  }
+}
 
 /** `npm start`: the whole bundle on PORT (default 3000), records kept under .data/ across restarts. */
 async function main(): Promise<void> {
   silenceSdkNodeVersionWarning();
+  const format = logFormat(process.env.LOG_FORMAT, Boolean(process.stdout.isTTY));
   const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
+  const port = Number(process.env.PORT ?? 3000);
+  const defaultLocalFile = resolve(process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json');
+  // A second npm start in the same folder: say which port and data folder are taken, and what to do.
+  const conflict = Number.isInteger(port) && port > 0 ? await preflight({ port, dataDir, localFile: defaultLocalFile, cwd: process.cwd() }) : undefined;
+  if (conflict) {
+    process.stderr.write(`${conflict}\n`);
+    process.exit(1);
+  }
+  // For people at a terminal: a line per request and a metrics summary. Into a pipe: the JSON lines and
+  // EMF documents Lambda writes, unchanged.
+  const human = format === 'human' ? humanConsole({ write: (line) => void process.stdout.write(`${line}\n`), level: process.env.LOG_LEVEL }) : undefined;
   const stack = await startStack({
     dataDir,
     // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
     logHashKeyFile: join(dirname(dataDir), 'log-hash-key'),
-    log: createLogger({ service: 'paybridge', stage: 'local' }),
+    log: human?.log ?? createLogger({ service: 'paybridge', stage: 'local' }),
+    ...(human ? { metrics: human.metrics } : {}),
     ...(process.env.SWEEP_INTERVAL_SECONDS ? { sweepIntervalMs: Number(process.env.SWEEP_INTERVAL_SECONDS) * 1000 } : {}),
     ...(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS ? { kontantanalysSyncIntervalMs: Number(process.env.KONTANTANALYS_SYNC_INTERVAL_SECONDS) * 1000 } : {}),
   });
   // The key of the first entry (`name=key` or a bare key): what a curl example can send.
   const apiKey = stack.deps.config.apiKeys[0]?.key ?? DEV_API_KEY;
-  // Where `npx paybridge` finds this running stack (it is written on start and removed on stop).
-  const localFile = resolve(process.env.PAYBRIDGE_LOCAL_FILE ?? '.data/local.json');
+  // Where `npx paybridge` finds this running stack (it is written on start and removed on stop). A stack
+  // started beside a running one (its own PORT and PAYBRIDGE_DATA_DIR) leaves the other's file alone.
+  const beside = !process.env.PAYBRIDGE_LOCAL_FILE && readOther(defaultLocalFile) !== undefined;
+  const localFile = beside ? resolve(`.data/local-${new URL(stack.url).port}.json`) : defaultLocalFile;
   mkdirSync(dirname(localFile), { recursive: true });
   writeFileSync(
     localFile,
-    JSON.stringify({
-      apiUrl: stack.url,
-      apiKey,
-      dynamoEndpoint: stack.dynamoEndpoint,
-      tableName: stack.deps.config.TABLE_NAME,
-      sandboxes: { cambio: stack.cambio?.url, nif: stack.nif?.url, brp: stack.brp?.url, kontantanalys: stack.kontantanalys?.url },
-    }, null, 2),
+    JSON.stringify(
+      {
+        pid: process.pid,
+        apiUrl: stack.url,
+        apiKey,
+        dynamoEndpoint: stack.dynamoEndpoint,
+        tableName: stack.deps.config.TABLE_NAME,
+        sandboxes: { cambio: stack.cambio?.url, nif: stack.nif?.url, brp: stack.brp?.url, kontantanalys: stack.kontantanalys?.url },
+      },
+      null,
+      2,
+    ),
   );
-  const lines = [
-    '',
-    `paybridge is running on ${stack.url}`,
-    `  records:     dynalite, kept in ${dataDir}`,
-    `  retry queue: in-process (delays, visibility timeout, dead letters after 5 receives); sweep every minute`,
-    `  cambio:      ${stack.cambio ? `sandbox at ${stack.cambio.url} (${stack.cambio.options.ratePerSecond} req/s, ${stack.cambio.options.limiter} limiter)` : process.env.CAMBIO_BASE_URL}`,
-    `  nif:         ${stack.nif ? `sandbox at ${stack.nif.url} (both generations; club tokens for ClubId ${Object.keys(stack.nif.options.clubTokens).join(', ')}; corporate club ${stack.nif.options.corporateClubs.join(', ')})` : 'configured endpoints'}`,
-    `  brp:         ${stack.brp ? `sandbox at ${stack.brp.url} (products 10, 11: goods; 20: a service)` : process.env.BRP_BASE_URL}`,
-    `  kontantanalys: ${stack.kontantanalys ? `sandbox at ${stack.kontantanalys.url} (${stack.kontantanalys.options.seededProviders} registered providers; scheduled run daily)` : process.env.KONTANTANALYS_BASE_URL}`,
-    `  dev API key: ${apiKey}`,
-    '',
-    'Routes:',
-    ...HTTP_ROUTES.map((r) => `  ${r.method.padEnd(5)}${stack.url}${r.path}`),
-    '',
-    'Try:',
-    `  curl -i -X POST ${stack.url}/v1/cambio/payment-notices \\`,
-    `    -H 'x-api-key: ${apiKey}' -H 'content-type: application/json' \\`,
-    `    -d '{"status":"PAID","contactId":"demo-1","paymentType":"CARD"}'`,
-    `  curl -s ${stack.url}/v1/payments/cambio/demo-1 -H 'x-api-key: ${apiKey}'`,
-    `  curl -i -X POST ${stack.url}/v1/nif/membership/payments -H 'x-api-key: ${apiKey}' -H 'ClubId: 4568' \\`,
-    `    -H 'content-type: application/json' -d '{"amount":"450","externalId":"3248","isPaid":"true","orgId":"4568","paidDate":"${new Date().getFullYear()}-05-08","paidToOrgId":"4568","paymentCategory":"Club membership","paymentTypeId":0,"periodFrom":"${new Date().getFullYear()}-05-08","periodTo":"${new Date().getFullYear()}-06-08","personId":"8675682"}'`,
-    '',
-  ];
+  const configured = process.env.WEBHOOK_SECRET?.trim().split(/\s+/)[0]?.replace(/^[a-z0-9-]+=/, '');
+  const lines = banner({
+    url: stack.url,
+    apiKey,
+    webhookSecret: configured || DEV_WEBHOOK_SECRET,
+    webhookSecretFrom: configured ? 'WEBHOOK_SECRET' : 'dev',
+    dataDir,
+    localFile,
+    defaultLocalFile: localFile === resolve('.data/local.json'),
+    sandboxes: [
+      { name: 'cambio', url: stack.cambio?.url, about: stack.cambio ? `${stack.cambio.options.ratePerSecond} req/s, ${stack.cambio.options.limiter} limiter; contactId ERROR… is refused` : `not a sandbox: ${process.env.CAMBIO_BASE_URL}` },
+      {
+        name: 'nif',
+        url: stack.nif?.url,
+        about: stack.nif
+          ? `both generations; club tokens for ClubId ${Object.keys(stack.nif.options.clubTokens).join(', ')}; corporate club ${stack.nif.options.corporateClubs.join(', ')}; personId 1002 is unknown to it`
+          : 'not a sandbox: the configured endpoints',
+      },
+      { name: 'brp', url: stack.brp?.url, about: stack.brp ? 'products 10, 11: goods; 20: a service' : `not a sandbox: ${process.env.BRP_BASE_URL}` },
+      {
+        name: 'kontantanalys',
+        url: stack.kontantanalys?.url,
+        about: stack.kontantanalys ? `${stack.kontantanalys.options.seededProviders} registered providers; scheduled run daily` : `not a sandbox: ${process.env.KONTANTANALYS_BASE_URL}`,
+      },
+    ],
+    routes: HTTP_ROUTES,
+    format,
+    tryKey: `try-${randomBytes(3).toString('hex')}`,
+    year: new Date().getFullYear(),
+    cwd: process.cwd(),
+  });
   process.stdout.write(`${lines.join('\n')}\n`);
+  // LOG_LEVEL=silent asks for quiet: no summaries either (the total at stop is kept).
+  const summaries = human && process.env.LOG_LEVEL?.trim().toLowerCase() !== 'silent'
+    ? setInterval(() => {
+        const line = human.summary('last minute');
+        if (line) process.stdout.write(`${line}\n`);
+      }, SUMMARY_EVERY_MS)
+    : undefined;
+  summaries?.unref();
   const stop = async () => {
-    rmSync(localFile, { force: true });
+    clearInterval(summaries);
+    // Only our own: another stack may have written the file since.
+    if (readOwner(localFile) === process.pid) rmSync(localFile, { force: true });
     // Sends in flight finish and are recorded (bounded); anything still queued is picked up at the next start.
     process.stdout.write('stopping: letting sends in flight finish (at most 5 s)…\n');
     await stack.close({ drainMs: 5_000 });
+    const total = human?.total('since start');
+    if (total) process.stdout.write(`${total}\n`);
     process.exit(0);
   };
   process.once('SIGINT', () => void stop());

@@ -307,6 +307,27 @@ export function answerLimiterRequest(body: string, res: ServerResponse, current:
   return sendJson(res, 200, apply(asked.kind, asked.ratePerSecond));
 }
 
+/**
+ * Answers `POST /__sandbox/faults` with `{"faults": ["403", "403"]}`: queues one-shot faults for the
+ * next calls, in order (`none` lets a call through). 204 when queued; 400 saying what is wrong (not JSON,
+ * not a list, an unknown fault) rather than a 500. The same on every sandbox, so a recipe can address any.
+ */
+export function answerFaultsRequest(body: string, res: ServerResponse, plan: FaultPlan): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body || '{}');
+  } catch {
+    return sendJson(res, 400, { message: 'body must be JSON like {"faults":["403","403"]}' });
+  }
+  const faults = (parsed as { faults?: unknown } | null)?.faults;
+  if (!Array.isArray(faults) || faults.some((f) => typeof f !== 'string')) return sendJson(res, 400, { message: `body must be {"faults": [...]} with faults from: ${FAULTS.join(', ')}` });
+  const bad = (faults as string[]).filter((f) => !FAULTS.includes(f as Fault));
+  if (bad.length) return sendJson(res, 400, { message: `unknown faults: ${bad.join(', ')}; known: ${FAULTS.join(', ')}` });
+  plan.push(...(faults as Fault[]));
+  res.writeHead(204);
+  res.end();
+}
+
 /** `SANDBOX_<NAME>_LIMITER` → a kind; unknown names are refused by name, as fault names are. */
 export function parseLimiterKind(text: string | undefined, name = 'SANDBOX_<NAME>_LIMITER'): LimiterKind | undefined {
   const t = text?.trim();

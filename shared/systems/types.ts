@@ -72,6 +72,12 @@ export interface SystemDescription {
   maxPerSecond(): number;
   /** The tenant and key behind a status-route key, or undefined when the key cannot be this system's. */
   routeKey(key: string): { tenant: string; key: string } | undefined;
+  /**
+   * Where a record of this system is shown, when it has a route of its own (a Kontantanalys object):
+   * the `location` and `statusUrl` of every reply about it. Absent, or undefined for a key: the status
+   * route `/v1/payments/<system>/<key>`.
+   */
+  statusPath?(key: string): string | undefined;
   /** The request with personal data beyond ids replaced, once it has been sent (Cambio's patient header). */
   afterSend?(request: Record<string, unknown>): Record<string, unknown>;
   /** The request as the status route may show it: personal data beyond ids removed. */

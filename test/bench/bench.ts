@@ -62,10 +62,8 @@ async function stackFor(c: Counter, opts: { limiter: LimiterKind; workers: numbe
     // Each worker is one Lambda container: one batch at a time, its own view of the shared limiter.
     workers: opts.workers,
     queue: { concurrency: 1 },
-    onDynamoRequest: (target) => {
-      if (!c.on) return;
-      const op = target.replace(/^DynamoDB_\d+\./, '');
-      c.byOp[op] = (c.byOp[op] ?? 0) + 1;
+    onDynamoRequest: ({ operation }) => {
+      if (c.on) c.byOp[operation] = (c.byOp[operation] ?? 0) + 1;
     },
   });
 }

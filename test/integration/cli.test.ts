@@ -284,7 +284,7 @@ describe('the paybridge command against a local stack', () => {
     expect(signed.code).toBe(0);
     expect(signed.err).toContain('signed with the dev secret');
     const lines = signed.out.split(' \\\n  ');
-    expect(lines[0]).toBe(`curl -i -X POST '${stack.url}${ROUTE}'`);
+    expect(lines[0]).toBe(`curl -sS -i -X POST '${stack.url}${ROUTE}'`);
     const headers = Object.fromEntries(lines.filter((l) => l.startsWith('-H ')).map((l) => l.slice(4, -1).split(': ') as [string, string]));
     expect(lines.at(-1)).toBe(`--data-raw '${body}'`);
     expect(new Webhook(DEV_WEBHOOK_SECRET).verify(body, headers)).toEqual(JSON.parse(body));
@@ -314,6 +314,22 @@ describe('the paybridge command against a local stack', () => {
     expect(sim.progress.at(-1)).toBe('<end>');
     expect(sim.out).toMatch(/^suppressed {9}4 duplicate deliveries/m);
     expect(sim.out).toMatch(/reached Cambio {5}4 once, 0 more than once, 0 never/);
+  });
+
+  it('show --wait waits while the engine works on the payment, then shows where it ended', async () => {
+    await seed('cli-wait', 'retrying', { error: { kind: 'retryable', message: 'HTTP 503' } });
+    const settled = (async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      const current = await stack.deps.store.get('cambio#default#cli-wait');
+      await stack.deps.store.replace({ ...current!, status: 'posted', result: { httpStatus: 200, body: [{ ResultCode: 'OK' }] } }, current!.version);
+    })();
+    const shown = await run(['payments', 'show', 'cambio', 'cli-wait', '--wait']);
+    await settled;
+    expect(shown.code).toBe(0);
+    expect(shown.out).toMatch(/^cambio cli-wait: posted$/m);
+    // Without --wait it shows what is there now.
+    await seed('cli-nowait', 'retrying');
+    expect((await run(['payments', 'show', 'cambio', 'cli-nowait'])).out).toMatch(/^cambio cli-nowait: retrying$/m);
   });
 
   it('refuses unknown commands, systems, statuses and options with a usage error', async () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  answerFaultsRequest,
   answerLimiterRequest,
   FaultPlan,
   listenLoopback,
@@ -144,6 +145,7 @@ export class BrpSandbox {
     const control = url.pathname.replace(/^\/brponline\/api\/ver2(?=\/__sandbox\/)/, '');
     if (control === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
     if (control === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
+    if (control === '/__sandbox/faults' && req.method === 'POST') return answerFaultsRequest(body, res, this.faults);
     const m = /^\/brponline\/api\/ver2\/(.+)\.(json|xml)$/.exec(url.pathname);
     if (!m?.[1]) return sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'Unknown resource', debuginfo: url.pathname }] });
     const [, path, format] = m as unknown as [string, string, 'json' | 'xml'];

@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  answerFaultsRequest,
   answerLimiterRequest,
   apimRateLimited,
   apimRateLimitHeaders,
   FaultPlan,
-  FAULTS,
   listenLoopback,
   readBody,
   SandboxRateLimit,
   sendJson,
-  type Fault,
   type LimiterKind,
   type LimiterSettings,
   type RunningServer,
@@ -149,13 +148,7 @@ export class CambioSandbox {
     if (url.pathname === '/patients/paymentnotice/' && req.method === 'POST') return this.paymentNotice(req, body, res);
     if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
     if (url.pathname === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
-    if (url.pathname === '/__sandbox/faults' && req.method === 'POST') {
-      const { faults } = JSON.parse(body || '{}') as { faults?: string[] };
-      const bad = (faults ?? []).filter((f) => !FAULTS.includes(f as Fault));
-      if (bad.length) return sendJson(res, 400, { message: `unknown faults: ${bad.join(', ')}; known: ${FAULTS.join(', ')}` });
-      this.faults.push(...((faults ?? []) as Fault[]));
-      return sendJson(res, 204, {});
-    }
+    if (url.pathname === '/__sandbox/faults' && req.method === 'POST') return answerFaultsRequest(body, res, this.faults);
     if (url.pathname === '/__sandbox/reset' && req.method === 'POST') {
       this.stats = CambioSandbox.emptyStats();
       this.rate.resetPeak();

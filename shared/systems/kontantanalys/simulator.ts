@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stockholmDate } from '../../dates.js';
 import {
+  answerFaultsRequest,
   answerLimiterRequest,
   FaultPlan,
   listenLoopback,
@@ -149,6 +150,7 @@ export class KontantanalysSandbox {
     }
     if (path === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, limiter: this.rate.settings });
     if (path === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
+    if (path === '/__sandbox/faults' && req.method === 'POST') return answerFaultsRequest(body, res, this.faults);
     const m = /^\/api\/(\w+)(?:\/(\d+))?$/i.exec(path);
     const type = m?.[1] ? PATHS[m[1].toLowerCase()] : undefined;
     if (!m || !type) return sendJson(res, 404, { errors: [`No resource at ${url.pathname}`] });

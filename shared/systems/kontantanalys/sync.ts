@@ -2,12 +2,11 @@ import { reopen } from '../../core/intake.js';
 import { ACTIVE_STATUSES, recordPk, STATUSES, type PaymentRecord } from '../../core/types.js';
 import type { AppDeps } from '../../deps.js';
 import { stockholmDate } from '../../dates.js';
-import { KONTANTANALYS } from './describe.js';
+import { KONTANTANALYS, LATEST_RUN_KEY, RUN_KEY_PREFIX } from './describe.js';
 import type { KontantanalysCheckpoints, KontantanalysRequest } from './index.js';
 import { timelinessWithin } from './schema.js';
 
-export const RUN_KEY_PREFIX = 'run:';
-export const LATEST_RUN_KEY = `${RUN_KEY_PREFIX}latest`;
+export { LATEST_RUN_KEY, RUN_KEY_PREFIX };
 
 export interface RunSummary {
   startedAt: string;

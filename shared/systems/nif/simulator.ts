@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  answerFaultsRequest,
   answerLimiterRequest,
   apimRateLimited,
   apimRateLimitHeaders,
   FaultPlan,
-  FAULTS,
   listenLoopback,
   readBody,
   SandboxRateLimit,
   sendJson,
-  type Fault,
   type LimiterKind,
   type LimiterSettings,
   type RunningServer,
@@ -176,13 +175,8 @@ export class NifSandbox {
     if (url.pathname === '/read/api/Payment/paymentdetails' && req.method === 'GET') return this.read(req, url, res);
     if (url.pathname === '/__sandbox/stats' && req.method === 'GET') return sendJson(res, 200, { ...this.stats, payments: this.payments.length, limiter: this.rate.settings });
     if (url.pathname === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
-    if (url.pathname === '/__sandbox/faults' && req.method === 'POST') {
-      const { faults } = JSON.parse(body || '{}') as { faults?: string[] };
-      const bad = (faults ?? []).filter((f) => !FAULTS.includes(f as Fault));
-      if (bad.length) return sendJson(res, 400, { message: `unknown faults: ${bad.join(', ')}` });
-      this.faults.push(...((faults ?? []) as Fault[]));
-      return sendJson(res, 204, {});
-    }
+    if (url.pathname === '/__sandbox/faults' && req.method === 'POST') return answerFaultsRequest(body, res, this.faults);
+    if (url.pathname === '/__sandbox/payments' && req.method === 'GET') return this.lookup(url, res);
     return this.reply(res, 404, { message: 'Resource not found' });
   }
 
@@ -285,6 +279,20 @@ export class NifSandbox {
     if (type === 2 && Number(p.orgId) === NIF_SANDBOX_MAGIC.invalidBranchId) return '1006';
     if (Number(p.personId) === NIF_SANDBOX_MAGIC.noMembershipPersonId) return '3001';
     return undefined;
+  }
+
+  /**
+   * `GET /__sandbox/payments?externalId=X`: the rows stored under an ExternalId, as someone with access
+   * to NIF would look a payment up before resolving an unknown one (the second generation has no read
+   * API paybridge could ask). Ids and amounts only: no person.
+   */
+  private lookup(url: URL, res: ServerResponse): void {
+    const externalId = url.searchParams.get('externalId');
+    if (!externalId) return sendJson(res, 400, { message: 'give ?externalId=...' });
+    const rows = this.payments
+      .filter((p) => p.externalReference === externalId)
+      .map((p) => ({ paymentId: p.paymentId, generation: p.generation, clubId: p.clubId ?? null, orgId: p.orgId, amount: p.amount, paidDate: p.paidDate, externalReference: p.externalReference }));
+    return sendJson(res, 200, { externalId, found: rows.length, payments: rows });
   }
 
   private read(req: IncomingMessage, url: URL, res: ServerResponse): void {

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Stack } from '../../shared/local/stack.js';
+import { UNKNOWN_ID } from '../../shared/systems/kontantanalys/simulator.js';
+import { call, statusOf, testStack } from '../helpers/stack.js';
+
+const template = (hours: number) => ({ principalOrganisationId: 3, serviceTypeId: 3, serviceFormId: 4, openHoursPerWeek: hours, closedWeeksPerYear: 4 });
+const service = (principal = 2) => ({ providerId: 1, servicePrincipalId: principal, serviceTypeId: 1, forms: ['Uttagsautomat'], active: true, properties: { lst: true } });
+
+/**
+ * Issue 15: one `location` for a Kontantanalys object on every reply about it, and a run summary
+ * route that answers before the first scheduled run.
+ */
+describe('Kontantanalys replies: one location form, run:latest before the first run', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ kontantanalys: { ratePerSecond: 1000, seededProviders: 20 }, kontantanalysSyncIntervalMs: false });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('run:latest answers 200 "no run yet" until the scheduled run has run, then its summary', async () => {
+    const before = await call(stack, 'GET', '/v1/payments/kontantanalys/run%3Alatest');
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ system: 'kontantanalys', key: 'run:latest', status: 'no run yet', history: [], statusUrl: '/v1/payments/kontantanalys/run%3Alatest' });
+    expect(before.body.detail).toMatch(/has not run yet.*daily.*KONTANTANALYS_SYNC_SCHEDULE/);
+    // Other keys of the system still answer 404 as before.
+    expect((await call(stack, 'GET', '/v1/payments/kontantanalys/run%3Aother')).status).toBe(404);
+    expect((await call(stack, 'GET', '/v1/payments/kontantanalys/templates%3Anever')).status).toBe(404);
+
+    await stack.kontantanalysSyncNow();
+    const after = await call(stack, 'GET', '/v1/payments/kontantanalys/run%3Alatest');
+    expect(after.status).toBe(200);
+    expect(after.body.status).toBe('posted');
+    expect(after.body.result.body).toMatchObject({ created: expect.any(Number), failedKeys: [] });
+  });
+
+  it('every PUT reply about an object names it the same way: its own route, percent-encoded once', async () => {
+    // `:` and `@` are allowed in an externalId and percent-encoded in the path.
+    const id = 'tpl:1@x';
+    const path = `/v1/kontantanalys/templates/${encodeURIComponent(id)}`;
+    const put = (body: unknown) => call(stack, 'PUT', path, body);
+
+    const created = await put(template(40));
+    expect(created.status).toBe(201);
+    const updated = await put(template(41));
+    expect(updated.status).toBe(200);
+    const unchanged = await put(template(41));
+    expect(unchanged.status).toBe(200);
+    expect(unchanged.body.unchanged).toBe(true);
+    for (const reply of [created, updated, unchanged]) {
+      expect(reply.headers.get('location')).toBe(path);
+      expect(reply.body.statusUrl).toBe(path);
+    }
+    // The location is where the record is: GET it there.
+    const got = await call(stack, 'GET', path);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ key: `templates:${id}`, remoteId: created.body.remoteId, statusUrl: path });
+
+    // Pending (nothing reached the register: 503), the same body again while pending, a new version while pending.
+    stack.kontantanalys!.faults.setRates({ '503': 1 });
+    try {
+      const pending = await put(template(42));
+      expect(pending.status).toBe(202);
+      const same = await put(template(42));
+      expect(same.status).toBe(202);
+      expect(same.headers.get('idempotent-replayed')).toBe('true');
+      const busy = await put(template(43));
+      expect(busy.status).toBe(409);
+      expect(busy.body.type).toMatch(/update-in-flight$/);
+      for (const reply of [pending, same, busy]) {
+        expect(reply.headers.get('location')).toBe(path);
+        expect(reply.body.statusUrl).toBe(path);
+      }
+    } finally {
+      stack.kontantanalys!.faults.clear();
+    }
+
+    // Refused by the register: the 422 names the object the same way.
+    const badPath = '/v1/kontantanalys/services/svc-refused';
+    const refused = await call(stack, 'PUT', badPath, service(UNKNOWN_ID));
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('location')).toBe(badPath);
+    expect(refused.body.statusUrl).toBe(badPath);
+    // The status route shows the same address for the record.
+    expect((await statusOf(stack, 'kontantanalys', 'services:svc-refused')).statusUrl).toBe(badPath);
+  });
+});
