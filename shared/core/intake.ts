@@ -58,15 +58,21 @@ async function plan(deps: EngineDeps, module: SystemModule, deadline: number | u
   const { settings } = deps;
   // Too little time left to send, hear back and record it: the queue's worker sends it.
   if (deadline === undefined || deadline - now < settings.settleMarginMs + 3_000) return { kind: 'queued', at: now };
+  // Behind a backlog a new payment queues too: it must not overtake the ones waiting, and the worker
+  // takes its send slots in one write per batch where a permit here would cost a wait (and a write).
+  // The lane goes back then: whichever worker takes the backlog paces it on the shared schedule, which the
+  // lane would hold at part of the rate until it ended.
+  const backlog = (await deps.queue.depth?.(module.name)) ?? 0;
+  if (backlog > 0) {
+    await deps.pacer.releaseLane(module.name);
+    return { kind: 'queued', at: now };
+  }
   let at = await deps.pacer.lanePermit(module.name, rate, settings.inlineWaitMs);
   if (at === undefined) {
     // No lane (the shared schedule was busy lately, or the lane is full): one shared slot if the
     // schedule has one within the wait, judged first from the view already at hand (no request).
     await deps.pacer.releaseLane(module.name);
-    // Not while the queue holds a backlog: those payments wait anyway, and the worker takes its slots in
-    // one write per batch, where a slot taken here costs one write per payment.
-    const backlog = (await deps.queue.depth?.(module.name)) ?? 0;
-    if (backlog === 0 && deps.pacer.nextFree(module.name) <= now + settings.inlineWaitMs) {
+    if (deps.pacer.nextFree(module.name) <= now + settings.inlineWaitMs) {
       at = (await deps.pacer.reserve(module.name, rate, 1, now + settings.inlineWaitMs))[0];
     }
     if (at === undefined) return { kind: 'queued', at: now };

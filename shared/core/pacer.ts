@@ -51,9 +51,9 @@ export class Pacer {
     readonly settings: PacingSettings = DEFAULT_PACING,
     owner?: string,
     /**
-     * This container also runs a retry worker (the local stack's process): a lane the intake no longer
-     * fills is kept for the worker's sends rather than given back (in Lambda, intake and workers are
-     * separate containers, and a released lane goes to the shared schedule).
+     * This container also runs a retry worker (the local stack's process): while the intake holds a
+     * lane, that worker sends on it and renews it (in Lambda, intake and workers are separate
+     * containers). A lane the intake gives back goes to the shared schedule either way.
      */
     readonly lanesServeWorkers = false,
   ) {
@@ -61,14 +61,20 @@ export class Pacer {
   }
 
   private claimMs = 10;
+  private claimDevMs = 5;
 
-  /** How long claims take here lately (a moving average): the intake starts its claim that much before its permit. */
+  /**
+   * How long a claim may take here now: the moving average plus twice the moving deviation (as TCP
+   * sizes its retransmission timer), so a claim slowed by a burst still ends before its permit. The
+   * intake starts its claim that much before the permit.
+   */
   claimEstimateMs(): number {
-    return Math.min(this.claimMs, 250);
+    return Math.min(this.claimMs + 2 * this.claimDevMs, 250);
   }
 
   noteClaim(ms: number): void {
-    this.claimMs = this.claimMs * 0.8 + ms * 0.2;
+    this.claimDevMs = this.claimDevMs * 0.75 + Math.abs(ms - this.claimMs) * 0.25;
+    this.claimMs = this.claimMs * 0.875 + ms * 0.125;
   }
 
   /** A fresh fence for a queued attempt: unique without asking anyone (container id, epoch, counter). */
@@ -158,11 +164,12 @@ export class Pacer {
 
   /**
    * Gives the lane back early: the intake has more than its lane carries, so the queue (and the shared
-   * schedule) should have the whole rate. The freed capacity is usable a window after the lane's last
+   * schedule) should have the whole rate. In the local process too: whichever worker takes the queued
+   * payments paces them on the shared schedule, which a kept lane would hold at part of the rate. The freed capacity is usable a window after the lane's last
    * send (pacing.ts); until then this container takes no lane either.
    */
   releaseLane(system: string): Promise<void> {
-    if (this.lanesServeWorkers) return Promise.resolve();
+    if (!this.lanes.has(system)) return Promise.resolve();
     return serially(this.laneLocks, system, () => this.release(system));
   }
 

@@ -125,38 +125,38 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   // Every attempt of this batch ends by this time (its fence records it): recovery reads it to decide
   // when an unfinished attempt may have stopped. A send may start as late as `latestStart`.
   const batchDeadline = invocationDeadline - deps.settings.settleMarginMs;
-  // Systems that do not park consume first, in one write per fence id: a duplicate message then never
-  // takes a send slot from a real one. Parking systems consume each fence just before its send, so that
-  // only a truly in-flight request can ever become unknown (issue 10).
-  let owned = new Set<Work>(work);
-  if (!precise) owned = await consume(deps, work.map((w) => ({ work: w, deadline: batchDeadline })), log, note);
-  const toSend = work.filter((w) => owned.has(w));
-
-  // This container's own intake lane first (no request), then shared slots in one conditional write.
+  // Send slots first: this container's own intake lane (no request), then shared slots in one
+  // conditional write, as far ahead as this invocation may start a send.
   const times: number[] = [];
   if (latestStart > deps.clock()) {
-    for (let i = 0; i < toSend.length; i++) {
-      // As far ahead as this invocation sends: the schedule is slowed for the lane's whole life, so its
-      // sends are worth taking until it ends.
+    for (let i = 0; i < work.length; i++) {
+      // The schedule is slowed for the lane's whole life, so its sends are worth taking until it ends.
       // A worker in the intake's own container (the local process) also renews that lane while it has a
       // backlog: the lane's share then never falls into a cooling gap halfway through.
       const at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
       if (at === undefined) break;
       times.push(at);
     }
-    if (times.length < toSend.length) {
+    if (times.length < work.length) {
       try {
-        times.push(...(await deps.pacer.reserve(system, rate, toSend.length - times.length, latestStart)));
+        times.push(...(await deps.pacer.reserve(system, rate, work.length - times.length, latestStart)));
       } catch (err) {
         log.error('rate limiter unavailable; the messages wait', { error: err });
       }
     }
   }
   times.sort((a, b) => a - b);
-  const scheduledWork = toSend.slice(0, times.length).map((w, i) => ({ ...w, slot: times[i] as number }));
-  const waiting = toSend.slice(times.length);
-  for (const w of waiting) await giveBack(deps, module, w, precise, log, failed);
+  // Messages beyond this invocation's slots go back to the queue as they are: no fence taken, no write.
+  const waiting = work.slice(times.length);
+  for (const w of waiting) await requeueMessage(deps, w.record, 'waiting-for-slot', deps.pacer.nextFree(system), log, failed, w.id);
   if (waiting.length > 0) note('waiting-for-slot', waiting.length);
+  const slotted = work.slice(0, times.length).map((w, i) => ({ ...w, slot: times[i] as number }));
+  // Systems that do not park consume the slotted messages' fences now, in one write per fence id (a
+  // duplicate message then leaves its slot unused). Parking systems consume each fence just before its
+  // send, so that only a truly in-flight request can ever become unknown (issue 10).
+  let owned = new Set<Work>(slotted);
+  if (!precise) owned = await consume(deps, slotted.map((w) => ({ work: w, deadline: batchDeadline })), log, note);
+  const scheduledWork = slotted.filter((w) => owned.has(w));
 
   const deadlineOf = (slot: number) => Math.min(slot + deps.settings.attemptTimeoutMs, batchDeadline);
   let recovered = false;
