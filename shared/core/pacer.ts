@@ -60,21 +60,25 @@ export class Pacer {
     this.owner = owner ?? randomBytes(6).toString('base64url');
   }
 
-  private claimMs = 10;
-  private claimDevMs = 5;
+  private readonly claims = new DurationEstimate();
+  private readonly consumes = new DurationEstimate();
 
-  /**
-   * How long a claim may take here now: the moving average plus twice the moving deviation (as TCP
-   * sizes its retransmission timer), so a claim slowed by a burst still ends before its permit. The
-   * intake starts its claim that much before the permit.
-   */
+  /** How long a claim may take here now: the intake starts its claim that much before its permit. */
   claimEstimateMs(): number {
-    return Math.min(this.claimMs + 2 * this.claimDevMs, 250);
+    return this.claims.estimate();
   }
 
   noteClaim(ms: number): void {
-    this.claimDevMs = this.claimDevMs * 0.75 + Math.abs(ms - this.claimMs) * 0.25;
-    this.claimMs = this.claimMs * 0.875 + ms * 0.125;
+    this.claims.note(ms);
+  }
+
+  /** How long a fence consume may take here now: a parking system's worker starts it that much before the slot. */
+  consumeEstimateMs(): number {
+    return this.consumes.estimate();
+  }
+
+  noteConsume(ms: number): void {
+    this.consumes.note(ms);
   }
 
   /** A fresh fence for a queued attempt: unique without asking anyone (container id, epoch, counter). */
@@ -250,6 +254,24 @@ export class Pacer {
   /** Reads the shared state afresh (the sweep asks which systems are failing). */
   async refresh(system: string): Promise<LimiterState> {
     return this.read(system);
+  }
+}
+
+/**
+ * How long a write may take here now: the moving average plus twice the moving deviation (as TCP sizes
+ * its retransmission timer), so a write slowed by a burst still ends before the send it precedes.
+ */
+class DurationEstimate {
+  private mean = 10;
+  private dev = 5;
+
+  estimate(): number {
+    return Math.min(this.mean + 2 * this.dev, 250);
+  }
+
+  note(ms: number): void {
+    this.dev = this.dev * 0.75 + Math.abs(ms - this.mean) * 0.25;
+    this.mean = this.mean * 0.875 + ms * 0.125;
   }
 }
 

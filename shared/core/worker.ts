@@ -165,29 +165,53 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
       const wlog = log.child({ correlationId: w.record.correlationId });
       try {
         let slot = w.slot;
+        // Parking systems: the deadline recorded with this message's fence, once consumed.
+        let fenced: number | undefined;
         for (let tries = 0; ; tries++) {
-          const wait = slot - deps.clock();
-          if (wait > 0) await deps.sleep(wait);
+          // A parking system consumes the fence just before the send, started early by what a consume
+          // takes here: the request still leaves on its slot, and a fence is spent at most that long
+          // before anything is sent.
+          const start = precise ? slot - deps.pacer.consumeEstimateMs() : slot;
+          if (start > deps.clock()) await deps.sleep(start - deps.clock());
           // The process stopped while this send waited for its slot: it never happens.
           if (deps.stopping?.aborted) return;
-          if (slotUsable(slot, deps.clock(), deps.pacer.settings)) break;
+          if (precise && slotUsable(slot, deps.clock(), deps.pacer.settings)) {
+            const deadline = deadlineOf(slot);
+            const began = deps.clock();
+            const mine = await consume(deps, [{ work: w, deadline }], wlog, note);
+            deps.pacer.noteConsume(deps.clock() - began);
+            if (!mine.has(w)) return;
+            fenced = deadline;
+            if (slot > deps.clock()) await deps.sleep(slot - deps.clock());
+          }
+          const usable = slotUsable(slot, deps.clock(), deps.pacer.settings);
+          if (fenced !== undefined && (deps.stopping?.aborted || !usable)) {
+            // Its fence is spent and nothing was sent: recorded as due again at once (a write, under a
+            // fresh fence), rather than held through another wait where a crash would leave it unknown.
+            await giveBack(deps, module, w, false, log, failed);
+            note('no-slot');
+            return;
+          }
+          if (usable) break;
           // This send would leave too late for its slot (a busy event loop): it takes a new one, early
           // enough to finish within the deadline its fence records.
           const latest = Math.min(latestStart, batchDeadline - deps.settings.attemptTimeoutMs / 2);
-          const again = tries < 3 && latest > deps.clock() ? await deps.pacer.reserve(system, rate, 1, latest) : [];
+          let again: number[] = [];
+          try {
+            if (tries < 3 && latest > deps.clock()) again = await deps.pacer.reserve(system, rate, 1, latest);
+          } catch (err) {
+            wlog.warn('rate limiter unavailable; the message waits', { error: err });
+          }
           if (again[0] === undefined) {
+            // A parking system's fence is not spent yet: the message waits on the queue as it is.
             await giveBack(deps, module, w, precise, log, failed);
             note('no-slot');
             return;
           }
           slot = again[0];
         }
-        // The attempt's own deadline: never later than the one its fence records (batchDeadline).
-        const deadline = deadlineOf(slot);
-        if (precise) {
-          const mine = await consume(deps, [{ work: w, deadline }], wlog, note);
-          if (!mine.has(w)) return;
-        }
+        // The attempt's own deadline: never later than the one its fence records.
+        const deadline = fenced ?? deadlineOf(slot);
         if (w.record.status === 'reconciling') {
           const after = await reconcileOnce(deps, module, w.record, wlog, deadline);
           note(`reconciled:${after.status}`);
@@ -252,8 +276,8 @@ async function settleAll(deps: EngineDeps, module: SystemModule, work: Work[], o
  * A held attempt that could not get a slot in time: recorded as due again under a fresh fence (it held
  * the old one, so the write is its to make). Nothing was sent.
  */
-async function giveBack(deps: EngineDeps, module: SystemModule, w: Work, precise: boolean, log: Logger, failed: string[]): Promise<void> {
-  if (precise) {
+async function giveBack(deps: EngineDeps, module: SystemModule, w: Work, fenceUnspent: boolean, log: Logger, failed: string[]): Promise<void> {
+  if (fenceUnspent) {
     // Not consumed yet: the same message simply waits on the queue again.
     await requeueMessage(deps, w.record, 'waiting-for-slot', deps.pacer.nextFree(module.name), log, failed, w.id);
     return;

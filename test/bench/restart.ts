@@ -7,7 +7,7 @@
  * saw them. The NIF sandbox runs in this process, so what it received survives the kill.
  *
  *   npm run bench:restart                    (defaults: 60 payments, 5/s, killed 3 s in)
- *   npm run bench:restart -- --n 60 --rate 5 --kill-after 3
+ *   npm run bench:restart -- --n 60 --rate 5 --kill-after 3 --keep   (--keep: leave the data and the log)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '5' },
     'kill-after': { type: 'string', default: '3' },
     'settle-limit': { type: 'string', default: '180' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.n);
@@ -192,5 +193,5 @@ try {
   kill(child);
   await nif.close();
   log.end();
-  if (process.exitCode === 0) rmSync(dir, { recursive: true, force: true });
+  if (process.exitCode === 0 && !values.keep) rmSync(dir, { recursive: true, force: true });
 }

@@ -175,6 +175,32 @@ describe('recovery of unfinished attempts', () => {
     }
   });
 
+  it('a parking system whose fence consume ends after its slot: nothing sent late, recorded as due again, posted once, never unknown', async () => {
+    const fences = stack.deps.fences;
+    const consume = fences.consume.bind(fences);
+    let slow = 1;
+    fences.consume = async (...args) => {
+      // The consume is started just before the slot (by what consumes take lately); this one takes
+      // far longer, so the send would leave late: it must not, and its spent fence must not strand it.
+      if (slow-- > 0) await new Promise((r) => setTimeout(r, 250));
+      return consume(...args);
+    };
+    try {
+      await queued('double-park', 'slow-consume-1');
+      const seen = new Set<string>();
+      const r = await eventually(async () => {
+        const got = await record('double-park', 'slow-consume-1');
+        if (got) seen.add(got.status);
+        return got?.status === 'posted' ? got : undefined;
+      }, 10_000, 50);
+      expect(r.history.map((h) => h.event)).toContain('deferred');
+      expect(seen.has('unknown')).toBe(false);
+      expect(downstream.count('slow-consume-1')).toBe(1);
+    } finally {
+      fences.consume = consume;
+    }
+  });
+
   it('a huge rejection body is kept capped, the record written, and nothing sent again (issue 10: it broke the settle)', async () => {
     reject.set('huge-1', { type: 'rejected', httpStatus: 400, code: 'E', message: 'x'.repeat(600_000), body: 'y'.repeat(600_000) });
     await queued('double-park', 'huge-1');
