@@ -130,7 +130,17 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
     // (sending now could put one call too many in the downstream's window). Another one, or the queue.
     if (!slotUsable(p.at, deps.clock(), deps.pacer.settings)) {
       const now = deps.clock();
-      const again = (await deps.pacer.lanePermit(module.name, p.rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, p.rate, 1, now + deps.settings.inlineWaitMs))[0];
+      // The record says "sending" from its claim. A parking system does not wait for another send with
+      // it: a crash during that wait would park as unknown a payment that never left. The others may,
+      // since a resend or a read settles what a crash leaves of theirs.
+      let again: number | undefined;
+      if (module.ambiguity !== 'park') {
+        try {
+          again = (await deps.pacer.lanePermit(module.name, p.rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, p.rate, 1, now + deps.settings.inlineWaitMs))[0];
+        } catch (err) {
+          log.warn('rate limiter unavailable; the payment is queued', { error: err });
+        }
+      }
       if (again === undefined || again + deps.settings.attemptTimeoutMs / 2 > p.attemptDeadline) {
         // Nothing was sent: the record goes to the queue under a fresh fence (one more write, rarely).
         const queued: PaymentRecord = { ...scheduled(written, now, now, deps.pacer.mintFence()), history: withHistory(written, now, 'queued', 'no send slot in time after the claim; nothing was sent') };

@@ -201,6 +201,30 @@ describe('recovery of unfinished attempts', () => {
     }
   });
 
+  it.each([
+    ['double-park', true],
+    ['double-resend', false],
+  ] as const)('%s: an in-process claim that ends after its permit: a parking system queues at once instead of waiting with "sending" on its record', async (system, queues) => {
+    const store = stack.deps.store;
+    const claim = store.claim.bind(store);
+    let slow = 1;
+    store.claim = async (...args) => {
+      // Late for its permit by far more than a send may be, with most of the attempt's time still left.
+      if (slow-- > 0) await new Promise((r) => setTimeout(r, 100));
+      return claim(...args);
+    };
+    try {
+      const key = `slow-claim-${system}`;
+      await inline(system, key);
+      const r = await settledAs(system, key, ['posted']);
+      const queuedAfterClaim = r.history.some((h) => h.event === 'queued' && /after the claim/.test(h.detail ?? ''));
+      expect(queuedAfterClaim).toBe(queues);
+      expect(downstream.count(key)).toBe(1);
+    } finally {
+      store.claim = claim;
+    }
+  });
+
   it('a huge rejection body is kept capped, the record written, and nothing sent again (issue 10: it broke the settle)', async () => {
     reject.set('huge-1', { type: 'rejected', httpStatus: 400, code: 'E', message: 'x'.repeat(600_000), body: 'y'.repeat(600_000) });
     await queued('double-park', 'huge-1');
