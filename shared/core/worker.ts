@@ -74,6 +74,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
 
   const now = deps.clock();
   const work: Work[] = [];
+  // The fences (id and counter) of the messages taken into work: a second copy of a message in the same
+  // batch (a sweep duplicate next to the original, an SQS redelivery) is dropped here, because one
+  // fence write cannot consume the same counter twice (DynamoDB refuses the overlapping paths, and the
+  // whole batch would fail with it).
+  const taken = new Set<string>();
   for (const { id, message } of messages) {
     const record = message.record ?? read.get(message.pk);
     if (!record) note('missing');
@@ -84,7 +89,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
       // Woken early (a wait longer than SQS's 900 s, or a duplicate): sleep again on the queue.
       await requeueMessage(deps, record, 'deferred', record.nextAttemptAt ?? now, log, failed, id);
       note('deferred');
-    } else work.push({ id, message, record });
+    } else if (taken.has(`${record.fence.id}#${record.fence.n}`)) note('duplicate');
+    else {
+      taken.add(`${record.fence.id}#${record.fence.n}`);
+      work.push({ id, message, record });
+    }
   }
   if (work.length === 0) return { failed, counts };
 
@@ -155,7 +164,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   // duplicate message then leaves its slot unused). Parking systems consume each fence just before its
   // send, so that only a truly in-flight request can ever become unknown (issue 10).
   let owned = new Set<Work>(slotted);
-  if (!precise) owned = await consume(deps, slotted.map((w) => ({ work: w, deadline: batchDeadline })), log, note);
+  if (!precise) owned = await consume(deps, slotted.map((w) => ({ work: w, deadline: batchDeadline })), log, note, failed);
   const scheduledWork = slotted.filter((w) => owned.has(w));
 
   const deadlineOf = (slot: number) => Math.min(slot + deps.settings.attemptTimeoutMs, batchDeadline);
@@ -178,7 +187,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           if (precise && slotUsable(slot, deps.clock(), deps.pacer.settings)) {
             const deadline = deadlineOf(slot);
             const began = deps.clock();
-            const mine = await consume(deps, [{ work: w, deadline }], wlog, note);
+            const mine = await consume(deps, [{ work: w, deadline }], wlog, note, failed);
             deps.pacer.noteConsume(deps.clock() - began);
             if (!mine.has(w)) return;
             fenced = deadline;
@@ -230,8 +239,12 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   return { failed, counts };
 }
 
-/** Consumes the fences of `items` (one write per fence id); returns the work this worker now holds. */
-async function consume(deps: EngineDeps, items: { work: Work; deadline: number }[], log: Logger, note: (k: string, n?: number) => void): Promise<Set<Work>> {
+/**
+ * Consumes the fences of `items` (one write per fence id); returns the work this worker now holds. A
+ * fence write that fails reports only its own messages as failed (SQS redelivers them): the other fence
+ * ids of the batch are consumed already, and their messages must still be sent here.
+ */
+async function consume(deps: EngineDeps, items: { work: Work; deadline: number }[], log: Logger, note: (k: string, n?: number) => void, failed: string[]): Promise<Set<Work>> {
   const owned = new Set<Work>();
   const groups = new Map<string, { work: Work; deadline: number }[]>();
   for (const item of items) {
@@ -239,10 +252,17 @@ async function consume(deps: EngineDeps, items: { work: Work; deadline: number }
     groups.set(id, [...(groups.get(id) ?? []), item]);
   }
   for (const [id, group] of groups) {
-    const won = await deps.fences.consume(
-      id,
-      group.map((g) => ({ n: (g.work.record.fence as { n: number }).n, deadline: g.deadline })),
-    );
+    let won: Set<number>;
+    try {
+      won = await deps.fences.consume(
+        id,
+        group.map((g) => ({ n: (g.work.record.fence as { n: number }).n, deadline: g.deadline })),
+      );
+    } catch (err) {
+      log.error('fences could not be consumed; the messages will be redelivered', { count: group.length, error: err });
+      failed.push(...group.map((g) => g.work.id));
+      continue;
+    }
     for (const g of group) {
       if (won.has((g.work.record.fence as { n: number }).n)) owned.add(g.work);
       else {
@@ -258,7 +278,7 @@ async function consume(deps: EngineDeps, items: { work: Work; deadline: number }
 /** Settles every item with `outcome` (nothing was sent); consumes their fences first. */
 async function settleAll(deps: EngineDeps, module: SystemModule, work: Work[], outcome: Outcome, log: Logger, note: (k: string, n?: number) => void, failed: string[]): Promise<void> {
   const now = deps.clock();
-  const owned = await consume(deps, work.map((w) => ({ work: w, deadline: now })), log, note);
+  const owned = await consume(deps, work.map((w) => ({ work: w, deadline: now })), log, note, failed);
   for (const w of owned) {
     try {
       // Nothing was sent: this is not an attempt, so the outcome is applied without counting one.
