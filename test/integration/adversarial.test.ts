@@ -85,4 +85,110 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     expect((await record('double-reconcile', 'same-batch-1'))?.status).toBe('posted');
     expect((await record('double-reconcile', 'same-batch-2'))?.status).toBe('posted');
   });
+
+  /**
+   * Replaces `store.claim` (or `replace`) once: the write is made, and its reply is lost. `echo` is what
+   * the caller sees then: the SDK's retry of the same conditional write (which fails its condition
+   * against the item just written), or the error the SDK gives up with.
+   */
+  function loseReplyOnce(method: 'claim' | 'replace', echo: 'retry' | 'error', when: (r: PaymentRecord) => boolean = () => true) {
+    const store = stack.deps.store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const real = store[method]!.bind(store);
+    store[method] = async (...args: unknown[]) => {
+      if (!when(args[0] as PaymentRecord)) return real(...args);
+      store[method] = real;
+      await real(...args);
+      if (echo === 'error') throw new Error('socket hang up');
+      return real(...args);
+    };
+    return () => {
+      store[method] = real;
+    };
+  }
+
+  it.each([['retry'], ['error']] as const)(
+    'a claim written but its reply lost (%s) is the request\'s own: sent once, never answered as a duplicate, never parked unknown',
+    async (echo) => {
+      const key = `lost-claim-${echo}`;
+      const restore = loseReplyOnce('claim', echo);
+      let result;
+      try {
+        result = await inline('double-park', key);
+      } finally {
+        restore();
+      }
+      // On main: the SDK's retry came back as "the key exists with the same payload", so the first
+      // delivery was answered as a duplicate (the error: a 500); the record kept "sending" with nobody
+      // sending, and the sweep parked it unknown though nothing had left.
+      expect(result.kind).toBe('created');
+      const seen = new Set<string>();
+      const r = await sweepUntilSettled('double-park', key, seen);
+      expect(r.status).toBe('posted');
+      expect(seen.has('unknown')).toBe(false);
+      expect(downstream.count(key)).toBe(1);
+    },
+  );
+
+  it('a new revision written but its reply lost is the request\'s own: sent once, never parked unknown', async () => {
+    const key = 'lost-revision-1';
+    reject.set(key, { type: 'rejected', httpStatus: 400, message: 'bad' });
+    await inline('double-park', key);
+    expect((await record('double-park', key))?.status).toBe('failed');
+    reject.delete(key);
+    // Corrected data under the same key: a new revision, whose conditional write is echoed by a retry.
+    const restore = loseReplyOnce('replace', 'retry', (r) => r.pk.endsWith(key) && r.revision === 2);
+    let result;
+    try {
+      result = await submit(stack.deps, module('double-park'), { tenant: 't', key, request: { key, corrected: true } }, { owner: 'route-rev', correlationId: key, deadline: Date.now() + 10_000 });
+    } finally {
+      restore();
+    }
+    expect(result.kind).toBe('revised');
+    const seen = new Set<string>();
+    const r = await sweepUntilSettled('double-park', key, seen);
+    expect(r).toMatchObject({ status: 'posted', revision: 2 });
+    expect(seen.has('unknown')).toBe(false);
+    expect(downstream.count(key)).toBe(1);
+  });
+
+  it('the limiter failing on the re-permit after a late claim: the payment is queued, sent once, never parked unknown', async () => {
+    const key = 'late-claim-1';
+    const store = stack.deps.store;
+    const pacer = stack.deps.pacer;
+    const claim = store.claim.bind(store);
+    const lanePermit = pacer.lanePermit.bind(pacer);
+    const reserve = pacer.reserve.bind(pacer);
+    let broken = false;
+    // The claim ends well after its permit (a slow write), so the send must take another permit; the
+    // limiter's item cannot be written just then.
+    store.claim = async (rec) => {
+      await sleep(200);
+      const got = await claim(rec);
+      broken = true;
+      return got;
+    };
+    pacer.lanePermit = async (...args) => {
+      if (broken) throw new Error('ProvisionedThroughputExceededException');
+      return lanePermit(...args);
+    };
+    pacer.reserve = async (...args) => {
+      if (broken) throw new Error('ProvisionedThroughputExceededException');
+      return reserve(...args);
+    };
+    let result;
+    try {
+      // On main this threw (a 500 at the route), leaving the record "sending" for the sweep to park.
+      result = await inline('double-park', key);
+    } finally {
+      store.claim = claim;
+      pacer.lanePermit = lanePermit;
+      pacer.reserve = reserve;
+    }
+    expect(result.kind).toBe('created');
+    const seen = new Set<string>();
+    const r = await sweepUntilSettled('double-park', key, seen);
+    expect(r.status).toBe('posted');
+    expect(seen.has('unknown')).toBe(false);
+    expect(downstream.count(key)).toBe(1);
+  });
 });
