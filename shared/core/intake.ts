@@ -3,7 +3,7 @@ import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/t
 import { countOutcome, enqueue, sendOnce, settle } from './attempt.js';
 import { payloadHash } from './canonical.js';
 import type { EngineDeps } from './context.js';
-import { capText, leasedForSending, newRevision, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { capText, leasedForSending, newRevision, ownWrite, scheduled, settledBase, withHistory } from './lifecycle.js';
 import { slotUsable } from './pacing.js';
 import { retryDelayMs } from './retry-policy.js';
 import { wakeWaiting } from './recovery.js';
@@ -179,18 +179,6 @@ function draft(module: SystemModule, parsed: ParsedPayment, ids: IntakeIds, now:
     updatedAt: stamp,
     ttl: Math.floor(now / 1000) + ttlDays * 86_400,
   };
-}
-
-/**
- * Whether `existing` is the very item `written` put there: same version and update time, and the same
- * lease (its owner is this request) or the same fence (minted here, unique). A held record has neither
- * and is never taken for one: nothing sends it either way.
- */
-function ownWrite(existing: PaymentRecord, written: PaymentRecord): boolean {
-  if (existing.version !== written.version || existing.updatedAt !== written.updatedAt || existing.payloadHash !== written.payloadHash) return false;
-  if (written.fence) return existing.fence?.id === written.fence.id && existing.fence.n === written.fence.n;
-  if (written.leaseOwner !== undefined) return existing.leaseOwner === written.leaseOwner && existing.leaseUntil === written.leaseUntil;
-  return false;
 }
 
 /**

@@ -192,6 +192,27 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     expect(downstream.count(key)).toBe(1);
   });
 
+  it('a settle written but its reply lost (the SDK retried): the wake-up is still queued, and the payment posts without waiting for the sweep', async () => {
+    const key = 'lost-settle-1';
+    reject.set(key, { type: 'retryable', httpStatus: 503, message: 'busy' });
+    const restore = loseReplyOnce('replace', 'retry', (r) => r.pk.endsWith(key) && r.status === 'retrying' && r.attempts === 1);
+    try {
+      await queued('double-park', key);
+      await eventually(async () => (await record('double-park', key))?.attempts === 1, 5_000);
+    } finally {
+      restore();
+    }
+    reject.delete(key);
+    // No sweep here: on main the retry's message was never sent (the settle took its own write for a
+    // record that had moved on), so the payment waited for the sweep's grace and its next run.
+    const r = await eventually(async () => {
+      const got = await record('double-park', key);
+      return got?.status === 'posted' ? got : undefined;
+    }, 8_000);
+    expect(r.attempts).toBe(2);
+    expect(downstream.count(key)).toBe(1);
+  });
+
   // Not fixed: the fence item cannot tell a consume's own echo from another worker's consume. The write
   // sets c<n> = deadline under attribute_not_exists(c<n>); when its reply is lost and the SDK retries it,
   // the retry fails its condition against the counter it set itself, DynamoFenceStore.consume reports
