@@ -7,7 +7,7 @@ import { applyOutcome, budgetFor, scheduled, withHistory } from './lifecycle.js'
 import { slotUsable } from './pacing.js';
 import { reconcileOnce, wakeWaiting } from './recovery.js';
 import { sqsDelaySeconds } from './retry-policy.js';
-import { ACTIVE_STATUSES, type Outcome, type PaymentRecord } from './types.js';
+import { ACTIVE_STATUSES, systemOfPk, type Outcome, type PaymentRecord } from './types.js';
 
 /**
  * A system's retry worker, one batch of queue messages at a time (SQS with ReportBatchItemFailures).
@@ -55,6 +55,9 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
     try {
       const message = parseRetryMessage(item.body);
       if (message.system !== system) throw new Error(`a ${message.system} message on the ${system} queue`);
+      // The record named decides what is sent and where: another system's record (a hand-made or
+      // mis-routed message) must not be posted by this system's module.
+      if (systemOfPk(message.pk) !== system) throw new Error(`a ${systemOfPk(message.pk)} record in a message on the ${system} queue`);
       messages.push({ id: item.id, message });
     } catch (err) {
       // Never succeeds: let it reach the dead-letter queue where an operator can read it.

@@ -213,6 +213,44 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     expect(downstream.count(key)).toBe(1);
   });
 
+  it('corrected data after a rejection, replayed concurrently with two different bodies: one revision wins and is sent once, the rest are duplicates or conflicts', async () => {
+    const key = 'revise-race-1';
+    reject.set(key, { type: 'rejected', httpStatus: 400, message: 'bad' });
+    await inline('double-park', key);
+    expect((await record('double-park', key))?.status).toBe('failed');
+    reject.delete(key);
+    const send = (v: string, i: number) =>
+      submit(stack.deps, module('double-park'), { tenant: 't', key, request: { key, v } }, { owner: `route-${v}-${i}`, correlationId: `${key}-${v}`, deadline: Date.now() + 10_000 });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => send(i % 2 === 0 ? 'b' : 'c', i)));
+    const kinds = results.map((r) => r.kind);
+    expect(kinds.filter((k) => k === 'revised')).toHaveLength(1);
+    expect(kinds.every((k) => ['revised', 'duplicate', 'conflict'].includes(k))).toBe(true);
+    const r = await sweepUntilSettled('double-park', key);
+    expect(r).toMatchObject({ status: 'posted', revision: 2 });
+    const winner = results.find((x) => x.kind === 'revised')!.record.request.v;
+    // Every reply with the winner's body is the revision or its duplicate; every other one a conflict.
+    for (const [i, x] of results.entries()) expect(x.kind === 'conflict').toBe((i % 2 === 0 ? 'b' : 'c') !== winner);
+    expect(downstream.count(key)).toBe(1);
+  });
+
+  it('a message naming another system\'s record is not sent by this system\'s worker', async () => {
+    const key = 'misrouted-1';
+    const send = stack.queue.send.bind(stack.queue);
+    stack.queue.send = async () => undefined;
+    let queuedRecord;
+    try {
+      queuedRecord = (await queued('double-reconcile', key)).record;
+    } finally {
+      stack.queue.send = send;
+    }
+    // The record (snapshot and all) of double-reconcile, on double-park's queue.
+    const body = JSON.stringify({ ...retryMessage(queuedRecord, 'operator'), system: 'double-park' });
+    const r = await handleBatch(stack.workerDeps[0] as typeof stack.deps, 'double-park', [{ id: 'x', body }], Date.now() + 5_000);
+    expect(r.failed).toEqual(['x']);
+    expect(downstream.count(key)).toBe(0);
+    expect((await record('double-reconcile', key))?.fence).toEqual(queuedRecord.fence);
+  });
+
   // Not fixed: the fence item cannot tell a consume's own echo from another worker's consume. The write
   // sets c<n> = deadline under attribute_not_exists(c<n>); when its reply is lost and the SDK retries it,
   // the retry fails its condition against the counter it set itself, DynamoFenceStore.consume reports
