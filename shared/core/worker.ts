@@ -145,7 +145,14 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
       // The schedule is slowed for the lane's whole life, so its sends are worth taking until it ends.
       // A worker in the intake's own container (the local process) also renews that lane while it has a
       // backlog: the lane's share then never falls into a cooling gap halfway through.
-      const at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
+      let at: number | undefined;
+      try {
+        at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
+      } catch (err) {
+        // A lane renewal that cannot be written: the shared schedule (or the queue) takes the rest, as
+        // when the lane is full. Thrown on, it failed the whole batch towards the dead-letter queue.
+        log.warn('intake lane could not be renewed; the shared schedule is asked instead', { error: err });
+      }
       if (at === undefined) break;
       times.push(at);
     }

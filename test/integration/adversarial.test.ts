@@ -251,6 +251,33 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     expect((await record('double-reconcile', key))?.fence).toEqual(queuedRecord.fence);
   });
 
+  it('a lane renewal that cannot be written fails no message: the batch takes shared slots and posts', async () => {
+    const key = 'lane-down-1';
+    const send = stack.queue.send.bind(stack.queue);
+    stack.queue.send = async () => undefined;
+    let queuedRecord;
+    try {
+      queuedRecord = (await queued('double-park', key)).record;
+    } finally {
+      stack.queue.send = send;
+    }
+    const pacer = stack.deps.pacer;
+    const lanePermit = pacer.lanePermit.bind(pacer);
+    pacer.lanePermit = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    let r;
+    try {
+      // On main the throw left handleBatch: every message of the batch was failed (towards the DLQ).
+      r = await handleBatch(stack.deps, 'double-park', [{ id: 'l', body: JSON.stringify(retryMessage(queuedRecord, 'queued')) }], Date.now() + 5_000);
+    } finally {
+      pacer.lanePermit = lanePermit;
+    }
+    expect(r.failed).toEqual([]);
+    expect(downstream.count(key)).toBe(1);
+    expect((await record('double-park', key))?.status).toBe('posted');
+  });
+
   // Not fixed: the fence item cannot tell a consume's own echo from another worker's consume. The write
   // sets c<n> = deadline under attribute_not_exists(c<n>); when its reply is lost and the SDK retries it,
   // the retry fails its condition against the counter it set itself, DynamoFenceStore.consume reports
