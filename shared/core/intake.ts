@@ -315,8 +315,9 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
       deps,
       ids.owner,
     );
-    if (!(await deps.store.replace(next, existing.version))) continue;
-    return { kind: 'changed', record: await proceed(deps, module, { ...next, version: existing.version + 1 }, p, log) };
+    const written = { ...next, version: existing.version + 1 };
+    if (!(await replaceOwn(deps, written, existing.version))) continue;
+    return { kind: 'changed', record: await proceed(deps, module, written, p, log) };
   }
   return { kind: 'busy', record: (await deps.store.get(pk)) as PaymentRecord };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { submit } from '../../shared/core/intake.js';
+import { submit, upsert } from '../../shared/core/intake.js';
 import { recordPk, type PaymentRecord } from '../../shared/core/types.js';
 import { handleBatch } from '../../shared/core/worker.js';
 import type { Stack } from '../../shared/local/stack.js';
@@ -276,6 +276,30 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     expect(r.failed).toEqual([]);
     expect(downstream.count(key)).toBe(1);
     expect((await record('double-park', key))?.status).toBe('posted');
+  });
+
+  it('a changed register version written but its reply lost (the SDK retried) is sent as the change, never answered as unchanged', async () => {
+    const key = 'lost-upsert-1';
+    const put = (v: string) =>
+      upsert(stack.deps, module('double-reconcile'), { tenant: 't', key, request: { key, v } }, { owner: `route-put-${v}`, correlationId: `${key}-${v}`, deadline: Date.now() + 10_000 });
+    expect((await put('1')).kind).toBe('created');
+    await eventually(async () => (await record('double-reconcile', key))?.status === 'posted', 5_000);
+    const restore = loseReplyOnce('replace', 'retry', (r) => r.pk.endsWith(key) && r.request.v === '2');
+    let result;
+    try {
+      result = await put('2');
+    } finally {
+      restore();
+    }
+    // On main the echo sent the loop round again, where the record (its own write) had the new body:
+    // "unchanged", with the record left "sending" for the sweep to strand and reconcile.
+    expect(result.kind).toBe('changed');
+    const r = await eventually(async () => {
+      const got = await record('double-reconcile', key);
+      return got?.status === 'posted' && got.request.v === '2' ? got : undefined;
+    }, 5_000);
+    expect(r.history.map((h) => h.event)).not.toContain('stranded');
+    expect(downstream.count(key)).toBe(2);
   });
 
   // Not fixed: the fence item cannot tell a consume's own echo from another worker's consume. The write
