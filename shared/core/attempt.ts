@@ -2,7 +2,7 @@ import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
 import type { EngineDeps } from './context.js';
-import { applyOutcome, capText, settledBase, withHistory, type OutcomeContext } from './lifecycle.js';
+import { applyOutcome, capText, ownWrite, settledBase, withHistory, type OutcomeContext } from './lifecycle.js';
 import { sqsDelaySeconds } from './retry-policy.js';
 import type { Outcome, PaymentRecord } from './types.js';
 
@@ -97,6 +97,12 @@ export async function settle(
       }
       await deps.sleep(200 * 2 ** i);
     }
+  }
+  if (!written && (final.fence || final.leaseOwner !== undefined)) {
+    // A write whose reply was lost and retried by the SDK fails its condition against itself: if the
+    // record is this very write, its wake-up must still be queued (else it waits for the sweep).
+    const current = await deps.store.get(from.pk);
+    written = current !== undefined && ownWrite(current, { ...final, version: from.version + 1 });
   }
   if (written) {
     const record = { ...final, version: from.version + 1 };

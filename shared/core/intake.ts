@@ -3,10 +3,11 @@ import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/t
 import { countOutcome, enqueue, sendOnce, settle } from './attempt.js';
 import { payloadHash } from './canonical.js';
 import type { EngineDeps } from './context.js';
-import { capText, leasedForSending, newRevision, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { capText, leasedForSending, newRevision, ownWrite, scheduled, settledBase, withHistory } from './lifecycle.js';
 import { slotUsable } from './pacing.js';
 import { retryDelayMs } from './retry-policy.js';
 import { wakeWaiting } from './recovery.js';
+import type { ClaimResult } from '../store/port.js';
 import { recordPk, type Outcome, type PaymentRecord } from './types.js';
 
 /**
@@ -138,7 +139,9 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
         try {
           again = (await deps.pacer.lanePermit(module.name, p.rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, p.rate, 1, now + deps.settings.inlineWaitMs))[0];
         } catch (err) {
-          log.warn('rate limiter unavailable; the payment is queued', { error: err });
+          // The limiter cannot be reached: queue it like a missing permit. Thrown on, the record would keep
+          // "sending" with nobody sending, and the sweep would strand a payment that never left.
+          log.warn('rate limiter unavailable after the claim; the payment is queued', { error: err });
         }
       }
       if (again === undefined || again + deps.settings.attemptTimeoutMs / 2 > p.attemptDeadline) {
@@ -183,6 +186,39 @@ function draft(module: SystemModule, parsed: ParsedPayment, ids: IntakeIds, now:
   };
 }
 
+/**
+ * The claim, told apart from its own echo: a claim whose reply was lost is retried (by the SDK, or here
+ * after an error) and then fails its condition against the item it wrote itself. Taken for a duplicate,
+ * that item would keep "sending" with nobody sending, and the sweep would strand a payment that never
+ * left (parked unknown where the system parks).
+ */
+async function claimOwn(deps: EngineDeps, first: PaymentRecord): Promise<ClaimResult> {
+  let claim: ClaimResult;
+  try {
+    claim = await deps.store.claim(first);
+  } catch (err) {
+    // The write may have been made: if the item there is this one, it is ours to proceed with.
+    const existing = await deps.store.get(first.pk).catch(() => undefined);
+    if (existing && ownWrite(existing, first)) return { claimed: true };
+    throw err;
+  }
+  if (!claim.claimed && ownWrite(claim.existing, first)) return { claimed: true };
+  return claim;
+}
+
+/** The revision's conditional write, told apart from its own echo as the claim is (`claimOwn`). */
+async function replaceOwn(deps: EngineDeps, written: PaymentRecord, expectedVersion: number): Promise<boolean> {
+  try {
+    if (await deps.store.replace(written, expectedVersion)) return true;
+  } catch (err) {
+    const current = await deps.store.get(written.pk).catch(() => undefined);
+    if (current && ownWrite(current, written)) return true;
+    throw err;
+  }
+  const current = await deps.store.get(written.pk);
+  return current !== undefined && ownWrite(current, written);
+}
+
 /** Statuses whose payment provably reached nothing: the key may carry a corrected payload as a new revision. */
 const REVISABLE = new Set(['failed', 'held']);
 
@@ -197,7 +233,7 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
   const first = shaped(draft(module, parsed, ids, deps.clock(), deps.settings.ttlDays, checkpoints), p, deps, ids.owner);
   for (let i = 0; i < 3; i++) {
     const started = deps.clock();
-    const claim = await deps.store.claim(first);
+    const claim = await claimOwn(deps, first);
     deps.pacer.noteClaim(deps.clock() - started);
     if (claim.claimed) {
       log.info('claimed', { plan: p.kind });
@@ -219,9 +255,9 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
     }
     const now = deps.clock();
     const revised = shaped(newRevision(existing, parsed.request, now, `the caller sent corrected data after the payment was ${existing.status}`, 'revised'), p, deps, ids.owner);
-    if (await deps.store.replace({ ...revised, correlationId: ids.correlationId }, existing.version)) {
+    const written = { ...revised, correlationId: ids.correlationId, version: existing.version + 1 };
+    if (await replaceOwn(deps, written, existing.version)) {
       log.info('new revision', { revision: revised.revision, previous: existing.status });
-      const written = { ...revised, correlationId: ids.correlationId, version: existing.version + 1 };
       return { kind: 'revised', record: await proceed(deps, module, written, p, log) };
     }
     // The record changed under us: decide again on what is there now.
@@ -284,8 +320,9 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
       deps,
       ids.owner,
     );
-    if (!(await deps.store.replace(next, existing.version))) continue;
-    return { kind: 'changed', record: await proceed(deps, module, { ...next, version: existing.version + 1 }, p, log) };
+    const written = { ...next, version: existing.version + 1 };
+    if (!(await replaceOwn(deps, written, existing.version))) continue;
+    return { kind: 'changed', record: await proceed(deps, module, written, p, log) };
   }
   return { kind: 'busy', record: (await deps.store.get(pk)) as PaymentRecord };
 }

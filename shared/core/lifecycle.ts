@@ -88,6 +88,18 @@ export function scheduled(record: PaymentRecord, now: number, at: number, fence:
   return { ...settledBase(record, now), status: record.status, fence, nextAttemptAt: at };
 }
 
+/**
+ * Whether `existing` is the very item `written` put there: same version and update time, and the same
+ * lease (its owner is this request) or the same fence (minted here, unique). A held record has neither
+ * and is never taken for one: nothing sends it either way.
+ */
+export function ownWrite(existing: PaymentRecord, written: PaymentRecord): boolean {
+  if (existing.version !== written.version || existing.updatedAt !== written.updatedAt || existing.payloadHash !== written.payloadHash) return false;
+  if (written.fence) return existing.fence?.id === written.fence.id && existing.fence.n === written.fence.n;
+  if (written.leaseOwner !== undefined) return existing.leaseOwner === written.leaseOwner && existing.leaseUntil === written.leaseUntil;
+  return false;
+}
+
 /** The record under an in-process attempt: `sending` is set because the request leaves right after this write. */
 export function leasedForSending(record: PaymentRecord, owner: string, now: number, until: number): PaymentRecord {
   const { fence: _f, ...rest } = record;

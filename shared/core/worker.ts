@@ -7,7 +7,7 @@ import { applyOutcome, budgetFor, scheduled, withHistory } from './lifecycle.js'
 import { slotUsable } from './pacing.js';
 import { reconcileOnce, wakeWaiting } from './recovery.js';
 import { sqsDelaySeconds } from './retry-policy.js';
-import { ACTIVE_STATUSES, type Outcome, type PaymentRecord } from './types.js';
+import { ACTIVE_STATUSES, systemOfPk, type Outcome, type PaymentRecord } from './types.js';
 
 /**
  * A system's retry worker, one batch of queue messages at a time (SQS with ReportBatchItemFailures).
@@ -55,6 +55,9 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
     try {
       const message = parseRetryMessage(item.body);
       if (message.system !== system) throw new Error(`a ${message.system} message on the ${system} queue`);
+      // The record named decides what is sent and where: another system's record (a hand-made or
+      // mis-routed message) must not be posted by this system's module.
+      if (systemOfPk(message.pk) !== system) throw new Error(`a ${systemOfPk(message.pk)} record in a message on the ${system} queue`);
       messages.push({ id: item.id, message });
     } catch (err) {
       // Never succeeds: let it reach the dead-letter queue where an operator can read it.
@@ -74,6 +77,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
 
   const now = deps.clock();
   const work: Work[] = [];
+  // The fences (id and counter) of the messages taken into work: a second copy of a message in the same
+  // batch (a sweep duplicate next to the original, an SQS redelivery) is dropped here, because one
+  // fence write cannot consume the same counter twice (DynamoDB refuses the overlapping paths, and the
+  // whole batch would fail with it).
+  const taken = new Set<string>();
   for (const { id, message } of messages) {
     const record = message.record ?? read.get(message.pk);
     if (!record) note('missing');
@@ -84,7 +92,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
       // Woken early (a wait longer than SQS's 900 s, or a duplicate): sleep again on the queue.
       await requeueMessage(deps, record, 'deferred', record.nextAttemptAt ?? now, log, failed, id);
       note('deferred');
-    } else work.push({ id, message, record });
+    } else if (taken.has(`${record.fence.id}#${record.fence.n}`)) note('duplicate');
+    else {
+      taken.add(`${record.fence.id}#${record.fence.n}`);
+      work.push({ id, message, record });
+    }
   }
   if (work.length === 0) return { failed, counts };
 
@@ -133,7 +145,14 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
       // The schedule is slowed for the lane's whole life, so its sends are worth taking until it ends.
       // A worker in the intake's own container (the local process) also renews that lane while it has a
       // backlog: the lane's share then never falls into a cooling gap halfway through.
-      const at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
+      let at: number | undefined;
+      try {
+        at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
+      } catch (err) {
+        // A lane renewal that cannot be written: the shared schedule (or the queue) takes the rest, as
+        // when the lane is full. Thrown on, it failed the whole batch towards the dead-letter queue.
+        log.warn('intake lane could not be renewed; the shared schedule is asked instead', { error: err });
+      }
       if (at === undefined) break;
       times.push(at);
     }
@@ -155,7 +174,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   // duplicate message then leaves its slot unused). Parking systems consume each fence just before its
   // send, so that only a truly in-flight request can ever become unknown (issue 10).
   let owned = new Set<Work>(slotted);
-  if (!precise) owned = await consume(deps, slotted.map((w) => ({ work: w, deadline: batchDeadline })), log, note);
+  if (!precise) owned = await consume(deps, slotted.map((w) => ({ work: w, deadline: batchDeadline })), log, note, failed);
   const scheduledWork = slotted.filter((w) => owned.has(w));
 
   const deadlineOf = (slot: number) => Math.min(slot + deps.settings.attemptTimeoutMs, batchDeadline);
@@ -178,7 +197,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           if (precise && slotUsable(slot, deps.clock(), deps.pacer.settings)) {
             const deadline = deadlineOf(slot);
             const began = deps.clock();
-            const mine = await consume(deps, [{ work: w, deadline }], wlog, note);
+            const mine = await consume(deps, [{ work: w, deadline }], wlog, note, failed);
             deps.pacer.noteConsume(deps.clock() - began);
             if (!mine.has(w)) return;
             fenced = deadline;
@@ -230,8 +249,12 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   return { failed, counts };
 }
 
-/** Consumes the fences of `items` (one write per fence id); returns the work this worker now holds. */
-async function consume(deps: EngineDeps, items: { work: Work; deadline: number }[], log: Logger, note: (k: string, n?: number) => void): Promise<Set<Work>> {
+/**
+ * Consumes the fences of `items` (one write per fence id); returns the work this worker now holds. A
+ * fence write that fails reports only its own messages as failed (SQS redelivers them): the other fence
+ * ids of the batch are consumed already, and their messages must still be sent here.
+ */
+async function consume(deps: EngineDeps, items: { work: Work; deadline: number }[], log: Logger, note: (k: string, n?: number) => void, failed: string[]): Promise<Set<Work>> {
   const owned = new Set<Work>();
   const groups = new Map<string, { work: Work; deadline: number }[]>();
   for (const item of items) {
@@ -239,10 +262,17 @@ async function consume(deps: EngineDeps, items: { work: Work; deadline: number }
     groups.set(id, [...(groups.get(id) ?? []), item]);
   }
   for (const [id, group] of groups) {
-    const won = await deps.fences.consume(
-      id,
-      group.map((g) => ({ n: (g.work.record.fence as { n: number }).n, deadline: g.deadline })),
-    );
+    let won: Set<number>;
+    try {
+      won = await deps.fences.consume(
+        id,
+        group.map((g) => ({ n: (g.work.record.fence as { n: number }).n, deadline: g.deadline })),
+      );
+    } catch (err) {
+      log.error('fences could not be consumed; the messages will be redelivered', { count: group.length, error: err });
+      failed.push(...group.map((g) => g.work.id));
+      continue;
+    }
     for (const g of group) {
       if (won.has((g.work.record.fence as { n: number }).n)) owned.add(g.work);
       else {
@@ -258,7 +288,7 @@ async function consume(deps: EngineDeps, items: { work: Work; deadline: number }
 /** Settles every item with `outcome` (nothing was sent); consumes their fences first. */
 async function settleAll(deps: EngineDeps, module: SystemModule, work: Work[], outcome: Outcome, log: Logger, note: (k: string, n?: number) => void, failed: string[]): Promise<void> {
   const now = deps.clock();
-  const owned = await consume(deps, work.map((w) => ({ work: w, deadline: now })), log, note);
+  const owned = await consume(deps, work.map((w) => ({ work: w, deadline: now })), log, note, failed);
   for (const w of owned) {
     try {
       // Nothing was sent: this is not an attempt, so the outcome is applied without counting one.
