@@ -289,15 +289,25 @@ export class DynamoFenceStore implements FenceStore {
 
   async consume(id: string, entries: readonly { n: number; deadline: number }[]): Promise<Set<number>> {
     const won = new Set<number>();
+    // Each consume marks its deadlines with its own thousandths of a millisecond, so a write of ours whose
+    // reply was lost (the SDK retried it and the retry found the counter set) is told from a consume by
+    // another copy of the message: read back, the value is ours.
+    const tag = 1 + Math.floor(Math.random() * 999);
+    const marked = entries.map((e) => ({ n: e.n, deadline: Math.floor(e.deadline) + tag / 1_000 }));
+    const ours = (seen: Map<number, number>, e: { n: number; deadline: number }) => Math.abs((seen.get(e.n) ?? NaN) - e.deadline) < 1e-4;
     // One write per 80 (DynamoDB's 4 KB expression limit holds about that many); only when some of a
     // chunk were taken before (a duplicate message) one write each for that chunk.
-    for (let i = 0; i < entries.length; i += 80) {
-      const chunk = entries.slice(i, i + 80);
+    for (let i = 0; i < marked.length; i += 80) {
+      const chunk = marked.slice(i, i + 80);
       if (await this.update(id, chunk)) {
         for (const e of chunk) won.add(e.n);
         continue;
       }
-      for (const e of chunk) if (await this.update(id, [e])) won.add(e.n);
+      const seen = await this.inspect(id);
+      for (const e of chunk) {
+        if (ours(seen, e)) won.add(e.n);
+        else if (!seen.has(e.n) && ((await this.update(id, [e])) || ours(await this.inspect(id), e))) won.add(e.n);
+      }
     }
     return won;
   }

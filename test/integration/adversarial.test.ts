@@ -311,24 +311,31 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
   // idempotent per consumer (a token per consume kept with the counter and allowed by the condition,
   // or a deadline value made unique and compared through ReturnValuesOnConditionCheckFailure), which
   // grows the fence item that pacer.ts sizes to one write unit: left for the lead to decide.
-  it.fails('a parking fence consume written but its reply lost (the SDK retried): sent once, never parked unknown', async () => {
+  it('a parking fence consume written but its reply lost (the SDK retried): sent once, never parked unknown', async () => {
     const key = 'lost-consume-1';
-    const fences = stack.deps.fences;
-    const consume = fences.consume.bind(fences);
-    fences.consume = async (id, entries) => {
-      fences.consume = consume;
-      await consume(id, entries);
-      return consume(id, entries);
+    // The fence store's own DynamoDB client: its first fence write goes through, its answer is lost,
+    // and the same request is sent again (as the SDK's retry does), whose condition now fails.
+    const doc = (stack.deps.fences as unknown as { doc: { send: (command: unknown) => Promise<unknown> } }).doc;
+    const send = doc.send.bind(doc);
+    let lose = 1;
+    doc.send = async (command: unknown) => {
+      const input = (command as { input?: { Key?: { pk?: string }; UpdateExpression?: string } }).input;
+      if (lose > 0 && input?.UpdateExpression && String(input.Key?.pk).startsWith('fence#')) {
+        lose--;
+        await send(command);
+      }
+      return send(command);
     };
     try {
       await queued('double-park', key);
-      await eventually(async () => fences.consume === consume, 5_000);
+      await eventually(async () => lose === 0, 5_000);
     } finally {
-      fences.consume = consume;
+      doc.send = send;
     }
     const seen = new Set<string>();
     const r = await sweepUntilSettled('double-park', key, seen);
-    // Observed: 'unknown' (stranded, parked), with nothing sent (downstream count 0).
+    // Before: the retry's failed condition read as "consumed by another copy": the message was dropped
+    // unsent and the sweep parked the payment unknown (downstream count 0).
     expect(r.status).toBe('posted');
     expect(seen.has('unknown')).toBe(false);
     expect(downstream.count(key)).toBe(1);
