@@ -258,15 +258,17 @@ export class Pacer {
 }
 
 /**
- * How long a write may take here now: the moving average plus twice the moving deviation (as TCP sizes
- * its retransmission timer), so a write slowed by a burst still ends before the send it precedes.
+ * How long a write may take here now: the moving average plus one moving deviation (TCP's estimator,
+ * with one deviation where its timer takes four). Starting a write that much before its send lets
+ * most writes end in time (a send may leave up to `lateMs` after its slot), while the time a record
+ * says "sending" before anything is sent stays about one write long.
  */
 class DurationEstimate {
   private mean = 10;
   private dev = 5;
 
   estimate(): number {
-    return Math.min(this.mean + 2 * this.dev, 250);
+    return Math.min(this.mean + this.dev, 250);
   }
 
   note(ms: number): void {

@@ -33,9 +33,18 @@ export interface SweepReport {
  *   harmless, because only one of them can consume the fence.
  * - A queued attempt whose fence was consumed and whose deadline passed without an outcome: ambiguous.
  * Records still waiting behind their queue's backlog are left alone (`boot` skips that check: the
- * local queue is empty at boot).
+ * local queue is empty at boot). `previousRunEnded` (the local stack's first sweep at boot, before it
+ * takes requests: the process that held the data directory is gone, dynalite's lock says so) treats
+ * every lease and fence deadline still running as ended, rather than waiting up to an attempt's
+ * deadline for an attempt that died with that process.
  */
-export async function sweep(deps: EngineDeps, systems: readonly string[], opts: { boot?: boolean; limit?: number } = {}): Promise<SweepReport> {
+export interface SweepOptions {
+  boot?: boolean;
+  previousRunEnded?: boolean;
+  limit?: number;
+}
+
+export async function sweep(deps: EngineDeps, systems: readonly string[], opts: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = { enqueued: 0, stranded: 0, probed: 0, heldOverAnHour: 0 };
   await Promise.all(
     systems.map(async (system) => {
@@ -58,7 +67,7 @@ export async function sweep(deps: EngineDeps, systems: readonly string[], opts: 
   return report;
 }
 
-async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?: boolean; limit?: number }): Promise<SweepReport> {
+async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: SweepOptions): Promise<SweepReport> {
   const report: SweepReport = { enqueued: 0, stranded: 0, probed: 0, heldOverAnHour: 0 };
   const system = module.name;
   const now = deps.clock();
@@ -84,7 +93,7 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?
       if (!record || !ACTIVE_STATUSES.includes(record.status)) continue;
       const rlog = log.child({ ref: hashId(pk), correlationId: record.correlationId });
       if (record.leaseUntil !== undefined) {
-        if (record.leaseUntil > now) {
+        if (record.leaseUntil > now && !opts.previousRunEnded) {
           // An in-process attempt may still be running: look again once its lease has ended.
           report.recheckAt = Math.max(report.recheckAt ?? 0, record.leaseUntil);
           continue;
@@ -115,7 +124,7 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: { boot?
       if (deadline === undefined) {
         await deps.queue.send(retryMessage(record, 'sweep'), sqsDelaySeconds(record.nextAttemptAt ?? now, now));
         report.enqueued++;
-      } else if (deadline + deps.settings.settleMarginMs <= now) {
+      } else if (deadline + deps.settings.settleMarginMs <= now || opts.previousRunEnded) {
         report.stranded++;
         await strand(deps, module, record, 'a queued attempt did not finish (its worker died or timed out)', rlog);
       } else {

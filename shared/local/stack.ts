@@ -256,7 +256,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // deadlines have passed (a second look is scheduled for those still within theirs).
     let boot: SweepReport | undefined;
     if (opts.bootSweep !== false) {
-      boot = await sweep(deps, [...modules.keys()], { boot: true });
+      // The process that left them is gone (dynalite's lock on the data directory admits one process),
+      // and this one takes no request before this sweep ends: its unfinished attempts end now.
+      boot = await sweep(deps, [...modules.keys()], { boot: true, previousRunEnded: true });
       if (boot.recheckAt !== undefined) {
         const timer = setTimeout(() => {
           sweep(deps, [...modules.keys()], { boot: true }).catch((err: Error) => deps.log.error('boot sweep failed', { error: err }));
