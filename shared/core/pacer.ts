@@ -4,6 +4,7 @@ import type { LimiterStore } from '../store/port.js';
 import {
   DEFAULT_PACING,
   EMPTY_LIMITER,
+  endPreviousRun,
   grantLane,
   learn,
   nextLaneSend,
@@ -249,6 +250,15 @@ export class Pacer {
       this.log.warn('rate limiter feedback not recorded', { system, error: err });
     }
     return undefined;
+  }
+
+  /** At the local stack's boot: gives up the slots and lanes the previous process booked (see `endPreviousRun`). */
+  async endPreviousRun(system: string): Promise<void> {
+    const now = this.clock();
+    await this.update(system, (s) => {
+      const next = endPreviousRun(s, now, this.settings);
+      return next === s ? undefined : { state: next, result: true };
+    });
   }
 
   /** Reads the shared state afresh (the sweep asks which systems are failing). */

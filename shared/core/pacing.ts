@@ -138,6 +138,22 @@ export function grantLane(
   return { lane, state: { ...state, lanes: { ...lanes, [owner]: lane } } };
 }
 
+/**
+ * The schedule after the process that booked it is gone (the local stack's boot): every send it made
+ * happened before `now`, so sends from `now` plus one paced window can share no window with them. Slots
+ * it booked beyond that, and its lanes, are given up; no lane starts within that window either.
+ * Returns the state unchanged when nothing was booked beyond it.
+ */
+export function endPreviousRun(state: LimiterState, now: number, s: PacingSettings): LimiterState {
+  const from = now + pacedWindow(s);
+  if (state.next <= from && Object.keys(state.lanes).length === 0) return state;
+  // A lane's sends are not in the schedule (it only spaced its own slots around them): with the lanes
+  // gone, the schedule restarts a whole window on. Otherwise its own spacing still holds up to `from`.
+  const lanesLive = Object.values(state.lanes).some((lane) => lane.until + pacedWindow(s) > now);
+  const next = lanesLive ? from : Math.min(Math.max(state.next, now), from);
+  return { ...state, next, lastSlot: Math.max(Math.min(state.lastSlot, from), now), lanes: {} };
+}
+
 /** The earliest time at or after `now` that one more send on a lane of `r` per window keeps the window bound. */
 export function nextLaneSend(sent: readonly number[], r: number, now: number, s: PacingSettings): number {
   const w = pacedWindow(s);

@@ -73,6 +73,14 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: SweepOp
   const now = deps.clock();
   const grace = opts.boot ? 0 : deps.settings.sweepGraceMs;
   const log = deps.log.child({ system });
+  if (opts.previousRunEnded) {
+    try {
+      await deps.pacer.endPreviousRun(system);
+    } catch (err) {
+      // Only a wait: the slots the previous process booked are simply waited out.
+      log.warn('rate limiter not reset at boot', { error: err });
+    }
+  }
   // At boot every active record counts, due or not: the local queue died with the previous process,
   // so even a wake-up due in an hour has no message any more.
   const overdue = await deps.store.due(system, opts.boot ? Number.MAX_SAFE_INTEGER : now - grace, opts.limit ?? (opts.boot ? 10_000 : 500));

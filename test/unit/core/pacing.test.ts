@@ -3,6 +3,7 @@ import {
   currentRate,
   DEFAULT_PACING,
   EMPTY_LIMITER,
+  endPreviousRun,
   grantLane,
   learn,
   nextLaneSend,
@@ -156,5 +157,31 @@ describe('the rate controller', () => {
     ['nothing said', { 'content-type': 'application/json' }, undefined],
   ])('reads %s', (_n, headers, expected) => {
     expect(rateInfoFrom(headers, EPOCH)).toEqual(expected);
+  });
+});
+
+describe('endPreviousRun: the schedule a killed process booked', () => {
+  it.each<[string, Partial<LimiterState>, Partial<LimiterState> | 'unchanged']>([
+    ['nothing booked ahead: unchanged', { next: T - 5_000, lastSlot: T - 5_103 }, 'unchanged'],
+    ['booked within a window: unchanged', { next: T + 500, lastSlot: T + 397 }, 'unchanged'],
+    ['booked 30 s ahead: new slots from one paced window on', { next: T + 30_000, lastSlot: T + 29_897 }, { next: T + 1_030, lastSlot: T + 1_030, lanes: {} }],
+    ['a lane it held: dropped, and the schedule restarts a window on (its sends were not in it)', { next: T - 5_000, lastSlot: T - 5_103, lanes: { dead: { r: 5, until: T + 3_000 } } }, { next: T + 1_030, lastSlot: T, lanes: {} }],
+    ['a lane that ended long ago: dropped, and the slots booked ahead given up', { next: T + 30_000, lastSlot: T + 29_897, lanes: { dead: { r: 5, until: T - 10_000 } } }, { next: T + 1_030, lastSlot: T + 1_030, lanes: {} }],
+  ])('%s', (_name, before, after) => {
+    const s0 = state(before);
+    const s1 = endPreviousRun(s0, T, S);
+    if (after === 'unchanged') expect(s1).toBe(s0);
+    else expect(s1).toMatchObject(after);
+  });
+
+  it('a send the dead process made just before the restart and the first new ones share no window beyond R', () => {
+    const R = 5;
+    // The dead process's last R sends, the last one just before `T`; it had booked 40 more.
+    const dead = Array.from({ length: R }, (_, i) => T - 1 - i * 206);
+    let s = state({ next: T + 40 * 206, lastSlot: T + 39 * 206 });
+    s = endPreviousRun(s, T, S);
+    const fresh = reserveSlots(s, R, T, 20, Infinity, S).slots;
+    expect(fresh[0]).toBe(T + 1_030);
+    expect(maxInWindow([...dead, ...fresh])).toBeLessThanOrEqual(R);
   });
 });
