@@ -28,6 +28,7 @@ import { makeHandler as makeKontantanalysSync } from '../../functions/kontantana
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
+import { reindexUnfinished } from './reindex.js';
 import { tapDynalite, type DynamoExchange } from './dynamo-tap.js';
 import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
@@ -256,6 +257,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // deadlines have passed (a second look is scheduled for those still within theirs).
     let boot: SweepReport | undefined;
     if (opts.bootSweep !== false) {
+      if (opts.dataDir) await reindexUnfinished(client, config.TABLE_NAME, log);
       // The process that left them is gone (dynalite's lock on the data directory admits one process),
       // and this one takes no request before this sweep ends: its unfinished attempts end now.
       boot = await sweep(deps, [...modules.keys()], { boot: true, previousRunEnded: true });
