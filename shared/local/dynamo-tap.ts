@@ -60,3 +60,56 @@ export function tapDynalite(server: Server, observe: (exchange: DynamoExchange) 
     for (const listener of original) listener.call(server, req, res);
   });
 }
+
+/**
+ * Counts the requests dynalite is still handling (from arrival to its `res.end`), so the stack can wait
+ * for them before closing the database. dynalite's own graceful close waits only for the LevelDB
+ * operation running at that moment; a PutItem is several in a row (read, write, index entries), and
+ * the next one after the close throws 'Database is closed' outside any handler, which takes the process
+ * down. `drained(ms)` turns new requests away from then on and resolves once none is left, or after
+ * `ms` at most.
+ */
+export function trackDynalite(server: Server): { drained(ms: number): Promise<void> } {
+  let inFlight = 0;
+  let waiters: (() => void)[] = [];
+  const original = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  let closing = false;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (closing) {
+      // Past the drain: answered here, as a DynamoDB that is going away, and never handed to dynalite.
+      res.writeHead(503, { 'content-type': 'application/x-amz-json-1.0', connection: 'close' });
+      res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailableException', message: 'local DynamoDB is closing' }));
+      return;
+    }
+    inFlight++;
+    let done = false;
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      if (!done) {
+        done = true;
+        inFlight--;
+        if (inFlight === 0) {
+          for (const w of waiters) w();
+          waiters = [];
+        }
+      }
+      return end(...args);
+    }) as ServerResponse['end'];
+    for (const l of original) l.call(server, req, res);
+  });
+  return {
+    drained: (ms) => {
+      closing = true;
+      return inFlight === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ms);
+            waiters.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+    },
+  };
+}

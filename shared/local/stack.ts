@@ -29,7 +29,7 @@ import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
 import { reindexUnfinished } from './reindex.js';
-import { tapDynalite, type DynamoExchange } from './dynamo-tap.js';
+import { tapDynalite, trackDynalite, type DynamoExchange } from './dynamo-tap.js';
 import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
 import { SQS_PATH, sqsCall } from './sqs-endpoint.js';
@@ -151,11 +151,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
     if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
+    const dynaliteRequests = trackDynalite(db);
     await new Promise<void>((resolve, reject) => {
       db.once('error', reject);
       db.listen(0, '127.0.0.1', () => resolve());
     });
-    cleanups.push(() => new Promise<void>((resolve) => db.close(() => resolve())));
+    // Closed last (cleanups run in reverse): by then no client of ours sends more, and the requests
+    // dynalite is still in are let finish (bounded) so none hits a closed database.
+    cleanups.push(async () => {
+      await dynaliteRequests.drained(3_000);
+      await new Promise<void>((resolve) => db.close(() => resolve()));
+    });
     const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */

@@ -61,6 +61,15 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
       ],
     }),
   );
+  // A new table is CREATING at first, and reads and writes are refused (ResourceNotFoundException) until it
+  // is ACTIVE: dynalite flips it on a timer, which a busy machine delays. Wait for it, bounded, as the
+  // SDK's waitUntilTableExists does (its shortest poll is a second, too slow for a test stack's start).
+  for (let i = 0; i < 500; i++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') break;
+    if (i === 499) throw new Error(`table ${tableName} still ${Table?.TableStatus ?? 'missing'} after 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   // dynalite accepts but does not act on TTL; AWS does. Kept so the local table matches.
   await client
     .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_KEYS.ttlAttribute, Enabled: true } }))

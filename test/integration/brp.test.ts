@@ -6,7 +6,9 @@ import type { SystemModule } from '../../shared/systems/types.js';
 import { never } from '../helpers/doubles.js';
 import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
-const LEASE_MS = 1_000;
+// Long enough for a whole sale (order, three rows, receipt) on a loaded CI machine; a dead worker's lease
+// still ends within the test's bounds.
+const LEASE_MS = 2_500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** 2 × product 10 (150 kr) + 1 × product 11 (50 kr) + a booking of service 20 (300 kr) = 650 kr. */
@@ -29,8 +31,8 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
 
   beforeAll(async () => {
     stack = await testStack({
-      // A worker's attempt ends 500 ms after its slot; 200 ms later an unfinished one is stranded.
-      settings: { leaseMs: LEASE_MS, attemptTimeoutMs: 500, settleMarginMs: 200, reconcileDelayMs: 100 },
+      // A worker's attempt ends 1.5 s after its slot; 200 ms later an unfinished one is stranded.
+      settings: { leaseMs: LEASE_MS, attemptTimeoutMs: 1_500, settleMarginMs: 200, reconcileDelayMs: 100 },
       // The worker function's timeout: an invocation stuck in a dead attempt ends, as in Lambda.
       queue: { invocationTimeoutMs: 3_000, visibilityTimeoutMs: 200 },
       brp: { ratePerSecond: 1000, faultWaitSeconds: 1 },
