@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AppDeps } from '../deps.js';
 import { ProblemError, problemResponse } from '../http/problem.js';
-import type { RunningServer } from '../systems/sandbox.js';
+import { listenLoopback, type RunningServer } from '../systems/sandbox.js';
 import { HTTP_ROUTES } from './routes.js';
 
 /** API Gateway's own payload limit for REST APIs; the handlers refuse anything over 256 KiB themselves. */
@@ -93,28 +93,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
  * A loopback listener like the sandboxes' (127.0.0.1 only, open sockets destroyed on close), plus the
  * clientError answer above: the gateway is the one server whose own 4xx callers see.
  */
-async function listenGateway(handler: (req: IncomingMessage, res: ServerResponse) => void, port: number): Promise<RunningServer> {
-  const server: Server = createServer(handler);
-  const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const actual = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${actual}`,
-    port: actual,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+function listenGateway(handler: (req: IncomingMessage, res: ServerResponse) => void, port: number): Promise<RunningServer> {
+  return listenLoopback(handler, port, (server) => server.on('clientError', answerClientError));
 }
 
 /** The admin hooks' body: a JSON object, or a 400 saying what is wrong with it. */

@@ -419,8 +419,14 @@ export interface RunningServer {
 }
 
 /** Listens on 127.0.0.1 only (port 0 picks a free one). Open sockets are destroyed on close. */
-export async function listenLoopback(handler: (req: IncomingMessage, res: ServerResponse) => void, port = 0): Promise<RunningServer> {
+export async function listenLoopback(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  port = 0,
+  /** More listeners on the server before it listens (the local gateway's `clientError` answer). */
+  setup?: (server: Server) => void,
+): Promise<RunningServer> {
   const server: Server = createServer(handler);
+  setup?.(server);
   const sockets = new Set<import('node:net').Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
