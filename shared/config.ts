@@ -145,15 +145,20 @@ export const SYSTEM_PREFIX: Record<SystemName, string> = {
   kontantanalys: 'KONTANTANALYS',
 };
 
-/** SSM Parameter Store groups (`/paybridge/<stage>/<group>/<NAME>`): the three NIF systems share one. */
-export const PARAMETER_GROUP: Record<SystemName, string> = {
+/**
+ * SSM Parameter Store groups (`/paybridge/<stage>/<group>/<NAME>`): the three NIF systems share one because
+ * they share credentials (NIF_SUBSCRIPTION_KEY; the first generation's club tokens serve both its routes).
+ * Read here at run time and by shared/aws/stack.ts for each function's parameters and IAM paths;
+ * `satisfies` makes a system missing here a compile error.
+ */
+export const PARAMETER_GROUP = {
   cambio: 'cambio',
   'nif-membership': 'nif',
   'nif-corporate': 'nif',
   nif: 'nif',
   brp: 'brp',
   kontantanalys: 'kontantanalys',
-};
+} as const satisfies Record<SystemName, string>;
 
 export interface Config extends CommonConfig {
   /** API_KEYS, each key with the caller it names (shared/http/callers.ts). */

@@ -1,3 +1,4 @@
+import { PARAMETER_GROUP } from '../config.js';
 import { CALLER_NAME, WEBHOOK_CALLER } from '../http/authorizer.js';
 import { API_ROUTES, type SystemName } from '../http/routes.js';
 
@@ -14,19 +15,8 @@ import { API_ROUTES, type SystemName } from '../http/routes.js';
 
 type Json = Record<string, unknown>;
 
-/**
- * SSM groups: `/paybridge/<stage>/<group>/<NAME>`. The three NIF systems share one group because they
- * share credentials (NIF_SUBSCRIPTION_KEY, and the first generation's club tokens serve both of its
- * routes). `satisfies` makes a system missing here a compile error.
- */
-export const SSM_GROUP = {
-  cambio: 'cambio',
-  'nif-membership': 'nif',
-  'nif-corporate': 'nif',
-  nif: 'nif',
-  brp: 'brp',
-  kontantanalys: 'kontantanalys',
-} as const satisfies Record<SystemName, string>;
+/** SSM groups: `/paybridge/<stage>/<group>/<NAME>`, the same table the functions read at run time. */
+export const SSM_GROUP = PARAMETER_GROUP;
 
 /** Every downstream system, in the status route's order. */
 export const SYSTEMS = Object.keys(SSM_GROUP) as SystemName[];
