@@ -8,6 +8,7 @@ import {
   grantLane,
   learn,
   nextLaneSend,
+  releaseLane,
   on429,
   reserveSlots,
   type Lane,
@@ -187,10 +188,10 @@ export class Pacer {
     // The lane ends at its last permitted send; sends already promised keep their window.
     const last = Math.max(now, ...(this.laneSends.get(system) ?? []));
     this.noLaneUntil.set(system, last + this.settings.windowMs + this.settings.marginMs);
+    const sends = this.laneSends.get(system) ?? [];
     await this.update(system, (s) => {
-      const held = s.lanes[this.owner];
-      if (!held || held.until <= last) return undefined;
-      return { state: { ...s, lanes: { ...s.lanes, [this.owner]: { r: held.r, until: last } } }, result: true };
+      const next = releaseLane(s, this.owner, sends, now, this.settings);
+      return next ? { state: next, result: true } : undefined;
     });
   }
 

@@ -139,6 +139,25 @@ export function grantLane(
 }
 
 /**
+ * `owner` gives its lane back before it ends, having sent (or promised) `sends` on it. Shared slots
+ * placed from now on share a window only with the lane's sends of the last paced window, so the lane
+ * keeps counting for just those (`r` = how many) until a window after the last of them; none at all
+ * when it sent nothing that recent. Keeping its full `r` until then held the shared schedule at part of
+ * the rate for up to a window after every release (the start of a backlog's drain). Undefined when
+ * there is nothing to change.
+ */
+export function releaseLane(state: LimiterState, owner: string, sends: readonly number[], now: number, s: PacingSettings): LimiterState | undefined {
+  const held = state.lanes[owner];
+  if (!held) return undefined;
+  const last = Math.max(now, ...sends);
+  const recent = Math.min(held.r, sends.filter((t) => t > now - pacedWindow(s)).length);
+  if (held.until <= last && recent >= held.r) return undefined;
+  const { [owner]: _gone, ...others } = state.lanes;
+  if (recent === 0) return { ...state, lanes: others };
+  return { ...state, lanes: { ...others, [owner]: { r: recent, until: Math.min(held.until, last) } } };
+}
+
+/**
  * The schedule after the process that booked it is gone (the local stack's boot): every send it made
  * happened before `now`, so sends from `now` plus one paced window can share no window with them. Slots
  * it booked beyond that, and its lanes, are given up; no lane starts within that window either.

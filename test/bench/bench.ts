@@ -310,6 +310,9 @@ async function intake(n: number): Promise<{ paybridge: number; peer: number; pee
       }),
     );
     const module = stack.deps.systems('cambio') as SystemModule;
+    const peerConfig = new IdempotencyConfig({ eventKeyJmesPath: 'contactId' });
+    // As a Lambda handler would (Powertools reads the time left from it; without it, it warns per call).
+    peerConfig.registerLambdaContext(lambdaContext('peer', randomUUID(), 900_000));
     const peer = makeIdempotent(
       async (event: { contactId: string }) =>
         module.post({ status: 'PAID', contactId: event.contactId, paymentType: 'CARD' }, {
@@ -320,7 +323,7 @@ async function intake(n: number): Promise<{ paybridge: number; peer: number; pee
         }),
       {
         persistenceStore: new DynamoDBPersistenceLayer({ tableName: 'powertools-idempotency', awsSdkV3Client: client }),
-        config: new IdempotencyConfig({ eventKeyJmesPath: 'contactId' }),
+        config: peerConfig,
       },
     );
     // Warm both (token fetch, connections) before timing.

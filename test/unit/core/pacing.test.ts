@@ -10,6 +10,7 @@ import {
   on429,
   raiseRate,
   rateInfoFrom,
+  releaseLane,
   REPEATED_429_MS,
   reserveSlots,
   slotInterval,
@@ -157,6 +158,44 @@ describe('the rate controller', () => {
     ['nothing said', { 'content-type': 'application/json' }, undefined],
   ])('reads %s', (_n, headers, expected) => {
     expect(rateInfoFrom(headers, EPOCH)).toEqual(expected);
+  });
+});
+
+describe('releaseLane: a lane given back early', () => {
+  const lane = { r: 5, until: T + 4_000 };
+  it.each<[string, number[], LimiterState['lanes'] | undefined]>([
+    ['two sends in the last window: counts two, until the last of them', [T - 300, T - 100], { me: { r: 2, until: T } }],
+    ['a send promised ahead: ends at that send', [T - 100, T + 150], { me: { r: 2, until: T + 150 } }],
+    ['only sends older than a paced window: dropped', [T - 2_000, T - 1_031], {}],
+    ['nothing sent: dropped', [], {}],
+    ['more sends than its r (after a renewal): r stays the cap', [T - 900, T - 700, T - 500, T - 300, T - 200, T - 100, T - 50], { me: { r: 5, until: T } }],
+  ])('%s', (_name, sends, lanes) => {
+    const s1 = releaseLane(state({ lanes: { me: lane, other: { r: 2, until: T + 9_000 } } }), 'me', sends, T, S);
+    expect(s1?.lanes).toEqual({ ...lanes, other: { r: 2, until: T + 9_000 } });
+  });
+
+  it('no lane of its own, or one already ended at full count: nothing to write', () => {
+    expect(releaseLane(state(), 'me', [T - 10], T, S)).toBeUndefined();
+    const sends = [T - 800, T - 600, T - 400, T - 200, T];
+    expect(releaseLane(state({ lanes: { me: { r: 5, until: T } } }), 'me', sends, T, S)).toBeUndefined();
+  });
+
+  it.each([1, 3, 5])('after %i lane sends, the shared slots placed at the release never put more than R in a rolling second', (k) => {
+    const R = 10;
+    const sent: number[] = [];
+    for (let i = 0; i < k; i++) sent.push(nextLaneSend(sent, 5, T - 1_000 + i, S));
+    const granted = state({ lanes: { me: { r: 5, until: T + 4_000 } } });
+    const released = releaseLane(granted, 'me', sent, sent[sent.length - 1] as number, S) as LimiterState;
+    const now = sent[sent.length - 1] as number;
+    const shared = reserveSlots(released, R, now, 40, Infinity, S).slots;
+    // Each send may arrive up to the margin late.
+    const rng = seededRandom(k);
+    const arrivals = [...sent, ...shared].map((t) => t + rng() * S.marginMs);
+    expect(maxInWindow(arrivals)).toBeLessThanOrEqual(R);
+    // And sooner than when the lane kept its full count, unless it had sent that many in the window.
+    const kept = reserveSlots(state({ lanes: { me: { r: 5, until: now } } }), R, now, 40, Infinity, S).slots;
+    if (k < 5) expect(shared[39] as number).toBeLessThan(kept[39] as number);
+    else expect(shared).toEqual(kept);
   });
 });
 
