@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { logHashKey } from '../log.js';
 
 /**
  * Canonical JSON: object keys sorted, no whitespace, undefined members dropped. Two requests that
@@ -17,6 +18,13 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-export function payloadHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+/**
+ * What a record keeps of its request to tell a duplicate delivery from a changed one: an HMAC-SHA256
+ * of its canonical JSON under LOG_HASH_KEY. Keyed because the request holds personal data (Cambio's
+ * `patient`, NIF's `personId`) and the hash outlives it on the record: a plain SHA-256 of a request
+ * whose other fields are known gives a personnummer back after a few minutes of trying every one.
+ * Changing LOG_HASH_KEY makes an earlier record's payload compare as changed (a 422, never a send).
+ */
+export function payloadHash(value: unknown, key = logHashKey()): string {
+  return createHmac('sha256', key).update(canonicalJson(value)).digest('hex');
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, payloadHash } from '../../../shared/core/canonical.js';
 
@@ -10,5 +11,12 @@ describe('canonical JSON and payload hash', () => {
     expect(payloadHash({ paymentType: 'CARD' })).not.toBe(payloadHash({ paymentType: 'CASH' }));
     expect(payloadHash({ amount: 1 })).not.toBe(payloadHash({ amount: '1' }));
     expect(payloadHash({})).toMatch(/^[0-9a-f]{64}$/);
+  });
+  it('is keyed: a record hash cannot be matched by hashing candidate patients or personIds without the key', () => {
+    const notice = { status: 'PAID', contactId: 'c-1', paymentType: 'CARD', patient: '199001011234' };
+    const plain = createHash('sha256').update(canonicalJson(notice)).digest('hex');
+    expect(payloadHash(notice, 'k'.repeat(32))).not.toBe(plain);
+    expect(payloadHash(notice, 'k'.repeat(32))).not.toBe(payloadHash(notice, 'j'.repeat(32)));
+    expect(payloadHash(notice, 'k'.repeat(32))).toBe(payloadHash({ ...notice }, 'k'.repeat(32)));
   });
 });
