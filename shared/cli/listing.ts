@@ -99,6 +99,17 @@ export async function listPage(store: RecordStore, query: ListQuery, limit: numb
     if (taken === page.records.length) next.p[stream.id] = page.cursor ?? 0;
     else if (taken > 0) next.p[stream.id] = (await ask(stream, taken)).cursor ?? 0;
   });
+  // DynamoDB hands back a cursor whenever a Query stops at its Limit, even with nothing after it: a
+  // listing of exactly `limit` rows said "more" and the next page was empty. One look past each such
+  // cursor (a Query of one item) tells.
+  await mapLimit(
+    streams.filter((s) => next.p[s.id]),
+    STREAMS_AT_ONCE,
+    async (s) => {
+      const probe = await store.list(s.system, s.status, { limit: 1, cursor: next.p[s.id] as string, ...(since !== undefined ? { since } : {}) });
+      if (probe.records.length === 0 && !probe.cursor) next.p[s.id] = 0;
+    },
+  );
   // A stream is over once the store gave no cursor after the last of its records shown.
   const more = streams.some((s) => next.p[s.id] !== 0);
   // A record that changed status while the streams were read can come from two of them: shown once.

@@ -140,6 +140,26 @@ describe('no Scan on the paths that grow with the table (issue 13)', () => {
     }
   });
 
+  it('a listing of exactly `--limit` rows offers no next page; one row fewer offers it, and that page ends it', async () => {
+    const store = stack.deps.store;
+    const query = { systems: ['cambio'], statuses: ['posted' as Status] };
+    const all = await listPage(store, query, 100);
+    const n = all.records.length;
+    expect(n).toBeGreaterThanOrEqual(3);
+    expect(all.cursor).toBeUndefined();
+    expect((await listPage(store, query, n)).cursor).toBeUndefined();
+    // One held payment: its shard's Query stops at Limit 1 and DynamoDB hands back a cursor. On main the
+    // listing then said `more: --cursor ...`, and that page was empty.
+    const held = await listPage(store, { systems: ['cambio'], statuses: ['held'] }, 1);
+    expect(held.records.map((r) => r.key)).toEqual(['guard-held']);
+    expect(held.cursor).toBeUndefined();
+    const short = await listPage(store, query, n - 1);
+    expect(short.records).toHaveLength(n - 1);
+    const rest = await listPage(store, query, n - 1, short.cursor);
+    expect(rest.records.map((r) => r.pk)).toEqual(all.records.slice(n - 1).map((r) => r.pk));
+    expect(rest.cursor).toBeUndefined();
+  });
+
   it('the sweep reads through the due index only', async () => {
     const requests = await during(() => stack.sweepNow());
     expect(unboundedReads(requests)).toEqual([]);
