@@ -31,6 +31,8 @@ export interface LocalFile {
   dynamoEndpoint: string;
   tableName: string;
   sandboxes: Record<string, string | undefined>;
+  /** The stack's LOG_HASH_KEY file, when it keeps one (not when LOG_HASH_KEY was given to npm start). */
+  logHashKeyFile?: string;
 }
 
 export function localFilePath(): string {
@@ -68,9 +70,25 @@ export function fenceMinter(): () => Fence {
  * The running `npm start`, found through the file it writes. The DynamoDB client is loaded here, not
  * at the top, so commands that need no records (help, sign) start without the AWS SDK.
  */
+/**
+ * The running stack's hash key for this command's `ref:` hashes, so `payments show` names personal data
+ * as the status route and the logs do. Without it (no file, or not readable) a random key per call:
+ * still nothing shown in clear, only not comparable.
+ */
+function useStackHashKey(file: LocalFile): void {
+  if (process.env.LOG_HASH_KEY || !file.logHashKeyFile) return;
+  try {
+    const key = readFileSync(file.logHashKeyFile, 'utf8').trim();
+    if (key.length >= 16) process.env.LOG_HASH_KEY = key;
+  } catch {
+    // Left to the random key.
+  }
+}
+
 export async function localContext(path = localFilePath()): Promise<CliContext> {
   const file = readLocalFile(path);
   if (!file) throw new Error(`no local stack found (${path} is missing): start one with npm start, or pass --stage for a deployed stage`);
+  useStackHashKey(file);
   const { DynamoRecordStore, makeDynamoClient } = await import('../store/dynamo.js');
   return {
     where: `local stack at ${file.apiUrl}`,

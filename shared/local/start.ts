@@ -62,6 +62,9 @@ async function main(): Promise<void> {
         dynamoEndpoint: stack.dynamoEndpoint,
         tableName: stack.deps.config.TABLE_NAME,
         sandboxes: { cambio: stack.cambio?.url, nif: stack.nif?.url, brp: stack.brp?.url, kontantanalys: stack.kontantanalys?.url },
+        // So `paybridge payments show` hides personal data behind the same `ref:` hashes as the status
+        // route and the logs (the key itself stays in its owner-only file).
+        ...(process.env.LOG_HASH_KEY ? {} : { logHashKeyFile: join(dirname(dataDir), 'log-hash-key') }),
       },
       null,
       2,

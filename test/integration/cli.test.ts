@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -430,5 +431,28 @@ describe('the paybridge bin', () => {
     const usage = await paybridge(['payments', 'list', '--status', 'lost']);
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('--status must be one or more of');
+  });
+
+  it('hides a personId behind the stack\'s own ref: hash, the same on every call', async () => {
+    const year = new Date().getFullYear();
+    const payment = {
+      amount: '450', externalId: 'bin-nif-1', isPaid: 'true', orgId: '4568', paidDate: `${year}-05-08`, paidToOrgId: '4568', paymentCategory: 'Club membership',
+      paymentTypeId: 0, periodFrom: `${year}-05-08`, periodTo: `${year}-06-08`, personId: '8675683',
+    };
+    expect((await call(stack, 'POST', '/v1/nif/membership/payments', payment, { ClubId: '4568' })).status).toBe(201);
+    // What npm start writes: the key in its own file, the file named in local.json.
+    const key = 'k'.repeat(16) + randomBytes(8).toString('hex');
+    writeFileSync(join(dir, 'log-hash-key'), key, { mode: 0o600 });
+    const local = JSON.parse(readFileSync(join(dir, 'local.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'local-keyed.json'), JSON.stringify({ ...local, logHashKeyFile: join(dir, 'log-hash-key') }));
+    const expected = `ref:${createHmac('sha256', key).update('8675683').digest('hex').slice(0, 16)}`;
+    const env = { PAYBRIDGE_LOCAL_FILE: join(dir, 'local-keyed.json'), LOG_HASH_KEY: '' };
+    for (let i = 0; i < 2; i++) {
+      const shown = await paybridge(['payments', 'show', 'nif-membership', '4568:bin-nif-1'], env);
+      expect(shown.status).toBe(0);
+      expect(shown.stdout).not.toContain('8675683');
+      // On main a random key per call: a different ref each time, matching neither the logs nor the status route.
+      expect(shown.stdout).toContain(expected);
+    }
   });
 });
