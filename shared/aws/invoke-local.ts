@@ -52,6 +52,11 @@ export async function fetchLocalEnvironment(stack: LocalFile): Promise<LocalEnvi
 
 /** A function's deployed environment with everything that pointed at AWS pointed at the local stack. */
 export function localEnvironment(deployed: Json, local: LocalEnvironment): Json {
+  if (deployed.API_KEYS_PARAMETER !== undefined) {
+    throw new InvokeLocalError(
+      'the authorizer is not run by invoke local: it reads API_KEYS from SSM and answers API Gateway alone. The local gateway makes the same decision on every request (shared/http/authorizer.ts), and test/unit/functions/authorize.test.ts runs the handler with SSM mocked',
+    );
+  }
   const { SECRETS_PARAMETER_PREFIX: _p, SECRETS_PARAMETER_PATHS: _s, RETRY_QUEUE_URL: own, RETRY_QUEUE_URLS: all, ...rest } = deployed;
   const out: Json = { ...rest, ...local.env };
   if (own !== undefined) {

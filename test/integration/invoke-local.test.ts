@@ -86,6 +86,13 @@ describe('serverless invoke local against the running local stack', () => {
     expect(JSON.parse(reply.body)).toMatchObject({ key: 'event-fixture-1', status: 'posted' });
   }, 150_000);
 
+  it('the authorizer, which only API Gateway calls, is declined in a sentence rather than failing on SSM', async () => {
+    const r = await invoke('authorize', 'authorizer-request.json');
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain('the authorizer is not run by invoke local');
+    expect(r.stdout + r.stderr).not.toContain('ENOTFOUND');
+  }, 150_000);
+
   it('without a running stack it says so, in a sentence', async () => {
     const none = await new Promise<Invoked>((resolve) => {
       execFile(process.execPath, ['node_modules/serverless/bin/serverless.js', 'invoke', 'local', '-f', 'getPayment', '--path', 'events/get-payment.json'], { cwd: ROOT, env: { ...env, PAYBRIDGE_LOCAL_FILE: join(tmp.dir, 'missing.json') }, timeout: 120_000 }, (err, stdout, stderr) =>
