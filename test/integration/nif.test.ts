@@ -57,12 +57,14 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
   });
 
   it('corporate: the seed example posts to the corporate club; gen2: the seed example with this year posts', async () => {
-    expect((await call(stack, 'POST', '/v1/nif/corporate/payments', corporate('c-1'), { ClubId: CORPORATE_CLUB })).status).toBe(201);
+    // 201 when sent in process; a machine busy enough to make the first attempt late queues it (202).
+    expect([201, 202]).toContain((await call(stack, 'POST', '/v1/nif/corporate/payments', corporate('c-1'), { ClubId: CORPORATE_CLUB })).status);
+    await waitForStatus(stack, 'nif-corporate', `${CORPORATE_CLUB}:c-1`, ['posted']);
     expect(stack.nif!.payments.find((p) => p.externalReference === 'c-1')).toMatchObject({ clubId: CORPORATE_CLUB, isPaid: true });
     const r = await call(stack, 'POST', '/v1/nif/payments', gen2('g-1'));
-    expect(r.status).toBe(201);
+    expect([201, 202]).toContain(r.status);
+    await waitForStatus(stack, 'nif', 'g-1', ['posted']);
     expect(stack.nif!.payments.find((p) => p.externalReference === 'g-1')).toMatchObject({ generation: 2 });
-    expect((await statusOf(stack, 'nif', 'g-1')).status).toBe('posted');
   });
 
   it('a missing or bad ClubId, and a bad body, are 400s naming the field; nothing is sent', async () => {
@@ -151,7 +153,8 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
     stack.nif!.faults.push('500');
     const r = await call(stack, 'POST', '/v1/nif/payments', gen2('g-500'));
     expect(r.status).toBe(202);
-    expect(r.body.status).toBe('unknown');
+    // Parked at once when sent in process; when a busy machine queued it, the worker's send meets the 500.
+    await waitForStatus(stack, 'nif', 'g-500', ['unknown']);
     expect(sent('g-500')).toBe(1);
     expect(await stack.queue.depth('nif')).toBe(0);
   });
