@@ -121,6 +121,12 @@ describe('applyOutcome: the next state after one attempt', () => {
     expect(r.revisions).toEqual([{ revision: 1, status: 'failed', payloadHash: 'h', attempts: 3, error: { kind: 'rejected', message: '3009' }, endedAt: new Date(NOW).toISOString(), reason: 'corrected' }]);
   });
 
+  it('a repost (the same request again) keeps the hash intake made, whatever key the operator\'s command has', () => {
+    const failed = record({ status: 'failed', request: { a: 1 } });
+    expect(newRevision(failed, failed.request, NOW, 'reposted by op', 'reposted').payloadHash).toBe(failed.payloadHash);
+    expect(newRevision(failed, { a: 1 }, NOW, 'corrected', 'revised').payloadHash).not.toBe(failed.payloadHash);
+  });
+
   it('shows the schedule: next try, tries so far, budget left', () => {
     expect(scheduleOf(record({ attempts: 4, failures: 2, budgetFrom: NOW - HOUR, nextAttemptAt: NOW + 30_000 }), DEFAULT_SETTINGS, NOW)).toEqual({
       nextAttemptAt: new Date(NOW + 30_000).toISOString(),
