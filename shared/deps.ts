@@ -129,14 +129,21 @@ export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
   // the process's HTTP pool the same way: shared/systems/http.ts).
   let table: TableParts | undefined;
   let queue: RetryQueue | undefined;
+  // The LOG_HASH_KEY this wiring wrote into process.env (below): on the next refresh it must not count as
+  // an override of the parameter, or a rotated key would never reach a warm container.
+  let wroteHashKey: string | undefined;
   const build = async (): Promise<AppDeps> => {
-    const resolved = await resolveParameters(env, groups);
+    const own = wroteHashKey !== undefined && env.LOG_HASH_KEY === wroteHashKey;
+    const resolved = await resolveParameters(own ? { ...env, LOG_HASH_KEY: undefined } : env, groups);
     // In key order: writing LOG_HASH_KEY into process.env below must not look like a change next time.
     const fingerprint = JSON.stringify(Object.entries(resolved).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     if (cached && cached.fingerprint === fingerprint) return cached.deps;
     const config = parseConfig(resolved);
     // The key of the log hashes (shared/log.ts) is a secret too: it comes with the others.
-    if (resolved.LOG_HASH_KEY) process.env.LOG_HASH_KEY = resolved.LOG_HASH_KEY;
+    if (resolved.LOG_HASH_KEY) {
+      process.env.LOG_HASH_KEY = resolved.LOG_HASH_KEY;
+      if (env === process.env) wroteHashKey = resolved.LOG_HASH_KEY;
+    }
     table ??= wiring.table?.(config) ?? NO_TABLE;
     queue ??= wiring.queue?.(config) ?? NO_QUEUE;
     const clock = Date.now;

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
+import { canonicalJson } from './canonical.js';
 import type { EngineDeps } from './context.js';
 import { applyOutcome, capText, ownWrite, settledBase, withHistory, type OutcomeContext } from './lifecycle.js';
 import { sqsDelaySeconds } from './retry-policy.js';
@@ -75,6 +76,11 @@ export async function enqueue(deps: EngineDeps, record: PaymentRecord, at: numbe
  * If the record moved on meanwhile (its attempt outlived its deadline and recovery took over), a
  * downstream success is still recorded: knowing it posted beats any ambiguity recovery worked from.
  */
+/** The record with the request its module keeps after the send; marked when that dropped anything. */
+function trimmed(record: PaymentRecord, request: Record<string, unknown>): PaymentRecord {
+  return canonicalJson(request) === canonicalJson(record.request) ? { ...record, request } : { ...record, request, requestTrimmed: true };
+}
+
 export async function settle(
   deps: EngineDeps,
   module: SystemModule | undefined,
@@ -84,7 +90,7 @@ export async function settle(
   opts: { wakeAt?: number; reason?: string } = {},
 ): Promise<PaymentRecord> {
   // Personal data that was needed only for the send goes once nothing will send it again.
-  const final = (next.status === 'posted' || next.status === 'failed') && module?.afterSend ? { ...next, request: module.afterSend(next.request) } : next;
+  const final = (next.status === 'posted' || next.status === 'failed') && module?.afterSend ? trimmed(next, module.afterSend(next.request)) : next;
   let written = false;
   for (let i = 0; ; i++) {
     try {

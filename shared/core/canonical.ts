@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { logHashKey } from '../log.js';
 
 /**
@@ -27,4 +27,13 @@ export function canonicalJson(value: unknown): string {
  */
 export function payloadHash(value: unknown, key = logHashKey()): string {
   return createHmac('sha256', key).update(canonicalJson(value)).digest('hex');
+}
+
+/**
+ * Whether a stored payload hash stands for `value`: made under the current key, or a plain SHA-256 as
+ * records written before the hash was keyed hold (they live RECORD_TTL_DAYS): after an upgrade their
+ * re-deliveries stay duplicates, not changed payloads.
+ */
+export function samePayload(stored: string, value: unknown, hashed = payloadHash(value)): boolean {
+  return stored === hashed || stored === createHash('sha256').update(canonicalJson(value)).digest('hex');
 }

@@ -1,7 +1,7 @@
 import { hashId, type Logger } from '../log.js';
 import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
 import { countOutcome, enqueue, sendOnce, settle } from './attempt.js';
-import { payloadHash } from './canonical.js';
+import { payloadHash, samePayload } from './canonical.js';
 import type { EngineDeps } from './context.js';
 import { capText, leasedForSending, newRevision, ownWrite, scheduled, settledBase, withHistory } from './lifecycle.js';
 import { slotUsable } from './pacing.js';
@@ -244,7 +244,7 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
       log.warn('key belongs to another caller: refused');
       return { kind: 'foreign', record: existing };
     }
-    if (existing.payloadHash === first.payloadHash) {
+    if (samePayload(existing.payloadHash, parsed.request, first.payloadHash)) {
       log.info('duplicate delivery suppressed', { status: existing.status });
       deps.metrics.count(module.name, 'duplicate_suppressed');
       return { kind: 'duplicate', record: existing };
@@ -297,7 +297,7 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
       if (first.kind === 'created') return { kind: 'created', record: first.record };
       continue; // someone created it meanwhile: decide again on what is there now
     }
-    if (existing.payloadHash === hash) return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp)) ?? existing };
+    if (samePayload(existing.payloadHash, parsed.request, hash)) return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp)) ?? existing };
     // A version pending, being reconciled (a create may have happened) or waiting for an operator must
     // settle first: sending a new version now could create the object twice.
     if (pending(existing, deps.clock()) || existing.status === 'unknown') return { kind: 'busy', record: existing };

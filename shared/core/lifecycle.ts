@@ -308,15 +308,16 @@ function revisionSummary(record: PaymentRecord, now: number, reason: string): Re
  * the budget and failure count start over, and the progress of the earlier revision is dropped.
  */
 export function newRevision(existing: PaymentRecord, request: Record<string, unknown>, now: number, reason: string, event: string): PaymentRecord {
-  const { error: _e, result: _r, reconcileResends: _c, ...rest } = settledBase(existing, now);
+  const { error: _e, result: _r, reconcileResends: _c, requestTrimmed: _t, ...rest } = settledBase(existing, now);
   return {
     ...rest,
     status: 'retrying',
     revision: (existing.revision ?? 1) + 1,
     request,
     // The same request sent again (an operator's repost) keeps the hash intake made: the hash is keyed
-    // (LOG_HASH_KEY), and the operator's command may run without the stack's key.
-    payloadHash: request === existing.request ? existing.payloadHash : payloadHash(request),
+    // (LOG_HASH_KEY), and the operator's command may run without the stack's key. Not when personal data
+    // was dropped from it after the send: what is sent now is not what the hash stands for.
+    payloadHash: request === existing.request && !existing.requestTrimmed ? existing.payloadHash : payloadHash(request),
     attempts: 0,
     failures: 0,
     budgetFrom: now,

@@ -74,10 +74,12 @@ export interface PaymentRecord {
   version: number;
   /** 1 on the first claim; +1 each time a payment that reached nothing is sent again (repost, corrected data). */
   revision: number;
-  /** SHA-256 of the canonical JSON of the normalised request. */
+  /** HMAC-SHA256 (LOG_HASH_KEY) of the canonical JSON of the normalised request as received (shared/core/canonical.ts). */
   payloadHash: string;
   /** The normalised request, as the system module will send it. May hold personal data: never logged. */
   request: Record<string, unknown>;
+  /** Personal data the send needed was dropped from `request` after it (the module's afterSend): it no longer matches `payloadHash`. */
+  requestTrimmed?: boolean;
   /** Who submitted it (the caller's name); the status route shows the record to that caller only. */
   caller?: string;
   /** Downstream attempts made. */

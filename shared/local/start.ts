@@ -36,6 +36,8 @@ async function main(): Promise<void> {
   // For people at a terminal: a line per request and a metrics summary. Into a pipe: the JSON lines and
   // EMF documents Lambda writes, unchanged.
   const human = format === 'human' ? humanConsole({ write: (line) => void process.stdout.write(`${line}\n`), level: process.env.LOG_LEVEL }) : undefined;
+  // Read before the stack starts: it puts the key it keeps in a file into process.env itself.
+  const hashKeyGiven = Boolean(process.env.LOG_HASH_KEY);
   const stack = await startStack({
     dataDir,
     // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
         sandboxes: { cambio: stack.cambio?.url, nif: stack.nif?.url, brp: stack.brp?.url, kontantanalys: stack.kontantanalys?.url },
         // So `paybridge payments show` hides personal data behind the same `ref:` hashes as the status
         // route and the logs (the key itself stays in its owner-only file).
-        ...(process.env.LOG_HASH_KEY ? {} : { logHashKeyFile: join(dirname(dataDir), 'log-hash-key') }),
+        ...(hashKeyGiven ? {} : { logHashKeyFile: join(dirname(dataDir), 'log-hash-key') }),
       },
       null,
       2,

@@ -22,9 +22,12 @@ export const TABLE_KEYS = {
   ttlAttribute: 'ttl',
 } as const;
 
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+export async function ensureTable(client: DynamoDBClient, tableName: string, waitMs = 10_000): Promise<void> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    // Created by a process that ended before the table turned ACTIVE: wait as for our own (below).
+    await untilActive(client, tableName, waitMs);
     return;
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
@@ -61,17 +64,29 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
       ],
     }),
   );
-  // A new table is CREATING at first, and reads and writes are refused (ResourceNotFoundException) until it
-  // is ACTIVE: dynalite flips it on a timer, which a busy machine delays. Wait for it, bounded, as the
-  // SDK's waitUntilTableExists does (its shortest poll is a second, too slow for a test stack's start).
-  for (let i = 0; i < 500; i++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') break;
-    if (i === 499) throw new Error(`table ${tableName} still ${Table?.TableStatus ?? 'missing'} after 5 s`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await untilActive(client, tableName, waitMs);
   // dynalite accepts but does not act on TTL; AWS does. Kept so the local table matches.
   await client
     .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_KEYS.ttlAttribute, Enabled: true } }))
     .catch(() => undefined);
+}
+
+/**
+ * A new table is CREATING at first, and reads and writes are refused (ResourceNotFoundException) until it
+ * is ACTIVE: dynalite flips it on a timer, which a busy machine delays. Waits for it (10 s at most by
+ * default), as the SDK's waitUntilTableExists does (its shortest poll is a second, too slow for a test
+ * stack's start). dynalite's timer dies with its process: a table a killed process left CREATING stays so.
+ */
+async function untilActive(client: DynamoDBClient, tableName: string, waitMs: number): Promise<void> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() >= until) {
+      throw new Error(
+        `table ${tableName} is still ${Table?.TableStatus ?? 'missing'} after ${waitMs / 1000} s: a process that created it ended before it was ready. Locally, remove the data folder (PAYBRIDGE_DATA_DIR, .data/dynalite by default) and start again; it holds no records yet`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

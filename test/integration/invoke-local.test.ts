@@ -56,6 +56,13 @@ describe('serverless invoke local against the running local stack', () => {
     }
   });
 
+  it('npm start names the file of its hash key in local.json, so the CLI hashes as the stack does', () => {
+    const file = (JSON.parse(readFileSync(localFile, 'utf8')) as { logHashKeyFile?: string }).logHashKeyFile;
+    // On main the stack had put its key into the environment before local.json was written, so it never named the file.
+    expect(file).toBe(join(tmp.dir, 'log-hash-key'));
+    expect(readFileSync(file as string, 'utf8').trim().length).toBeGreaterThanOrEqual(16);
+  });
+
   it('a payment route posts through the stack\'s sandbox, and its retry message reaches the stack\'s queue', async () => {
     const sandbox = (JSON.parse(readFileSync(localFile, 'utf8')) as { sandboxes: { cambio: string } }).sandboxes.cambio;
     // The first call is refused before anything is done (503): the payment is queued for a retry, through SQS.

@@ -45,6 +45,8 @@ describe('personal data: used for the post, then dropped or never shown', () => 
     const stored = await stack.deps.store.get(recordPk('cambio', 'default', 'pd-patient'));
     expect(stored?.status).toBe('posted');
     expect(stored?.request).toEqual({ status: 'PAID', contactId: 'pd-patient', paymentType: 'CARD', patientGiven: true });
+    // The stored request no longer matches its payload hash: a repost must not claim the original's.
+    expect(stored?.requestTrimmed).toBe(true);
     expect(JSON.stringify(stored)).not.toContain(PATIENT);
     expect(r.body.request.patient).toBe('provided (not shown)');
     expect((await call(stack, 'GET', '/v1/payments/cambio/pd-patient')).body.request.patient).toBe('provided (not shown)');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../shared/config.js';
 import { cambioModule } from '../../shared/systems/cambio/index.js';
 import { awsDeps } from '../../shared/deps.js';
@@ -52,6 +52,34 @@ describe('LOG_HASH_KEY', () => {
       input.Path === '/paybridge/prod/common' ? { Parameters: [{ Name: '/paybridge/prod/common/API_KEYS', Value: 'pos=k' }] } : { Parameters: [] },
     );
     await expect(awsDeps({ modules: [cambioModule], env: { SECRETS_PARAMETER_PREFIX: '/paybridge/prod', AWS_REGION: 'eu-north-1' } })()).rejects.toThrow(/LOG_HASH_KEY is required/);
+  });
+
+  it('in AWS: a rotated key reaches a warm container at its next parameter refresh', async () => {
+    let current = KEY;
+    ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string }) =>
+      input.Path === '/paybridge/rotate/common' ? { Parameters: [{ Name: '/paybridge/rotate/common/LOG_HASH_KEY', Value: current }] } : { Parameters: [] },
+    );
+    const env = { prefix: process.env.SECRETS_PARAMETER_PREFIX, region: process.env.AWS_REGION };
+    process.env.SECRETS_PARAMETER_PREFIX = '/paybridge/rotate';
+    process.env.AWS_REGION = 'eu-north-1';
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const deps = awsDeps({ modules: [] });
+      await deps();
+      expect(process.env.LOG_HASH_KEY).toBe(KEY);
+      current = 'a-rotated-key-of-32-characters!!';
+      // Past the parameters' cache (five minutes): the container reads them again.
+      vi.setSystemTime(Date.now() + 301_000);
+      await deps();
+      // On main the key it had written into the environment counted as an override, and stayed.
+      expect(process.env.LOG_HASH_KEY).toBe(current);
+    } finally {
+      vi.useRealTimers();
+      if (env.prefix === undefined) delete process.env.SECRETS_PARAMETER_PREFIX;
+      else process.env.SECRETS_PARAMETER_PREFIX = env.prefix;
+      if (env.region === undefined) delete process.env.AWS_REGION;
+      else process.env.AWS_REGION = env.region;
+    }
   });
 
   it('the local stack makes a random key once and keeps it (owner-only), so hashes survive a restart', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, payloadHash } from '../../../shared/core/canonical.js';
+import { canonicalJson, payloadHash, samePayload } from '../../../shared/core/canonical.js';
 
 describe('canonical JSON and payload hash', () => {
   it('sorts keys at every depth and drops undefined members', () => {
@@ -18,5 +18,12 @@ describe('canonical JSON and payload hash', () => {
     expect(payloadHash(notice, 'k'.repeat(32))).not.toBe(plain);
     expect(payloadHash(notice, 'k'.repeat(32))).not.toBe(payloadHash(notice, 'j'.repeat(32)));
     expect(payloadHash(notice, 'k'.repeat(32))).toBe(payloadHash({ ...notice }, 'k'.repeat(32)));
+  });
+  it('a record written before the hash was keyed (plain SHA-256) still knows its own payload again, and only its own', () => {
+    const notice = { status: 'PAID', contactId: 'c-1', paymentType: 'CARD' };
+    const legacy = createHash('sha256').update(canonicalJson(notice)).digest('hex');
+    expect(samePayload(legacy, { ...notice })).toBe(true);
+    expect(samePayload(legacy, { ...notice, paymentType: 'CASH' })).toBe(false);
+    expect(samePayload(payloadHash(notice), notice)).toBe(true);
   });
 });

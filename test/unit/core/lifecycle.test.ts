@@ -125,6 +125,11 @@ describe('applyOutcome: the next state after one attempt', () => {
     const failed = record({ status: 'failed', request: { a: 1 } });
     expect(newRevision(failed, failed.request, NOW, 'reposted by op', 'reposted').payloadHash).toBe(failed.payloadHash);
     expect(newRevision(failed, { a: 1 }, NOW, 'corrected', 'revised').payloadHash).not.toBe(failed.payloadHash);
+    // Personal data dropped after the send (Cambio's patient): what a repost sends is not what the hash stood for.
+    const trimmed = record({ status: 'failed', request: { a: 1, patientGiven: true }, requestTrimmed: true });
+    const reposted = newRevision(trimmed, trimmed.request, NOW, 'reposted by op', 'reposted');
+    expect(reposted.payloadHash).not.toBe(trimmed.payloadHash);
+    expect(reposted.requestTrimmed).toBeUndefined();
   });
 
   it('shows the schedule: next try, tries so far, budget left', () => {

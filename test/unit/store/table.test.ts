@@ -32,4 +32,18 @@ describe('ensureTable', () => {
     await ensureTable(client, 'records');
     expect(Date.now() - again).toBeLessThan(1_000);
   });
+
+  it('a table another process left CREATING (its timer died with it) is waited for, then named in a sentence', async () => {
+    const stuck = dynalite({ createTableMs: 60_000 });
+    await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', () => resolve()));
+    const c = makeDynamoClient({ endpoint: `http://127.0.0.1:${(stuck.address() as AddressInfo).port}` });
+    try {
+      await expect(ensureTable(c, 'records', 300)).rejects.toThrow(/still CREATING after 0.3 s: a process that created it ended before it was ready/);
+      // The second start: on main it returned at once, and the first read failed with ResourceNotFoundException.
+      await expect(ensureTable(c, 'records', 300)).rejects.toThrow(/still CREATING/);
+    } finally {
+      c.destroy();
+      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+    }
+  });
 });
