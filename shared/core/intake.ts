@@ -78,12 +78,19 @@ async function plan(deps: EngineDeps, module: SystemModule, deadline: number | u
     }
     if (at === undefined) return { kind: 'queued', at: now };
   }
-  // The claim is written before the send: start it early by what claims take here, so the request
-  // leaves on its permit rather than a write later (proceed() checks, and takes another if late).
-  const early = at - deps.pacer.claimEstimateMs();
-  if (early > deps.clock()) await deps.sleep(early - deps.clock());
+  // The claim is written before the send and marks the record "sending". It starts just early enough, by
+  // what claims take here, for the request to leave on its permit: a crash between claim and send leaves
+  // an attempt that may have been made, which a parking system parks as unknown and a reconciling one
+  // reads back, so that window stays about one write long. A system whose payment may simply be sent
+  // again (resend) claims at once and waits for its permit after: a claim slowed by a burst of others
+  // no longer makes its send miss the slot (proceed() checks).
+  if (module.ambiguity !== 'resend') {
+    const early = at - deps.pacer.claimEstimateMs();
+    if (early > deps.clock()) await deps.sleep(early - deps.clock());
+  }
   if (deps.stopping?.aborted) return { kind: 'queued', at: deps.clock() };
-  const attemptDeadline = Math.min(deadline - settings.settleMarginMs, deps.clock() + settings.attemptTimeoutMs);
+  // The attempt's time runs from its permit: a claim made ahead of it does not eat into the attempt.
+  const attemptDeadline = Math.min(deadline - settings.settleMarginMs, Math.max(deps.clock(), at) + settings.attemptTimeoutMs);
   if (module.prepare) {
     let stop: Outcome | undefined;
     try {

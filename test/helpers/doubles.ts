@@ -5,6 +5,8 @@ import type { ReconcileResult, SystemModule } from '../../shared/systems/types.j
 /** A loopback server that counts what it receives per key: the test double's "downstream". */
 export class CountingDownstream {
   readonly received = new Map<string, number>();
+  /** When each key first arrived (epoch ms). */
+  readonly firstAt = new Map<string, number>();
   private server: RunningServer | undefined;
 
   async start(): Promise<this> {
@@ -12,6 +14,7 @@ export class CountingDownstream {
       void readBody(req).then((text) => {
         const { key } = JSON.parse(text) as { key: string };
         this.received.set(key, (this.received.get(key) ?? 0) + 1);
+        if (!this.firstAt.has(key)) this.firstAt.set(key, Date.now());
         sendJson(res, 200, { ok: true, key });
       });
     });

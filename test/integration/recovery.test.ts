@@ -286,3 +286,60 @@ describe('recovery of unfinished attempts', () => {
     expect(stack.queue.deadLetters.find((d) => d.body === '{"not":"a message"}')).toMatchObject({ receiveCount: 3 });
   });
 });
+
+/**
+ * The bench's start at N = 200 lost most of a second: in a burst, a claim queued behind the others ended
+ * after its permit, and the send took a later slot. A system whose payment may be sent again (resend)
+ * claims as soon as its first attempt is planned and then waits for the permit, so a slow claim costs it
+ * nothing; the others still claim just before the permit (a crash in between is theirs to settle).
+ */
+describe('a slow claim in a burst', () => {
+  const downstream = new CountingDownstream();
+  let stack: Stack;
+  beforeAll(async () => {
+    await downstream.start();
+    stack = await testStack({
+      // 5/s: the intake lane carries 2 sends per paced window, 515 ms apart.
+      modules: () => [
+        { ...doubleSystem('paced-resend', 'resend', downstream), maxPerSecond: () => 5 },
+        { ...doubleSystem('paced-park', 'park', downstream), maxPerSecond: () => 5 },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await downstream.close();
+  });
+
+  const inline = (system: string, key: string) =>
+    submit(stack.deps, stack.deps.systems(system) as SystemModule, { tenant: 't', key, request: { key } }, { owner: 'route', correlationId: key, deadline: Date.now() + 10_000 });
+
+  it.each([
+    ['paced-resend', false],
+    ['paced-park', true],
+  ] as const)('%s: the second of two payments, its claim 300 ms slow, is sent on its own permit when the system resends', async (system, missesIt) => {
+    const store = stack.deps.store;
+    const claim = store.claim.bind(store);
+    const slowKey = `${system}-b`;
+    store.claim = async (record) => {
+      if (record.key === slowKey) await new Promise((r) => setTimeout(r, 300));
+      return claim(record);
+    };
+    try {
+      const first = inline(system, `${system}-a`);
+      // The second arrives a moment later: its lane permit is one lane interval (515 ms) after the first's.
+      await new Promise((r) => setTimeout(r, 20));
+      const second = inline(system, slowKey);
+      await Promise.all([first, second]);
+      await eventually(async () => downstream.count(slowKey) === 1, 10_000);
+      const gap = (downstream.firstAt.get(slowKey) as number) - (downstream.firstAt.get(`${system}-a`) as number);
+      // On time: about 515 ms. On main the claim ended ~300 ms after the permit and the send took the lane's next
+      // one (1,030 ms after the first) or the queue; a parking system still claims just before its permit.
+      if (missesIt) expect(gap).toBeGreaterThan(900);
+      else expect(gap).toBeLessThan(850);
+      expect(downstream.count(slowKey)).toBe(1);
+    } finally {
+      store.claim = claim;
+    }
+  });
+});
