@@ -1,6 +1,9 @@
 import { listenLoopback, readBody, sendJson, type RunningServer } from '../../shared/systems/sandbox.js';
-import type { AmbiguityPolicy, Outcome } from '../../shared/core/types.js';
+import { submit } from '../../shared/core/intake.js';
+import { recordPk, type AmbiguityPolicy, type Outcome, type PaymentRecord } from '../../shared/core/types.js';
+import type { Stack } from '../../shared/local/stack.js';
 import type { ReconcileResult, SystemModule } from '../../shared/systems/types.js';
+import { eventually } from './stack.js';
 
 /** A loopback server that counts what it receives per key: the test double's "downstream". */
 export class CountingDownstream {
@@ -76,5 +79,39 @@ export function doubleSystem(
     },
     ...(opts.reconcile ? { reconcile: async (record) => opts.reconcile!(record.key) } : {}),
     publicRequest: (r) => r,
+  };
+}
+
+/**
+ * The calls the double-system tests make against their stack (`stack()` is read on each call, since the
+ * stack starts in `beforeAll`): the module, the record, a payment queued or sent in-process, and waits
+ * for where it ends. `inlineOwner` names the route invocation that holds an in-process attempt.
+ */
+export function doubleCalls(stack: () => Stack, opts: { inlineOwner?: (key: string) => string } = {}) {
+  const module = (system: string) => stack().deps.systems(system) as SystemModule;
+  const record = (system: string, key: string) => stack().deps.store.get(recordPk(system, 't', key));
+  const submitAs = (system: string, key: string, ids: { owner: string; deadline?: number }) =>
+    submit(stack().deps, module(system), module(system).parse({ body: { key }, headers: {} }), { ...ids, correlationId: key });
+  return {
+    module,
+    record,
+    /** Queued (no deadline: the worker sends it), as a POS route would when busy. */
+    queued: (system: string, key: string) => submitAs(system, key, { owner: 'test' }),
+    /** Sent in-process, as the HTTP route does when the system is idle. */
+    inline: (system: string, key: string) => submitAs(system, key, { owner: opts.inlineOwner?.(key) ?? 'route', deadline: Date.now() + 10_000 }),
+    /** Waits (bounded) until the record has one of `statuses`. */
+    settledAs: (system: string, key: string, statuses: string[]): Promise<PaymentRecord> =>
+      eventually(async () => {
+        const r = await record(system, key);
+        return r && statuses.includes(r.status) ? r : undefined;
+      }, 10_000),
+    /** Sweeps until the record leaves the active statuses (bounded); every status seen on the way goes into `seen`. */
+    sweepUntilSettled: (system: string, key: string, seen = new Set<string>()): Promise<PaymentRecord> =>
+      eventually(async () => {
+        await stack().sweepNow();
+        const r = await record(system, key);
+        if (r) seen.add(r.status);
+        return r && !['retrying', 'reconciling'].includes(r.status) ? r : undefined;
+      }, 10_000, 200),
   };
 }

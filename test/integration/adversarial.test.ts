@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { submit, upsert } from '../../shared/core/intake.js';
-import { recordPk, type PaymentRecord } from '../../shared/core/types.js';
+import type { PaymentRecord } from '../../shared/core/types.js';
 import { handleBatch } from '../../shared/core/worker.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { retryMessage } from '../../shared/queue/port.js';
 import type { Outcome } from '../../shared/core/types.js';
-import type { SystemModule } from '../../shared/systems/types.js';
-import { CountingDownstream, doubleSystem } from '../helpers/doubles.js';
+import { CountingDownstream, doubleCalls, doubleSystem } from '../helpers/doubles.js';
 import { eventually, testStack } from '../helpers/stack.js';
 
 /**
@@ -41,21 +40,7 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     await downstream.close();
   });
 
-  const module = (system: string) => stack.deps.systems(system) as SystemModule;
-  const record = (system: string, key: string) => stack.deps.store.get(recordPk(system, 't', key));
-  const queued = (system: string, key: string) => submit(stack.deps, module(system), module(system).parse({ body: { key }, headers: {} }), { owner: 'test', correlationId: key });
-  /** Sent in-process, as the HTTP route does when the system is idle. */
-  const inline = (system: string, key: string) =>
-    submit(stack.deps, module(system), module(system).parse({ body: { key }, headers: {} }), { owner: `route-${key}`, correlationId: key, deadline: Date.now() + 10_000 });
-  /** Sweeps until the record leaves the active statuses (bounded); every status seen on the way is kept. */
-  async function sweepUntilSettled(system: string, key: string, seen = new Set<string>()): Promise<PaymentRecord> {
-    return eventually(async () => {
-      await stack.sweepNow();
-      const r = await record(system, key);
-      if (r) seen.add(r.status);
-      return r && !['retrying', 'reconciling'].includes(r.status) ? r : undefined;
-    }, 10_000, 200);
-  }
+  const { module, record, queued, inline, sweepUntilSettled } = doubleCalls(() => stack, { inlineOwner: (key) => `route-${key}` });
 
   it('two copies of one message in the same batch (a sweep duplicate beside the original): sent once, no message failed', async () => {
     // The queue's own copies are held back: this batch is the only one to see these payments.

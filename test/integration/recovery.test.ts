@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { submit } from '../../shared/core/intake.js';
 import { repost } from '../../shared/core/operator.js';
 import { MAX_ERROR_TEXT } from '../../shared/core/lifecycle.js';
-import { recordPk, type Outcome, type PaymentRecord } from '../../shared/core/types.js';
+import type { Outcome } from '../../shared/core/types.js';
 import { handleBatch } from '../../shared/core/worker.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { retryMessage } from '../../shared/queue/port.js';
 import type { ReconcileResult, SystemModule } from '../../shared/systems/types.js';
-import { CountingDownstream, doubleSystem } from '../helpers/doubles.js';
+import { CountingDownstream, doubleCalls, doubleSystem } from '../helpers/doubles.js';
 import { eventually, testStack } from '../helpers/stack.js';
 
 /**
@@ -47,27 +46,7 @@ describe('recovery of unfinished attempts', () => {
     await downstream.close();
   });
 
-  const module = (system: string) => stack.deps.systems(system) as SystemModule;
-  const record = (system: string, key: string) => stack.deps.store.get(recordPk(system, 't', key));
-  /** Queued (no deadline: the worker sends it), as a POS route would when busy. */
-  const queued = (system: string, key: string) => submit(stack.deps, module(system), module(system).parse({ body: { key }, headers: {} }), { owner: 'test', correlationId: key });
-  /** Sent in-process, as the HTTP route does when the system is idle. */
-  const inline = (system: string, key: string) =>
-    submit(stack.deps, module(system), module(system).parse({ body: { key }, headers: {} }), { owner: 'route', correlationId: key, deadline: Date.now() + 10_000 });
-  async function settledAs(system: string, key: string, statuses: string[]): Promise<PaymentRecord> {
-    return eventually(async () => {
-      const r = await record(system, key);
-      return r && statuses.includes(r.status) ? r : undefined;
-    }, 10_000);
-  }
-  /** Sweeps until the record leaves the active statuses (bounded). */
-  async function sweepUntilSettled(system: string, key: string): Promise<PaymentRecord> {
-    return eventually(async () => {
-      await stack.sweepNow();
-      const r = await record(system, key);
-      return r && !['retrying', 'reconciling'].includes(r.status) ? r : undefined;
-    }, 10_000, 200);
-  }
+  const { module, record, queued, inline, settledAs, sweepUntilSettled } = doubleCalls(() => stack);
 
   it.each([
     ['park', 'double-park', 'unknown'],
@@ -311,8 +290,7 @@ describe('a slow claim in a burst', () => {
     await downstream.close();
   });
 
-  const inline = (system: string, key: string) =>
-    submit(stack.deps, stack.deps.systems(system) as SystemModule, { tenant: 't', key, request: { key } }, { owner: 'route', correlationId: key, deadline: Date.now() + 10_000 });
+  const { inline } = doubleCalls(() => stack);
 
   it.each([
     ['paced-resend', false],
