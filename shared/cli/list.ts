@@ -1,4 +1,4 @@
-import { ACTIVE_STATUSES, STATUSES, type PaymentRecord, type Status } from '../core/types.js';
+import { recordHeadline, STATUSES, type PaymentRecord, type Status } from '../core/types.js';
 import { age, iso, plural, shorten, table } from './format.js';
 import { UsageError } from './io.js';
 import { decodeListCursor, listPage, type ListQuery } from './listing.js';
@@ -42,14 +42,7 @@ export function lastError(record: PaymentRecord, width = ERROR_WIDTH): string {
 export function summary(record: PaymentRecord) {
   const scrub = scrubberFor(record);
   return {
-    system: record.system,
-    key: record.key,
-    status: record.status,
-    revision: record.revision ?? 1,
-    attempts: record.attempts,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-    ...(record.nextAttemptAt !== undefined && ACTIVE_STATUSES.includes(record.status) ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() } : {}),
+    ...recordHeadline(record),
     ...(record.error ? { error: { ...record.error, message: scrub.text(record.error.message) } } : {}),
   };
 }

@@ -121,6 +121,23 @@ export interface PaymentRecord {
   ttl: number;
 }
 
+/**
+ * What every view of a record starts with (the status route, `paybridge payments list --json`): its ids,
+ * status and timing, and when the engine looks at it next while it is active. No personal data.
+ */
+export function recordHeadline(record: PaymentRecord) {
+  return {
+    system: record.system,
+    key: record.key,
+    status: record.status,
+    revision: record.revision ?? 1,
+    attempts: record.attempts,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.nextAttemptAt !== undefined && ACTIVE_STATUSES.includes(record.status) ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() } : {}),
+  };
+}
+
 export const HISTORY_LIMIT = 50;
 
 export function recordPk(system: string, tenant: string, key: string): string {

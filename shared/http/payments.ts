@@ -2,7 +2,7 @@ import type { AppDeps } from '../deps.js';
 import { submit, type SubmitResult } from '../core/intake.js';
 import { assertStorableKey } from '../core/keys.js';
 import { scheduleOf, type EngineSettings } from '../core/lifecycle.js';
-import { ACTIVE_STATUSES, type PaymentRecord } from '../core/types.js';
+import { ACTIVE_STATUSES, recordHeadline, type PaymentRecord } from '../core/types.js';
 import type { PersonalValue, SystemDescription } from '../systems/types.js';
 import { ProblemError } from './problem.js';
 import type { Principal } from './auth.js';
@@ -66,14 +66,7 @@ export function publicView(record: PaymentRecord, module: SystemDescription | un
   const active = ACTIVE_STATUSES.includes(record.status);
   const scrub = scrubber(module?.personalValues?.(record.request) ?? []);
   return {
-    system: record.system,
-    key: record.key,
-    status: record.status,
-    revision: record.revision ?? 1,
-    attempts: record.attempts,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-    ...(record.nextAttemptAt !== undefined && active ? { nextAttemptAt: new Date(record.nextAttemptAt).toISOString() } : {}),
+    ...recordHeadline(record),
     ...(active && settings && record.budgetFrom !== undefined ? { schedule: scheduleOf(record, settings, now) } : {}),
     ...(record.result ? { result: scrub(record.result) } : {}),
     ...(record.error ? { error: scrub(record.error) } : {}),
