@@ -67,10 +67,6 @@ export function fenceMinter(): () => Fence {
 }
 
 /**
- * The running `npm start`, found through the file it writes. The DynamoDB client is loaded here, not
- * at the top, so commands that need no records (help, sign) start without the AWS SDK.
- */
-/**
  * The running stack's hash key for this command's `ref:` hashes, so `payments show` names personal data
  * as the status route and the logs do. Without it (no file, or not readable) a random key per call:
  * still nothing shown in clear, only not comparable.
@@ -85,6 +81,10 @@ function useStackHashKey(file: LocalFile): void {
   }
 }
 
+/**
+ * The running `npm start`, found through the file it writes. The DynamoDB client is loaded here, not
+ * at the top, so commands that need no records (help, sign) start without the AWS SDK.
+ */
 export async function localContext(path = localFilePath()): Promise<CliContext> {
   const file = readLocalFile(path);
   if (!file) throw new Error(`no local stack found (${path} is missing): start one with npm start, or pass --stage for a deployed stage`);

@@ -1,7 +1,6 @@
 import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
-import { canonicalJson } from './canonical.js';
 import type { EngineDeps } from './context.js';
 import { applyOutcome, capText, ownWrite, settledBase, withHistory, type OutcomeContext } from './lifecycle.js';
 import { sqsDelaySeconds } from './retry-policy.js';
@@ -70,17 +69,17 @@ export async function enqueue(deps: EngineDeps, record: PaymentRecord, at: numbe
   }
 }
 
+/** The record with the request its module keeps after the send; marked when that dropped anything. */
+function trimmed(record: PaymentRecord, request: Record<string, unknown>): PaymentRecord {
+  return request === record.request ? record : { ...record, request, requestTrimmed: true };
+}
+
 /**
  * Writes the next state conditionally on `from`'s version, then queues its wake-up. A settle that fails
  * for any reason but a lost condition is retried as a settle (issue 10): never turned into a re-send.
  * If the record moved on meanwhile (its attempt outlived its deadline and recovery took over), a
  * downstream success is still recorded: knowing it posted beats any ambiguity recovery worked from.
  */
-/** The record with the request its module keeps after the send; marked when that dropped anything. */
-function trimmed(record: PaymentRecord, request: Record<string, unknown>): PaymentRecord {
-  return canonicalJson(request) === canonicalJson(record.request) ? { ...record, request } : { ...record, request, requestTrimmed: true };
-}
-
 export async function settle(
   deps: EngineDeps,
   module: SystemModule | undefined,

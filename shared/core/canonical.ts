@@ -23,7 +23,7 @@ export function canonicalJson(value: unknown): string {
  * of its canonical JSON under LOG_HASH_KEY. Keyed because the request holds personal data (Cambio's
  * `patient`, NIF's `personId`) and the hash outlives it on the record: a plain SHA-256 of a request
  * whose other fields are known gives a personnummer back after a few minutes of trying every one.
- * Changing LOG_HASH_KEY makes an earlier record's payload compare as changed (a 422, never a send).
+ * Changing LOG_HASH_KEY makes an earlier record's payload compare as changed (README, LOG_HASH_KEY).
  */
 export function payloadHash(value: unknown, key = logHashKey()): string {
   return createHmac('sha256', key).update(canonicalJson(value)).digest('hex');

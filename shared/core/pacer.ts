@@ -186,9 +186,9 @@ export class Pacer {
     const now = this.clock();
     if (lane.until <= now) return;
     // The lane ends at its last permitted send; sends already promised keep their window.
-    const last = Math.max(now, ...(this.laneSends.get(system) ?? []));
-    this.noLaneUntil.set(system, last + this.settings.windowMs + this.settings.marginMs);
     const sends = this.laneSends.get(system) ?? [];
+    const last = Math.max(now, ...sends);
+    this.noLaneUntil.set(system, last + this.settings.windowMs + this.settings.marginMs);
     await this.update(system, (s) => {
       const next = releaseLane(s, this.owner, sends, now, this.settings);
       return next ? { state: next, result: true } : undefined;

@@ -78,7 +78,7 @@ export interface SystemDescription {
    * route `/v1/payments/<system>/<key>`.
    */
   statusPath?(key: string): string | undefined;
-  /** The request with personal data beyond ids replaced, once it has been sent (Cambio's patient header). */
+  /** The request with personal data beyond ids replaced, once it has been sent (Cambio's patient header); the request itself when there is none. */
   afterSend?(request: Record<string, unknown>): Record<string, unknown>;
   /** The request as the status route may show it: personal data beyond ids removed. */
   publicRequest(request: Record<string, unknown>): Record<string, unknown>;

@@ -16,7 +16,7 @@ export const cambioDescription = descriptionFactory(CAMBIO, (config): SystemDesc
   // keeps that one was given, not what it was (the record lives RECORD_TTL_DAYS, 400 days by default).
   afterSend(request) {
     const { patient, ...rest } = request as unknown as CambioRequest;
-    return patient === undefined ? rest : { ...rest, patientGiven: true };
+    return patient === undefined ? request : { ...rest, patientGiven: true };
   },
   publicRequest(request) {
     const { patient, patientGiven, ...rest } = request as unknown as CambioRequest & { patientGiven?: boolean };
