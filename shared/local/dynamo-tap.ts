@@ -27,20 +27,15 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
  * unchanged; an observer that throws is ignored rather than allowed to break the request.
  */
 export function tapDynalite(server: Server, observe: (exchange: DynamoExchange) => void): void {
-  const original = server.listeners('request') as RequestListener[];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  inFrontOf(server, (req, res) => {
     const startedAt = Date.now();
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     let answer = '';
-    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-    res.end = ((...args: unknown[]) => {
-      const first = args[0];
+    onEnd(res, (first) => {
       if (typeof first === 'string') answer = first;
       else if (Buffer.isBuffer(first)) answer = first.toString('utf8');
-      return end(...args);
-    }) as ServerResponse['end'];
+    });
     res.once('finish', () => {
       const target = String(req.headers['x-amz-target'] ?? '');
       const text = Buffer.concat(chunks).toString('utf8');
@@ -57,8 +52,29 @@ export function tapDynalite(server: Server, observe: (exchange: DynamoExchange) 
         // Observation is for tests and measurements: it must never fail the request it watched.
       }
     });
-    for (const listener of original) listener.call(server, req, res);
+    return true;
   });
+}
+
+/**
+ * Runs `before` ahead of the server's own request handlers (registered before it listens); they get the
+ * request only when `before` returns true, else `before` has answered it.
+ */
+function inFrontOf(server: Server, before: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+  const original = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (before(req, res)) for (const listener of original) listener.call(server, req, res);
+  });
+}
+
+/** Calls `seen` with the first argument of each `res.end` the handler makes, before it takes effect. */
+function onEnd(res: ServerResponse, seen: (first: unknown) => void): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.end = ((...args: unknown[]) => {
+    seen(args[0]);
+    return end(...args);
+  }) as ServerResponse['end'];
 }
 
 /**
@@ -72,31 +88,26 @@ export function tapDynalite(server: Server, observe: (exchange: DynamoExchange) 
 export function trackDynalite(server: Server): { drained(ms: number): Promise<void> } {
   let inFlight = 0;
   let waiters: (() => void)[] = [];
-  const original = server.listeners('request') as RequestListener[];
-  server.removeAllListeners('request');
   let closing = false;
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  inFrontOf(server, (_req, res) => {
     if (closing) {
       // Past the drain: answered here, as a DynamoDB that is going away, and never handed to dynalite.
       res.writeHead(503, { 'content-type': 'application/x-amz-json-1.0', connection: 'close' });
       res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ServiceUnavailableException', message: 'local DynamoDB is closing' }));
-      return;
+      return false;
     }
     inFlight++;
     let done = false;
-    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-    res.end = ((...args: unknown[]) => {
-      if (!done) {
-        done = true;
-        inFlight--;
-        if (inFlight === 0) {
-          for (const w of waiters) w();
-          waiters = [];
-        }
+    onEnd(res, () => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      if (inFlight === 0) {
+        for (const w of waiters) w();
+        waiters = [];
       }
-      return end(...args);
-    }) as ServerResponse['end'];
-    for (const l of original) l.call(server, req, res);
+    });
+    return true;
   });
   return {
     drained: (ms) => {
