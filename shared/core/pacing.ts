@@ -47,6 +47,12 @@ export interface LimiterState {
   next: number;
   /** The last slot handed out (0: never). */
   lastSlot: number;
+  /**
+   * The sends the schedule knows of that a later slot may share a window with, oldest first: the shared
+   * slots handed out and the sends of lanes given back, whole milliseconds rounded up. A slot is never
+   * placed where its window would hold more than the rate with them (absent: none).
+   */
+  recent?: number[];
   pausedUntil: number;
   lanes: Record<string, Lane>;
   lastDecreaseAt?: number;
@@ -80,9 +86,49 @@ export function slotInterval(state: LimiterState, configured: number, t: number,
   return pacedWindow(s) / Math.max(left, s.minRate);
 }
 
+/** How many sends one paced window may hold at `t`: what the lanes leave of the rate, at least one. */
+function windowCap(state: LimiterState, configured: number, t: number, s: PacingSettings): number {
+  return Math.max(1, Math.floor(currentRate(state, configured) - lanesActiveAt(state, t, s) + 1e-9));
+}
+
+/** The known sends that a slot at or after `from` can share a paced window with. */
+function liveSends(recent: readonly number[] | undefined, from: number, s: PacingSettings): number[] {
+  return (recent ?? []).filter((x) => x > from - pacedWindow(s));
+}
+
+/**
+ * Whether a send at `t` keeps every paced window that holds it within `cap` sends, beside the sorted
+ * known sends `log` (some may lie ahead of `t`: a lane's sends promised before it was given back).
+ */
+function fits(log: readonly number[], t: number, cap: number, w: number): boolean {
+  let at = 0;
+  while (at < log.length && (log[at] as number) <= t) at++;
+  const list = [...log.slice(0, at), t, ...log.slice(at)];
+  // Every run of cap + 1 consecutive sends that includes this one must span at least a paced window.
+  for (let i = Math.max(0, at - cap); i <= at && i + cap < list.length; i++) {
+    if ((list[i + cap] as number) - (list[i] as number) < w) return false;
+  }
+  return true;
+}
+
+/**
+ * The earliest time at or after `t` where one more send fits beside `log`. A send stops fitting only
+ * where a known send comes within a window ahead, and fits again only where one leaves the window
+ * behind: so the answer is `t` or a known send plus one window.
+ */
+function earliestFit(log: readonly number[], t: number, cap: number, w: number): number {
+  if (fits(log, t, cap, w)) return t;
+  for (const x of log) if (x + w > t && fits(log, x + w, cap, w)) return x + w;
+  return Math.max(t, (log[log.length - 1] ?? t) + w);
+}
+
 /**
  * Up to `k` slots at or after `now` (and after any pause), none later than `latest`, and the state
- * that records them. Fewer (possibly none) when the schedule is booked beyond `latest`.
+ * that records them. Fewer (possibly none) when the schedule is booked beyond `latest`. Each slot is
+ * spaced `slotInterval` after the one before and, with the sends the schedule knows of (`recent`: a
+ * lane given back ran at its own pace), never makes a paced window hold more than `windowCap`: so a
+ * backlog starting right after a lane's last sends goes at the full rate as soon as their windows allow,
+ * not at the rate left beside the lane for a whole window.
  */
 export function reserveSlots(
   state: LimiterState,
@@ -93,14 +139,20 @@ export function reserveSlots(
   s: PacingSettings,
 ): { slots: number[]; state: LimiterState } {
   const raised = raiseRate(state, configured, now);
+  const w = pacedWindow(s);
+  let log = liveSends(raised.recent, now, s);
   let t = Math.max(raised.next, now, raised.pausedUntil);
   const slots: number[] = [];
-  while (slots.length < k && t <= latest) {
+  while (slots.length < k) {
+    t = earliestFit(log, t, windowCap(raised, configured, t, s), w);
+    if (t > latest) break;
     slots.push(t);
+    const at = Math.ceil(t);
+    log = [...log.filter((x) => x > t - w && x <= at), at, ...log.filter((x) => x > at)];
     t += slotInterval(raised, configured, t, s);
   }
   if (slots.length === 0) return { slots, state: raised };
-  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number } };
+  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number, recent: liveSends(log, t, s) } };
 }
 
 /**
@@ -128,7 +180,7 @@ export function grantLane(
     const lane = { r: mine.r, until: now + s.laneMs };
     return { lane, state: { ...state, lanes: { ...lanes, [owner]: lane } } };
   }
-  if (state.lastSlot > now - w) return undefined;
+  if (state.lastSlot > now - w || (state.recent ?? []).some((x) => x > now - w)) return undefined;
   delete lanes[owner];
   const others = Object.values(lanes).reduce((sum, l) => sum + l.r, 0);
   // The shared schedule always keeps at least one send per window for the queued payments.
@@ -139,22 +191,19 @@ export function grantLane(
 }
 
 /**
- * `owner` gives its lane back before it ends, having sent (or promised) `sends` on it. Shared slots
- * placed from now on share a window only with the lane's sends of the last paced window, so the lane
- * keeps counting for just those (`r` = how many) until a window after the last of them; none at all
- * when it sent nothing that recent. Keeping its full `r` until then held the shared schedule at part of
- * the rate for up to a window after every release (the start of a backlog's drain). Undefined when
- * there is nothing to change.
+ * `owner` gives its lane back before it ends, having sent (or promised) `sends`. The lane stops counting
+ * as `r` per window; its sends of the last paced window go into the schedule's `recent` sends instead,
+ * so shared slots from now on fill exactly what those sends leave of each window (`reserveSlots`).
+ * Counting the lane as `r` until a window after its last send held the shared schedule at part of the
+ * rate for up to a window after every release (the start of a backlog's drain). Undefined when there
+ * is nothing to change.
  */
 export function releaseLane(state: LimiterState, owner: string, sends: readonly number[], now: number, s: PacingSettings): LimiterState | undefined {
-  const held = state.lanes[owner];
-  if (!held) return undefined;
-  const last = Math.max(now, ...sends);
-  const recent = Math.min(held.r, sends.filter((t) => t > now - pacedWindow(s)).length);
-  if (held.until <= last && recent >= held.r) return undefined;
+  if (!state.lanes[owner]) return undefined;
   const { [owner]: _gone, ...others } = state.lanes;
-  if (recent === 0) return { ...state, lanes: others };
-  return { ...state, lanes: { ...others, [owner]: { r: recent, until: Math.min(held.until, last) } } };
+  const mine = sends.filter((t) => t > now - pacedWindow(s)).map((t) => Math.ceil(t));
+  const recent = [...liveSends(state.recent, now, s), ...mine].sort((a, b) => a - b);
+  return { ...state, lanes: others, ...(recent.length > 0 ? { recent } : {}) };
 }
 
 /**
@@ -170,7 +219,9 @@ export function endPreviousRun(state: LimiterState, now: number, s: PacingSettin
   // gone, the schedule restarts a whole window on. Otherwise its own spacing still holds up to `from`.
   const lanesLive = Object.values(state.lanes).some((lane) => lane.until + pacedWindow(s) > now);
   const next = lanesLive ? from : Math.min(Math.max(state.next, now), from);
-  return { ...state, next, lastSlot: Math.max(Math.min(state.lastSlot, from), now), lanes: {} };
+  // Its booked sends after the new start never happened (kept, they would hold new slots back).
+  const recent = (state.recent ?? []).filter((x) => x <= next);
+  return { ...state, next, lastSlot: Math.max(Math.min(state.lastSlot, from), now), lanes: {}, ...(state.recent ? { recent } : {}) };
 }
 
 /** The earliest time at or after `now` that one more send on a lane of `r` per window keeps the window bound. */
