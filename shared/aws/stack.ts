@@ -1,6 +1,7 @@
 import { PARAMETER_GROUP } from '../config.js';
 import { CALLER_NAME, WEBHOOK_CALLER } from '../http/authorizer.js';
 import { API_ROUTES, type SystemName } from '../http/routes.js';
+import { WORKER_BATCH } from '../queue/port.js';
 
 /**
  * The per-function part of the AWS stack, generated from the one route table and the system list:
@@ -213,8 +214,9 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
               arn: getAtt(queueId(system), 'Arn'),
               // One slot reservation and one fence write per batch (shared/core/worker.ts): larger batches
               // mean fewer of both per payment; 100 at 10/s is ten seconds of sends, inside the timeout.
-              batchSize: 100,
-              maximumBatchingWindow: 1,
+              // The local queue gathers its batches the same way (shared/queue/local.ts).
+              batchSize: WORKER_BATCH.size,
+              maximumBatchingWindow: WORKER_BATCH.windowSeconds,
               functionResponseType: 'ReportBatchItemFailures',
               // Equal to the reserved concurrency, so the poller never invokes into a throttle.
               maximumConcurrency: concurrency,

@@ -13,7 +13,7 @@ import { buildDeps, type AppDeps } from '../deps.js';
 import { validationProblem, type FieldError } from '../http/problem.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
-import { LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
+import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
 import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
 import { systemOfPk } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
@@ -207,7 +207,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
     await ensureTable(client, config.TABLE_NAME);
-    const queue = new LocalRetryQueue({ visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 100, concurrency: 4, invocationTimeoutMs: 60_000, ...opts.queue });
+    const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue });
     const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
     cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { RetryMessage, RetryQueue } from './port.js';
+import { WORKER_BATCH, type RetryMessage, type RetryQueue } from './port.js';
 
 export interface LocalQueueOptions {
   /** Like the SQS queue's VisibilityTimeout: a message reported as failed comes back after this. */
@@ -16,15 +16,29 @@ export interface LocalQueueOptions {
    * may still resume later, like a frozen container: exactly what fencing must survive.
    */
   invocationTimeoutMs: number;
+  /**
+   * Like the event source mapping's MaximumBatchingWindowInSeconds: fewer than `batchSize` visible
+   * messages wait for more up to this long (from the oldest) before a batch is handed out. 0: at once.
+   */
+  batchingWindowMs?: number;
 }
 
-export const DEFAULT_LOCAL_QUEUE: LocalQueueOptions = { visibilityTimeoutMs: 30_000, maxReceiveCount: 5, batchSize: 100, concurrency: 4, invocationTimeoutMs: 60_000 };
+export const DEFAULT_LOCAL_QUEUE: LocalQueueOptions = {
+  visibilityTimeoutMs: 30_000,
+  maxReceiveCount: 5,
+  batchSize: WORKER_BATCH.size,
+  batchingWindowMs: WORKER_BATCH.windowSeconds * 1000,
+  concurrency: 4,
+  invocationTimeoutMs: 60_000,
+};
 
 interface Pending {
   id: string;
   body: string;
   receiveCount: number;
   sentAt: number;
+  /** When it last became visible (the batching window counts from the oldest). */
+  visibleAt?: number;
 }
 
 export type BatchConsumer = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
@@ -67,9 +81,13 @@ export class LocalQueue {
     this.later(Math.max(0, Math.min(900, Math.ceil(delaySeconds))) * 1000, { id: randomUUID(), body, receiveCount: 0, sentAt: Date.now() });
   }
 
-  /** Visible messages waiting for a consumer (what SQS reports as ApproximateNumberOfMessages). */
+  /**
+   * Visible messages waiting for a consumer (what SQS reports as ApproximateNumberOfMessages). Those a
+   * free worker's poller is gathering into its batch are received already, as with a batching window.
+   */
   get visible(): number {
-    return this.ready.length;
+    const gathering = this.options.batchingWindowMs ? this.consumers.reduce((sum, c) => sum + Math.max(0, this.options.concurrency - c.running), 0) * this.options.batchSize : 0;
+    return Math.max(0, this.ready.length - gathering);
   }
 
   /** Messages waiting for their delay or visibility timeout, plus those ready and in flight. */
@@ -79,14 +97,14 @@ export class LocalQueue {
 
   private later(ms: number, pending: Pending): void {
     if (ms <= 0) {
-      this.ready.push(pending);
+      this.ready.push({ ...pending, visibleAt: Date.now() });
       this.pump();
       return;
     }
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       if (this.closed) return;
-      this.ready.push(pending);
+      this.ready.push({ ...pending, visibleAt: Date.now() });
       this.pump();
     }, ms);
     this.timers.add(timer);
@@ -102,10 +120,24 @@ export class LocalQueue {
     return this.inFlight;
   }
 
+  /** The timer that hands out a gathering batch when its window ends. */
+  private gathering: NodeJS.Timeout | undefined;
+
   private pump(): void {
     while (!this.closed && !this.paused && this.ready.length > 0) {
       const free = this.consumers.filter((c) => c.running < this.options.concurrency).sort((a, b) => a.running - b.running)[0];
       if (!free) return;
+      const window = this.options.batchingWindowMs ?? 0;
+      const waited = Date.now() - (this.ready[0]?.visibleAt ?? 0);
+      if (this.ready.length < this.options.batchSize && waited < window) {
+        if (!this.gathering) {
+          this.gathering = setTimeout(() => {
+            this.gathering = undefined;
+            this.pump();
+          }, window - waited);
+        }
+        return;
+      }
       const batch = this.ready.splice(0, this.options.batchSize);
       free.running++;
       this.inFlight += batch.length;
@@ -160,6 +192,7 @@ export class LocalQueue {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.gathering);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.ready.length = 0;

@@ -24,6 +24,13 @@ export interface RetryQueue {
   depth?(system: string): Promise<number | undefined>;
 }
 
+/**
+ * How each retry worker's SQS event source mapping hands out messages (shared/aws/stack.ts), and how the
+ * local queue does the same: batches of up to 100, gathered for up to a second. One slot reservation and
+ * one fence write serve a whole batch (core/worker.ts), so larger batches cost fewer of both per payment.
+ */
+export const WORKER_BATCH = { size: 100, windowSeconds: 1 } as const;
+
 /** A snapshot travels with the message while the message stays far below SQS's 256 KB. */
 export const SNAPSHOT_LIMIT_BYTES = 64 * 1024;
 

@@ -261,8 +261,9 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
       pacer.lanePermit = lanePermit;
     }
     expect(r.failed).toEqual([]);
+    // Sent in this batch, or (a busy machine made the send miss its slot) given back and sent from the queue.
+    await eventually(async () => (await record('double-park', key))?.status === 'posted', 10_000);
     expect(downstream.count(key)).toBe(1);
-    expect((await record('double-park', key))?.status).toBe('posted');
   });
 
   it('a changed register version written but its reply lost (the SDK retried) is sent as the change, never answered as unchanged', async () => {
