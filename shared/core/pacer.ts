@@ -120,6 +120,11 @@ export class Pacer {
     return this.cache.get(system) ?? EMPTY_LIMITER;
   }
 
+  /** Whether this container holds (or held, until it gave it back) an intake lane for `system`. */
+  holdsLane(system: string): boolean {
+    return this.lanes.has(system);
+  }
+
   /**
    * When this container may send one in-process attempt on its intake lane: within `maxWaitMs`, or
    * undefined (queue it instead). Leases or renews the lane when needed: one write per ~10 s of use.
@@ -148,7 +153,9 @@ export class Pacer {
     // A worker only uses a lane its container already holds; leasing one is the intake's business. After a
     // release, no lane until its last send has left the window (pacing.ts counts it until then); after a
     // refused lease, none asked for during a window.
-    if (at === undefined && mayLease && renewable && now >= (this.noLaneUntil.get(system) ?? 0)) {
+    // A lane whose first send could not come within the wait is not leased at all (its lease and its
+    // release would be two writes for nothing).
+    if (at === undefined && mayLease && maxWaitMs >= 0 && renewable && now >= (this.noLaneUntil.get(system) ?? 0)) {
       const want = Math.max(1, Math.floor(configured / 2));
       const granted = await this.update(system, (s) => {
         const g = grantLane(s, configured, this.owner, want, now, this.settings);

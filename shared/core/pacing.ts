@@ -117,6 +117,8 @@ function fits(log: readonly number[], t: number, cap: number, w: number): boolea
  * behind: so the answer is `t` or a known send plus one window.
  */
 function earliestFit(log: readonly number[], t: number, cap: number, w: number): number {
+  // The usual case, nothing known ahead of `t`: only the window behind it counts.
+  if (log.length === 0 || (log[log.length - 1] as number) <= t) return Math.max(t, (log[log.length - cap] ?? -Infinity) + w);
   if (fits(log, t, cap, w)) return t;
   for (const x of log) if (x + w > t && fits(log, x + w, cap, w)) return x + w;
   return Math.max(t, (log[log.length - 1] ?? t) + w);

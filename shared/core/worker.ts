@@ -144,10 +144,12 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
     for (let i = 0; i < work.length; i++) {
       // The schedule is slowed for the lane's whole life, so its sends are worth taking until it ends.
       // A worker in the intake's own container (the local process) also renews that lane while it has a
-      // backlog: the lane's share then never falls into a cooling gap halfway through.
+      // backlog: the lane's share then never falls into a cooling gap halfway through. It never leases
+      // one itself: the intake gives a lane back when it sees a backlog, so a lane leased for a batch
+      // cost a lease and a release where a shared reservation costs one write.
       let at: number | undefined;
       try {
-        at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers);
+        at = await deps.pacer.lanePermit(system, rate, latestStart - deps.clock(), deps.pacer.lanesServeWorkers && deps.pacer.holdsLane(system));
       } catch (err) {
         // A lane renewal that cannot be written: the shared schedule (or the queue) takes the rest, as
         // when the lane is full. Thrown on, it failed the whole batch towards the dead-letter queue.

@@ -202,6 +202,24 @@ describe('releaseLane: a lane given back early', () => {
     expect(shared[39] as number).toBeLessThan(kept[39] as number);
   });
 
+  it('shared slots placed beside known sends, some of them ahead (promised on a lane given back), never put more than R in a paced window (randomised, seeded)', () => {
+    const random = seededRandom(11);
+    for (let trial = 0; trial < 300; trial++) {
+      const R = 2 + Math.floor(random() * 12);
+      const r = 1 + Math.floor(random() * Math.max(1, Math.floor(R / 2)));
+      // A lane's sends from up to 1.5 s before the release to 1 s after it, at its own pace.
+      const lane: number[] = [];
+      for (let t = T - 1_500 + random() * 500; t < T + 1_000; t += random() * 600) lane.push(nextLaneSend(lane, r, t, S));
+      const before = reserveSlots(state({ lanes: { me: { r, until: T + 4_000 } } }), R, T - 1_500, Math.floor(random() * 8), T, S);
+      const released = releaseLane(before.state, 'me', lane, T, S) as LimiterState;
+      const slots = reserveSlots(released, R, T, 1 + Math.floor(random() * 30), Infinity, S).slots;
+      const known = lane.filter((t) => t > T - pacedWindowOf());
+      expect(maxInWindow([...lane, ...before.slots, ...slots], pacedWindowOf())).toBeLessThanOrEqual(R);
+      // None placed where it did not have to wait: the first goes at once unless a window is full.
+      if (maxInWindow([...known, T], pacedWindowOf()) <= R && before.slots.length === 0) expect(slots[0]).toBe(T);
+    }
+  });
+
   it('a drain that starts beside a lane: after the release every window is full again, never over R (the shape `npm run bench` saw)', () => {
     // Lane of 5 per window and the shared schedule at the other 5 for 900 ms, then the lane goes back.
     const R = 10;
