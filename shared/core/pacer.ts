@@ -120,9 +120,10 @@ export class Pacer {
     return this.cache.get(system) ?? EMPTY_LIMITER;
   }
 
-  /** Whether this container holds (or held, until it gave it back) an intake lane for `system`. */
+  /** Whether this container holds a live intake lane for `system` (one that ran out is not held). */
   holdsLane(system: string): boolean {
-    return this.lanes.has(system);
+    const lane = this.lanes.get(system);
+    return lane !== undefined && lane.until > this.clock();
   }
 
   /**
@@ -170,6 +171,8 @@ export class Pacer {
       }
     }
     if (at === undefined) return undefined;
+    // Whole milliseconds, later never earlier: the schedule records a given-back lane's sends so (pacing.ts).
+    at = Math.ceil(at);
     sent.push(at);
     if (sent.length > 256) sent.splice(0, sent.length - 256);
     return at;

@@ -147,7 +147,8 @@ export function reserveSlots(
   const slots: number[] = [];
   while (slots.length < k) {
     t = earliestFit(log, t, windowCap(raised, configured, t, s), w);
-    if (t > latest) break;
+    // `!(t <= latest)`: a rate that is not a number (a corrupt item) hands out nothing.
+    if (!(t <= latest) || !Number.isFinite(t)) break;
     slots.push(t);
     const at = Math.ceil(t);
     log = [...log.filter((x) => x > t - w && x <= at), at, ...log.filter((x) => x > at)];

@@ -86,8 +86,9 @@ export class LocalQueue {
    * free worker's poller is gathering into its batch are received already, as with a batching window.
    */
   get visible(): number {
-    const gathering = this.options.batchingWindowMs ? this.consumers.reduce((sum, c) => sum + Math.max(0, this.options.concurrency - c.running), 0) * this.options.batchSize : 0;
-    return Math.max(0, this.ready.length - gathering);
+    if (!this.options.batchingWindowMs || this.paused || this.closed) return this.ready.length;
+    const free = this.consumers.reduce((sum, c) => sum + Math.max(0, this.options.concurrency - c.running), 0);
+    return Math.max(0, this.ready.length - free * this.options.batchSize);
   }
 
   /** Messages waiting for their delay or visibility timeout, plus those ready and in flight. */

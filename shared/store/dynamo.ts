@@ -203,6 +203,18 @@ export class DynamoRecordStore implements RecordStore {
   }
 }
 
+/**
+ * The known sends as milliseconds from `recentFrom` (the schedule's next slot, whole): about R of them,
+ * 3 bytes each instead of the 8 an epoch time takes, so the item stays within one write unit (1 KB)
+ * up to a couple of hundred sends per second.
+ */
+function compactRecent(state: LimiterState): Omit<LimiterState, 'recent'> & { recent?: number[]; recentFrom?: number } {
+  const { recent, ...rest } = state;
+  if (!recent || recent.length === 0) return rest;
+  const from = Math.floor(Number.isFinite(state.next) ? state.next : (recent[recent.length - 1] as number));
+  return { ...rest, recentFrom: from, recent: recent.map((x) => Math.ceil(x) - from) };
+}
+
 /** The shared rate limiter's item per system (`limiter#<system>`): see core/pacing.ts. */
 export class DynamoLimiterStore implements LimiterStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -217,10 +229,11 @@ export class DynamoLimiterStore implements LimiterStore {
   async read(system: string): Promise<LimiterState> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: `limiter#${system}` }, ConsistentRead: true }));
     if (!out.Item) return { ...EMPTY_LIMITER, lanes: {} };
-    const { pk: _pk, ...state } = out.Item as LimiterState & { pk: string };
+    const { pk: _pk, recentFrom, recent, ...state } = out.Item as LimiterState & { pk: string; recentFrom?: number };
     // Items written by an earlier version of the limiter had other fields: start afresh from them.
     if (typeof state.ver !== 'number' || typeof state.next !== 'number') return { ...EMPTY_LIMITER, lanes: {}, ver: -1 };
-    return { ...EMPTY_LIMITER, ...state, lanes: state.lanes ?? {} };
+    const known = Array.isArray(recent) ? recent.filter((x): x is number => typeof x === 'number').map((x) => (typeof recentFrom === 'number' ? recentFrom + x : x)) : [];
+    return { ...EMPTY_LIMITER, ...state, lanes: state.lanes ?? {}, ...(known.length > 0 ? { recent: known } : {}) };
   }
 
   async write(system: string, state: LimiterState, expectedVer: number): Promise<boolean> {
@@ -228,7 +241,7 @@ export class DynamoLimiterStore implements LimiterStore {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...state, pk: `limiter#${system}`, ver: Math.max(expectedVer, 0) + 1 },
+          Item: { ...compactRecent(state), pk: `limiter#${system}`, ver: Math.max(expectedVer, 0) + 1 },
           ...(expectedVer === 0
             ? { ConditionExpression: 'attribute_not_exists(pk)' }
             : expectedVer < 0

@@ -77,3 +77,18 @@ describe('local queue: batches gathered like an event source mapping with a batc
     expect((r.batches[0] as { at: number }).at - first).toBeLessThan(100);
   });
 });
+
+describe('local queue: visible while paused', () => {
+  it('a paused queue gathers nothing: every waiting message is visible', () => {
+    const queue = new LocalQueue('test', { ...DEFAULT_LOCAL_QUEUE, concurrency: 1 });
+    try {
+      queue.addConsumer(async () => undefined);
+      queue.pause();
+      for (let i = 0; i < 25; i++) queue.send(`m${i}`, 0);
+      expect(queue.visible).toBe(25);
+      expect(queue.depth).toBe(25);
+    } finally {
+      queue.close();
+    }
+  });
+});
