@@ -151,12 +151,14 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
           log.warn('rate limiter unavailable after the claim; the payment is queued', { error: err });
         }
       }
-      if (again === undefined || again + deps.settings.attemptTimeoutMs / 2 > p.attemptDeadline) {
+      if (again !== undefined && again + deps.settings.attemptTimeoutMs / 2 <= p.attemptDeadline && again > deps.clock()) await deps.sleep(again - deps.clock());
+      // The second permit is held to the same rule: a wait that woke late does not send late.
+      if (again === undefined || again + deps.settings.attemptTimeoutMs / 2 > p.attemptDeadline || !slotUsable(again, deps.clock(), deps.pacer.settings)) {
         // Nothing was sent: the record goes to the queue under a fresh fence (one more write, rarely).
-        const queued: PaymentRecord = { ...scheduled(written, now, now, deps.pacer.mintFence()), history: withHistory(written, now, 'queued', 'no send slot in time after the claim; nothing was sent') };
-        return settle(deps, module, written, queued, log, { wakeAt: now, reason: 'queued' });
+        const at = deps.clock();
+        const queued: PaymentRecord = { ...scheduled(written, at, at, deps.pacer.mintFence()), history: withHistory(written, at, 'queued', 'no send slot in time after the claim; nothing was sent') };
+        return settle(deps, module, written, queued, log, { wakeAt: at, reason: 'queued' });
       }
-      if (again > deps.clock()) await deps.sleep(again - deps.clock());
     }
     const sent = await sendOnce(deps, module, written, log, p.attemptDeadline);
     if (sent.recovered) await wakeWaiting(deps, module.name, log);

@@ -204,6 +204,49 @@ describe('recovery of unfinished attempts', () => {
     }
   });
 
+  it('an in-process claim late for its permit takes a second one; a wait for that one that wakes late sends nothing late either', async () => {
+    const store = stack.deps.store;
+    const claim = store.claim.bind(store);
+    const pacer = stack.deps.pacer;
+    const lanePermit = pacer.lanePermit.bind(pacer);
+    const sleep = stack.deps.sleep;
+    let slowClaim = 1;
+    let permits = 0;
+    let overshoot = false;
+    store.claim = async (...args) => {
+      if (slowClaim-- > 0) await new Promise((r) => setTimeout(r, 100));
+      return claim(...args);
+    };
+    // The second permit (after the late claim) comes 50 ms ahead, and the wait for it wakes 100 ms late
+    // (a busy event loop): on main the send then left 100 ms after its permit, past what a send may be.
+    pacer.lanePermit = async (...args) => {
+      if (++permits === 2) {
+        overshoot = true;
+        return stack.deps.clock() + 50;
+      }
+      return lanePermit(...args);
+    };
+    stack.deps.sleep = async (ms: number) => {
+      if (overshoot) {
+        overshoot = false;
+        return sleep(ms + 100);
+      }
+      return sleep(ms);
+    };
+    try {
+      const key = 'late-wake-1';
+      await inline('double-resend', key);
+      const r = await settledAs('double-resend', key, ['posted']);
+      expect(permits).toBeGreaterThanOrEqual(2);
+      expect(r.history.some((h) => h.event === 'queued' && /after the claim/.test(h.detail ?? ''))).toBe(true);
+      expect(downstream.count(key)).toBe(1);
+    } finally {
+      store.claim = claim;
+      pacer.lanePermit = lanePermit;
+      stack.deps.sleep = sleep;
+    }
+  });
+
   it('a huge rejection body is kept capped, the record written, and nothing sent again (issue 10: it broke the settle)', async () => {
     reject.set('huge-1', { type: 'rejected', httpStatus: 400, code: 'E', message: 'x'.repeat(600_000), body: 'y'.repeat(600_000) });
     await queued('double-park', 'huge-1');
