@@ -178,16 +178,19 @@ export function grantLane(
   const lanes: Record<string, Lane> = {};
   for (const [o, lane] of Object.entries(state.lanes)) if (lane.until + w > now) lanes[o] = lane;
   const mine = lanes[owner];
+  const others = Object.entries(lanes).reduce((sum, [o, l]) => (o === owner ? sum : sum + l.r), 0);
+  // The shared schedule always keeps at least one send per window for the queued payments.
+  const free = Math.floor(rate) - 1 - others;
   if (mine && mine.until > now) {
     if (state.lastSlot > mine.until + w) return undefined;
+    // A lane keeps its r for life; once the rate fell below what it takes (429s, a learnt limit), it is
+    // not renewed but runs out, so the lanes never hold more than the lowered rate for longer than one lease.
+    if (mine.r > free) return undefined;
     const lane = { r: mine.r, until: now + s.laneMs };
     return { lane, state: { ...state, lanes: { ...lanes, [owner]: lane } } };
   }
   if (state.lastSlot > now - w || (state.recent ?? []).some((x) => x > now - w)) return undefined;
   delete lanes[owner];
-  const others = Object.values(lanes).reduce((sum, l) => sum + l.r, 0);
-  // The shared schedule always keeps at least one send per window for the queued payments.
-  const free = Math.floor(rate) - 1 - others;
   if (free < 1) return undefined;
   const lane = { r: Math.max(1, Math.min(Math.floor(want), free)), until: now + s.laneMs };
   return { lane, state: { ...state, lanes: { ...lanes, [owner]: lane } } };

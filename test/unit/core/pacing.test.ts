@@ -99,6 +99,17 @@ describe('intake lanes', () => {
     expect(grantLane({ ...s, lastSlot: T + 2_500 }, 10, 'a', 4, T, S)).toBeUndefined();
   });
 
+  it.each<[string, Partial<LimiterState>, boolean]>([
+    ['the rate still leaves room for it: renewed', { rate: 7 }, true],
+    ['the rate fell below what it and one shared send take (429s): not renewed, it runs out', { rate: 4.9 }, false],
+    ['a lower limit learnt from the headers: not renewed', { learnedRate: 5 }, false],
+    ['exactly room for it and one shared send (6/s): renewed', { rate: 6 }, true],
+    ['with another lane of 4 beside it at 9/s: not renewed', { rate: 9, lanes: { b: { r: 4, until: T + 4_000 } } }, false],
+  ])('a lane of 5 at 10/s after a change: %s', (_name, over, renewed) => {
+    const s = state({ ...over, lanes: { a: { r: 5, until: T + 1_000 }, ...over.lanes } });
+    expect(grantLane(s, 10, 'a', 5, T, S) !== undefined).toBe(renewed);
+  });
+
   it('lane sends plus schedule slots still fit the window', () => {
     let s = state({ lastSlot: T - 5_000 });
     const g = grantLane(s, 10, 'a', 4, T, S);
