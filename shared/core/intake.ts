@@ -131,6 +131,18 @@ function shaped(record: PaymentRecord, p: Plan, deps: EngineDeps, owner: string)
 }
 
 /** After the write: the in-process attempt, or the queue message. Returns the record as it now is. */
+/** A permit within the intake's wait after the first was missed: the lane's, else one shared slot. */
+async function secondPermit(deps: EngineDeps, module: SystemModule, rate: number, now: number, log: Logger): Promise<number | undefined> {
+  try {
+    return (await deps.pacer.lanePermit(module.name, rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, rate, 1, now + deps.settings.inlineWaitMs))[0];
+  } catch (err) {
+    // The limiter cannot be reached: queue it like a missing permit. Thrown on, the record would keep
+    // "sending" with nobody sending, and the sweep would strand a payment that never left.
+    log.warn('rate limiter unavailable after the claim; the payment is queued', { error: err });
+    return undefined;
+  }
+}
+
 async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentRecord, p: Plan, log: Logger): Promise<PaymentRecord> {
   if (p.kind === 'inline') {
     if (p.at > deps.clock()) await deps.sleep(p.at - deps.clock());
@@ -141,19 +153,11 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
       // The record says "sending" from its claim. A parking system does not wait for another send with
       // it: a crash during that wait would park as unknown a payment that never left. The others may,
       // since a resend or a read settles what a crash leaves of theirs.
-      let again: number | undefined;
-      if (module.ambiguity !== 'park') {
-        try {
-          again = (await deps.pacer.lanePermit(module.name, p.rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, p.rate, 1, now + deps.settings.inlineWaitMs))[0];
-        } catch (err) {
-          // The limiter cannot be reached: queue it like a missing permit. Thrown on, the record would keep
-          // "sending" with nobody sending, and the sweep would strand a payment that never left.
-          log.warn('rate limiter unavailable after the claim; the payment is queued', { error: err });
-        }
-      }
-      if (again !== undefined && again + deps.settings.attemptTimeoutMs / 2 <= p.attemptDeadline && again > deps.clock()) await deps.sleep(again - deps.clock());
+      const again = module.ambiguity === 'park' ? undefined : await secondPermit(deps, module, p.rate, now, log);
+      const inTime = again !== undefined && again + deps.settings.attemptTimeoutMs / 2 <= p.attemptDeadline;
+      if (inTime && again > deps.clock()) await deps.sleep(again - deps.clock());
       // The second permit is held to the same rule: a wait that woke late does not send late.
-      if (again === undefined || again + deps.settings.attemptTimeoutMs / 2 > p.attemptDeadline || !slotUsable(again, deps.clock(), deps.pacer.settings)) {
+      if (!inTime || !slotUsable(again, deps.clock(), deps.pacer.settings)) {
         // Nothing was sent: the record goes to the queue under a fresh fence (one more write, rarely).
         const at = deps.clock();
         const queued: PaymentRecord = { ...scheduled(written, at, at, deps.pacer.mintFence()), history: withHistory(written, at, 'queued', 'no send slot in time after the claim; nothing was sent') };

@@ -151,11 +151,10 @@ export class Pacer {
     // Lease when there is no lane, renew past half its life; a lane that is merely booked up answers no
     // without a request (fifty concurrent requests must not each try to write it).
     const renewable = !lane || lane.until <= now || lane.until - now < this.settings.laneMs / 2;
-    // A worker only uses a lane its container already holds; leasing one is the intake's business. After a
-    // release, no lane until its last send has left the window (pacing.ts counts it until then); after a
-    // refused lease, none asked for during a window.
-    // A lane whose first send could not come within the wait is not leased at all (its lease and its
-    // release would be two writes for nothing).
+    // A worker only renews a lane its container holds; leasing one is the intake's business. After a
+    // release, no lane until its last send has left the window (the schedule knows those sends until
+    // then); after a refused lease, none asked for during a window. A lane whose first send could not
+    // come within the wait is not leased at all (its lease and its release would be two writes for nothing).
     if (at === undefined && mayLease && maxWaitMs >= 0 && renewable && now >= (this.noLaneUntil.get(system) ?? 0)) {
       const want = Math.max(1, Math.floor(configured / 2));
       const granted = await this.update(system, (s) => {
@@ -181,8 +180,9 @@ export class Pacer {
   /**
    * Gives the lane back early: the intake has more than its lane carries, so the queue (and the shared
    * schedule) should have the whole rate. In the local process too: whichever worker takes the queued
-   * payments paces them on the shared schedule, which a kept lane would hold at part of the rate. The freed capacity is usable a window after the lane's last
-   * send (pacing.ts); until then this container takes no lane either.
+   * payments paces them on the shared schedule, which a kept lane would hold at part of the rate. The
+   * lane's sends go to the schedule (`releaseLane` in pacing.ts), whose slots fill what they leave of each
+   * window; this container takes no lane until the last of them has left the window.
    */
   releaseLane(system: string): Promise<void> {
     if (!this.lanes.has(system)) return Promise.resolve();

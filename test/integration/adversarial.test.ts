@@ -42,6 +42,15 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
 
   const { module, record, queued, inline, sweepUntilSettled } = doubleCalls(() => stack, { inlineOwner: (key) => `route-${key}` });
 
+  /** The end every case here must reach: settled as `expected` through the sweep, never `unknown` on the way, sent once. */
+  async function settlesOnce(key: string, expected: Record<string, unknown> = { status: 'posted' }): Promise<void> {
+    const seen = new Set<string>();
+    const r = await sweepUntilSettled('double-park', key, seen);
+    expect(r).toMatchObject(expected);
+    expect(seen.has('unknown')).toBe(false);
+    expect(downstream.count(key)).toBe(1);
+  }
+
   it('two copies of one message in the same batch (a sweep duplicate beside the original): sent once, no message failed', async () => {
     // The queue's own copies are held back: this batch is the only one to see these payments.
     const send = stack.queue.send.bind(stack.queue);
@@ -106,11 +115,7 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
       // delivery was answered as a duplicate (the error: a 500); the record kept "sending" with nobody
       // sending, and the sweep parked it unknown though nothing had left.
       expect(result.kind).toBe('created');
-      const seen = new Set<string>();
-      const r = await sweepUntilSettled('double-park', key, seen);
-      expect(r.status).toBe('posted');
-      expect(seen.has('unknown')).toBe(false);
-      expect(downstream.count(key)).toBe(1);
+      await settlesOnce(key);
     },
   );
 
@@ -130,11 +135,7 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
       restore();
     }
     expect(result.kind).toBe('revised');
-    const seen = new Set<string>();
-    const r = await sweepUntilSettled('double-park', key, seen);
-    expect(r).toMatchObject({ status: 'posted', revision: 2 });
-    expect(seen.has('unknown')).toBe(false);
-    expect(downstream.count(key)).toBe(1);
+    await settlesOnce(key, { status: 'posted', revision: 2 });
   });
 
   it('the limiter failing on the re-permit after a late claim: the payment is queued, sent once, never parked unknown', async () => {
@@ -171,11 +172,7 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
       pacer.reserve = reserve;
     }
     expect(result.kind).toBe('created');
-    const seen = new Set<string>();
-    const r = await sweepUntilSettled('double-park', key, seen);
-    expect(r.status).toBe('posted');
-    expect(seen.has('unknown')).toBe(false);
-    expect(downstream.count(key)).toBe(1);
+    await settlesOnce(key);
   });
 
   it('a settle written but its reply lost (the SDK retried): the wake-up is still queued, and the payment posts without waiting for the sweep', async () => {
@@ -320,12 +317,8 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     } finally {
       doc.send = send;
     }
-    const seen = new Set<string>();
-    const r = await sweepUntilSettled('double-park', key, seen);
     // Before: the retry's failed condition read as "consumed by another copy": the message was dropped
     // unsent and the sweep parked the payment unknown (downstream count 0).
-    expect(r.status).toBe('posted');
-    expect(seen.has('unknown')).toBe(false);
-    expect(downstream.count(key)).toBe(1);
+    await settlesOnce(key);
   });
 });

@@ -19,6 +19,23 @@ const ATTEMPT_MS = 400;
 const MARGIN_MS = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The first call of `target[method]` takes `ms` longer (a slow write on a busy machine); returns the undo. */
+function slowFirstCall<T extends object, K extends keyof T>(target: T, method: K, ms: number): () => void {
+  const original = target[method];
+  const call = (original as (...args: unknown[]) => Promise<unknown>).bind(target);
+  let slow = 1;
+  target[method] = (async (...args: unknown[]) => {
+    if (slow-- > 0) await sleep(ms);
+    return call(...args);
+  }) as T[K];
+  return () => {
+    target[method] = original;
+  };
+}
+
+/** Whether the in-process attempt gave up its permit after the claim and went to the queue. */
+const queuedAfterClaim = (r: { history: { event: string; detail?: string }[] }) => r.history.some((h) => h.event === 'queued' && /after the claim/.test(h.detail ?? ''));
+
 describe('recovery of unfinished attempts', () => {
   let stack: Stack;
   const downstream = new CountingDownstream();
@@ -155,15 +172,9 @@ describe('recovery of unfinished attempts', () => {
   });
 
   it('a parking system whose fence consume ends after its slot: nothing sent late, recorded as due again, posted once, never unknown', async () => {
-    const fences = stack.deps.fences;
-    const consume = fences.consume.bind(fences);
-    let slow = 1;
-    fences.consume = async (...args) => {
-      // The consume is started just before the slot (by what consumes take lately); this one takes
-      // far longer, so the send would leave late: it must not, and its spent fence must not strand it.
-      if (slow-- > 0) await new Promise((r) => setTimeout(r, 250));
-      return consume(...args);
-    };
+    // The consume is started just before the slot (by what consumes take lately); this one takes
+    // far longer, so the send would leave late: it must not, and its spent fence must not strand it.
+    const restore = slowFirstCall(stack.deps.fences, 'consume', 250);
     try {
       await queued('double-park', 'slow-consume-1');
       const seen = new Set<string>();
@@ -176,7 +187,7 @@ describe('recovery of unfinished attempts', () => {
       expect(seen.has('unknown')).toBe(false);
       expect(downstream.count('slow-consume-1')).toBe(1);
     } finally {
-      fences.consume = consume;
+      restore();
     }
   });
 
@@ -184,39 +195,26 @@ describe('recovery of unfinished attempts', () => {
     ['double-park', true],
     ['double-resend', false],
   ] as const)('%s: an in-process claim that ends after its permit: a parking system queues at once instead of waiting with "sending" on its record', async (system, queues) => {
-    const store = stack.deps.store;
-    const claim = store.claim.bind(store);
-    let slow = 1;
-    store.claim = async (...args) => {
-      // Late for its permit by far more than a send may be, with most of the attempt's time still left.
-      if (slow-- > 0) await new Promise((r) => setTimeout(r, 100));
-      return claim(...args);
-    };
+    // Late for its permit by far more than a send may be, with most of the attempt's time still left.
+    const restore = slowFirstCall(stack.deps.store, 'claim', 100);
     try {
       const key = `slow-claim-${system}`;
       await inline(system, key);
       const r = await settledAs(system, key, ['posted']);
-      const queuedAfterClaim = r.history.some((h) => h.event === 'queued' && /after the claim/.test(h.detail ?? ''));
-      expect(queuedAfterClaim).toBe(queues);
+      expect(queuedAfterClaim(r)).toBe(queues);
       expect(downstream.count(key)).toBe(1);
     } finally {
-      store.claim = claim;
+      restore();
     }
   });
 
   it('an in-process claim late for its permit takes a second one; a wait for that one that wakes late sends nothing late either', async () => {
-    const store = stack.deps.store;
-    const claim = store.claim.bind(store);
+    const restoreClaim = slowFirstCall(stack.deps.store, 'claim', 100);
     const pacer = stack.deps.pacer;
     const lanePermit = pacer.lanePermit.bind(pacer);
     const sleep = stack.deps.sleep;
-    let slowClaim = 1;
     let permits = 0;
     let overshoot = false;
-    store.claim = async (...args) => {
-      if (slowClaim-- > 0) await new Promise((r) => setTimeout(r, 100));
-      return claim(...args);
-    };
     // The second permit (after the late claim) comes 50 ms ahead, and the wait for it wakes 100 ms late
     // (a busy event loop): on main the send then left 100 ms after its permit, past what a send may be.
     pacer.lanePermit = async (...args) => {
@@ -238,10 +236,10 @@ describe('recovery of unfinished attempts', () => {
       await inline('double-resend', key);
       const r = await settledAs('double-resend', key, ['posted']);
       expect(permits).toBeGreaterThanOrEqual(2);
-      expect(r.history.some((h) => h.event === 'queued' && /after the claim/.test(h.detail ?? ''))).toBe(true);
+      expect(queuedAfterClaim(r)).toBe(true);
       expect(downstream.count(key)).toBe(1);
     } finally {
-      store.claim = claim;
+      restoreClaim();
       pacer.lanePermit = lanePermit;
       stack.deps.sleep = sleep;
     }

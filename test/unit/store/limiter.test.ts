@@ -1,29 +1,25 @@
-import type { AddressInfo } from 'node:net';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMPTY_LIMITER, DEFAULT_PACING, reserveSlots, type LimiterState } from '../../../shared/core/pacing.js';
-import { DynamoLimiterStore, makeDynamoClient } from '../../../shared/store/dynamo.js';
+import { DynamoLimiterStore, type makeDynamoClient } from '../../../shared/store/dynamo.js';
 import { ensureTable } from '../../../shared/store/table.js';
 import { itemSize, writeUnits } from '../../helpers/dynamo-capacity.js';
+import { startDynalite } from '../../helpers/dynalite.js';
 
 const T = Date.UTC(2026, 10, 30, 12, 0, 0);
 
 describe('DynamoLimiterStore on dynalite: the known sends', () => {
-  let db: ReturnType<typeof dynalite>;
+  let close: (() => Promise<void>) | undefined;
   let client: ReturnType<typeof makeDynamoClient>;
   let store: DynamoLimiterStore;
 
   beforeAll(async () => {
-    db = dynalite({ createTableMs: 0 });
-    await new Promise<void>((resolve) => db.listen(0, '127.0.0.1', () => resolve()));
-    client = makeDynamoClient({ endpoint: `http://127.0.0.1:${(db.address() as AddressInfo).port}` });
+    ({ client, close } = await startDynalite());
     await ensureTable(client, 'records');
     store = new DynamoLimiterStore(client, 'records');
   });
   afterAll(async () => {
-    client?.destroy();
-    await new Promise<void>((resolve) => db.close(() => resolve()));
+    await close?.();
   });
 
   const raw = async (system: string) => (await client.send(new GetItemCommand({ TableName: 'records', Key: { pk: { S: `limiter#${system}` } } }))).Item;

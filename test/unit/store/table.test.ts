@@ -1,9 +1,8 @@
-import type { AddressInfo } from 'node:net';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentClient, makeDynamoClient } from '../../../shared/store/dynamo.js';
+import { documentClient, type makeDynamoClient } from '../../../shared/store/dynamo.js';
 import { ensureTable } from '../../../shared/store/table.js';
+import { startDynalite } from '../../helpers/dynalite.js';
 
 /**
  * CI failed once at a stack's first Scan with ResourceNotFoundException: a new table is CREATING until
@@ -11,17 +10,14 @@ import { ensureTable } from '../../../shared/store/table.js';
  * on purpose.
  */
 describe('ensureTable', () => {
-  let db: ReturnType<typeof dynalite>;
+  let close: (() => Promise<void>) | undefined;
   let client: ReturnType<typeof makeDynamoClient>;
 
   beforeAll(async () => {
-    db = dynalite({ createTableMs: 300 });
-    await new Promise<void>((resolve) => db.listen(0, '127.0.0.1', () => resolve()));
-    client = makeDynamoClient({ endpoint: `http://127.0.0.1:${(db.address() as AddressInfo).port}` });
+    ({ client, close } = await startDynalite({ createTableMs: 300 }));
   });
   afterAll(async () => {
-    client?.destroy();
-    await new Promise<void>((resolve) => db.close(() => resolve()));
+    await close?.();
   });
 
   it('returns once the new table takes requests, and at once for a table that exists', async () => {
@@ -34,16 +30,13 @@ describe('ensureTable', () => {
   });
 
   it('a table another process left CREATING (its timer died with it) is waited for, then named in a sentence', async () => {
-    const stuck = dynalite({ createTableMs: 60_000 });
-    await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', () => resolve()));
-    const c = makeDynamoClient({ endpoint: `http://127.0.0.1:${(stuck.address() as AddressInfo).port}` });
+    const stuck = await startDynalite({ createTableMs: 60_000 });
     try {
-      await expect(ensureTable(c, 'records', 300)).rejects.toThrow(/still CREATING after 0.3 s: a process that created it ended before it was ready/);
+      await expect(ensureTable(stuck.client, 'records', 300)).rejects.toThrow(/still CREATING after 0.3 s: a process that created it ended before it was ready/);
       // The second start: on main it returned at once, and the first read failed with ResourceNotFoundException.
-      await expect(ensureTable(c, 'records', 300)).rejects.toThrow(/still CREATING/);
+      await expect(ensureTable(stuck.client, 'records', 300)).rejects.toThrow(/still CREATING/);
     } finally {
-      c.destroy();
-      await new Promise<void>((resolve) => stuck.close(() => resolve()));
+      await stuck.close();
     }
   });
 });

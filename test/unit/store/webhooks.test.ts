@@ -1,30 +1,26 @@
-import type { AddressInfo } from 'node:net';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentClient, makeDynamoClient } from '../../../shared/store/dynamo.js';
+import { documentClient, type makeDynamoClient } from '../../../shared/store/dynamo.js';
 import type { DeliveryBinding, DeliveryClaimRequest } from '../../../shared/store/port.js';
 import { ensureTable } from '../../../shared/store/table.js';
 import { DynamoWebhookStore } from '../../../shared/store/webhooks.js';
+import { startDynalite } from '../../helpers/dynalite.js';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const binding: DeliveryBinding = { route: 'POST /v1/nif/membership/payments', path: 'p', clubId: 'c1', idempotencyKey: null, patient: null, body: 'b' };
 
 describe('DynamoWebhookStore on dynalite', () => {
-  let db: ReturnType<typeof dynalite>;
+  let close: (() => Promise<void>) | undefined;
   let client: ReturnType<typeof makeDynamoClient>;
   let store: DynamoWebhookStore;
 
   beforeAll(async () => {
-    db = dynalite({ createTableMs: 0 });
-    await new Promise<void>((resolve) => db.listen(0, '127.0.0.1', () => resolve()));
-    client = makeDynamoClient({ endpoint: `http://127.0.0.1:${(db.address() as AddressInfo).port}` });
+    ({ client, close } = await startDynalite());
     await ensureTable(client, 'records');
     store = new DynamoWebhookStore(client, 'records');
   });
   afterAll(async () => {
-    client?.destroy();
-    await new Promise<void>((resolve) => db.close(() => resolve()));
+    await close?.();
   });
 
   const request = (id: string, over: Partial<DeliveryClaimRequest> = {}): DeliveryClaimRequest => ({
