@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osloDate } from '../../shared/dates.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, testStack } from '../helpers/stack.js';
+import { call, testStack, waitForStatus } from '../helpers/stack.js';
 
 const YEAR = osloDate(Date.now()).slice(0, 4);
 const nifBody = (externalId: string) => ({
@@ -82,14 +82,17 @@ describe('keys (issue 13): refused before anything is recorded or posted; % and 
   });
 
   it('NIF externalIds holding % are posted and read back on the first and second generation', async () => {
+    // Sent by the route (201), or queued when a busy machine makes the claim late for its permit (202).
     const first = await call(stack, 'POST', '/v1/nif/membership/payments', nifBody('50%off/x'), { ClubId: '4568' });
-    expect(first.status).toBe(201);
+    expect([201, 202]).toContain(first.status);
     const firstPath = `/v1/payments/nif-membership/${encodeURIComponent('4568:50%off/x')}`;
     expect(first.headers.get('location')).toBe(firstPath);
+    await waitForStatus(stack, 'nif-membership', '4568:50%off/x', ['posted']);
     expect((await call(stack, 'GET', firstPath)).body).toMatchObject({ key: '4568:50%off/x', status: 'posted' });
 
     const second = await call(stack, 'POST', '/v1/nif/payments', nifBody('100%25'));
-    expect(second.status).toBe(201);
+    expect([201, 202]).toContain(second.status);
+    await waitForStatus(stack, 'nif', '100%25', ['posted']);
     const secondPath = `/v1/payments/nif/${encodeURIComponent('100%25')}`;
     expect(secondPath).toBe('/v1/payments/nif/100%2525');
     expect((await call(stack, 'GET', secondPath)).body).toMatchObject({ key: '100%25', status: 'posted' });
