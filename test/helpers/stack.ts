@@ -2,12 +2,19 @@ import { startStack, DEV_API_KEY, type Stack, type StackOptions } from '../../sh
 
 export { DEV_API_KEY };
 
-/** A whole local stack on loopback for one test file: in-memory dynalite, sandboxes, no sweep timer. */
+/**
+ * A whole local stack on loopback for one test file: in-memory dynalite, sandboxes, no sweep timer.
+ * Its queue hands a batch out as soon as a worker is free: the deployed one-second batching window
+ * (which `npm start` and the benchmarks keep) added a second to every queue hop, more than the
+ * bounded waits of the tests that chain several hops allow (brp.test.ts failed about one run in five).
+ * `test/unit/queue/local.test.ts` and `drain.test.ts` exercise the window.
+ */
 export async function testStack(opts: StackOptions = {}): Promise<Stack> {
   return startStack({
     port: 0,
     sweepIntervalMs: false,
     ...opts,
+    queue: { batchingWindowMs: 0, ...opts.queue },
     env: { LOG_LEVEL: 'silent', API_KEYS: DEV_API_KEY, ...opts.env },
     settings: { sweepGraceMs: 0, ...opts.settings },
   });

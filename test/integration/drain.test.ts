@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
 import { recordPk } from '../../shared/core/types.js';
+import { WORKER_BATCH } from '../../shared/queue/port.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
 
 /**
@@ -21,7 +22,8 @@ describe('issue 11: a backlog drains at the limit against the strict window', ()
       env: { CAMBIO_MAX_RPS: String(R) },
       cambio: { ratePerSecond: R, limiter: 'rolling' },
       workers: 2,
-      queue: { concurrency: 1 },
+      // Batches gathered as the deployed event source mapping gathers them (the bench's setting too).
+      queue: { concurrency: 1, batchingWindowMs: WORKER_BATCH.windowSeconds * 1000 },
     });
   });
   afterAll(async () => {
