@@ -1,4 +1,5 @@
-import { redrive, repost, resolveNotPosted, resolvePosted, type OperatorResult } from '../core/operator.js';
+import { previewOperatorAction } from '../core/decide.js';
+import { operatorContext, redrive, repost, resolveNotPosted, resolvePosted, type OperatorDeps, type OperatorResult } from '../core/operator.js';
 import type { PaymentRecord, Status } from '../core/types.js';
 import type { CliContext } from './context.js';
 import { bar, duration, plural } from './format.js';
@@ -47,15 +48,40 @@ function report(run: Run, done: OperatorResult, action: string, system: string, 
   return 0;
 }
 
+/**
+ * What the action would do, said before it is taken (issue 19): what the downstream may already hold,
+ * and what the transition function will do about it (reconcile first, resume, send, or refuse).
+ */
+function preview(run: Run, deps: OperatorDeps, record: PaymentRecord, action: Parameters<typeof previewOperatorAction>[1]): ReturnType<typeof previewOperatorAction> {
+  const p = previewOperatorAction(record, action, operatorContext(deps, record, run.io.clock()));
+  if (!run.values.json) run.io.out(`${record.system} ${record.key} is ${record.status}; ${record.system} holds: ${p.mayHold}.\n${action}: ${p.allowed ? p.will : `refused: ${p.reason}`}`);
+  return p;
+}
+
 async function sendAgain(run: Run, system: string, key: string, evidence: string, asked: string): Promise<number> {
   const { pk } = await recordPkOf(system, key);
   const c = await run.ctx();
   const record = await actionable(run, c, system, key, pk, REPOSTABLE, asked);
   if (!record) return 1;
-  const question = `Send ${system} ${key} (${record.status}) again as revision ${(record.revision ?? 1) + 1}? Only if you are sure it did not arrive.`;
+  const deps = { ...c, clock: run.io.clock };
+  // `resolve --repost` is the operator's word that an unknown payment did not arrive: recorded as such
+  // (with the evidence) first, so the repost sends it rather than reconciling it again.
+  const asserted = asked === 'resolve --repost' && record.status !== 'failed';
+  const p = asserted ? previewOperatorAction(record, 'resolve-not-posted', operatorContext(deps, record, run.io.clock())) : preview(run, deps, record, 'repost');
+  if (!p.allowed) {
+    run.io.err(`cannot ${asked} ${system} ${key}: ${p.reason}`);
+    return 1;
+  }
+  const question = asserted
+    ? `Record ${system} ${key} (${record.status}; ${system} may hold: ${p.mayHold}) as not posted and send it again as revision ${(record.revision ?? 1) + 1}? Only if you are sure it did not arrive.`
+    : `${p.will[0]?.toUpperCase()}${p.will.slice(1)}: go ahead?`;
   if (!(await confirmed(run.io, run.values.yes, question, 'not re-posted'))) return 1;
-  const done = await repost({ ...c, clock: run.io.clock }, pk, run.by, evidence);
-  return report(run, done, 'repost', system, key, (r) => `${system} ${key} queued to be sent again as revision ${r.revision} (by ${run.by})`);
+  if (asserted) {
+    const resolved = await resolveNotPosted(deps, pk, run.by, evidence);
+    if (!resolved.ok) return report(run, resolved, asked, system, key, () => '');
+  }
+  const done = await repost(deps, pk, run.by, evidence);
+  return report(run, done, 'repost', system, key, (r) => `${system} ${key}: ${done.ok ? done.said : ''} (revision ${r.revision ?? 1}, ${r.status}, by ${run.by})`);
 }
 
 /** `paybridge payments resolve SYSTEM KEY --posted | --not-posted | --repost --evidence "..."` */
@@ -70,8 +96,10 @@ export async function resolve(run: Run): Promise<number> {
 
   const { pk } = await recordPkOf(system, key);
   const c = await run.ctx();
-  if (!(await actionable(run, c, system, key, pk, ['unknown'], 'resolve'))) return 1;
+  const record = await actionable(run, c, system, key, pk, ['unknown', 'held'], 'resolve');
+  if (!record) return 1;
   const deps = { ...c, clock: run.io.clock };
+  if (!preview(run, deps, record, modes[0] === 'posted' ? 'resolve-posted' : 'resolve-not-posted').allowed) return 1;
   if (modes[0] === 'posted') {
     const done = await resolvePosted(deps, pk, run.by, evidence);
     return report(run, done, 'resolve-posted', system, key, () => `${system} ${key} recorded as posted by ${run.by}`);
@@ -119,7 +147,18 @@ export async function redriveCommand(run: Run): Promise<number> {
     if (values.json) io.out(JSON.stringify({ held: 0, deadLetters: 0, redriven: 0, moved: 0, refused: [] }, null, 2));
     return 0;
   }
-  if (!(await confirmed(io, values.yes, 'Send them again now? Fix the credentials first.', 'nothing redriven'))) return 1;
+  if (held.length > 0) {
+    // What each would do, told before anything is asked: sent, resumed, reconciled first, or refused.
+    const deps = { ...c, clock: io.clock };
+    const plans = new Map<string, number>();
+    for (const r of held) {
+      const p = previewOperatorAction(r, 'redrive', operatorContext(deps, r, io.clock()));
+      const what = p.allowed ? (p.will.startsWith('reconcile first') ? 'reconciled first (the downstream may hold them)' : p.will.startsWith('resume') ? 'resumed from what the downstream holds' : 'sent again') : 'refused (the downstream may hold them and cannot be asked: resolve them)';
+      plans.set(what, (plans.get(what) ?? 0) + 1);
+    }
+    if (!values.json) for (const [what, n] of plans) io.out(`  ${plural(n, 'payment')} will be ${what}`);
+  }
+  if (!(await confirmed(io, values.yes, 'Redrive them now? Fix the credentials first.', 'nothing redriven'))) return 1;
   let sent = 0;
   const refused: { system: string; key: string; reason: string }[] = [];
   for (const r of held) {

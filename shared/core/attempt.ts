@@ -2,7 +2,9 @@ import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
 import type { EngineDeps } from './context.js';
-import { applyOutcome, capText, ownWrite, settledBase, withHistory, type OutcomeContext } from './lifecycle.js';
+import { ambiguityOf } from '../systems/holdings.js';
+import { decide, decideContext, written, type DecideContext } from './decide.js';
+import { capText, ownWrite, type OutcomeContext } from './lifecycle.js';
 import { sqsDelaySeconds } from './retry-policy.js';
 import type { Outcome, PaymentRecord } from './types.js';
 
@@ -11,8 +13,13 @@ import type { Outcome, PaymentRecord } from './types.js';
  * a write conditional on the version the attempt started from.
  */
 
-export function outcomeContext(deps: EngineDeps, module: SystemModule, now: number): OutcomeContext {
-  return { now, policy: module.ambiguity, settings: deps.settings, random: deps.random, fence: () => deps.pacer.mintFence() };
+export function outcomeContext(deps: EngineDeps, module: SystemModule | undefined, now: number): OutcomeContext {
+  return { now, policy: module?.ambiguity ?? 'reconcile', settings: deps.settings, random: deps.random, fence: () => deps.pacer.mintFence() };
+}
+
+/** The transition function's context for `module`'s records at `now` (shared/core/decide.ts). */
+export function engineContext(deps: EngineDeps, module: SystemModule, now: number): DecideContext {
+  return decideContext(module.name, outcomeContext(deps, module, now));
 }
 
 /** An AbortSignal that fires at `deadline` (epoch ms), or when the process stops. */
@@ -30,7 +37,21 @@ export function attemptContext(deps: EngineDeps, holder: { record: PaymentRecord
     async checkpoint(patch) {
       const current = holder.record;
       const next: PaymentRecord = { ...current, checkpoints: { ...current.checkpoints, ...patch }, updatedAt: new Date(deps.clock()).toISOString() };
-      if (!(await deps.store.replace(next, current.version))) throw new LeaseLostError();
+      let written: boolean;
+      try {
+        written = await deps.store.replace(next, current.version);
+      } catch (err) {
+        // The write may have been made: if the item there is this one, it is ours (issue 19, defect 6).
+        const there = await deps.store.get(current.pk).catch(() => undefined);
+        if (!there || !ownWrite(there, { ...next, version: current.version + 1 })) throw err;
+        written = true;
+      }
+      // A write whose reply was lost and retried (by the SDK) fails its condition against itself: that
+      // is this attempt's own progress, not another worker's, and must not become an ambiguous outcome.
+      if (!written) {
+        const there = await deps.store.get(current.pk);
+        if (!there || !ownWrite(there, { ...next, version: current.version + 1 })) throw new LeaseLostError();
+      }
       holder.record = { ...next, version: current.version + 1 };
     },
   };
@@ -119,16 +140,11 @@ export async function settle(
   for (let i = 0; i < 3; i++) {
     const current = await deps.store.get(from.pk);
     if (!current) break;
-    if (next.status !== 'posted' || current.status === 'posted') return current;
-    const now = deps.clock();
-    const { error: _e, ...rest } = settledBase(current, now);
-    const fixed: PaymentRecord = {
-      ...rest,
-      status: 'posted',
-      attempts: Math.max(current.attempts, next.attempts),
-      ...(next.result ? { result: next.result } : {}),
-      history: withHistory(current, now, 'posted', 'recorded late by an attempt that outlived its deadline'),
-    };
+    if (next.status !== 'posted') return current;
+    // The success is recorded for the revision it belongs to, never over a newer one (issue 19).
+    const d = decide(current, { type: 'late-posted', revision: from.revision ?? 1, attempts: next.attempts, ...(next.result ? { result: next.result } : {}) }, decideContext(current.system, { ...outcomeContext(deps, module, deps.clock()), policy: module?.ambiguity ?? ambiguityOf(current.system) }));
+    if (d.kind !== 'write') return current;
+    const fixed = d.record;
     if (await deps.store.replace(fixed, current.version)) {
       const record = { ...fixed, version: current.version + 1 };
       countOutcome(deps, record);
@@ -156,7 +172,7 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
   deps.metrics.milliseconds(module.name, 'post_latency', deps.clock() - started);
   const now = deps.clock();
   // Checkpoints written during the post moved the version on: settle from the latest one.
-  const decision = applyOutcome(holder.record, outcome, outcomeContext(deps, module, now));
+  const decision = written(decide(holder.record, { type: 'sent', outcome }, engineContext(deps, module, now)));
   log.info('attempt', {
     outcome: outcome.type,
     httpStatus: 'httpStatus' in outcome ? outcome.httpStatus : undefined,

@@ -1,6 +1,6 @@
 import { hashId, type Logger } from '../log.js';
 import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/types.js';
-import { countOutcome, enqueue, sendOnce, settle } from './attempt.js';
+import { countOutcome, engineContext, enqueue, sendOnce, settle } from './attempt.js';
 import { payloadHash, samePayload } from './canonical.js';
 import type { EngineDeps } from './context.js';
 import { capText, leasedForSending, newRevision, ownWrite, scheduled, settledBase, withHistory } from './lifecycle.js';
@@ -8,7 +8,8 @@ import { slotUsable } from './pacing.js';
 import { retryDelayMs } from './retry-policy.js';
 import { wakeWaiting } from './recovery.js';
 import type { ClaimResult } from '../store/port.js';
-import { recordPk, type Outcome, type PaymentRecord } from './types.js';
+import { recordPk, type Outcome, type PaymentRecord, type RevisionSummary } from './types.js';
+import { decide } from './decide.js';
 
 /**
  * The intake room: a validated payment is claimed with one conditional write, then either sent in
@@ -35,7 +36,11 @@ export type SubmitResult =
   /** The key belongs to another caller: refused without saying more. */
   | { kind: 'foreign'; record: PaymentRecord }
   /** The key's payment reached nothing (failed or held): this corrected payload is a new revision of it. */
-  | { kind: 'revised'; record: PaymentRecord };
+  | { kind: 'revised'; record: PaymentRecord }
+  /** The body is an earlier revision of the key's payment, superseded since: that revision's outcome, nothing sent. */
+  | { kind: 'earlier-revision'; record: PaymentRecord; revision: RevisionSummary }
+  /** A correction refused because the downstream holds, or may hold, the payment already (`reason` says what, and what to do). */
+  | { kind: 'downstream-holds'; record: PaymentRecord; reason: string };
 
 type Plan =
   | { kind: 'inline'; attemptDeadline: number; leaseUntil: number; at: number; rate: number }
@@ -232,8 +237,6 @@ async function replaceOwn(deps: EngineDeps, written: PaymentRecord, expectedVers
   return current !== undefined && ownWrite(current, written);
 }
 
-/** Statuses whose payment provably reached nothing: the key may carry a corrected payload as a new revision. */
-const REVISABLE = new Set(['failed', 'held']);
 
 /**
  * Claims the key with one conditional write, then makes the first attempt or queues it. `checkpoints`
@@ -253,21 +256,29 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
       return { kind: 'created', record: await proceed(deps, module, first, p, log) };
     }
     const existing = claim.existing;
-    if (existing.caller && ids.caller && existing.caller !== ids.caller) {
-      log.warn('key belongs to another caller: refused');
-      return { kind: 'foreign', record: existing };
+    const d = decide(existing, { type: 'delivered', request: parsed.request, hash: first.payloadHash, ...(ids.caller ? { caller: ids.caller } : {}) }, engineContext(deps, module, deps.clock()));
+    if (d.kind !== 'write') {
+      switch (d.kind === 'none' || d.kind === 'refuse' ? d.answer : undefined) {
+        case 'foreign':
+          log.warn('key belongs to another caller: refused');
+          return { kind: 'foreign', record: existing };
+        case 'duplicate':
+          log.info('duplicate delivery suppressed', { status: existing.status });
+          deps.metrics.count(module.name, 'duplicate_suppressed');
+          return { kind: 'duplicate', record: existing };
+        case 'earlier-revision':
+          log.info('an earlier revision delivered again: answered as that revision, nothing sent');
+          deps.metrics.count(module.name, 'duplicate_suppressed');
+          return d.kind === 'none' && d.revision ? { kind: 'earlier-revision', record: existing, revision: d.revision } : { kind: 'duplicate', record: existing };
+        case 'downstream-holds':
+          log.warn('a correction refused: the downstream holds or may hold the payment', { status: existing.status });
+          return { kind: 'downstream-holds', record: existing, reason: d.said };
+        default:
+          log.warn('key reused with another payload: refused', { status: existing.status });
+          return { kind: 'conflict', record: existing };
+      }
     }
-    if (samePayload(existing.payloadHash, parsed.request, first.payloadHash)) {
-      log.info('duplicate delivery suppressed', { status: existing.status });
-      deps.metrics.count(module.name, 'duplicate_suppressed');
-      return { kind: 'duplicate', record: existing };
-    }
-    if (!REVISABLE.has(existing.status)) {
-      log.warn('key reused with another payload: refused', { status: existing.status });
-      return { kind: 'conflict', record: existing };
-    }
-    const now = deps.clock();
-    const revised = shaped(newRevision(existing, parsed.request, now, `the caller sent corrected data after the payment was ${existing.status}`, 'revised'), p, deps, ids.owner);
+    const revised = shaped(d.record, p, deps, ids.owner);
     const written = { ...revised, correlationId: ids.correlationId, version: existing.version + 1 };
     if (await replaceOwn(deps, written, existing.version)) {
       log.info('new revision', { revision: revised.revision, previous: existing.status });

@@ -2,6 +2,7 @@ import { payloadHash } from './canonical.js';
 import { retryDelayMs, type BackoffSettings } from './retry-policy.js';
 import {
   HISTORY_LIMIT,
+  type Unconfirmed,
   type AmbiguityPolicy,
   type Fence,
   type HistoryEntry,
@@ -32,6 +33,12 @@ export interface EngineSettings {
   inlineWaitMs: number;
   /** The sweep looks at records overdue by more than this. */
   sweepGraceMs: number;
+  /**
+   * The most two machines' clocks may disagree (the sweep's and a worker's, issue 19): an unfinished
+   * attempt is taken as ended only this long after the deadline its own clock recorded (plus the settle
+   * margin), so a skew up to this never lets the sweep strand a live attempt.
+   */
+  clockSkewMs: number;
   /** Shards of the due and status indexes (issue 13): spread writes over this many partitions per system. */
   indexShards: number;
   backoff: BackoffSettings;
@@ -47,6 +54,7 @@ export const DEFAULT_SETTINGS: EngineSettings = {
   reconcileDelayMs: 5_000,
   inlineWaitMs: 1_000,
   sweepGraceMs: 30_000,
+  clockSkewMs: 2_000,
   indexShards: 8,
   backoff: { baseMs: 1_000, capMs: 15 * 60_000 },
 };
@@ -116,6 +124,11 @@ export function recordError(kind: RecordError['kind'], outcome: Exclude<Outcome,
   };
 }
 
+/** The record's unconfirmed send after an ambiguous answer at `now`: the first such send's time is kept. */
+export function unconfirmedAfter(record: PaymentRecord, now: number): Unconfirmed {
+  return { since: record.unconfirmed?.since ?? now, at: now, revision: record.revision ?? 1 };
+}
+
 export interface Decision {
   record: PaymentRecord;
   /** When set, a queue message should wake a worker at this time (the record carries the new fence). */
@@ -179,7 +192,7 @@ export function applyOutcome(record: PaymentRecord, outcome: Outcome, ctx: Outco
     case 'posted': {
       const body = capBody(outcome.body);
       const result = { httpStatus: outcome.httpStatus, body, ...(outcome.note ? { note: capText(outcome.note) } : {}) };
-      const { error: _e, ...clean } = base;
+      const { error: _e, unconfirmed: _u, ...clean } = base;
       return { record: { ...clean, status: 'posted', failures: 0, result, history: note('posted', `HTTP ${outcome.httpStatus}`) } };
     }
     case 'rate_limited': {
@@ -199,12 +212,14 @@ export function applyOutcome(record: PaymentRecord, outcome: Outcome, ctx: Outco
     case 'retryable':
       return retryLater(record, attempts, outcome, ctx, 'retryable');
     case 'ambiguous': {
+      // A resent payment only sets a state (Cambio): sending it again is harmless, nothing to confirm.
       if (ctx.policy === 'resend') return retryLater(record, attempts, outcome, ctx, 'ambiguous');
+      const unconfirmed = unconfirmedAfter(record, now);
       if (ctx.policy === 'reconcile') {
         const wakeAt = now + settings.reconcileDelayMs;
         return {
           record: {
-            ...scheduled({ ...record, attempts }, now, wakeAt, ctx.fence()),
+            ...scheduled({ ...record, attempts, unconfirmed }, now, wakeAt, ctx.fence()),
             status: 'reconciling',
             error: recordError('ambiguous', outcome),
             history: note('ambiguous', `${outcome.message}; reconciling before any new send`),
@@ -212,7 +227,7 @@ export function applyOutcome(record: PaymentRecord, outcome: Outcome, ctx: Outco
           wakeAt,
         };
       }
-      return { record: { ...parkedUnknown(record, now, capText(outcome.message), attempts), error: recordError('ambiguous', outcome) } };
+      return { record: { ...parkedUnknown({ ...record, unconfirmed }, now, capText(outcome.message), attempts), error: recordError('ambiguous', outcome) } };
     }
     case 'rejected':
       return {
@@ -307,7 +322,7 @@ function revisionSummary(record: PaymentRecord, now: number, reason: string): Re
  * The record started afresh as a new revision (issue 10's way back): the earlier one is summarised,
  * the budget and failure count start over, and the progress of the earlier revision is dropped.
  */
-export function newRevision(existing: PaymentRecord, request: Record<string, unknown>, now: number, reason: string, event: string): PaymentRecord {
+export function newRevision(existing: PaymentRecord, request: Record<string, unknown>, now: number, reason: string, event: string, checkpoints: Record<string, unknown> = {}): PaymentRecord {
   const { error: _e, result: _r, reconcileResends: _c, requestTrimmed: _t, ...rest } = settledBase(existing, now);
   return {
     ...rest,
@@ -321,7 +336,9 @@ export function newRevision(existing: PaymentRecord, request: Record<string, unk
     attempts: 0,
     failures: 0,
     budgetFrom: now,
-    checkpoints: {},
+    // What the downstream holds of the earlier revision (a Kontantanalys object, a BRP order) is the
+    // caller's to keep (shared/core/decide.ts decides): dropped, a send would make it a second time.
+    checkpoints,
     revisions: [...(existing.revisions ?? []), revisionSummary(existing, now, reason)].slice(-10),
     history: withHistory(existing, now, event, reason),
   };

@@ -1,9 +1,10 @@
 import { hashId, type Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
 import { LeaseLostError, type ReconcileResult, type SystemModule } from '../systems/types.js';
-import { attemptContext, deadlineSignal, outcomeContext, settle } from './attempt.js';
+import { attemptContext, deadlineSignal, engineContext, settle } from './attempt.js';
 import type { EngineDeps } from './context.js';
-import { applyOutcome, parkedUnknown, reconcileLater, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { decide, written } from './decide.js';
+import { scheduled, withHistory } from './lifecycle.js';
 import { sqsDelaySeconds } from './retry-policy.js';
 import { ACTIVE_STATUSES, type PaymentRecord } from './types.js';
 
@@ -101,9 +102,11 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: SweepOp
       if (!record || !ACTIVE_STATUSES.includes(record.status)) continue;
       const rlog = log.child({ ref: hashId(pk), correlationId: record.correlationId });
       if (record.leaseUntil !== undefined) {
-        if (record.leaseUntil > now && !opts.previousRunEnded) {
+        // The lease was written by another machine's clock: it counts as ended only past the stated skew.
+        const leaseEnds = record.leaseUntil + deps.settings.clockSkewMs;
+        if (leaseEnds > now && !opts.previousRunEnded) {
           // An in-process attempt may still be running: look again once its lease has ended.
-          report.recheckAt = Math.max(report.recheckAt ?? 0, record.leaseUntil);
+          report.recheckAt = Math.max(report.recheckAt ?? 0, leaseEnds);
           continue;
         }
         if (record.sending) {
@@ -132,12 +135,13 @@ async function sweepSystem(deps: EngineDeps, module: SystemModule, opts: SweepOp
       if (deadline === undefined) {
         await deps.queue.send(retryMessage(record, 'sweep'), sqsDelaySeconds(record.nextAttemptAt ?? now, now));
         report.enqueued++;
-      } else if (deadline + deps.settings.settleMarginMs <= now || opts.previousRunEnded) {
+      } else if (deadline + deps.settings.settleMarginMs + deps.settings.clockSkewMs <= now || opts.previousRunEnded) {
         report.stranded++;
         await strand(deps, module, record, 'a queued attempt did not finish (its worker died or timed out)', rlog);
       } else {
-        // Still within its deadline (plus the time to record its outcome): look again after that.
-        report.recheckAt = Math.max(report.recheckAt ?? 0, deadline + deps.settings.settleMarginMs);
+        // Still within its deadline (plus the time to record its outcome, and the clocks' stated skew,
+        // since the deadline is the worker's clock and `now` the sweep's): look again after that.
+        report.recheckAt = Math.max(report.recheckAt ?? 0, deadline + deps.settings.settleMarginMs + deps.settings.clockSkewMs);
       }
     }
     const late = overdue.filter((o) => o.at <= now - grace);
@@ -174,8 +178,7 @@ async function requeue(deps: EngineDeps, record: PaymentRecord, why: string, log
 async function strand(deps: EngineDeps, module: SystemModule, record: PaymentRecord, why: string, log: Logger): Promise<void> {
   const now = deps.clock();
   log.warn('unfinished attempt: its outcome is ambiguous', { policy: module.ambiguity });
-  const marked = { ...record, history: withHistory(record, now, 'stranded', why) };
-  const decision = applyOutcome(marked, { type: 'ambiguous', message: why }, outcomeContext(deps, module, now));
+  const decision = written(decide(record, { type: 'stranded', why }, engineContext(deps, module, now)));
   await settle(deps, module, record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt, reason: 'stranded' } : {});
 }
 
@@ -215,51 +218,19 @@ export async function wakeWaiting(deps: EngineDeps, system: string, log: Logger,
  */
 export async function reconcileOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number): Promise<PaymentRecord> {
   const now = deps.clock();
-  if (!module.reconcile) return settle(deps, module, record, parkedUnknown(record, now, `${module.name} cannot be asked whether the payment arrived`), log);
   const holder = { record };
   let result: ReconcileResult;
-  try {
-    result = await module.reconcile(record, attemptContext(deps, holder, deadlineSignal(deadline, now, deps.stopping)));
-  } catch (err) {
-    if (err instanceof LeaseLostError) return (await deps.store.get(record.pk)) ?? record;
-    result = { type: 'inconclusive', message: (err as Error).message };
+  if (!module.reconcile) result = { type: 'unknowable', message: `${module.name} cannot be asked whether the payment arrived` };
+  else {
+    try {
+      result = await module.reconcile(record, attemptContext(deps, holder, deadlineSignal(deadline, now, deps.stopping)));
+    } catch (err) {
+      if (err instanceof LeaseLostError) return (await deps.store.get(record.pk)) ?? record;
+      result = { type: 'inconclusive', message: (err as Error).message };
+    }
   }
   const held = holder.record;
-  const at = deps.clock();
   log.info('reconciled', { result: result.type });
-  const ctx = outcomeContext(deps, module, at);
-  switch (result.type) {
-    case 'unknowable':
-      return settle(deps, module, held, parkedUnknown(held, at, result.message), log);
-    case 'found': {
-      const { error: _e, ...rest } = settledBase(held, at);
-      return settle(
-        deps,
-        module,
-        held,
-        {
-          ...rest,
-          status: 'posted',
-          failures: 0,
-          result: { httpStatus: 200, body: result.body, note: 'found downstream by reconciliation' },
-          history: withHistory(held, at, 'posted', 'found downstream by reconciliation; not sent again'),
-        },
-        log,
-      );
-    }
-    case 'absent': {
-      const resends = held.reconcileResends ?? 0;
-      if (resends >= 1) return settle(deps, module, held, parkedUnknown(held, at, 'still not found downstream after one re-send'), log);
-      const again: PaymentRecord = {
-        ...scheduled({ ...held, status: 'retrying' }, at, at, ctx.fence()),
-        reconcileResends: resends + 1,
-        history: withHistory(held, at, 'reconciled', 'not found downstream: sending once more'),
-      };
-      return settle(deps, module, held, again, log, { wakeAt: at, reason: 'reconciled-absent' });
-    }
-    case 'inconclusive': {
-      const decision = reconcileLater(held, result.message, ctx);
-      return settle(deps, module, held, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {});
-    }
-  }
+  const d = written(decide(held, { type: 'reconciled', result }, engineContext(deps, module, deps.clock())));
+  return settle(deps, module, held, d.record, log, d.wakeAt !== undefined ? { wakeAt: d.wakeAt, reason: result.type === 'absent' ? 'reconciled-absent' : 'reconcile' } : {});
 }

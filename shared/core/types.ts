@@ -50,6 +50,16 @@ export interface Fence {
   n: number;
 }
 
+/** A send that may have reached the downstream without a confirmed answer. */
+export interface Unconfirmed {
+  /** Epoch ms of the first such send still unconfirmed. */
+  since: number;
+  /** Epoch ms of the latest ambiguous answer: nothing reads the downstream back before this plus the reconcile delay. */
+  at: number;
+  /** The revision that was sent. */
+  revision: number;
+}
+
 /** A payment's earlier revision, kept when it is sent again with corrected data or reposted. */
 export interface RevisionSummary {
   revision: number;
@@ -108,6 +118,13 @@ export interface PaymentRecord {
   createdMs?: number;
   /** Per-step progress for multi-step systems (BRP order id, Kontantanalys remote id, ...). */
   checkpoints: Record<string, unknown>;
+  /**
+   * What the downstream may hold that nobody has confirmed (issue 19): set by an ambiguous answer or an
+   * attempt that did not finish, kept through every status change, operator action and revision, and
+   * cleared only by a reconcile's answer or an operator's resolve. While set, nothing sends the payment
+   * again without reading the downstream first (shared/core/decide.ts).
+   */
+  unconfirmed?: Unconfirmed;
   /** Reconciliations that found nothing and sent once more, in this revision. */
   reconcileResends?: number;
   result?: { httpStatus: number; body: unknown; note?: string };

@@ -1,9 +1,10 @@
 import type { Logger } from '../log.js';
 import { parseRetryMessage, retryMessage, type RetryMessage } from '../queue/port.js';
 import { ConfigError, type SystemModule } from '../systems/types.js';
-import { outcomeContext, sendOnce, settle } from './attempt.js';
+import { engineContext, sendOnce, settle } from './attempt.js';
 import type { EngineDeps } from './context.js';
-import { applyOutcome, budgetFor, scheduled, withHistory } from './lifecycle.js';
+import { decide, written } from './decide.js';
+import { budgetFor, scheduled, withHistory } from './lifecycle.js';
 import { slotUsable } from './pacing.js';
 import { reconcileOnce, wakeWaiting } from './recovery.js';
 import { sqsDelaySeconds } from './retry-policy.js';
@@ -84,13 +85,15 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   const taken = new Set<string>();
   for (const { id, message } of messages) {
     const record = message.record ?? read.get(message.pk);
+    let until: number | undefined;
     if (!record) note('missing');
     else if (!ACTIVE_STATUSES.includes(record.status)) note('settled');
     else if (!record.fence) note(record.leaseUntil !== undefined ? 'in-flight' : 'unfenced');
     else if (message.fence && (message.fence.id !== record.fence.id || message.fence.n !== record.fence.n)) note('stale');
-    else if (!message.now && (record.nextAttemptAt ?? now) > now + 1_000) {
-      // Woken early (a wait longer than SQS's 900 s, or a duplicate): sleep again on the queue.
-      await requeueMessage(deps, record, 'deferred', record.nextAttemptAt ?? now, log, failed, id);
+    else if ((until = early(deps, module, record, message.now, now)) !== undefined) {
+      // Woken early (a wait longer than SQS's 900 s, a duplicate, or a wake-up that may not read back
+      // yet): sleep again on the queue.
+      await requeueMessage(deps, record, 'deferred', until, log, failed, id);
       note('deferred');
     } else if (taken.has(`${record.fence.id}#${record.fence.n}`)) note('duplicate');
     else {
@@ -251,6 +254,12 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   return { failed, counts };
 }
 
+/** When a woken record is not due yet (the transition function decides): the time to sleep until, else undefined. */
+function early(deps: EngineDeps, module: SystemModule, record: PaymentRecord, asap: boolean | undefined, now: number): number | undefined {
+  const d = decide(record, { type: 'woken', ...(asap ? { now: true } : {}) }, engineContext(deps, module, now));
+  return d.kind === 'defer' ? d.until : undefined;
+}
+
 /**
  * Consumes the fences of `items` (one write per fence id); returns the work this worker now holds. A
  * fence write that fails reports only its own messages as failed (SQS redelivers them): the other fence
@@ -293,8 +302,8 @@ async function settleAll(deps: EngineDeps, module: SystemModule, work: Work[], o
   const owned = await consume(deps, work.map((w) => ({ work: w, deadline: now })), log, note, failed);
   for (const w of owned) {
     try {
-      // Nothing was sent: this is not an attempt, so the outcome is applied without counting one.
-      const decision = applyOutcome({ ...w.record, attempts: w.record.attempts - 1 }, outcome, outcomeContext(deps, module, now));
+      // Nothing was sent: not an attempt, and what the downstream may hold is unchanged (decide keeps it).
+      const decision = written(decide(w.record, { type: 'not-sent', outcome }, engineContext(deps, module, now)));
       await settle(deps, module, w.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {});
       note(`settled:${decision.record.status}`);
     } catch (err) {

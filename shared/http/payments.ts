@@ -126,6 +126,22 @@ export function replyFor(result: SubmitResult, module: SystemDescription, settin
       { location },
     );
   }
+  if (result.kind === 'downstream-holds') {
+    throw new ProblemError(409, 'downstream-holds', 'The downstream holds this payment already', result.reason, undefined, { system: module.name, key: record.key, statusUrl: location, existingStatus: record.status }, { location });
+  }
+  if (result.kind === 'earlier-revision') {
+    const r = result.revision;
+    const ended = r.error ? `${r.status} (${r.error.code ? `${r.error.code}: ` : ''}${r.error.message})` : r.status;
+    throw new ProblemError(
+      409,
+      'superseded-revision',
+      'This body is an earlier revision of the payment',
+      `${module.name} key "${record.key}" received this body as revision ${r.revision}, which ended ${ended}; revision ${record.revision ?? 1} replaced it and is ${record.status}. Nothing was sent. Send the corrected body, or look at the payment's status.`,
+      undefined,
+      { system: module.name, key: record.key, statusUrl: location, revision: r.revision, revisionStatus: r.status, currentRevision: record.revision ?? 1, existingStatus: record.status },
+      { location },
+    );
+  }
   if (record.status === 'failed') throw rejection(record, module);
   const replayed = result.kind === 'duplicate';
   const headers: Record<string, string> = { location, ...(replayed ? { 'idempotent-replayed': 'true' } : {}) };

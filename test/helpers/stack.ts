@@ -16,7 +16,8 @@ export async function testStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts,
     queue: { batchingWindowMs: 0, ...opts.queue },
     env: { LOG_LEVEL: 'silent', API_KEYS: DEV_API_KEY, ...opts.env },
-    settings: { sweepGraceMs: 0, ...opts.settings },
+    // One machine, one clock: no skew to wait out before an unfinished attempt is taken as ended.
+    settings: { sweepGraceMs: 0, clockSkewMs: 0, ...opts.settings },
   });
 }
 

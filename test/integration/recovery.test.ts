@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repost } from '../../shared/core/operator.js';
+import { repost, resolveNotPosted } from '../../shared/core/operator.js';
 import { MAX_ERROR_TEXT } from '../../shared/core/lifecycle.js';
 import type { Outcome } from '../../shared/core/types.js';
 import { handleBatch } from '../../shared/core/worker.js';
@@ -287,10 +287,13 @@ describe('recovery of unfinished attempts', () => {
     let r = await sweepUntilSettled('double-reconcile', 'rev-1');
     expect(r).toMatchObject({ status: 'posted', reconcileResends: 1 });
     expect(downstream.count('rev-1')).toBe(2);
-    // An operator meets it as unknown and reposts it: revision 2 dies the same way.
+    // An operator meets it as unknown, establishes it did not arrive (issue 19: the one way a payment that
+    // may have arrived is sent again) and reposts it: revision 2 dies the same way.
     await stack.deps.store.replace({ ...r, status: 'unknown', nextAttemptAt: Date.now() }, r.version);
     dieAfter.add('rev-1');
-    const done = await repost({ store: stack.deps.store, queue: stack.queue, clock: Date.now, fence: () => stack.deps.pacer.mintFence() }, r.pk, 'ops', 'not in the journal');
+    const ops = { store: stack.deps.store, queue: stack.queue, clock: Date.now, fence: () => stack.deps.pacer.mintFence() };
+    expect((await resolveNotPosted(ops, r.pk, 'ops', 'not in the journal')).ok).toBe(true);
+    const done = await repost(ops, r.pk, 'ops', 'not in the journal');
     expect(done.ok).toBe(true);
     await eventually(async () => downstream.count('rev-1') === 3);
     r = await sweepUntilSettled('double-reconcile', 'rev-1');
