@@ -1,4 +1,4 @@
-import { keyErrors } from '../shared/core/keys.js';
+import { addressErrors } from '../shared/core/keys.js';
 import { recordPk } from '../shared/core/types.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { publicView, visibleTo } from '../shared/http/payments.js';
@@ -22,7 +22,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
         throw new ProblemError(404, 'unknown-system', 'Unknown system', `There is no system "${system}". Known: ${[...deps.modules.keys()].join(', ')}.`);
       }
       const ids = module.routeKey(key);
-      const errors = ids ? keyErrors({ system, tenant: ids.tenant, key: ids.key, pointer: 'path:key' }) : [];
+      // Addressable only: a key received before the form rules (NFC, no invisible characters) stays readable.
+      const errors = ids ? addressErrors({ system, tenant: ids.tenant, key: ids.key, pointer: 'path:key' }) : [];
       if (errors.length > 0) {
         // Refused before the store is asked: DynamoDB answers an over-long key with a ValidationException (a 500 before issue 13).
         throw new ProblemError(400, 'validation-failed', 'The key cannot be a payment key', `No ${system} payment can have this key, because paybridge refuses such keys when a payment arrives: the key ${errors[0]?.detail}. Send the key exactly as the payment carried it, percent-encoded once.`, errors);

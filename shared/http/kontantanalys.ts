@@ -1,5 +1,5 @@
 import { upsert, type UpsertResult } from '../core/intake.js';
-import { assertStorableKey, keyErrors } from '../core/keys.js';
+import { addressErrors, assertStorableKey } from '../core/keys.js';
 import { recordPk } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
 import { KONTANTANALYS, kontantanalysKey, RESOURCES, type Resource } from '../systems/kontantanalys/describe.js';
@@ -85,7 +85,7 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
       // say so as a 400 instead of asking the store, which fails on keys over its limit (issue 13).
       const id = externalIdSchema.safeParse(externalId);
       const errors: FieldError[] = id.success
-        ? keyErrors({ system: KONTANTANALYS, tenant: 'default', key: kontantanalysKey(resource, externalId), pointer: 'path:externalId' })
+        ? addressErrors({ system: KONTANTANALYS, tenant: 'default', key: kontantanalysKey(resource, externalId), pointer: 'path:externalId' })
         : id.error.issues.map((i) => ({ pointer: 'path:externalId', detail: i.message }));
       if (errors.length > 0) {
         throw new ProblemError(400, 'validation-failed', 'The externalId cannot be one paybridge accepted', `No ${resource} can have been received under this externalId: it ${errors[0]?.detail}. Send it as the PUT did, percent-encoded once.`, errors);
