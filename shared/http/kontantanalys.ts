@@ -8,6 +8,7 @@ import type { SystemDescription, SystemModule } from '../systems/types.js';
 import { locationOf, publicView, replyFor, visibleTo } from './payments.js';
 import { ProblemError, type FieldError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
+import { assertInScope, inScope } from './scopes.js';
 
 function remoteIdOf(checkpoints: Record<string, unknown>): number | null {
   return typeof checkpoints.remoteId === 'number' ? checkpoints.remoteId : null;
@@ -60,7 +61,9 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
     remembersWebhooks: true,
     async handle(req, deps) {
       const module = moduleOf(deps);
+      assertInScope(req.principal.scope, { system: module.name });
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
+      assertInScope(req.principal.scope, { system: module.name, tenant: parsed.tenant, key: parsed.key });
       assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? 'path:externalId' }, RESOURCE_API[req.pathParameters.resource as Resource]?.type ?? 'request');
       // Another caller's object is refused by upsert() itself, and its writes carry this caller so the
       // store refuses them too: a check here, before it, left a window (issue 20, item 1).
@@ -90,7 +93,9 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
       if (errors.length > 0) {
         throw new ProblemError(400, 'validation-failed', 'The externalId cannot be one paybridge accepted', `No ${resource} can have been received under this externalId: it ${errors[0]?.detail}. Send it as the PUT did, percent-encoded once.`, errors);
       }
-      const record = await deps.store.get(recordPk(KONTANTANALYS, 'default', kontantanalysKey(resource, externalId)));
+      const key = kontantanalysKey(resource, externalId);
+      // Outside the caller's scope the store is not even asked (issue 20, item 5).
+      const record = inScope(req.principal.scope, { system: KONTANTANALYS, tenant: 'default', key }) ? await deps.store.get(recordPk(KONTANTANALYS, 'default', key)) : undefined;
       // Another caller's object is answered as one never received, as on the status route.
       if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);
       return { status: 200, body: { ...publicView(record, descriptionOf(deps)), remoteId: remoteIdOf(record.checkpoints) }, headers: { 'cache-control': 'no-store' } };
