@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import { CallerConfigError, parseApiKeyEntries, parseWebhookSecrets, type ApiKey } from './http/callers.js';
+import { CALLER_NAME } from './http/authorizer.js';
+import type { CallerScope } from './http/scopes.js';
 import { ConfigError } from './systems/types.js';
 
 const intIn = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
@@ -46,6 +48,8 @@ export const commonSchema = z.object({
     .string()
     .regex(/^\s*([a-z0-9-]+=)?whsec_[A-Za-z0-9+/=]+(\s+([a-z0-9-]+=)?whsec_[A-Za-z0-9+/=]+)*\s*$/, 'must be Standard Webhooks secrets (whsec_ followed by base64, optionally sender=whsec_...), separated by spaces')
     .optional(),
+  /** What each named caller may post to (issue 20, item 5): JSON, parsed by parseCallerScopes. */
+  CALLER_SCOPES: z.string().optional(),
   LEASE_SECONDS: intIn(10, 900, 90),
   ATTEMPT_TIMEOUT_SECONDS: intIn(2, 600, 20),
   /** Accepted for compatibility; retries are bounded by time (RETRY_BUDGET_HOURS), not by count. */
@@ -163,6 +167,8 @@ export const PARAMETER_GROUP = {
 export interface Config extends CommonConfig {
   /** API_KEYS, each key with the caller it names (shared/http/callers.ts). */
   apiKeys: ApiKey[];
+  /** CALLER_SCOPES by caller name; a caller not in it may use everything. */
+  callerScopes: ReadonlyMap<string, CallerScope>;
   /** The environment the configuration was parsed from (cleaned of empty values). */
   env: Readonly<Record<string, string>>;
   /** The system's own variables; throws a ConfigError naming each bad one. Parsed once, on first use. */
@@ -202,6 +208,46 @@ function checkLogHashKey(env: Record<string, string>): void {
   }
 }
 
+const callerScopeSchema = z.strictObject({
+  systems: z.array(z.enum(Object.keys(systemSchemas) as [SystemName, ...SystemName[]])).optional(),
+  nifClubs: z.array(z.union([z.string().regex(/^[1-9]\d{0,11}$/, 'must be a ClubId (a positive whole number)'), z.number().int().positive().max(999_999_999_999)]).transform(String)).optional(),
+  kontantanalysKeys: z
+    .array(z.string().regex(/^(\*|[\w.\-:@]{1,100}\*?)$/, 'must be an externalId (letters, digits, . - _ : @), or a prefix of one followed by *'))
+    .optional(),
+});
+
+/**
+ * CALLER_SCOPES: a JSON object caller name → `{systems?, nifClubs?, kontantanalysKeys?}` (shared/http/scopes.ts).
+ * A name that no API_KEYS or WEBHOOK_SECRET entry gives is refused: a misspelt name would leave the real
+ * caller without its scope, that is, allowed everything.
+ */
+export function parseCallerScopes(text: string | undefined, callers: ReadonlySet<string>): Map<string, CallerScope> {
+  const scopes = new Map<string, CallerScope>();
+  if (text === undefined) return scopes;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new CallerConfigError('CALLER_SCOPES: must be a JSON object mapping a caller name to its scope, e.g. {"pos":{"systems":["nif-membership"],"nifClubs":["4568"]}}');
+  }
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!CALLER_NAME.test(name) || !callers.has(name)) {
+      throw new CallerConfigError(`CALLER_SCOPES: names caller "${name.slice(0, 40)}", which no API_KEYS or WEBHOOK_SECRET entry names (name=key, sender=whsec_...)`);
+    }
+    const scope = callerScopeSchema.safeParse(value);
+    if (!scope.success) {
+      const issue = scope.error.issues[0];
+      throw new CallerConfigError(`CALLER_SCOPES: ${[name, ...(issue?.path ?? [])].join('.')}: ${issue?.message ?? 'is not a scope'}`);
+    }
+    const { systems, nifClubs, kontantanalysKeys } = scope.data;
+    scopes.set(name, { ...(systems ? { systems } : {}), ...(nifClubs ? { nifClubs } : {}), ...(kontantanalysKeys ? { kontantanalysKeys } : {}) });
+  }
+  return scopes;
+}
+
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
@@ -209,10 +255,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) throw new ConfigurationError(`invalid configuration: ${problems(parsed.error).text}`);
   checkLogHashKey(cleaned);
   let apiKeys: ApiKey[];
+  let callerScopes: Map<string, CallerScope>;
   try {
     apiKeys = parseApiKeyEntries(parsed.data.API_KEYS);
-    // Parsed here only to fail at start: authentication parses the same text (shared/http/auth.ts).
-    parseWebhookSecrets(parsed.data.WEBHOOK_SECRET);
+    // Parsed here also to fail at start: authentication parses the same text (shared/http/auth.ts).
+    const senders = parseWebhookSecrets(parsed.data.WEBHOOK_SECRET).map((s) => s.sender);
+    callerScopes = parseCallerScopes(parsed.data.CALLER_SCOPES, new Set([...apiKeys.map((k) => k.caller), ...senders]));
   } catch (err) {
     if (err instanceof CallerConfigError) throw new ConfigurationError(`invalid configuration: ${err.message}`);
     throw err;
@@ -221,6 +269,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return {
     ...parsed.data,
     apiKeys,
+    callerScopes,
     env: cleaned,
     system<S extends SystemName>(name: S): SystemConfig<S> {
       let got = cache.get(name);

@@ -68,7 +68,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
   const log = parts.log ?? createLogger({ service: 'paybridge' });
   return {
     config,
-    auth: { apiKeys: config.apiKeys, webhookSecret: config.WEBHOOK_SECRET },
+    auth: { apiKeys: config.apiKeys, webhookSecret: config.WEBHOOK_SECRET, scopes: config.callerScopes },
     modules: new Map<string, SystemDescription>([...descriptions, ...modules]),
     // A system this function only reports on is looked up as its description. Only the sweep does that
     // through the engine, and the sweep strands, requeues and probes: it reads a module's name, ambiguity,

@@ -3,7 +3,7 @@ import { ConfigError, type ParsedPayment, type SystemModule } from '../systems/t
 import { countOutcome, engineContext, enqueue, sendOnce, settle } from './attempt.js';
 import { payloadHash, samePayload } from './canonical.js';
 import type { EngineDeps } from './context.js';
-import { capText, leasedForSending, newRevision, ownWrite, scheduled, settledBase, withHistory } from './lifecycle.js';
+import { capText, leasedForSending, ownWrite, scheduled, settledBase, withHistory } from './lifecycle.js';
 import { slotUsable } from './pacing.js';
 import { retryDelayMs } from './retry-policy.js';
 import { wakeWaiting } from './recovery.js';
@@ -279,7 +279,8 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
       }
     }
     const revised = shaped(d.record, p, deps, ids.owner);
-    const written = { ...revised, correlationId: ids.correlationId, version: existing.version + 1 };
+    // The writer's own caller goes into the write: the store refuses it if the record is no longer theirs (issue 20).
+    const written = { ...revised, correlationId: ids.correlationId, version: existing.version + 1, ...(ids.caller ? { caller: ids.caller } : {}) };
     if (await replaceOwn(deps, written, existing.version)) {
       log.info('new revision', { revision: revised.revision, previous: existing.status });
       return { kind: 'revised', record: await proceed(deps, module, written, p, log) };
@@ -297,7 +298,14 @@ export type UpsertResult =
   /** A new version of the body: sent as an update. */
   | { kind: 'changed'; record: PaymentRecord }
   /** A version is pending or waits for an operator: the caller should try again later. */
-  | { kind: 'busy'; record: PaymentRecord };
+  | { kind: 'busy'; record: PaymentRecord }
+  /** The key belongs to another caller: nothing was written or sent (issue 20, item 1). */
+  | { kind: 'foreign'; record: PaymentRecord };
+
+/** Whether the record belongs to another caller than `caller` (a record without one belongs to nobody yet). */
+function foreignTo(record: PaymentRecord, caller: string | undefined): boolean {
+  return record.caller !== undefined && caller !== undefined && record.caller !== caller;
+}
 
 /** Whether someone may be working on the record right now (a live lease, or a queued attempt not yet made). */
 function pending(record: PaymentRecord, now: number): boolean {
@@ -318,10 +326,13 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
     const stamp = new Date(deps.clock()).toISOString();
     if (!existing) {
       const first = await submit(deps, module, parsed, ids, { confirmedAt: stamp });
-      if (first.kind === 'created') return { kind: 'created', record: first.record };
+      if (first.kind === 'created' || first.kind === 'foreign') return { kind: first.kind, record: first.record };
       continue; // someone created it meanwhile: decide again on what is there now
     }
-    if (samePayload(existing.payloadHash, parsed.request, hash)) return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp)) ?? existing };
+    // Decided on the record as read; each write below also carries the caller, so the store refuses it
+    // if the record is not theirs by the time it lands (issue 20, item 1).
+    if (foreignTo(existing, ids.caller)) return { kind: 'foreign', record: existing };
+    if (samePayload(existing.payloadHash, parsed.request, hash)) return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp, ids.caller)) ?? existing };
     // A version pending, being reconciled (a create may have happened) or waiting for an operator must
     // settle first: sending a new version now could create the object twice.
     if (pending(existing, deps.clock()) || existing.status === 'unknown') return { kind: 'busy', record: existing };
@@ -338,6 +349,7 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
         budgetFrom: now,
         checkpoints: { ...existing.checkpoints, confirmedAt: stamp },
         correlationId: ids.correlationId,
+        ...(ids.caller ? { caller: ids.caller } : {}),
         history: withHistory(existing, now, 'changed', 'a new version of the data was received'),
       },
       p,
@@ -348,7 +360,8 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
     if (!(await replaceOwn(deps, written, existing.version))) continue;
     return { kind: 'changed', record: await proceed(deps, module, written, p, log) };
   }
-  return { kind: 'busy', record: (await deps.store.get(pk)) as PaymentRecord };
+  const last = (await deps.store.get(pk)) as PaymentRecord;
+  return { kind: last && foreignTo(last, ids.caller) ? 'foreign' : 'busy', record: last };
 }
 
 /**
@@ -356,9 +369,9 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
  * the record (a write under them would make their own writes fail), and a lost race only delays the
  * confirmation to the next PUT.
  */
-async function noteConfirmed(deps: EngineDeps, record: PaymentRecord, stamp: string): Promise<PaymentRecord | undefined> {
+async function noteConfirmed(deps: EngineDeps, record: PaymentRecord, stamp: string, caller: string | undefined): Promise<PaymentRecord | undefined> {
   if (pending(record, deps.clock())) return undefined;
-  const next = { ...record, checkpoints: { ...record.checkpoints, confirmedAt: stamp } };
+  const next = { ...record, checkpoints: { ...record.checkpoints, confirmedAt: stamp }, ...(caller ? { caller } : {}) };
   return (await deps.store.replace(next, record.version)) ? { ...next, version: record.version + 1 } : undefined;
 }
 

@@ -40,9 +40,10 @@ export interface KeyRef {
 /**
  * Whether a key can be stored and addressed: well-formed Unicode (a lone surrogate makes
  * encodeURIComponent throw and has no UTF-8 form) and a record key within the limit above.
+ * The read routes ask only this: a record received before the form rules below stays readable.
  * Pure: no store, no clock.
  */
-export function keyErrors(ref: KeyRef): FieldError[] {
+export function addressErrors(ref: KeyRef): FieldError[] {
   if (!isWellFormedText(ref.key) || !isWellFormedText(ref.tenant)) return [{ pointer: ref.pointer, detail: ILL_FORMED_DETAIL }];
   const bytes = Buffer.byteLength(recordPk(ref.system, ref.tenant, ref.key), 'utf8');
   if (bytes > MAX_RECORD_PK_BYTES) {
@@ -50,6 +51,37 @@ export function keyErrors(ref: KeyRef): FieldError[] {
     return [{ pointer: ref.pointer, detail: `is too long: at most ${room} bytes of UTF-8 fit in the record key here (this one is ${Buffer.byteLength(ref.key, 'utf8')})` }];
   }
   return [];
+}
+
+/**
+ * Control (Cc: U+0000-U+001F, U+007F-U+009F) and format (Cf: U+00AD, U+200B-U+200F, U+202A-U+202E,
+ * U+2060-U+2064, U+FEFF, ...) characters: nothing, or nothing visible, on screen.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+
+export const NOT_NFC_DETAIL =
+  'must be in Unicode normalization form C (NFC): this text has decomposed characters (e.g. "å" sent as "a" and a combining ring), which look the same as their composed form but would be another key, and another payment. Send it NFC-normalised (String.prototype.normalize("NFC"))';
+export const INVISIBLE_DETAIL =
+  'must not hold control or format characters (such as U+0000, U+FEFF, zero-width spaces, direction marks): they are invisible, so two keys that look the same would be two payments';
+
+/**
+ * One visible key is one key (issue 20, item 13): the same text on screen, sent once composed (NFC) and
+ * once decomposed (NFD), or with an invisible character inside, became two records and two downstream
+ * posts. Such keys are refused rather than normalised: the downstream receives the key as sent (a NIF
+ * externalId, a Cambio contactId), so quietly changing it would post something the caller did not send.
+ */
+export function keyFormErrors(ref: KeyRef): FieldError[] {
+  for (const text of [ref.key, ref.tenant]) {
+    if (INVISIBLE.test(text)) return [{ pointer: ref.pointer, detail: INVISIBLE_DETAIL }];
+    if (text.normalize('NFC') !== text) return [{ pointer: ref.pointer, detail: NOT_NFC_DETAIL }];
+  }
+  return [];
+}
+
+/** Every rule a key must meet to be received: addressable (addressErrors) and one visible key (keyFormErrors). Pure. */
+export function keyErrors(ref: KeyRef): FieldError[] {
+  const address = addressErrors(ref);
+  return address.length > 0 ? address : keyFormErrors(ref);
 }
 
 /** Throws a 400 `validation-failed` naming the key's field when the key cannot be stored; nothing is recorded or sent. */

@@ -4,12 +4,15 @@ import { hashId } from '../log.js';
 import { WEBHOOK_CALLER } from './authorizer.js';
 import { parseWebhookSecrets, type ApiKey } from './callers.js';
 import { ProblemError } from './problem.js';
+import type { CallerScope } from './scopes.js';
 
 export interface AuthSettings {
   /** Accepted `x-api-key` values (POS integrations), each with the caller it names. */
   apiKeys: readonly ApiKey[];
   /** WEBHOOK_SECRET as configured: `whsec_...` or `sender=whsec_...`, separated by spaces (payment terminals). */
   webhookSecret?: string | undefined;
+  /** CALLER_SCOPES by caller name (issue 20, item 5); a caller not in it may use everything. */
+  scopes?: ReadonlyMap<string, CallerScope>;
 }
 
 export interface Principal {
@@ -18,6 +21,8 @@ export interface Principal {
   caller: string;
   /** A hash of the credential: lets logs tell integrations apart without holding a secret. */
   id: string;
+  /** What the caller may post to and read (shared/http/scopes.ts); absent: everything. */
+  scope?: CallerScope;
 }
 
 /** What API Gateway's authorizer said about the request (`requestContext.authorizer`); absent locally. */
@@ -116,6 +121,13 @@ function ownCheck(headers: Record<string, string | undefined>, rawBody: string, 
  * from the signature.
  */
 export function authenticate(headers: Record<string, string | undefined>, rawBody: string, settings: AuthSettings, gateway?: GatewayIdentity): Principal {
+  const principal = identify(headers, rawBody, settings, gateway);
+  const scope = settings.scopes?.get(principal.caller);
+  return scope ? { ...principal, scope } : principal;
+}
+
+/** Who the request is from: this function's own check, agreed with the gateway's where there is one. */
+function identify(headers: Record<string, string | undefined>, rawBody: string, settings: AuthSettings, gateway?: GatewayIdentity): Principal {
   const principal = ownCheck(headers, rawBody, settings);
   if (!gateway || (gateway.caller === undefined && gateway.method === undefined)) return principal;
   const consistent = gateway.method === principal.method && (principal.method === 'webhook' ? gateway.caller === WEBHOOK_CALLER : gateway.caller === principal.caller);

@@ -1,5 +1,5 @@
 import { upsert, type UpsertResult } from '../core/intake.js';
-import { assertStorableKey, keyErrors } from '../core/keys.js';
+import { addressErrors, assertStorableKey } from '../core/keys.js';
 import { recordPk } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
 import { KONTANTANALYS, kontantanalysKey, RESOURCES, type Resource } from '../systems/kontantanalys/describe.js';
@@ -8,12 +8,15 @@ import type { SystemDescription, SystemModule } from '../systems/types.js';
 import { locationOf, publicView, replyFor, visibleTo } from './payments.js';
 import { ProblemError, type FieldError } from './problem.js';
 import { httpRoute, type HttpReply } from './route.js';
+import { assertInScope, inScope } from './scopes.js';
 
 function remoteIdOf(checkpoints: Record<string, unknown>): number | null {
   return typeof checkpoints.remoteId === 'number' ? checkpoints.remoteId : null;
 }
 
 function upsertReply(result: UpsertResult, module: SystemDescription): HttpReply {
+  // Another caller's object: the payment routes' refusal, which tells nothing about it (issue 20, item 1).
+  if (result.kind === 'foreign') return replyFor({ kind: 'foreign', record: result.record }, module);
   if (result.kind === 'busy') {
     const why =
       result.record.status === 'unknown'
@@ -58,12 +61,12 @@ export function kontantanalysPutRoute(getDeps: () => Promise<AppDeps>) {
     remembersWebhooks: true,
     async handle(req, deps) {
       const module = moduleOf(deps);
+      assertInScope(req.principal.scope, { system: module.name });
       const parsed = module.parse({ body: req.body, headers: req.headers, pathParameters: req.pathParameters });
+      assertInScope(req.principal.scope, { system: module.name, tenant: parsed.tenant, key: parsed.key });
       assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? 'path:externalId' }, RESOURCE_API[req.pathParameters.resource as Resource]?.type ?? 'request');
-      // Another caller's object is refused as submit() refuses another caller's payment key. upsert()
-      // would otherwise treat it as a new version of its own and send it.
-      const existing = await deps.store.get(recordPk(module.name, parsed.tenant, parsed.key));
-      if (existing && !visibleTo(existing, req.principal)) return replyFor({ kind: 'foreign', record: existing }, module);
+      // Another caller's object is refused by upsert() itself, and its writes carry this caller so the
+      // store refuses them too: a check here, before it, left a window (issue 20, item 1).
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;
       return upsertReply(await upsert(deps, module, parsed, { owner: req.requestId, correlationId, deadline: req.deadline, caller: req.principal.caller }), module);
     },
@@ -85,12 +88,14 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
       // say so as a 400 instead of asking the store, which fails on keys over its limit (issue 13).
       const id = externalIdSchema.safeParse(externalId);
       const errors: FieldError[] = id.success
-        ? keyErrors({ system: KONTANTANALYS, tenant: 'default', key: kontantanalysKey(resource, externalId), pointer: 'path:externalId' })
+        ? addressErrors({ system: KONTANTANALYS, tenant: 'default', key: kontantanalysKey(resource, externalId), pointer: 'path:externalId' })
         : id.error.issues.map((i) => ({ pointer: 'path:externalId', detail: i.message }));
       if (errors.length > 0) {
         throw new ProblemError(400, 'validation-failed', 'The externalId cannot be one paybridge accepted', `No ${resource} can have been received under this externalId: it ${errors[0]?.detail}. Send it as the PUT did, percent-encoded once.`, errors);
       }
-      const record = await deps.store.get(recordPk(KONTANTANALYS, 'default', kontantanalysKey(resource, externalId)));
+      const key = kontantanalysKey(resource, externalId);
+      // Outside the caller's scope the store is not even asked (issue 20, item 5).
+      const record = inScope(req.principal.scope, { system: KONTANTANALYS, tenant: 'default', key }) ? await deps.store.get(recordPk(KONTANTANALYS, 'default', key)) : undefined;
       // Another caller's object is answered as one never received, as on the status route.
       if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Not found', `No ${resource} with externalId "${externalId}" has been received.`);
       return { status: 200, body: { ...publicView(record, descriptionOf(deps)), remoteId: remoteIdOf(record.checkpoints) }, headers: { 'cache-control': 'no-store' } };

@@ -7,6 +7,7 @@ import type { PersonalValue, SystemDescription } from '../systems/types.js';
 import { ProblemError } from './problem.js';
 import type { Principal } from './auth.js';
 import { httpRoute, type HttpReply } from './route.js';
+import { assertInScope, inScope } from './scopes.js';
 
 /**
  * The status route of a record, each segment percent-encoded once (`/` and `%` included, so the key
@@ -83,7 +84,8 @@ export function publicView(record: PaymentRecord, module: SystemDescription | un
  * were stored (no `caller`) stay visible to every caller, as they were.
  */
 export function visibleTo(record: PaymentRecord, principal: Principal): boolean {
-  return record.caller === undefined || record.caller === principal.caller;
+  // Outside the caller's scope (issue 20, item 5) a record is not there for it, whoever submitted it.
+  return (record.caller === undefined || record.caller === principal.caller) && inScope(principal.scope, record);
 }
 
 function rejection(record: PaymentRecord, module: SystemDescription): ProblemError {
@@ -158,7 +160,10 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
     async handle(req, deps) {
       const module = deps.systems(system);
       if (!module) throw new Error(`system module ${system} is not registered`);
+      // A system outside the caller's scope is refused before its body is even read; a club after it (issue 20, item 5).
+      assertInScope(req.principal.scope, { system: module.name });
       const parsed = module.parse({ body: req.body, headers: req.headers });
+      assertInScope(req.principal.scope, { system: module.name, tenant: parsed.tenant, key: parsed.key });
       // Before anything is claimed or posted: a key the store or a URL cannot hold is the caller's 400, not our 500.
       assertStorableKey({ system: module.name, tenant: parsed.tenant, key: parsed.key, pointer: parsed.keyPointer ?? '#' }, 'payment');
       const correlationId = req.headers['x-correlation-id']?.slice(0, 100) || req.requestId;

@@ -127,10 +127,12 @@ export async function admitDelivery(deps: AppDeps, req: DeliveryRequest & { send
 /**
  * Whether an answer is the delivery's answer for good. A 5xx, 408, 409, 425 or 429 says "not now":
  * kept, it would answer every retry the same for an hour. Those are not kept; the next identical
- * delivery is handled afresh, which the payment record makes safe (a duplicate posts nothing).
+ * delivery is handled afresh, which the payment record makes safe (a duplicate posts nothing). Nor is
+ * a 403 (outside the sender's scope, issue 20 item 5): it recorded nothing, and once the operator
+ * widens the scope the terminal's next retry should go through.
  */
 export function isFinal(status: number): boolean {
-  return status < 500 && ![408, 409, 425, 429].includes(status);
+  return status < 500 && ![403, 408, 409, 425, 429].includes(status);
 }
 
 /** After the route answered: keeps a final answer with the id, or lets the next identical delivery through. Never fails the reply. */

@@ -55,6 +55,18 @@ function decodeCursor(text: string | undefined): Cursor {
   throw new RangeError('the cursor is not one this command printed');
 }
 
+/**
+ * The owner half of a record write's condition (issue 20, item 1): the item there must belong to the
+ * caller of the record being written, or to nobody (a record stored before callers were). The version
+ * alone did not stop a writer that read another caller's record from replacing it as its own; with the
+ * caller in the condition, such a write fails like a lost race, whatever was read before it. A record
+ * written without a caller may only replace one without a caller: no ownerless write changes an owned record.
+ */
+export function ownerCondition(record: Pick<PaymentRecord, 'caller'>): { expression: string; values: Record<string, string> } {
+  if (record.caller === undefined) return { expression: 'attribute_not_exists(#caller)', values: {} };
+  return { expression: '(attribute_not_exists(#caller) OR #caller = :caller)', values: { ':caller': record.caller } };
+}
+
 export class DynamoRecordStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
 
@@ -113,14 +125,15 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async replace(record: PaymentRecord, expectedVersion: number): Promise<boolean> {
+    const owner = ownerCondition(record);
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
           Item: { ...this.item(record), version: expectedVersion + 1 },
-          ConditionExpression: '#v = :v',
-          ExpressionAttributeNames: { '#v': 'version' },
-          ExpressionAttributeValues: { ':v': expectedVersion },
+          ConditionExpression: `#v = :v AND ${owner.expression}`,
+          ExpressionAttributeNames: { '#v': 'version', '#caller': 'caller' },
+          ExpressionAttributeValues: { ':v': expectedVersion, ...owner.values },
         }),
       );
       return true;

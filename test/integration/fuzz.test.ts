@@ -37,6 +37,11 @@ interface FuzzRequest {
 // ---- hostile pieces ------------------------------------------------------------------------------
 
 const loneSurrogates = fc.constantFrom('repro\ud800', '\udfff', 'a\ud83db', '\ud800\ud800');
+/** Names every JavaScript object has: as field or property names they passed validation, or answered 500 (issue 20, item 9). */
+const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf'] as const;
+/** Keys that look like another key, or like nothing: decomposed (NFD), or holding control or format characters (issue 20, item 13). */
+const LOOKALIKE_KEYS = ['Ba\u0308r-\u00e5'.normalize('NFD'), 'ab\u0000c', 'ab\ufeffc', '\ufeffabc', 'ab\u200bc', 'ab\u200fc', '\u202eabc', 'ab\u0085c', 'ab\u00adc'] as const;
+const lookalikeKeys = fc.constantFrom(...LOOKALIKE_KEYS);
 const deepJson = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
 /**
  * JSON.stringify of a 10,000-deep value can overflow the stack when fast-check calls it from deep in its
@@ -56,6 +61,8 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.integer({ min: 1_000, max: 20_000 }).map((n) => 'x'.repeat(n)),
   deepValue,
   fc.constantFrom(null, true, false, 0, -1, 1e308, -0, '', ' ', '0', 'true', [], {}, '\u0000', 'ERROR-1', '9'.repeat(40)),
+  lookalikeKeys,
+  fc.constantFrom(...PROTOTYPE_NAMES).map((name) => JSON.parse(`{${JSON.stringify(name)}: 5, "lst": true}`) as unknown),
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ unit: 'binary', maxLength: 30 }),
 );
@@ -80,7 +87,7 @@ const headerText = fc.oneof(
 
 // ---- the seed documents' own examples, as starting points that can pass validation -----------------
 
-const key = fc.stringMatching(/^[a-z0-9-]{4,20}$/);
+const key = fc.oneof({ weight: 9, arbitrary: fc.stringMatching(/^[a-z0-9-]{4,20}$/) }, { weight: 1, arbitrary: lookalikeKeys });
 const nifExample = (externalId: string, year = '2015') => ({
   amount: '450', comment: 'This was paid for club membership', externalId, isFamilyMember: 'true', isPaid: 'false', orgId: '7896', paidDate: `${year}-05-08`,
   paidToOrgId: '4568', paymentCategory: 'Club membership', paymentTypeId: 0, periodFrom: `${year}-05-08`, periodTo: `${year}-06-08`, personId: '8675682',
@@ -131,7 +138,7 @@ function mutate(body: Record<string, unknown>): fc.Arbitrary<unknown> {
     return data && typeof data === 'object' && data.attributes && typeof data.attributes === 'object' ? (data.attributes as Record<string, unknown>) : b;
   };
   const fields = Object.keys(target(body));
-  return fc.record({ field: fields.length ? fc.oneof(fc.constantFrom(...fields), fc.constantFrom('extra', '__proto__', 'externalId', 'data')) : fc.constant('extra'), value: hostileValue, drop: fc.boolean(), top: fc.boolean() }).map(({ field, value, drop, top }) => {
+  return fc.record({ field: fields.length ? fc.oneof(fc.constantFrom(...fields), fc.constantFrom('extra', 'externalId', 'data', 'properties', ...PROTOTYPE_NAMES)) : fc.constant('extra'), value: hostileValue, drop: fc.boolean(), top: fc.boolean() }).map(({ field, value, drop, top }) => {
     const copy = structuredClone(body);
     const where = top ? copy : target(copy);
     if (drop && field in where) delete where[field];
@@ -242,4 +249,32 @@ describe('fuzz: every route, hostile input (issue 13)', () => {
     // The generator must reach past validation too, or the properties say little about the rest.
     expect([...seen.keys()].some((s) => s >= 400), `statuses seen: ${JSON.stringify([...seen])}`).toBe(true);
   }, 90_000);
+
+  it('names every object has, and look-alike keys, are a 400 naming the field on every route that takes them; nothing reaches a downstream (issue 20, items 9 and 13)', async () => {
+    const services = KONTANTANALYS_EXAMPLES.services as Record<string, unknown>;
+    const withMember = (body: Record<string, unknown>, name: string, value: unknown) => `${JSON.stringify(body).slice(0, -1)},${JSON.stringify(name)}:${JSON.stringify(value)}}`;
+    const cases: { what: string; path: string; headers?: Record<string, string>; method?: string; body: string; pointer: RegExp }[] = [];
+    for (const name of PROTOTYPE_NAMES) {
+      cases.push({ what: `NIF field ${name}`, path: '/v1/nif/membership/payments', headers: { clubid: '4568' }, body: withMember(nifExample(`pr-${name}`.slice(0, 25)), name, name === '__proto__' ? { amount: '1' } : 1), pointer: new RegExp(`^#/${name}$`) });
+      cases.push({ what: `NIF gen 2 field ${name}`, path: '/v1/nif/payments', body: withMember(nifExample(`pr2-${name}`.slice(0, 25), YEAR), name, 1), pointer: new RegExp(`^#/${name}$`) });
+      cases.push({ what: `Kontantanalys property ${name}`, method: 'PUT', path: `/v1/kontantanalys/services/proto-${name.replace(/_/g, 'u')}`, body: JSON.stringify({ ...services, properties: 'PROPS' }).replace('"PROPS"', `{"lst":true,${JSON.stringify(name)}:5}`), pointer: new RegExp(`^#/properties/${name}$`) });
+      cases.push({ what: `Cambio field ${name}`, path: '/v1/cambio/payment-notices', body: withMember({ status: 'PAID', contactId: `proto-${name}`, paymentType: 'CARD' }, name, 1), pointer: new RegExp(`^#/${name}$`) });
+    }
+    for (const k of LOOKALIKE_KEYS) {
+      cases.push({ what: `Cambio contactId ${JSON.stringify(k)}`, path: '/v1/cambio/payment-notices', body: JSON.stringify({ status: 'PAID', contactId: k, paymentType: 'CARD' }), pointer: /^#\/contactId$/ });
+      // NIF trims an externalId (as it always has); JavaScript counts U+FEFF as white space, so a leading one is
+      // trimmed away and the key is the visible one. Cambio refuses surrounding white space instead.
+      if (k.trim() !== k) continue;
+      cases.push({ what: `NIF externalId ${JSON.stringify(k)}`, path: '/v1/nif/corporate/payments', headers: { clubid: '16235' }, body: JSON.stringify(nifExample(k)), pointer: /^#\/externalId$/ });
+      cases.push({ what: `NIF gen 2 externalId ${JSON.stringify(k)}`, path: '/v1/nif/payments', body: JSON.stringify(nifExample(k, YEAR)), pointer: /^#\/externalId$/ });
+    }
+    for (const c of cases) {
+      const before = downstreamCalls();
+      const reply = await send({ method: c.method ?? 'POST', path: c.path, headers: { 'x-api-key': DEV_API_KEY, 'content-type': 'application/json', ...c.headers }, body: c.body });
+      expect(reply.status, `${c.what}: ${reply.text.slice(0, 300)}`).toBe(400);
+      const problem = JSON.parse(reply.text) as { errors?: { pointer: string }[] };
+      expect(problem.errors?.some((e) => c.pointer.test(e.pointer)), `${c.what}: ${reply.text.slice(0, 300)}`).toBe(true);
+      expect(downstreamCalls() - before, c.what).toBe(0);
+    }
+  }, 60_000);
 });

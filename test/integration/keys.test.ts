@@ -41,6 +41,30 @@ describe('keys (issue 13): refused before anything is recorded or posted; % and 
     expect(stack.nif!.stats.postRequests).toBe(before);
   });
 
+  it('a Cambio contactId sent in NFC and then in NFD (the same on screen): the NFD one is a 400 naming the rule, one record, one post', async () => {
+    const nfc = 'T\u00f6rnros-\u00e5';
+    const nfd = nfc.normalize('NFD');
+    const first = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: nfc, paymentType: 'CARD' });
+    expect([201, 202]).toContain(first.status);
+    await waitForStatus(stack, 'cambio', nfc, ['posted']);
+    const before = stack.cambio!.stats.noticeRequests;
+    const second = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: nfd, paymentType: 'CARD' });
+    expect(second.status).toBe(400);
+    expect(second.body.errors).toEqual([{ pointer: '#/contactId', detail: expect.stringMatching(/normalization form C \(NFC\)/) }]);
+    expect(stack.cambio!.stats.noticeRequests).toBe(before);
+    expect(await stack.deps.store.get(`cambio#default#${nfd}`)).toBeUndefined();
+  });
+
+  it.each(NIF_ROUTES)('%s: externalIds holding U+0000 or U+FEFF, or in NFD, are a 400 naming the rule; nothing recorded, NIF never called', async (route, headers) => {
+    const before = stack.nif!.stats.postRequests;
+    for (const [externalId, rule] of [['ab\u0000c', /control or format characters/], ['ab\ufeffc', /control or format characters/], ['Bj\u00f8rn-\u00e9'.normalize('NFD'), /NFC/]] as const) {
+      const r = await call(stack, 'POST', route, nifBody(externalId), headers);
+      expect(r.status, JSON.stringify(externalId)).toBe(400);
+      expect(r.body.errors).toEqual([{ pointer: '#/externalId', detail: expect.stringMatching(rule) }]);
+    }
+    expect(stack.nif!.stats.postRequests).toBe(before);
+  });
+
   it('status keys over DynamoDB\'s limit are a 400 explaining why, not a 500', async () => {
     const long = 'k'.repeat(3000);
     const status = await call(stack, 'GET', `/v1/payments/cambio/${long}`);

@@ -156,3 +156,36 @@ describe('configuration', () => {
     expect(ssm.calls()).toHaveLength(0);
   });
 });
+
+describe('CALLER_SCOPES (issue 20, item 5)', () => {
+  const SECRET = Buffer.from('a-terminal-secret-32-bytes-long!').toString('base64');
+  const env = { API_KEYS: 'alice=key-of-alice-1234,bob=key-of-bob-5678', WEBHOOK_SECRET: `till=whsec_${SECRET}` };
+
+  it('absent: no caller has a scope, so every caller may use everything, as before', () => {
+    expect(parseConfig(env).callerScopes.size).toBe(0);
+  });
+
+  it('names each caller\'s systems, NIF ClubIds and Kontantanalys keys', () => {
+    const c = parseConfig({ ...env, CALLER_SCOPES: JSON.stringify({ alice: { systems: ['nif-membership', 'kontantanalys'], nifClubs: ['4568', 16235], kontantanalysKeys: ['alice-*'] }, till: { systems: ['cambio'] } }) });
+    expect(c.callerScopes.get('alice')).toEqual({ systems: ['nif-membership', 'kontantanalys'], nifClubs: ['4568', '16235'], kontantanalysKeys: ['alice-*'] });
+    expect(c.callerScopes.get('till')).toEqual({ systems: ['cambio'] });
+    expect(c.callerScopes.get('bob')).toBeUndefined();
+  });
+
+  it.each([
+    ['not JSON', '{alice:', /CALLER_SCOPES: must be a JSON object/],
+    ['an array', '[]', /CALLER_SCOPES: must be a JSON object/],
+    ['an unknown system', JSON.stringify({ alice: { systems: ['paypal'] } }), /CALLER_SCOPES: alice\.systems\.0: .*cambio/],
+    ['a ClubId that is not one', JSON.stringify({ alice: { nifClubs: ['club-1'] } }), /CALLER_SCOPES: alice\.nifClubs\.0: /],
+    ['a misspelt member', JSON.stringify({ alice: { system: ['cambio'] } }), /CALLER_SCOPES: alice: .*system/],
+    ['a caller no key or secret names (a typo would leave the real caller unrestricted)', JSON.stringify({ alcie: { systems: ['cambio'] } }), /CALLER_SCOPES: names caller "alcie", which no API_KEYS or WEBHOOK_SECRET entry names/],
+    ['a key pattern with a * inside', JSON.stringify({ alice: { kontantanalysKeys: ['a*b'] } }), /CALLER_SCOPES: alice\.kontantanalysKeys\.0: /],
+  ])('refuses %s, naming the variable and never a key', (_what, text, message) => {
+    expect(() => parseConfig({ ...env, CALLER_SCOPES: text })).toThrow(message);
+    try {
+      parseConfig({ ...env, CALLER_SCOPES: text });
+    } catch (err) {
+      for (const secret of ['key-of-alice-1234', 'key-of-bob-5678', SECRET]) expect((err as Error).message).not.toContain(secret);
+    }
+  });
+});

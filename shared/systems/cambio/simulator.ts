@@ -89,7 +89,8 @@ export class CambioSandbox {
   }
 
   static emptyStats(): CambioSandboxStats {
-    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, maxInAnyWindow: 0, applied: {}, byStatus: {}, lastAppliedAt: 0, hangsCutByClient: 0 };
+    // `applied` is keyed by the caller's contactId: without a prototype, "__proto__" or "constructor" is counted like any other (issue 20, item 9).
+    return { tokenRequests: 0, noticeRequests: 0, rateLimited: 0, maxInAnyWindow: 0, applied: Object.create(null) as Record<string, number>, byStatus: {}, lastAppliedAt: 0, hangsCutByClient: 0 };
   }
 
   get url(): string {

@@ -6,7 +6,7 @@ import { moduleFactory, requireConfig, type AttemptContext, type InboundRequest,
 import { KontantanalysClient, type ListCursor, type Remote } from './client.js';
 import { findMatch, type Match, type ProviderLike } from './matching.js';
 import { KONTANTANALYS, kontantanalysDescription, kontantanalysKey, RESOURCES, type Resource } from './describe.js';
-import { crossFieldErrors, envelopeSchema, externalIdSchema, RESOURCE_API, schemas, timelinessWithin } from './schema.js';
+import { crossFieldErrors, envelopeSchema, externalIdSchema, RESOURCE_API, schemas, timelinessWithin, unknownPropertyDetail } from './schema.js';
 
 export { KONTANTANALYS, kontantanalysKey } from './describe.js';
 
@@ -234,6 +234,12 @@ export const kontantanalysModule = moduleFactory(KONTANTANALYS, (config, dispatc
       const enveloped = !!body && typeof body === 'object' && !Array.isArray(body) && Object.hasOwn(body, 'data');
       const parsed = enveloped ? envelopeSchema(resource).transform((e) => e.data.attributes).safeParse(body) : schemas[resource].safeParse(body);
       const prefix = enveloped ? '#/data/attributes/' : '#/';
+      // zod's record drops a member named "__proto__" without a word (it would replace the prototype of the
+      // object it builds): refused here by name instead, as every other unknown property is (issue 20, item 9).
+      const raw = (enveloped ? (body as { data?: { attributes?: unknown } }).data?.attributes : body) as { properties?: unknown; serviceTypeId?: unknown } | null | undefined;
+      if (resource === 'services' && raw && typeof raw === 'object' && raw.properties && typeof raw.properties === 'object' && Object.hasOwn(raw.properties, '__proto__')) {
+        errors.push({ pointer: `${prefix}properties/__proto__`, detail: unknownPropertyDetail(raw.serviceTypeId) });
+      }
       if (!parsed.success) errors.push(...fieldErrors(parsed.error).map((e) => misplacedExternalId(resource, prefix, e)));
       else {
         const attributes = parsed.data as Record<string, unknown>;

@@ -162,6 +162,13 @@ export function timelinessWithin(confirmed: string, serviceYear: unknown, today:
   return confirmed < first ? first : confirmed > last ? last : confirmed;
 }
 
+/** What an unknown service property is told, naming the properties of its service type. */
+export function unknownPropertyDetail(serviceTypeId: unknown): string {
+  const type = typeof serviceTypeId === 'number' && Object.hasOwn(SERVICE_TYPES, serviceTypeId) ? SERVICE_TYPES[serviceTypeId] : undefined;
+  if (!type) return 'is not a property of any service type';
+  return `is not a property of ${type.name}; allowed: ${[...Object.keys(type.properties), ...Object.keys(COMMON_PROPERTIES)].join(', ')}`;
+}
+
 /** The rules that span fields: forms and properties per service type, years, dates, barriers, fee order. */
 export function crossFieldErrors(resource: Resource, a: Record<string, unknown>, ctx: { today: string; extendedPermission: boolean }): FieldError[] {
   const errors: FieldError[] = [];
@@ -180,10 +187,10 @@ export function crossFieldErrors(resource: Resource, a: Record<string, unknown>,
       if (!type.forms.includes(form)) errors.push({ pointer: `#/forms/${i}`, detail: `"${form}" is not a form of ${type.name}; allowed: ${type.forms.join(', ')}` });
     });
     for (const [key, value] of Object.entries((a.properties as Record<string, unknown> | undefined) ?? {})) {
-      const kind = type.properties[key] ?? COMMON_PROPERTIES[key];
+      // Own members only: a name every object has (constructor, hasOwnProperty) is no property (issue 20, item 9).
+      const kind = Object.hasOwn(type.properties, key) ? type.properties[key] : Object.hasOwn(COMMON_PROPERTIES, key) ? COMMON_PROPERTIES[key] : undefined;
       if (!kind) {
-        const allowed = [...Object.keys(type.properties), ...Object.keys(COMMON_PROPERTIES)];
-        errors.push({ pointer: `#/properties/${key}`, detail: `is not a property of ${type.name}; allowed: ${allowed.join(', ')}` });
+        errors.push({ pointer: `#/properties/${key}`, detail: unknownPropertyDetail(a.serviceTypeId) });
       } else if (kind === 'string' ? typeof value !== 'string' : kind === 'bool' ? typeof value !== 'boolean' : !Number.isInteger(value) || (value as number) < 0) {
         errors.push({ pointer: `#/properties/${key}`, detail: kind === 'string' ? 'must be a string' : kind === 'bool' ? 'must be true or false' : 'must be a whole number (thousands of kronor)' });
       }

@@ -152,7 +152,7 @@ export class KontantanalysSandbox {
     if (path === '/__sandbox/limiter' && req.method === 'POST') return answerLimiterRequest(body, res, this.rate.settings, (kind, rps) => this.setLimiter(kind, rps));
     if (path === '/__sandbox/faults' && req.method === 'POST') return answerFaultsRequest(body, res, this.faults);
     const m = /^\/api\/(\w+)(?:\/(\d+))?$/i.exec(path);
-    const type = m?.[1] ? PATHS[m[1].toLowerCase()] : undefined;
+    const type = m?.[1] && Object.hasOwn(PATHS, m[1].toLowerCase()) ? PATHS[m[1].toLowerCase()] : undefined;
     if (!m || !type) return sendJson(res, 404, { errors: [`No resource at ${url.pathname}`] });
     this.stats.requests++;
     const token = /^Bearer (.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1];

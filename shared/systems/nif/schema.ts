@@ -131,7 +131,9 @@ export interface NifPayment {
  */
 function normaliseKeys(body: unknown, errors: FieldError[]): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
-  const out: Record<string, unknown> = {};
+  // Without a prototype, "__proto__" is a member like any other (refused below as not a field), where on
+  // a plain object its assignment replaced the prototype and smuggled its fields past both checks (issue 20, item 9).
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [key, value] of Object.entries(body)) {
     const canonical = FIELDS.find((f) => f.toLowerCase() === key.toLowerCase() && f.slice(1) === key.slice(1)) ?? key;
     if (Object.hasOwn(out, canonical)) {

@@ -194,7 +194,7 @@ export class NifSandbox {
   private clubAuth(req: IncomingMessage): { ok: true; clubId: string } | { ok: false; status: number; message: string } {
     if (req.headers['ocp-apim-subscription-key'] !== this.options.subscriptionKey) return { ok: false, status: 401, message: 'Access denied due to invalid subscription key.' };
     const clubId = String(req.headers.clubid ?? '');
-    const expected = this.options.clubTokens[clubId];
+    const expected = Object.hasOwn(this.options.clubTokens, clubId) ? this.options.clubTokens[clubId] : undefined;
     if (!expected || req.headers.authorization !== expected) return { ok: false, status: 401, message: 'Invalid or expired token for club.' };
     return { ok: true, clubId };
   }

@@ -47,3 +47,26 @@ describe('keys: storable and addressable before anything is recorded', () => {
     expect(() => assertStorableKey(ref('fine'))).not.toThrow();
   });
 });
+
+describe('one visible key is one key (issue 20, item 13)', () => {
+  const NFC = 'S\u00e5ng-\u00e9t\u00e9';
+  const NFD = NFC.normalize('NFD');
+
+  it('refuses a key not in Unicode normalization form C, naming the rule; its NFC form passes', () => {
+    expect(NFD).not.toBe(NFC);
+    expect(keyErrors(ref(NFC))).toEqual([]);
+    expect(keyErrors(ref(NFD))).toEqual([{ pointer: '#/contactId', detail: expect.stringMatching(/normalization form C \(NFC\)/) }]);
+  });
+
+  it.each([
+    ['NUL', 'ab\u0000c'], ['a C1 control', 'ab\u0085c'], ['DEL', 'ab\u007fc'], ['BOM (U+FEFF)', 'ab\ufeffc'], ['zero-width space', 'ab\u200bc'],
+    ['right-to-left mark', 'ab\u200fc'], ['a bidi override', '\u202eabc'], ['a soft hyphen', 'ab\u00adc'], ['word joiner', 'ab\u2060c'],
+  ])('refuses a key holding %s: invisible, so two keys that look alike would be two payments', (_what, key) => {
+    expect(keyErrors(ref(key, '#/externalId'))).toEqual([{ pointer: '#/externalId', detail: expect.stringMatching(/control or format characters/) }]);
+  });
+
+  it('keeps accepting what was accepted before: letters of any script, emoji, spaces inside, % and /', () => {
+    for (const key of ['Åsa Öberg', '\u0645\u062d\u0645\u062f', '\u5f20\u4e09', 'a%25b/c', '😀 x', 'k\u00f8b']) expect(keyErrors(ref(key))).toEqual([]);
+  });
+});
+

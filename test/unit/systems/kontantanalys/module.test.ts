@@ -81,3 +81,15 @@ describe('a service\'s externalId lives in properties (seed 001: "Alla | externa
     expect(errorsOf('services', { ...service, externalId: 'ext-1' })).toEqual([{ pointer: '#/externalId', detail: expect.stringContaining('Kontantanalys keeps it in properties') }]);
   });
 });
+
+describe('a member named "__proto__" (issue 20, item 9)', () => {
+  it('in properties is refused by name, bare or enveloped, where it was dropped without a word', () => {
+    const properties = JSON.parse('{"lst": true, "__proto__": {"lst": false}}') as unknown;
+    expect(errorsOf('services', { ...service, properties })).toEqual([{ pointer: '#/properties/__proto__', detail: expect.stringMatching(/^is not a property of Kontantuttag; allowed: lst, ticketsRequired, externalId$/) }]);
+    expect(errorsOf('services', { data: { type: 'service', attributes: { ...service, properties } } })).toEqual([{ pointer: '#/data/attributes/properties/__proto__', detail: expect.stringMatching(/^is not a property of Kontantuttag; allowed: lst, ticketsRequired, externalId$/) }]);
+  });
+
+  it('"constructor" in properties is a 400 naming it, not a 500', () => {
+    expect(errorsOf('services', { ...service, properties: { lst: true, constructor: 5 } })).toEqual([{ pointer: '#/properties/constructor', detail: expect.stringMatching(/^is not a property of Kontantuttag; allowed: lst, ticketsRequired, externalId$/) }]);
+  });
+});

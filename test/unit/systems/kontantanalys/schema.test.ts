@@ -98,3 +98,12 @@ describe('timelinessDate derived from a confirmation', () => {
     expect(timelinessWithin('2025-07-01', 2025, '2027-01-05')).toBe('2025-07-01');
   });
 });
+
+describe('property names that are also names of every JavaScript object (issue 20, item 9)', () => {
+  // "__proto__" never reaches these rules (zod's record drops it): the module refuses it (module.test.ts).
+  it.each(['hasOwnProperty', 'constructor', 'toString', 'valueOf', 'isPrototypeOf'])('properties.%s is refused by name, as any unknown property', (name) => {
+    // JSON.parse makes "__proto__" an own member, as a request body would have it.
+    const properties = JSON.parse(`{"lst": true, ${JSON.stringify(name)}: 5}`) as Record<string, unknown>;
+    expect(errorsOf('services', { properties })).toEqual([{ pointer: `#/properties/${name}`, detail: expect.stringMatching(/^is not a property of Kontantuttag; allowed: lst, ticketsRequired, externalId$/) }]);
+  });
+});

@@ -117,3 +117,20 @@ describe('money: kronor at the edge, integer øre inside', () => {
     expect(toWire(parsed.value, 'corporate')).toMatchObject({ amount: 777, isPaid: true, orgId: 16235, personId: 9283002 });
   });
 });
+
+describe('field names that are also names of every JavaScript object (issue 20, item 9)', () => {
+  it('"__proto__" is an unknown field: the fields inside it are neither taken nor hide a field given twice', () => {
+    const { amount: _a, personId: _p, ...rest } = MEMBERSHIP_EXAMPLE;
+    // As it arrives: JSON.parse makes "__proto__" an own member holding an object.
+    const body = JSON.parse(JSON.stringify({ ...rest, __proto__x: { amount: '450', personId: '8675682' } }).replace('__proto__x', '__proto__')) as unknown;
+    const errors = errorsOf(body);
+    expect(errors).toContainEqual({ pointer: '#/__proto__', detail: 'is not a field of this request' });
+    expect(errors).toContainEqual({ pointer: '#/amount', detail: 'is required' });
+    const twice = JSON.parse(JSON.stringify({ ...MEMBERSHIP_EXAMPLE, __proto__x: { amount: '1' } }).replace('__proto__x', '__proto__')) as unknown;
+    expect(errorsOf(twice)).toEqual([{ pointer: '#/__proto__', detail: 'is not a field of this request' }]);
+  });
+
+  it.each(['constructor', 'hasOwnProperty', 'toString'])('"%s" is an unknown field, refused by name', (name) => {
+    expect(errorsOf({ ...MEMBERSHIP_EXAMPLE, [name]: 1 })).toEqual([{ pointer: `#/${name}`, detail: 'is not a field of this request' }]);
+  });
+});
