@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, testStack } from '../helpers/stack.js';
+import { call as callAs, testStack } from '../helpers/stack.js';
 
 interface RawReply {
   status: number;
@@ -63,6 +63,8 @@ describe('the local gateway answers its own 4xx with problem documents (issue 13
   });
 
   it('/__local/enqueue with invalid JSON, a non-object or no pk: 400 problems; an unknown hook: 404 problem', async () => {
+    // The hooks answer operators (test/integration/local-hooks.test.ts): the stack's own operator key.
+    const call = (s: Stack, method: string, path: string, body?: unknown) => callAs(s, method, path, body, { authorization: `Bearer ${s.operatorKey}` });
     const bad = await call(stack, 'POST', '/__local/enqueue', '{"pk":');
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toBe('application/problem+json');
