@@ -15,7 +15,7 @@ import { ProblemError, validationProblem, type FieldError } from '../http/proble
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
-import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
+import { retryMessageFields, type RetryMessage } from '../queue/port.js';
 import { systemOfPk } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
@@ -235,12 +235,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const operatorKey = env.OPERATOR_KEYS?.trim() ? undefined : opts.operatorKeyFile ? localOperatorKey(opts.operatorKeyFile) : `pbop_${randomBytes(32).toString('base64url')}`;
     const operators = parseOperatorKeys(operatorKey ? `${LOCAL_OPERATOR}=${operatorKey}` : env.OPERATOR_KEYS);
     env.DYNAMODB_ENDPOINT = dynamoEndpoint;
+    // The queue lives in this process: a key of its own unless one is given. Set here, so the functions
+    // `serverless invoke local` runs against this stack get it with the rest (shared/local/invoke-env.ts).
+    env.RETRY_MESSAGE_KEY ||= randomBytes(32).toString('hex');
 
     const config = parseConfig(env);
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
     await ensureTable(client, config.TABLE_NAME);
-    const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue });
+    const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue }, config.messageKeys);
     const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
     cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;
@@ -334,7 +337,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         let message: RetryMessage | undefined;
         if (b.message !== undefined) {
           try {
-            message = parseRetryMessage(JSON.stringify(b.message));
+            // Its record copy is dropped: the worker reads the record, so nothing the hook is given can
+            // stand in for it (a made-up copy or fence then matches nothing: issue 20 item 4).
+            const { record: _copy, ...named } = retryMessageFields(b.message);
+            message = named;
           } catch (err) {
             errors.push({ pointer: '#/message', detail: `is not a retry message: ${(err as Error).message}` });
           }
@@ -350,7 +356,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
     };
-    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, target, input) });
+    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, config.messageKeys, target, input) });
     apiUrl = api.url;
     cleanups.push(() => api.close());
 
