@@ -14,6 +14,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   httpRoute({
     getDeps,
     takesBody: false,
+    // A signed read is bound to its path and answered once (issue 20 item 8).
+    remembersWebhooks: true,
     async handle(req, deps) {
       const system = req.pathParameters.system ?? '';
       const key = req.pathParameters.key ?? '';
