@@ -2,7 +2,7 @@ import { keyErrors } from '../shared/core/keys.js';
 import { recordPk } from '../shared/core/types.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { publicView, visibleTo } from '../shared/http/payments.js';
-import { noRunYet } from '../shared/http/run-summary.js';
+import { isRunSummary, noRunYet, runSummaryFor } from '../shared/http/run-summary.js';
 import { ProblemError } from '../shared/http/problem.js';
 import { httpRoute } from '../shared/http/route.js';
 import { logInvocation } from '../shared/log.js';
@@ -35,7 +35,9 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
       if (before) return { status: 200, body: before, headers: { 'cache-control': 'no-store' } };
       // Another caller's payment is answered as one that does not exist: not even its existence is told.
       if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Payment not found', `No ${system} payment with key "${key}" has been received.`);
-      return { status: 200, body: publicView(record, module), headers: { 'cache-control': 'no-store' } };
+      const view = publicView(record, module);
+      // The scheduled run's summary belongs to no caller: each caller reads its own part of it.
+      return { status: 200, body: isRunSummary(record) ? runSummaryFor(view, req.principal) : view, headers: { 'cache-control': 'no-store' } };
     },
   });
 
