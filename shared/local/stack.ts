@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { makeHandler as makeRetryWorker } from '../../functions/retry-worker.js';
@@ -85,6 +85,21 @@ export const LOCAL_OPERATOR = 'local';
  */
 export function localOperatorKey(file: string): string {
   return localSecret(file, () => `pbop_${randomBytes(32).toString('base64url')}`, MIN_OPERATOR_KEY_LENGTH);
+}
+
+/**
+ * Dynalite's folder holds the records, raw personIds included (issue 20 item 10): its owner's only. A
+ * folder made by an earlier version (0755, files 0644) is tightened too. LevelDB keeps its files in
+ * the one folder; the walk stays there. New files follow the process's umask (npm start sets 077).
+ */
+export function ownerOnlyDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    const mode = statSync(file).mode;
+    if (mode & 0o077) chmodSync(file, mode & 0o700);
+  }
 }
 
 /** Hooks a viewer may call: they only read. Every other hook acts, or hands out secrets (invoke-env). */
@@ -179,7 +194,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     process.env.LOG_HASH_KEY = hashKey;
   }
   try {
-    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+    if (opts.dataDir) ownerOnlyDataDir(opts.dataDir);
     const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
     if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
     const dynaliteRequests = trackDynalite(db);

@@ -23,6 +23,9 @@ function readOwner(file: string): number | undefined {
 /** `npm start`: the whole bundle on PORT (default 3000), records kept under .data/ across restarts. */
 async function main(): Promise<void> {
   silenceSdkNodeVersionWarning();
+  // Whatever this process writes (dynalite's files with the records' personIds, local.json, the keys) is
+  // its owner's alone (issue 20 item 10).
+  process.umask(0o077);
   const format = logFormat(process.env.LOG_FORMAT, Boolean(process.stdout.isTTY));
   const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
   const port = Number(process.env.PORT ?? 3000);
