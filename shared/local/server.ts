@@ -71,6 +71,12 @@ export function clientErrorProblem(code: string | undefined): ProblemError {
   }
 }
 
+/** Whether the request Node's parser refused was a HEAD (its raw bytes, which Node's parse errors carry). */
+function isHead(err: NodeJS.ErrnoException): boolean {
+  const raw = (err as NodeJS.ErrnoException & { rawPacket?: unknown }).rawPacket;
+  return Buffer.isBuffer(raw) && raw.subarray(0, 5).toString('latin1') === 'HEAD ';
+}
+
 /**
  * Answers what Node's parser refused with a problem document instead of Node's bare status line
  * (issue 13: a 431 or 400 with an empty body). Like Node's own handler, it writes only when no
@@ -85,7 +91,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.write(
       `HTTP/1.1 ${problem.statusCode} ${STATUS_CODES[problem.statusCode] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
     );
-    socket.write(body);
+    // A response to HEAD has no body (RFC 9110, 9.3.2): a client reads none, and would take one for the
+    // next response (issue 20 item 14). The parser failed, so the method is read from the raw bytes.
+    if (!isHead(err)) socket.write(body);
   }
   socket.destroy();
 }
