@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     webhookSecretFrom: configured ? 'WEBHOOK_SECRET' : 'dev',
     dataDir,
     localFile,
+    ...(stack.operatorKey ? { operatorKeyFile } : {}),
     defaultLocalFile: localFile === resolve('.data/local.json'),
     sandboxes: [
       { name: 'cambio', url: stack.cambio?.url, about: stack.cambio ? `${stack.cambio.options.ratePerSecond} req/s, ${stack.cambio.options.limiter} limiter; contactId ERROR… is refused` : `not a sandbox: ${process.env.CAMBIO_BASE_URL}` },
