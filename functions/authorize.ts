@@ -19,7 +19,10 @@ export interface AuthorizerDeps {
  */
 export const makeHandler = (getDeps: () => AuthorizerDeps) => async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
   const deps = getDeps();
-  const verdict = decide(event.headers, await deps.keys(), deps.clock(), deps.gate);
+  // Only an x-api-key is looked up in API_KEYS: a signed delivery passes on to the function, which
+  // verifies it, even while API_KEYS cannot be read (below).
+  const sendsKey = Object.keys(event.headers ?? {}).some((h) => h.toLowerCase() === 'x-api-key');
+  const verdict = decide(event.headers, sendsKey ? await deps.keys() : [], deps.clock(), deps.gate);
   const route = `${event.httpMethod} ${event.resource}`;
   if (!verdict.allow) {
     deps.log.info('refused at the gateway', { route, requestId: event.requestContext?.requestId, reason: verdict.reason });
@@ -37,6 +40,14 @@ export const makeHandler = (getDeps: () => AuthorizerDeps) => async (event: APIG
 
 /** API_KEYS is re-read after this long, as the functions re-read their secrets: a new key is live within five minutes. */
 const KEYS_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * How long the last keys read stand in while SSM fails (issue 20 item 12): a brief SSM outage does not
+ * refuse every POS integration, and a key removed from API_KEYS stops working at most this long after
+ * the last successful read, however long SSM keeps failing. Then every x-api-key request fails (API
+ * Gateway answers 500) until SSM answers again. docs/security.md states it.
+ */
+export const KEYS_MAX_STALE_MS = 15 * 60_000;
 
 function required(env: Record<string, string | undefined>, name: string): string {
   const value = env[name];
@@ -67,10 +78,16 @@ export function awsAuthorizerDeps(env: Record<string, string | undefined> = proc
         cached = { keys: parseApiKeys(text), at: Date.now() };
         return cached.keys;
       } catch (err) {
-        // SSM briefly unavailable: the last known keys are better than refusing every POS integration.
-        if (cached) {
-          log.error('API_KEYS could not be re-read; using the last known keys', { error: err });
+        // SSM briefly unavailable: the last known keys are better than refusing every POS integration,
+        // for a while. Past KEYS_MAX_STALE_MS a revoked key must not still open the gate.
+        const age = cached ? Date.now() - cached.at : Infinity;
+        if (cached && age < KEYS_MAX_STALE_MS) {
+          log.error('API_KEYS could not be re-read; using the last known keys', { error: err, ageSeconds: Math.round(age / 1000) });
           return cached.keys;
+        }
+        if (cached) {
+          log.error('API_KEYS could not be re-read for too long; x-api-key requests fail until SSM answers', { error: err, ageSeconds: Math.round(age / 1000) });
+          throw new Error(`API_KEYS could not be read for ${Math.floor(age / 60_000)} minutes (the last keys stand in for at most ${KEYS_MAX_STALE_MS / 60_000}): ${(err as Error).message}`);
         }
         throw err;
       }

@@ -3,7 +3,7 @@ import { recordPk } from '../shared/core/types.js';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { publicView, visibleTo } from '../shared/http/payments.js';
 import { inScope } from '../shared/http/scopes.js';
-import { noRunYet } from '../shared/http/run-summary.js';
+import { isRunSummary, noRunYet, runSummaryFor } from '../shared/http/run-summary.js';
 import { ProblemError } from '../shared/http/problem.js';
 import { httpRoute } from '../shared/http/route.js';
 import { logInvocation } from '../shared/log.js';
@@ -15,6 +15,8 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   httpRoute({
     getDeps,
     takesBody: false,
+    // A signed read is bound to its path and answered once (issue 20 item 8).
+    remembersWebhooks: true,
     async handle(req, deps) {
       const system = req.pathParameters.system ?? '';
       const key = req.pathParameters.key ?? '';
@@ -37,7 +39,9 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
       if (before) return { status: 200, body: before, headers: { 'cache-control': 'no-store' } };
       // Another caller's payment is answered as one that does not exist: not even its existence is told.
       if (!record || !visibleTo(record, req.principal)) throw new ProblemError(404, 'payment-not-found', 'Payment not found', `No ${system} payment with key "${key}" has been received.`);
-      return { status: 200, body: publicView(record, module), headers: { 'cache-control': 'no-store' } };
+      const view = publicView(record, module);
+      // The scheduled run's summary belongs to no caller: each caller reads its own part of it.
+      return { status: 200, body: isRunSummary(record) ? runSummaryFor(view, req.principal) : view, headers: { 'cache-control': 'no-store' } };
     },
   });
 

@@ -2,6 +2,8 @@ import * as z from 'zod';
 import { CallerConfigError, parseApiKeyEntries, parseWebhookSecrets, type ApiKey } from './http/callers.js';
 import { CALLER_NAME } from './http/authorizer.js';
 import type { CallerScope } from './http/scopes.js';
+import { randomBytes } from 'node:crypto';
+import { parseMessageKeys, type MessageKeys } from './queue/port.js';
 import { ConfigError } from './systems/types.js';
 
 const intIn = (min: number, max: number, dflt: number) => z.coerce.number().int().min(min).max(max).default(dflt);
@@ -40,6 +42,11 @@ export const commonSchema = z.object({
   /** Set in AWS: parameters are read from SSM Parameter Store under this path, e.g. /paybridge/prod. */
   SECRETS_PARAMETER_PREFIX: z.string().regex(/^\/[\w.\-/]+[^/]$/, 'must be an SSM path such as /paybridge/prod').optional(),
   API_KEYS: z.string().default(''),
+  /**
+   * HMAC key(s) of the retry queues' messages (issue 20 item 4): one, or several separated by spaces
+   * (the first signs, all verify). Required in a deployed stage; locally a random key per process.
+   */
+  RETRY_MESSAGE_KEY: z.string().optional(),
   /**
    * One Standard Webhooks secret, or several separated by spaces, each optionally `sender=whsec_...`
    * (several senders; several secrets of one sender: rotation, every one verifies).
@@ -169,6 +176,8 @@ export interface Config extends CommonConfig {
   apiKeys: ApiKey[];
   /** CALLER_SCOPES by caller name; a caller not in it may use everything. */
   callerScopes: ReadonlyMap<string, CallerScope>;
+  /** RETRY_MESSAGE_KEY, parsed (shared/queue/port.ts). */
+  messageKeys: MessageKeys;
   /** The environment the configuration was parsed from (cleaned of empty values). */
   env: Readonly<Record<string, string>>;
   /** The system's own variables; throws a ConfigError naming each bad one. Parsed once, on first use. */
@@ -248,12 +257,42 @@ export function parseCallerScopes(text: string | undefined, callers: ReadonlySet
   return scopes;
 }
 
+/**
+ * Without RETRY_MESSAGE_KEY outside AWS: one random key for this process, so every part of one process
+ * (the local stack's routes, workers and sweep, a test's deps) agrees. The local queue lives in the
+ * process, so its messages need nothing longer-lived; `npm start` hands the key it uses to
+ * `serverless invoke local` (shared/local/invoke-env.ts).
+ */
+const PROCESS_MESSAGE_KEY = randomBytes(32).toString('hex');
+
+/**
+ * A deployed function refuses to start without RETRY_MESSAGE_KEY, naming the parameter: without it a
+ * worker could not tell our messages from made-up ones, and a sender could not sign.
+ */
+function messageKeysOf(env: Record<string, string>): MessageKeys {
+  const text = env.RETRY_MESSAGE_KEY;
+  if (text === undefined) {
+    if (env.SECRETS_PARAMETER_PREFIX) {
+      throw new ConfigurationError(
+        `invalid configuration: RETRY_MESSAGE_KEY is required in a deployed stage and did not arrive: create ${env.SECRETS_PARAMETER_PREFIX}/common/RETRY_MESSAGE_KEY (SecureString, e.g. openssl rand -hex 32)`,
+      );
+    }
+    return { sign: PROCESS_MESSAGE_KEY, verify: [PROCESS_MESSAGE_KEY] };
+  }
+  try {
+    return parseMessageKeys(text);
+  } catch (err) {
+    throw new ConfigurationError(`invalid configuration: ${(err as Error).message}`);
+  }
+}
+
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
   const parsed = commonSchema.safeParse(cleaned);
   if (!parsed.success) throw new ConfigurationError(`invalid configuration: ${problems(parsed.error).text}`);
   checkLogHashKey(cleaned);
+  const messageKeys = messageKeysOf(cleaned);
   let apiKeys: ApiKey[];
   let callerScopes: Map<string, CallerScope>;
   try {
@@ -270,6 +309,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     ...parsed.data,
     apiKeys,
     callerScopes,
+    messageKeys,
     env: cleaned,
     system<S extends SystemName>(name: S): SystemConfig<S> {
       let got = cache.get(name);

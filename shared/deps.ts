@@ -79,6 +79,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
     store: parts.store,
     fences: parts.fences,
     queue: parts.queue,
+    messageKeys: config.messageKeys,
     webhooks: parts.webhooks,
     pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner, parts.lanesServeWorkers),
     settings: { ...settingsFrom(config), ...parts.settings },
@@ -129,6 +130,7 @@ export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
   // the process's HTTP pool the same way: shared/systems/http.ts).
   let table: TableParts | undefined;
   let queue: RetryQueue | undefined;
+  let queueKey: string | undefined;
   // The LOG_HASH_KEY this wiring wrote into process.env (below): on the next refresh it must not count as
   // an override of the parameter, or a rotated key would never reach a warm container.
   let wroteHashKey: string | undefined;
@@ -145,7 +147,9 @@ export function awsDeps(wiring: AwsWiring = {}): () => Promise<AppDeps> {
       if (env === process.env) wroteHashKey = resolved.LOG_HASH_KEY;
     }
     table ??= wiring.table?.(config) ?? NO_TABLE;
-    queue ??= wiring.queue?.(config) ?? NO_QUEUE;
+    // Rebuilt when RETRY_MESSAGE_KEY changed: a rotated key must reach what this container signs with.
+    if (!queue || queueKey !== config.messageKeys.sign) queue = wiring.queue?.(config) ?? NO_QUEUE;
+    queueKey = config.messageKeys.sign;
     const clock = Date.now;
     const deps = buildDeps(config, {
       ...table,

@@ -18,6 +18,20 @@ type Json = Record<string, unknown>;
 interface LocalFile {
   apiUrl: string;
   apiKey: string;
+  /** The owner-only file of the operator key npm start made (OPERATOR_KEYS unset). */
+  operatorKeyFile?: string;
+}
+
+/** The local hooks answer operators only (issue 20 item 3): PAYBRIDGE_OPERATOR_KEY, else the key npm start keeps. */
+function operatorKey(stack: LocalFile, env: Record<string, string | undefined> = process.env): string {
+  const given = env.PAYBRIDGE_OPERATOR_KEY?.trim();
+  if (given) return given;
+  try {
+    if (stack.operatorKeyFile) return readFileSync(stack.operatorKeyFile, 'utf8').trim();
+  } catch {
+    // Reported below.
+  }
+  throw new InvokeLocalError('serverless invoke local needs an operator key of the local stack: run it as the user that ran npm start, or set PAYBRIDGE_OPERATOR_KEY to one of its OPERATOR_KEYS');
 }
 
 /** The part of the local stack's answer (shared/local/invoke-env.ts) this needs. */
@@ -42,7 +56,7 @@ export function readLocalStack(serviceDir: string, env: Record<string, string | 
 export async function fetchLocalEnvironment(stack: LocalFile): Promise<LocalEnvironment> {
   let res: Response;
   try {
-    res = await fetch(`${stack.apiUrl}/__local/invoke-env`, { method: 'POST', headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(10_000) });
+    res = await fetch(`${stack.apiUrl}/__local/invoke-env`, { method: 'POST', headers: { authorization: `Bearer ${operatorKey(stack)}`, 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     throw new InvokeLocalError(`the local stack at ${stack.apiUrl} did not answer (${(err as Error).message}): is npm start still running?`);
   }

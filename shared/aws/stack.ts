@@ -32,7 +32,7 @@ export const RATE_VARIABLE = {
   kontantanalys: 'KONTANTANALYS_MAX_RPS',
 } as const satisfies Record<SystemName, string>;
 
-/** The parameters every function reads: API_KEYS, WEBHOOK_SECRET, LOG_HASH_KEY. */
+/** The parameters every function reads: API_KEYS, WEBHOOK_SECRET, LOG_HASH_KEY, RETRY_MESSAGE_KEY (the retry messages' HMAC key: shared/queue/port.ts). */
 export const COMMON_GROUP = 'common';
 
 /** A usage plan: API Gateway's steady rate (requests/s), burst and quota. */
@@ -107,6 +107,11 @@ interface Access {
   /** Single parameters (a name under the stage's prefix), read with GetParameters. */
   ssmParameters?: string[];
   table?: ('dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem')[];
+  /**
+   * Writes the webhook memory's items only (`webhook#<sender>#<id>`, shared/store/webhooks.ts): a read
+   * route remembers each signed GET (issue 20 item 8) without being able to write a record.
+   */
+  webhookMemory?: boolean;
   /** Query on the table's indexes (due-index, status-index). */
   queryIndexes?: boolean;
   /** Queues it may send to. */
@@ -135,6 +140,14 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
     statements.push({ Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: access.ssmParameters.map((n) => sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${cfg.ssmPrefix}/${n}`)) });
   }
   if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn') });
+  if (access.webhookMemory) {
+    statements.push({
+      Effect: 'Allow',
+      Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Resource: getAtt('RecordsTable', 'Arn'),
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['webhook#*'] } },
+    });
+  }
   if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*') });
   if (access.consume) {
     statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(queueId(access.consume), 'Arn') });
@@ -195,7 +208,7 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
       // The openapi route reads no record: it needs no table at all.
       access: system
         ? { ssmGroups: groups, table: PAYMENT_TABLE, sendTo: [system], readAttributes: [system] }
-        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'] }) },
+        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'], webhookMemory: true }) },
     };
   }
   for (const system of SYSTEMS) {

@@ -1,5 +1,5 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { RetryQueue } from '../queue/port.js';
+import { parseMessageKeys, type MessageKeys, type RetryQueue } from '../queue/port.js';
 import { fenceMinter, type CliContext } from './context.js';
 import { CLI_SYSTEMS } from './systems.js';
 
@@ -12,6 +12,23 @@ interface Queues {
 }
 
 /**
+ * The stage's RETRY_MESSAGE_KEY, which every message the workers accept is signed with (issue 20 item 4):
+ * RETRY_MESSAGE_KEY in the operator's environment, else SSM `/paybridge/<stage>/common/RETRY_MESSAGE_KEY`
+ * with the operator's credentials. Read only when an action queues something.
+ */
+async function stageMessageKeys(stage: string, region: string, env: Record<string, string | undefined> = process.env): Promise<MessageKeys> {
+  if (env.RETRY_MESSAGE_KEY?.trim()) return parseMessageKeys(env.RETRY_MESSAGE_KEY);
+  const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
+  const name = `/paybridge/${stage}/common/RETRY_MESSAGE_KEY`;
+  try {
+    const out = await new SSMClient({ region }).send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    return parseMessageKeys(out.Parameter?.Value ?? '');
+  } catch (err) {
+    throw new Error(`the stage's message key ${name} could not be read (${(err as Error).message}): the retry workers accept only messages signed with it`);
+  }
+}
+
+/**
  * A deployed stage, through the default AWS credential chain: the names serverless.yml gives. The
  * SQS client is loaded, and the twelve queue URLs looked up, only when an action queues something or
  * counts dead letters: listing and showing read the table alone.
@@ -21,14 +38,14 @@ export async function awsContext(stage: string, region: string): Promise<CliCont
   let queues: Promise<Queues> | undefined;
   const open = () =>
     (queues ??= (async () => {
-      const [sqsApi, { SqsRetryQueue }] = await Promise.all([import('@aws-sdk/client-sqs'), import('../queue/sqs.js')]);
+      const [sqsApi, { SqsRetryQueue }, keys] = await Promise.all([import('@aws-sdk/client-sqs'), import('../queue/sqs.js'), stageMessageKeys(stage, region)]);
       const sqs = new sqsApi.SQSClient({ region });
       const url = async (name: string) => (await sqs.send(new sqsApi.GetQueueUrlCommand({ QueueName: name }))).QueueUrl as string;
       // One retry queue and one dead-letter queue per system (serverless.yml).
       const urls = Object.fromEntries(
         await Promise.all(CLI_SYSTEMS.map(async (system) => [system, { queue: await url(`paybridge-${stage}-retry-${system}`), dlq: await url(`paybridge-${stage}-retry-${system}-dlq`) }] as const)),
       );
-      const queue = new SqsRetryQueue(sqs, Object.fromEntries(Object.entries(urls).map(([system, u]) => [system, u.queue])));
+      const queue = new SqsRetryQueue(sqs, Object.fromEntries(Object.entries(urls).map(([system, u]) => [system, u.queue])), keys);
       return { sqs, sqsApi, queue, urls };
     })());
   return {

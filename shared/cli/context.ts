@@ -33,6 +33,31 @@ export interface LocalFile {
   sandboxes: Record<string, string | undefined>;
   /** The stack's LOG_HASH_KEY file, when it keeps one (not when LOG_HASH_KEY was given to npm start). */
   logHashKeyFile?: string;
+  /** The operator key's file (owner-only), when npm start made one (OPERATOR_KEYS unset). */
+  operatorKeyFile?: string;
+}
+
+/**
+ * The operator key this command presents to the local hooks: PAYBRIDGE_OPERATOR_KEY (one of the
+ * stack's OPERATOR_KEYS), else the key npm start made and keeps owner-only. Never an API key: callers
+ * hold those, and the hooks hand out the stack's secrets.
+ */
+export function localOperatorKey(file: Pick<LocalFile, 'operatorKeyFile'>, env: Record<string, string | undefined> = process.env): string {
+  const given = env.PAYBRIDGE_OPERATOR_KEY?.trim();
+  if (given) return given;
+  if (file.operatorKeyFile) {
+    try {
+      const key = readFileSync(file.operatorKeyFile, 'utf8').trim();
+      if (key) return key;
+    } catch {
+      // Reported below, with what to do.
+    }
+  }
+  throw new Error(
+    file.operatorKeyFile
+      ? `the local stack's operator key (${file.operatorKeyFile}) cannot be read by this user: run as the user that ran npm start, or set PAYBRIDGE_OPERATOR_KEY`
+      : 'the local stack runs with OPERATOR_KEYS: set PAYBRIDGE_OPERATOR_KEY to one of its operator keys',
+  );
 }
 
 export function localFilePath(): string {
@@ -51,11 +76,14 @@ export function readLocalFile(path = localFilePath()): LocalFile | undefined {
 async function localHook(file: LocalFile, hook: string, body: unknown = {}): Promise<Record<string, number>> {
   const res = await fetch(`${file.apiUrl}/__local/${hook}`, {
     method: 'POST',
-    headers: { 'x-api-key': file.apiKey, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${localOperatorKey(file)}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });
-  if (!res.ok) throw new Error(`the local stack answered ${res.status} to ${hook}`);
+  if (!res.ok) {
+    const problem = (await res.json().catch(() => undefined)) as { detail?: string } | undefined;
+    throw new Error(`the local stack answered ${res.status} to ${hook}${problem?.detail ? `: ${problem.detail}` : ''}`);
+  }
   return (await res.json()) as Record<string, number>;
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { RetryQueue } from '../queue/port.js';
+import type { MessageKeys, RetryQueue } from '../queue/port.js';
 import type { FenceStore, RecordStore } from '../store/port.js';
 import type { SystemModule } from '../systems/types.js';
 import type { EngineSettings } from './lifecycle.js';
@@ -11,6 +11,8 @@ export interface EngineDeps {
   store: RecordStore;
   fences: FenceStore;
   queue: RetryQueue;
+  /** RETRY_MESSAGE_KEY: what a retry worker verifies each message with before reading it (shared/queue/port.ts). */
+  messageKeys: MessageKeys;
   /** This container's side of the shared rate limiter, and the fences it mints. */
   pacer: Pacer;
   systems: (name: string) => SystemModule | undefined;

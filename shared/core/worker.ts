@@ -54,7 +54,8 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
   const messages: { id: string; message: RetryMessage }[] = [];
   for (const item of items) {
     try {
-      const message = parseRetryMessage(item.body);
+      // Authenticated before anything in it is read (issue 20 item 4): a record copy and a fence are trusted only from us.
+      const message = parseRetryMessage(item.body, deps.messageKeys);
       if (message.system !== system) throw new Error(`a ${message.system} message on the ${system} queue`);
       // The record named decides what is sent and where: another system's record (a hand-made or
       // mis-routed message) must not be posted by this system's module.

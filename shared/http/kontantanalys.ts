@@ -78,6 +78,8 @@ export function kontantanalysGetRoute(getDeps: () => Promise<AppDeps>) {
   return httpRoute({
     getDeps,
     takesBody: false,
+    // A signed read is bound to its path and answered once (issue 20 item 8).
+    remembersWebhooks: true,
     async handle(req, deps) {
       const resource = req.pathParameters.resource ?? '';
       const externalId = req.pathParameters.externalId ?? '';

@@ -96,9 +96,11 @@ function toResult(reply: HttpReply): APIGatewayProxyResult {
  * type, JSON, then the route's own work. A ProblemError becomes `application/problem+json`; any
  * other error a 500 whose body says nothing internal (compare middy's http-error-handler).
  *
- * `remembersWebhooks`: a route that records or sends something admits each signed webhook delivery
- * once (shared/http/webhooks.ts) and keeps its answer. Read routes do not: they change nothing, and
- * their roles may only read the table.
+ * `remembersWebhooks`: the route admits each signed webhook delivery once (shared/http/webhooks.ts) and
+ * keeps its answer. Every route that records or sends does, and so do the read routes (issue 20 item 8):
+ * the signature does not cover the path, so an unremembered signed GET could be replayed for five
+ * minutes to read any other record of its sender, and a captured POST sent as a GET with its body.
+ * Their roles may write the webhook memory's items only (shared/aws/stack.ts).
  */
 export function httpRoute(opts: {
   getDeps: () => Promise<AppDeps>;

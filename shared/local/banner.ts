@@ -9,6 +9,8 @@ export interface BannerInput {
   webhookSecretFrom: 'dev' | 'WEBHOOK_SECRET';
   dataDir: string;
   localFile: string;
+  /** The owner-only file of the operator key npm start made; absent when OPERATOR_KEYS is set. */
+  operatorKeyFile?: string;
   /** Whether `npx paybridge` finds this stack without PAYBRIDGE_LOCAL_FILE (its file is `.data/local.json`). */
   defaultLocalFile: boolean;
   /** Each system's sandbox, or what it posts to instead. */
@@ -46,7 +48,9 @@ export function banner(b: BannerInput): string[] {
     '  retry queue   in-process: delays, visibility timeout, dead letters after 5 receives; sweep every minute',
     `  API key       x-api-key: ${b.apiKey}`,
     `  webhooks      ${b.webhookSecretFrom === 'dev' ? 'dev secret' : 'WEBHOOK_SECRET'} ${b.webhookSecret} (sender "webhook"); ${cli} sign ROUTE BODY prints a signed curl`,
-    `  operator      ${cli} --help (this stack is in ${shown(b.cwd, b.localFile)})`,
+    `  operator      ${cli} --help (this stack is in ${shown(b.cwd, b.localFile)}; ${
+      b.operatorKeyFile ? `operator key in ${shown(b.cwd, b.operatorKeyFile)}, owner-only` : 'OPERATOR_KEYS is set: give the command one as PAYBRIDGE_OPERATOR_KEY'
+    })`,
     b.format === 'human'
       ? '  output        a line per request and per retry, metrics every minute and at stop (LOG_FORMAT=json: the JSON lines Lambda writes)'
       : '  output        JSON lines and CloudWatch EMF, as in Lambda (LOG_FORMAT=human: a line per request)',

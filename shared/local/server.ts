@@ -3,6 +3,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AppDeps } from '../deps.js';
+import { findOperator, type Operator } from '../http/operators.js';
 import { ProblemError, problemResponse } from '../http/problem.js';
 import { listenLoopback, type RunningServer } from '../systems/sandbox.js';
 import { HTTP_ROUTES } from './routes.js';
@@ -70,6 +71,12 @@ export function clientErrorProblem(code: string | undefined): ProblemError {
   }
 }
 
+/** Whether the request Node's parser refused was a HEAD (its raw bytes, which Node's parse errors carry). */
+function isHead(err: NodeJS.ErrnoException): boolean {
+  const raw = (err as NodeJS.ErrnoException & { rawPacket?: unknown }).rawPacket;
+  return Buffer.isBuffer(raw) && raw.subarray(0, 5).toString('latin1') === 'HEAD ';
+}
+
 /**
  * Answers what Node's parser refused with a problem document instead of Node's bare status line
  * (issue 13: a 431 or 400 with an empty body). Like Node's own handler, it writes only when no
@@ -84,7 +91,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.write(
       `HTTP/1.1 ${problem.statusCode} ${STATUS_CODES[problem.statusCode] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`,
     );
-    socket.write(body);
+    // A response to HEAD has no body (RFC 9110, 9.3.2): a client reads none, and would take one for the
+    // next response (issue 20 item 14). The parser failed, so the method is read from the raw bytes.
+    if (!isHead(err)) socket.write(body);
   }
   socket.destroy();
 }
@@ -111,8 +120,32 @@ function adminBody(text: string | undefined): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** Local-only operator hooks (`/__local/...`) for the `paybridge` command: not part of the AWS API. */
-export type LocalAdmin = (path: string, body: unknown) => Promise<unknown | undefined>;
+/**
+ * Local-only operator hooks (`/__local/...`) for the `paybridge` command: not part of the AWS API. They
+ * are called only for an operator (OPERATOR_KEYS); the hook itself decides what a viewer may do.
+ */
+export type LocalAdmin = (path: string, body: unknown, operator: Operator) => Promise<unknown | undefined>;
+
+/** The loopback names a browser or a tool on this machine uses: anything else reached us through a name we do not own. */
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/**
+ * The hooks hand out secrets (invoke-env) and queue messages: a page on any site could reach them
+ * through DNS rebinding (its own name resolving to 127.0.0.1), and the browser would send that name as
+ * Host. A Host that is not a loopback name with this very port is refused before any key is read.
+ */
+export function loopbackHost(host: string | undefined, port: number): boolean {
+  if (!host) return false;
+  const h = host.trim().toLowerCase();
+  return LOOPBACK_HOSTS.some((name) => h === `${name}:${port}`);
+}
+
+/** The operator key a hook request presents: `authorization: Bearer <key>`. */
+function presentedOperatorKey(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const m = value ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null;
+  return m?.[1];
+}
 
 /** The local SQS endpoint (shared/local/sqs-endpoint.ts): one JSON-protocol call, its status and body. */
 export type LocalSqs = (target: string | undefined, input: Record<string, unknown>) => Promise<{ status: number; body: Record<string, unknown> }>;
@@ -123,7 +156,12 @@ export type LocalSqs = (target: string | undefined, input: Record<string, unknow
  * as raw, still percent-encoded segments, as API Gateway REST puts them in `pathParameters`
  * (serverless/serverless#5037; middleapi/standard-server#93): shared/http/route.ts decodes them once.
  */
-export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: number, admin?: LocalAdmin, sqs?: { path: string; call: LocalSqs }): Promise<RunningServer> {
+export async function startLocalApi(
+  getDeps: () => Promise<AppDeps>,
+  port: number,
+  admin?: { operators: Map<string, Operator>; call: LocalAdmin },
+  sqs?: { path: string; call: LocalSqs },
+): Promise<RunningServer> {
   const routes = HTTP_ROUTES.map((r) => ({ ...r, ...compile(r.path), handler: r.make(getDeps) }));
   return listenGateway((req, res) => {
     void (async () => {
@@ -134,9 +172,13 @@ export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: numbe
         return write(res, problemResponse(new ProblemError(400, 'bad-request', 'Bad request', 'The request target is not a valid path.')));
       }
       const requestId = randomUUID();
+      if (url.pathname.startsWith('/__local/') && !loopbackHost(req.headers.host, req.socket.localPort ?? 0)) {
+        return write(res, problemResponse(new ProblemError(403, 'host-not-allowed', 'Host not allowed', `The local hooks answer only requests addressed to 127.0.0.1, localhost or [::1] with port ${req.socket.localPort}.`), url.pathname));
+      }
       if (sqs && url.pathname.replace(/\/$/, '') === sqs.path && req.method === 'POST') {
-        // SigV4-signed by the SDK with the dummy credentials invoke-local runs with: not checked, as
-        // nothing a message says here can do more than wake a record (see sqsCall).
+        // SigV4-signed by the SDK with the dummy credentials invoke-local runs with: not checked. The
+        // message itself must carry the stack's message authentication (shared/queue/port.ts), and
+        // even then it only wakes a record (see sqsCall).
         const text = await readLimited(req);
         let input: Record<string, unknown> = {};
         try {
@@ -150,11 +192,20 @@ export async function startLocalApi(getDeps: () => Promise<AppDeps>, port: numbe
         return void res.end(JSON.stringify(answer.body));
       }
       if (admin && url.pathname.startsWith('/__local/')) {
-        const deps = await getDeps();
-        const key = String(req.headers['x-api-key'] ?? '');
-        if (!deps.auth.apiKeys.some((k) => k.key === key)) return write(res, problemResponse(new ProblemError(401, 'unauthorized', 'Authentication required', 'Send the dev x-api-key.')));
+        const presented = presentedOperatorKey(req.headers.authorization);
+        const operator = presented === undefined ? undefined : findOperator(admin.operators, presented);
+        if (!operator) {
+          // An API key (a caller's) never opens a hook: callers must not read the stack's secrets or queue messages.
+          return write(
+            res,
+            problemResponse(
+              new ProblemError(401, 'unauthorized', 'Operator key required', 'The local hooks need an operator key (OPERATOR_KEYS; npm start keeps one in .data/operator-key) as `authorization: Bearer <key>`. An x-api-key is not accepted here.', undefined, {}, { 'www-authenticate': 'Bearer' }),
+              url.pathname,
+            ),
+          );
+        }
         try {
-          const answer = await admin(url.pathname.slice('/__local/'.length), adminBody(await readLimited(req)));
+          const answer = await admin.call(url.pathname.slice('/__local/'.length), adminBody(await readLimited(req)), operator);
           if (answer === undefined) return write(res, problemResponse(new ProblemError(404, 'not-found', 'Not found', `No local hook ${url.pathname}.`), url.pathname));
           return write(res, { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer) });
         } catch (err) {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { SYSTEM_NAMES } from '../config.js';
-import { parseRetryMessage } from '../queue/port.js';
+import { parseRetryMessage, type MessageKeys } from '../queue/port.js';
 import type { LocalRetryQueue } from '../queue/local.js';
 
 /**
@@ -36,7 +36,7 @@ const fault = (type: string, message: string): SqsReply => ({ status: 400, body:
  * dropped: this endpoint asks for no key, so what arrives here may only wake a record, and the worker
  * then reads the record itself (fences still decide who may send).
  */
-export async function sqsCall(queue: LocalRetryQueue, target: string | undefined, input: Record<string, unknown>): Promise<SqsReply> {
+export async function sqsCall(queue: LocalRetryQueue, keys: MessageKeys, target: string | undefined, input: Record<string, unknown>): Promise<SqsReply> {
   const operation = target?.replace(/^AmazonSQS\./, '');
   const system = systemOf(input.QueueUrl);
   if (operation !== 'SendMessage' && operation !== 'GetQueueAttributes') return fault('UnsupportedOperation', `the local stack's SQS endpoint answers SendMessage and GetQueueAttributes, not ${target ?? 'nothing'}`);
@@ -46,7 +46,8 @@ export async function sqsCall(queue: LocalRetryQueue, target: string | undefined
   if (typeof body !== 'string') return fault('MissingParameter', 'MessageBody is required');
   let message;
   try {
-    message = parseRetryMessage(body);
+    // Signed with the stack's RETRY_MESSAGE_KEY, which invoke local hands the function (issue 20 item 4).
+    message = parseRetryMessage(body, keys);
   } catch (err) {
     return fault('InvalidMessageContents', `not a retry message: ${(err as Error).message}`);
   }

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 import { makeHandler as makeRetryWorker } from '../../functions/retry-worker.js';
@@ -10,11 +10,12 @@ import type { EngineSettings } from '../core/lifecycle.js';
 import type { PacingSettings } from '../core/pacing.js';
 import { sweep, type SweepReport } from '../core/recovery.js';
 import { buildDeps, type AppDeps } from '../deps.js';
-import { validationProblem, type FieldError } from '../http/problem.js';
+import { MIN_OPERATOR_KEY_LENGTH, parseOperatorKeys, type Operator } from '../http/operators.js';
+import { ProblemError, validationProblem, type FieldError } from '../http/problem.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
-import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
+import { retryMessageFields, type RetryMessage } from '../queue/port.js';
 import { systemOfPk } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
@@ -39,15 +40,15 @@ export const DEV_API_KEY = 'pb_dev_local_key';
 export const DEV_WEBHOOK_SECRET = `whsec_${Buffer.from('paybridge-local-webhook-secret!!').toString('base64')}`;
 
 /**
- * The local stack's LOG_HASH_KEY: made once, at random, and kept in `file` (readable by its owner
- * only). Two stacks starting at once agree on one: the file is created exclusively, and the loser reads it.
+ * A secret the local stack keeps in `file` (readable by its owner only), made once at random. Two stacks
+ * starting at once agree on one: the file is created exclusively, and the loser reads it. A value
+ * shorter than `minLength` (a damaged file) is replaced by a new one.
  */
-export function localLogHashKey(file: string): string {
+function localSecret(file: string, make: () => string, minLength: number): string {
   const read = (): string | undefined => {
     try {
-      const key = readFileSync(file, 'utf8').trim();
-      // As long as config.ts requires of LOG_HASH_KEY; anything shorter is replaced by a new random key.
-      return key.length >= 16 ? key : undefined;
+      const value = readFileSync(file, 'utf8').trim();
+      return value.length >= minLength ? value : undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -56,15 +57,53 @@ export function localLogHashKey(file: string): string {
   const existing = read();
   if (existing) return existing;
   mkdirSync(dirname(file), { recursive: true });
-  const key = randomBytes(32).toString('hex');
+  const value = make();
   try {
-    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: existsSync(file) ? 'w' : 'wx' });
+    writeFileSync(file, `${value}\n`, { mode: 0o600, flag: existsSync(file) ? 'w' : 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return read() ?? key;
+    return read() ?? value;
   }
-  return key;
+  return value;
 }
+
+/**
+ * The local stack's LOG_HASH_KEY: made once, at random, and kept in `file` (readable by its owner
+ * only), so the hashes in the logs of a payment stay the same across restarts, as the records do.
+ */
+export function localLogHashKey(file: string): string {
+  // As long as config.ts requires of LOG_HASH_KEY; anything shorter is replaced by a new random key.
+  return localSecret(file, () => randomBytes(32).toString('hex'), 16);
+}
+
+/** The name of the operator `npm start` makes when OPERATOR_KEYS is unset. */
+export const LOCAL_OPERATOR = 'local';
+
+/**
+ * The local stack's operator key when OPERATOR_KEYS is unset: made once and kept in `file` (owner-only,
+ * beside log-hash-key), so `npx paybridge` on this machine can act and a caller's key cannot.
+ */
+export function localOperatorKey(file: string): string {
+  return localSecret(file, () => `pbop_${randomBytes(32).toString('base64url')}`, MIN_OPERATOR_KEY_LENGTH);
+}
+
+/**
+ * Dynalite's folder holds the records, raw personIds included (issue 20 item 10): its owner's only. A
+ * folder made by an earlier version (0755, files 0644) is tightened too. LevelDB keeps its files in
+ * the one folder; the walk stays there. New files follow the process's umask (npm start sets 077).
+ */
+export function ownerOnlyDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    const mode = statSync(file).mode;
+    if (mode & 0o077) chmodSync(file, mode & 0o700);
+  }
+}
+
+/** Hooks a viewer may call: they only read. Every other hook acts, or hands out secrets (invoke-env). */
+const VIEWER_HOOKS = new Set(['dlq']);
 
 export interface StackOptions {
   env?: Record<string, string | undefined>;
@@ -78,6 +117,11 @@ export interface StackOptions {
    * key for this process (tests; the records are in memory and die with it too).
    */
   logHashKeyFile?: string;
+  /**
+   * Where the operator key is kept when the environment sets no OPERATOR_KEYS (`npm start`:
+   * `.data/operator-key`). Absent: a random key for this process (tests read it as `stack.operatorKey`).
+   */
+  operatorKeyFile?: string;
   /** The sweep's schedule; false turns it off (tests call `sweepNow`). */
   sweepIntervalMs?: number | false;
   settings?: Partial<EngineSettings>;
@@ -124,6 +168,8 @@ export interface Stack {
   sweepNow(): Promise<SweepReport>;
   /** What the boot sweep found (undefined when it was turned off). */
   boot: SweepReport | undefined;
+  /** The operator key the stack made (OPERATOR_KEYS unset), for the local hooks; undefined when OPERATOR_KEYS is set. */
+  operatorKey: string | undefined;
   /**
    * Stops: no new requests or queue deliveries; attempts in flight get up to `drainMs` to finish and
    * record their outcome; whatever is still running then is cut off (nothing is sent afterwards).
@@ -148,7 +194,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     process.env.LOG_HASH_KEY = hashKey;
   }
   try {
-    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+    if (opts.dataDir) ownerOnlyDataDir(opts.dataDir);
     const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
     if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
     const dynaliteRequests = trackDynalite(db);
@@ -201,13 +247,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     env.API_KEYS ||= DEV_API_KEY;
     env.WEBHOOK_SECRET ||= DEV_WEBHOOK_SECRET;
+    const operatorKey = env.OPERATOR_KEYS?.trim() ? undefined : opts.operatorKeyFile ? localOperatorKey(opts.operatorKeyFile) : `pbop_${randomBytes(32).toString('base64url')}`;
+    const operators = parseOperatorKeys(operatorKey ? `${LOCAL_OPERATOR}=${operatorKey}` : env.OPERATOR_KEYS);
     env.DYNAMODB_ENDPOINT = dynamoEndpoint;
+    // The queue lives in this process: a key of its own unless one is given. Set here, so the functions
+    // `serverless invoke local` runs against this stack get it with the rest (shared/local/invoke-env.ts).
+    env.RETRY_MESSAGE_KEY ||= randomBytes(32).toString('hex');
 
     const config = parseConfig(env);
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
     await ensureTable(client, config.TABLE_NAME);
-    const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue });
+    const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue }, config.messageKeys);
     const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
     cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;
@@ -286,7 +337,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     // Known once the gateway listens; the hooks below are only called after that.
     let apiUrl = '';
-    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, async (hook, body) => {
+    const admin = async (hook: string, body: unknown, operator: Operator): Promise<unknown | undefined> => {
+      if (!VIEWER_HOOKS.has(hook) && operator.role !== 'operator') {
+        throw new ProblemError(403, 'operator-role-required', 'Operator role required', `The local hook ${hook} acts or hands out secrets: operator ${operator.name} is a viewer.`);
+      }
       const b = body as { pk?: unknown; delaySeconds?: unknown; message?: unknown };
       if (hook === 'enqueue') {
         // A bad body is the operator's 400, not "no such hook" (404) or a 500 from the queue.
@@ -298,7 +352,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         let message: RetryMessage | undefined;
         if (b.message !== undefined) {
           try {
-            message = parseRetryMessage(JSON.stringify(b.message));
+            // Its record copy is dropped: the worker reads the record, so nothing the hook is given can
+            // stand in for it (a made-up copy or fence then matches nothing: issue 20 item 4).
+            const { record: _copy, ...named } = retryMessageFields(b.message);
+            message = named;
           } catch (err) {
             errors.push({ pointer: '#/message', detail: `is not a retry message: ${(err as Error).message}` });
           }
@@ -313,7 +370,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (hook === 'dlq/redrive') return { moved: queue.redriveDeadLetters() };
       if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
-    }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, target, input) });
+    };
+    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, config.messageKeys, target, input) });
     apiUrl = api.url;
     cleanups.push(() => api.close());
 
@@ -330,7 +388,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await finish();
       })());
     const kill = () => (closing ??= finish());
-    return { url: api.url, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, close, kill };
+    return { url: api.url, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, operatorKey, close, kill };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

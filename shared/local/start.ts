@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '../log.js';
 import { silenceSdkNodeVersionWarning } from '../quiet.js';
@@ -23,6 +23,9 @@ function readOwner(file: string): number | undefined {
 /** `npm start`: the whole bundle on PORT (default 3000), records kept under .data/ across restarts. */
 async function main(): Promise<void> {
   silenceSdkNodeVersionWarning();
+  // Whatever this process writes (dynalite's files with the records' personIds, local.json, the keys) is
+  // its owner's alone (issue 20 item 10).
+  process.umask(0o077);
   const format = logFormat(process.env.LOG_FORMAT, Boolean(process.stdout.isTTY));
   const dataDir = resolve(process.env.PAYBRIDGE_DATA_DIR ?? '.data/dynalite');
   const port = Number(process.env.PORT ?? 3000);
@@ -38,10 +41,13 @@ async function main(): Promise<void> {
   const human = format === 'human' ? humanConsole({ write: (line) => void process.stdout.write(`${line}\n`), level: process.env.LOG_LEVEL }) : undefined;
   // Read before the stack starts: it puts the key it keeps in a file into process.env itself.
   const hashKeyGiven = Boolean(process.env.LOG_HASH_KEY);
+  // Beside log-hash-key, owner-only: what `npx paybridge` presents to the local hooks (OPERATOR_KEYS unset).
+  const operatorKeyFile = join(dirname(dataDir), 'operator-key');
   const stack = await startStack({
     dataDir,
     // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
     logHashKeyFile: join(dirname(dataDir), 'log-hash-key'),
+    operatorKeyFile,
     log: human?.log ?? createLogger({ service: 'paybridge', stage: 'local' }),
     ...(human ? { metrics: human.metrics } : {}),
     ...(process.env.SWEEP_INTERVAL_SECONDS ? { sweepIntervalMs: Number(process.env.SWEEP_INTERVAL_SECONDS) * 1000 } : {}),
@@ -67,11 +73,16 @@ async function main(): Promise<void> {
         // So `paybridge payments show` hides personal data behind the same `ref:` hashes as the status
         // route and the logs (the key itself stays in its owner-only file).
         ...(hashKeyGiven ? {} : { logHashKeyFile: join(dirname(dataDir), 'log-hash-key') }),
+        // The key stays in its own owner-only file; this names it.
+        ...(stack.operatorKey ? { operatorKeyFile } : {}),
       },
       null,
       2,
     ),
+    // It names the API key and where the operator key is: the owner's only, like log-hash-key (issue 20 item 10).
+    { mode: 0o600 },
   );
+  chmodSync(localFile, 0o600);
   const configured = process.env.WEBHOOK_SECRET?.trim().split(/\s+/)[0]?.replace(/^[a-z0-9-]+=/, '');
   const lines = banner({
     url: stack.url,
@@ -80,6 +91,7 @@ async function main(): Promise<void> {
     webhookSecretFrom: configured ? 'WEBHOOK_SECRET' : 'dev',
     dataDir,
     localFile,
+    ...(stack.operatorKey ? { operatorKeyFile } : {}),
     defaultLocalFile: localFile === resolve('.data/local.json'),
     sandboxes: [
       { name: 'cambio', url: stack.cambio?.url, about: stack.cambio ? `${stack.cambio.options.ratePerSecond} req/s, ${stack.cambio.options.limiter} limiter; contactId ERROR… is refused` : `not a sandbox: ${process.env.CAMBIO_BASE_URL}` },

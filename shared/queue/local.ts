@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { WORKER_BATCH, type RetryMessage, type RetryQueue } from './port.js';
+import { encodeRetryMessage, WORKER_BATCH, type MessageKeys, type RetryMessage, type RetryQueue } from './port.js';
 
 export interface LocalQueueOptions {
   /** Like the SQS queue's VisibilityTimeout: a message reported as failed comes back after this. */
@@ -208,7 +208,11 @@ export class LocalRetryQueue implements RetryQueue {
   private readonly queues = new Map<string, LocalQueue>();
   private readonly options: LocalQueueOptions;
 
-  constructor(options: Partial<LocalQueueOptions> = {}) {
+  constructor(
+    options: Partial<LocalQueueOptions> = {},
+    /** Signs what this queue sends, as SqsRetryQueue does (the workers verify: shared/queue/port.ts). */
+    private readonly keys?: MessageKeys,
+  ) {
     this.options = { ...DEFAULT_LOCAL_QUEUE, ...options };
   }
 
@@ -222,7 +226,8 @@ export class LocalRetryQueue implements RetryQueue {
   }
 
   async send(message: RetryMessage, delaySeconds: number): Promise<void> {
-    this.queue(message.system).send(JSON.stringify(message), delaySeconds);
+    if (!this.keys) throw new Error('this local queue was made without message keys: it cannot send messages a worker accepts');
+    this.queue(message.system).send(encodeRetryMessage(message, this.keys), delaySeconds);
   }
 
   async depth(system: string): Promise<number | undefined> {

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Fence, PaymentRecord } from '../core/types.js';
 import { systemOfPk } from '../core/types.js';
 
@@ -40,8 +41,72 @@ export function retryMessage(record: PaymentRecord, reason: string, extra: Parti
   return Buffer.byteLength(JSON.stringify(withRecord), 'utf8') <= SNAPSHOT_LIMIT_BYTES ? withRecord : message;
 }
 
-export function parseRetryMessage(body: string): RetryMessage {
-  const parsed = JSON.parse(body) as Partial<RetryMessage>;
+/**
+ * The keys that authenticate retry messages (RETRY_MESSAGE_KEY, issue 20 item 4): the first signs, every
+ * one verifies, so a key can be rotated without dropping the messages already queued.
+ */
+export interface MessageKeys {
+  sign: string;
+  verify: readonly string[];
+}
+
+/** Shorter keys could be found by trying them; `openssl rand -hex 32` gives 64 characters. */
+export const MIN_MESSAGE_KEY_LENGTH = 32;
+
+/** RETRY_MESSAGE_KEY: one key, or several separated by spaces (rotation: the first signs, all verify). */
+export function parseMessageKeys(text: string): MessageKeys {
+  const keys = text.trim().split(/\s+/).filter(Boolean);
+  const [first] = keys;
+  if (first === undefined) throw new Error('RETRY_MESSAGE_KEY is empty');
+  if (keys.some((k) => k.length < MIN_MESSAGE_KEY_LENGTH)) throw new Error(`RETRY_MESSAGE_KEY: every key must be at least ${MIN_MESSAGE_KEY_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  return { sign: first, verify: keys };
+}
+
+/** Why a message was refused before anything in it was read. */
+export class UnauthenticatedMessageError extends Error {
+  override readonly name = 'UnauthenticatedMessageError';
+}
+
+/**
+ * The MAC rides at the end of the body, as its last member, so the body stays one JSON object (a
+ * dead-letter queue shows it as before) and the MAC is computed over the exact bytes before it:
+ * nothing is parsed, re-serialised or canonicalised before it is checked.
+ */
+const MAC_TAIL = /,"mac":"([0-9a-f]{64})"\}$/;
+
+function mac(key: string, text: string): Buffer {
+  return createHmac('sha256', key).update(text, 'utf8').digest();
+}
+
+/** The body a queue adapter sends: the message as JSON with an HMAC-SHA256 under the signing key. */
+export function encodeRetryMessage(message: RetryMessage, keys: MessageKeys): string {
+  const text = JSON.stringify(message);
+  return `${text.slice(0, -1)},"mac":"${mac(keys.sign, text).toString('hex')}"}`;
+}
+
+/**
+ * The message a queue delivered, once its MAC verifies under one of the keys: checked before anything
+ * else, so a message made up by anyone who may send to the queue (sqs:SendMessage) is never read, and
+ * its record copy and fence never trusted. Throws UnauthenticatedMessageError otherwise.
+ */
+export function parseRetryMessage(body: string, keys: MessageKeys): RetryMessage {
+  const m = MAC_TAIL.exec(body);
+  if (!m) throw new UnauthenticatedMessageError('retry message without a MAC (RETRY_MESSAGE_KEY): not read');
+  const text = `${body.slice(0, m.index)}}`;
+  const given = Buffer.from(m[1] as string, 'hex');
+  // Every key is tried, whichever matched, so the time taken does not tell which one did.
+  let ok = false;
+  for (const key of keys.verify) if (timingSafeEqual(mac(key, text), given)) ok = true;
+  if (!ok) throw new UnauthenticatedMessageError('retry message whose MAC no RETRY_MESSAGE_KEY verifies: not read');
+  return retryMessageFields(JSON.parse(text));
+}
+
+/**
+ * The fields of a retry message, checked for shape only: for messages whose origin is known (verified
+ * above, or an operator's through the local hooks, whose record copy is dropped).
+ */
+export function retryMessageFields(value: unknown): RetryMessage {
+  const parsed = (value && typeof value === 'object' ? value : {}) as Partial<RetryMessage>;
   if (typeof parsed.pk !== 'string' || !parsed.pk.includes('#')) throw new Error('retry message without a record key');
   const fence = parsed.fence && typeof parsed.fence.id === 'string' && Number.isInteger(parsed.fence.n) ? parsed.fence : undefined;
   const record = parsed.record && parsed.record.pk === parsed.pk && typeof parsed.record.version === 'number' ? parsed.record : undefined;

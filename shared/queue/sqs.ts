@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.js';
 import { SQS_MAX_DELAY_SECONDS } from '../core/retry-policy.js';
-import type { RetryMessage, RetryQueue } from './port.js';
+import { encodeRetryMessage, type MessageKeys, type RetryMessage, type RetryQueue } from './port.js';
 
 /**
  * One SQS queue per system. A function knows the queues it may use: its own system's
@@ -11,6 +11,8 @@ export class SqsRetryQueue implements RetryQueue {
   constructor(
     private readonly client: SQSClient,
     private readonly urls: Readonly<Record<string, string>>,
+    /** RETRY_MESSAGE_KEY: every body is signed, and the workers read nothing unsigned (issue 20 item 4). */
+    private readonly keys: MessageKeys,
   ) {}
 
   private url(system: string): string {
@@ -23,7 +25,7 @@ export class SqsRetryQueue implements RetryQueue {
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.url(message.system),
-        MessageBody: JSON.stringify(message),
+        MessageBody: encodeRetryMessage(message, this.keys),
         DelaySeconds: Math.max(0, Math.min(SQS_MAX_DELAY_SECONDS, Math.ceil(delaySeconds))),
       }),
     );
@@ -53,7 +55,7 @@ export class SqsRetryQueue implements RetryQueue {
  * The deployed queues (a handler that sends messages passes this to awsDeps): every system's for the
  * sweep (`RETRY_QUEUE_URLS`), else the function's own system's (`RETRY_QUEUE_URL`).
  */
-export function sqsQueue(config: Pick<Config, 'RETRY_QUEUE_URLS' | 'RETRY_QUEUE_URL' | 'AWS_REGION'>): RetryQueue {
+export function sqsQueue(config: Pick<Config, 'RETRY_QUEUE_URLS' | 'RETRY_QUEUE_URL' | 'AWS_REGION' | 'messageKeys'>): RetryQueue {
   const urls = config.RETRY_QUEUE_URLS ?? (config.RETRY_QUEUE_URL ? { '*': config.RETRY_QUEUE_URL } : {});
-  return new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls);
+  return new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls, config.messageKeys);
 }

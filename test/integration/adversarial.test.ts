@@ -3,7 +3,7 @@ import { submit, upsert } from '../../shared/core/intake.js';
 import type { PaymentRecord } from '../../shared/core/types.js';
 import { handleBatch } from '../../shared/core/worker.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { retryMessage } from '../../shared/queue/port.js';
+import { encodeRetryMessage, retryMessage } from '../../shared/queue/port.js';
 import type { Outcome } from '../../shared/core/types.js';
 import { CountingDownstream, doubleCalls, doubleSystem } from '../helpers/doubles.js';
 import { eventually, testStack } from '../helpers/stack.js';
@@ -62,11 +62,11 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     } finally {
       stack.queue.send = send;
     }
-    const body = JSON.stringify(retryMessage(first.record, 'sweep'));
+    const body = encodeRetryMessage(retryMessage(first.record, 'sweep'), stack.deps.messageKeys);
     const items = [
       { id: 'a', body },
       { id: 'b', body },
-      { id: 'c', body: JSON.stringify(retryMessage(other.record, 'queued')) },
+      { id: 'c', body: encodeRetryMessage(retryMessage(other.record, 'queued'), stack.deps.messageKeys) },
     ];
     // On main the fence write named counter cN twice: DynamoDB refused it (overlapping paths) and the
     // whole batch failed, with the other fences of the write unconsumed or, in other fence ids, consumed
@@ -228,7 +228,7 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
       stack.queue.send = send;
     }
     // The record (snapshot and all) of double-reconcile, on double-park's queue.
-    const body = JSON.stringify({ ...retryMessage(queuedRecord, 'operator'), system: 'double-park' });
+    const body = encodeRetryMessage({ ...retryMessage(queuedRecord, 'operator'), system: 'double-park' }, stack.deps.messageKeys);
     const r = await handleBatch(stack.workerDeps[0] as typeof stack.deps, 'double-park', [{ id: 'x', body }], Date.now() + 5_000);
     expect(r.failed).toEqual(['x']);
     expect(downstream.count(key)).toBe(0);
@@ -253,7 +253,7 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     let r;
     try {
       // On main the throw left handleBatch: every message of the batch was failed (towards the DLQ).
-      r = await handleBatch(stack.deps, 'double-park', [{ id: 'l', body: JSON.stringify(retryMessage(queuedRecord, 'queued')) }], Date.now() + 5_000);
+      r = await handleBatch(stack.deps, 'double-park', [{ id: 'l', body: encodeRetryMessage(retryMessage(queuedRecord, 'queued'), stack.deps.messageKeys) }], Date.now() + 5_000);
     } finally {
       pacer.lanePermit = lanePermit;
     }

@@ -354,9 +354,11 @@ describe('the paybridge bin', () => {
   beforeAll(async () => {
     stack = await testStack();
     dir = mkdtempSync(join(tmpdir(), 'pb-cli-'));
+    // As npm start keeps it: the operator key in its own owner-only file, named in local.json.
+    writeFileSync(join(dir, 'operator-key'), `${stack.operatorKey}\n`, { mode: 0o600 });
     writeFileSync(
       join(dir, 'local.json'),
-      JSON.stringify({ apiUrl: stack.url, apiKey: DEV_API_KEY, dynamoEndpoint: stack.dynamoEndpoint, tableName: stack.deps.config.TABLE_NAME, sandboxes: { cambio: stack.cambio?.url } }),
+      JSON.stringify({ apiUrl: stack.url, apiKey: DEV_API_KEY, dynamoEndpoint: stack.dynamoEndpoint, tableName: stack.deps.config.TABLE_NAME, sandboxes: { cambio: stack.cambio?.url }, operatorKeyFile: join(dir, 'operator-key') }),
     );
   });
   afterAll(async () => {

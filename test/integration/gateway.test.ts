@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, testStack } from '../helpers/stack.js';
+import { call as callAs, testStack } from '../helpers/stack.js';
 
 interface RawReply {
   status: number;
@@ -56,6 +56,15 @@ describe('the local gateway answers its own 4xx with problem documents (issue 13
     expect(JSON.parse(r.body)).toMatchObject({ status: 400, type: expect.stringMatching(/bad-request$/) });
   });
 
+  it('HEAD with raw non-ASCII bytes in the path: the 400 has headers only, as HEAD requires (issue 20 item 14)', async () => {
+    const r = await raw(stack, Buffer.concat([Buffer.from('HEAD /v1/payments/cambio/'), Buffer.from([0xc3, 0xa5]), Buffer.from(' HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n')]));
+    expect(r.status).toBe(400);
+    expect(r.headers['content-type']).toBe('application/problem+json');
+    // On main the problem document followed the headers: a HEAD client takes those bytes for the next
+    // response and gives up on the connection.
+    expect(r.body).toBe('');
+  });
+
   it('a request that is not HTTP at all: 400 application/problem+json', async () => {
     const r = await raw(stack, 'HELLO\r\n\r\n');
     expect(r.status).toBe(400);
@@ -63,6 +72,8 @@ describe('the local gateway answers its own 4xx with problem documents (issue 13
   });
 
   it('/__local/enqueue with invalid JSON, a non-object or no pk: 400 problems; an unknown hook: 404 problem', async () => {
+    // The hooks answer operators (test/integration/local-hooks.test.ts): the stack's own operator key.
+    const call = (s: Stack, method: string, path: string, body?: unknown) => callAs(s, method, path, body, { authorization: `Bearer ${s.operatorKey}` });
     const bad = await call(stack, 'POST', '/__local/enqueue', '{"pk":');
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toBe('application/problem+json');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
 import { UNKNOWN_ID } from '../../shared/systems/kontantanalys/simulator.js';
-import { call, statusOf, testStack } from '../helpers/stack.js';
+import { call, eventually, statusOf, testStack } from '../helpers/stack.js';
 
 const template = (hours: number) => ({ principalOrganisationId: 3, serviceTypeId: 3, serviceFormId: 4, openHoursPerWeek: hours, closedWeeksPerYear: 4 });
 const service = (principal = 2) => ({ providerId: 1, servicePrincipalId: principal, serviceTypeId: 1, forms: ['Uttagsautomat'], active: true, properties: { lst: true } });
@@ -84,5 +84,36 @@ describe('Kontantanalys replies: one location form, run:latest before the first 
     expect(refused.body.statusUrl).toBe(badPath);
     // The status route shows the same address for the record.
     expect((await statusOf(stack, 'kontantanalys', 'services:svc-refused')).statusUrl).toBe(badPath);
+  });
+});
+
+describe('run:latest tells each caller about its own objects only (issue 20 item 7)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ env: { API_KEYS: 'alice=alice-key-0123456789,bob=bob-key-0123456789' }, kontantanalys: { ratePerSecond: 1000, seededProviders: 20 }, kontantanalysSyncIntervalMs: false });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  const as = (key: string) => ({ 'x-api-key': key });
+
+  it("a caller reads its own failed keys and counts in the run's summary, never another caller's", async () => {
+    const refused = { ...service(UNKNOWN_ID), servicePrincipalId: UNKNOWN_ID };
+    const puts = { 'alice-bad': 'alice-key-0123456789', 'bob-bad': 'bob-key-0123456789', 'bob-other-bad': 'bob-key-0123456789' };
+    for (const [id, key] of Object.entries(puts)) {
+      // 422 when sent at once; a busy machine queues the first attempt (202): then wait for the refusal.
+      expect([202, 422]).toContain((await call(stack, 'PUT', `/v1/kontantanalys/services/${id}`, refused, as(key))).status);
+      await eventually(async () => (await stack.deps.store.get(`kontantanalys#default#services:${id}`))?.status === 'failed');
+    }
+    await stack.kontantanalysSyncNow();
+    const alice = await call(stack, 'GET', '/v1/payments/kontantanalys/run%3Alatest', undefined, as('alice-key-0123456789'));
+    expect(alice.status).toBe(200);
+    // On main every caller read every tenant's failed, held and unknown keys here.
+    expect(alice.body.result.body).toMatchObject({ failed: 1, failedKeys: ['services:alice-bad'] });
+    expect(JSON.stringify(alice.body)).not.toContain('bob');
+    const bob = await call(stack, 'GET', '/v1/payments/kontantanalys/run%3Alatest', undefined, as('bob-key-0123456789'));
+    expect(bob.body.result.body).toMatchObject({ failed: 2 });
+    expect([...bob.body.result.body.failedKeys].sort()).toEqual(['services:bob-bad', 'services:bob-other-bad']);
+    expect(JSON.stringify(bob.body)).not.toContain('alice');
   });
 });

@@ -4,7 +4,7 @@ import { MAX_ERROR_TEXT } from '../../shared/core/lifecycle.js';
 import type { Outcome } from '../../shared/core/types.js';
 import { handleBatch } from '../../shared/core/worker.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { retryMessage } from '../../shared/queue/port.js';
+import { encodeRetryMessage, retryMessage } from '../../shared/queue/port.js';
 import type { ReconcileResult, SystemModule } from '../../shared/systems/types.js';
 import { CountingDownstream, doubleCalls, doubleSystem } from '../helpers/doubles.js';
 import { eventually, testStack } from '../helpers/stack.js';
@@ -118,7 +118,7 @@ describe('recovery of unfinished attempts', () => {
   it('two workers handed the same message (a redelivery, a sweep duplicate) send it once', async () => {
     const first = await queued('double-reconcile', 'dup-1');
     // A second copy of the message, handled by another worker at the same time as the queue's own.
-    const body = JSON.stringify(retryMessage(first.record, 'duplicate'));
+    const body = encodeRetryMessage(retryMessage(first.record, 'duplicate'), stack.deps.messageKeys);
     const other = stack.workerDeps[0] as typeof stack.deps;
     const results = await Promise.all([
       handleBatch(other, 'double-reconcile', [{ id: 'a', body }], Date.now() + 5_000),

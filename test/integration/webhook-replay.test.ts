@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -205,11 +206,50 @@ describe('webhook deliveries are bound to their id: route, path, target headers 
     expect((await deliver('POST', CAMBIO, sign('msg_rot_old', { status: 'PAID', contactId: 'wh-rot-other', paymentType: 'CARD' }))).status).toBe(201);
   });
 
-  it('read routes answer a signed GET every time: they change nothing and remember nothing', async () => {
-    const signed = signRaw('msg_get', '');
-    for (let i = 0; i < 2; i++) {
-      const res = await fetch(`${stack.url}/v1/payments/nif-membership/4568%3Awh-twice`, { headers: signed.signature, signal: AbortSignal.timeout(10_000) });
-      expect(res.status).toBe(200);
-    }
+  /** A request fetch will not make (a GET with a body), through node:http. */
+  function rawRequest(method: string, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, unknown>; body: any }> {
+    const { port } = new URL(stack.url);
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: Number(port), method, path, headers: { ...headers, 'content-length': Buffer.byteLength(body) }, timeout: 10_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('a signed GET is one read, bound to its path: replayed to another record of the sender it is refused (issue 20 item 8)', async () => {
+    for (const key of ['wh-get-a', 'wh-get-b']) expect([201, 202]).toContain((await deliver('POST', CAMBIO, sign(`msg_post_${key}`, { status: 'PAID', contactId: key, paymentType: 'CARD' }))).status);
+    const signed = signRaw('msg_get_1', '');
+    const read = (key: string) => fetch(`${stack.url}/v1/payments/cambio/${key}`, { headers: signed.signature, signal: AbortSignal.timeout(10_000) });
+    const first = await read('wh-get-a');
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { key: string }).key).toBe('wh-get-a');
+    // On main: 200 with wh-get-b's record, for five minutes, to whoever saw the first request.
+    const other = await read('wh-get-b');
+    expect(other.status).toBe(409);
+    const refused = (await other.json()) as Record<string, unknown>;
+    expect(refused.type).toMatch(/webhook-replayed$/);
+    expect(refused).not.toHaveProperty('history');
+    // The same read again: the first answer, marked as replayed (as a POST's).
+    const again = await read('wh-get-a');
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+  });
+
+  it('a captured signed POST does not read a record as a GET with its body (issue 20 item 8)', async () => {
+    expect([201, 202]).toContain((await deliver('POST', CAMBIO, sign('msg_post_secret', { status: 'PAID', contactId: 'wh-pg-secret', paymentType: 'CARD' }))).status);
+    const post = sign('msg_post_as_get', { status: 'PAID', contactId: 'wh-post-get', paymentType: 'CARD' });
+    expect([201, 202]).toContain((await deliver('POST', CAMBIO, post)).status);
+    const replay = await rawRequest('GET', '/v1/payments/cambio/wh-pg-secret', { 'content-type': 'application/json', ...post.signature }, post.body);
+    // On main: 200 with the sender's other record; now the id is known as another delivery.
+    expect(replay.status).toBe(409);
+    expect(replay.body.type).toMatch(/webhook-replayed$/);
   });
 });

@@ -126,14 +126,17 @@ describe('configuration', () => {
   it('deployed deps: rebuilt only when a refreshed parameter changed, keeping the table, the queue and the pacer', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     let keys = 'pos=k1';
+    let messageKey = 'm'.repeat(64);
     ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string }) => ({
       Parameters: [
         { Name: `${input.Path}/API_KEYS`, Value: keys },
         { Name: `${input.Path}/LOG_HASH_KEY`, Value: 'a-deployed-hash-key-of-32-chars!' },
+        { Name: `${input.Path}/RETRY_MESSAGE_KEY`, Value: messageKey },
       ],
     }));
     const table = vi.fn(() => NO_TABLE);
-    const getDeps = awsDeps({ env: { SECRETS_PARAMETER_PREFIX: '/paybridge/deps', SECRETS_PARAMETER_PATHS: '/paybridge/deps/common', LOG_LEVEL: 'silent' }, table });
+    const queue = vi.fn(() => ({ send: async () => undefined }));
+    const getDeps = awsDeps({ env: { SECRETS_PARAMETER_PREFIX: '/paybridge/deps', SECRETS_PARAMETER_PATHS: '/paybridge/deps/common', LOG_LEVEL: 'silent' }, table, queue });
     const first = await getDeps();
     expect(first.auth.apiKeys).toEqual([{ caller: 'pos', key: 'k1' }]);
     keys = 'pos=k2';
@@ -146,9 +149,16 @@ describe('configuration', () => {
     expect(renewed.store).toBe(first.store);
     expect(renewed.queue).toBe(first.queue);
     expect(table).toHaveBeenCalledTimes(1);
+    // A rotated RETRY_MESSAGE_KEY reaches what the container signs with: the queue is made again (issue 20 item 4).
+    messageKey = `${'n'.repeat(64)} ${'m'.repeat(64)}`;
     vi.advanceTimersByTime(PARAMETERS_MAX_AGE_SECONDS * 1000 + 1000);
-    expect(await getDeps()).toBe(renewed);
-    expect(ssm.commandCalls(GetParametersByPathCommand)).toHaveLength(3);
+    const rotated = await getDeps();
+    expect(rotated.messageKeys).toEqual({ sign: 'n'.repeat(64), verify: ['n'.repeat(64), 'm'.repeat(64)] });
+    expect(queue).toHaveBeenCalledTimes(2);
+    expect(rotated.queue).not.toBe(renewed.queue);
+    vi.advanceTimersByTime(PARAMETERS_MAX_AGE_SECONDS * 1000 + 1000);
+    expect(await getDeps()).toBe(rotated);
+    expect(ssm.commandCalls(GetParametersByPathCommand)).toHaveLength(4);
   });
 
   it('does not call SSM without a prefix', async () => {

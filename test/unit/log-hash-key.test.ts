@@ -42,7 +42,7 @@ describe('LOG_HASH_KEY', () => {
   it('a deployed function refuses to start without one, naming the parameter to create', () => {
     expect(() => parseConfig({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod' })).toThrow(/LOG_HASH_KEY is required in a deployed stage and did not arrive: create \/paybridge\/prod\/common\/LOG_HASH_KEY/);
     expect(() => parseConfig({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', LOG_HASH_KEY: 'short' })).toThrow(/LOG_HASH_KEY must be at least 16 characters/);
-    expect(parseConfig({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', LOG_HASH_KEY: KEY }).SECRETS_PARAMETER_PREFIX).toBe('/paybridge/prod');
+    expect(parseConfig({ SECRETS_PARAMETER_PREFIX: '/paybridge/prod', LOG_HASH_KEY: KEY, RETRY_MESSAGE_KEY: 'm'.repeat(64) }).SECRETS_PARAMETER_PREFIX).toBe('/paybridge/prod');
     // Locally (no SSM prefix) none is needed: a random one is used.
     expect(() => parseConfig({})).not.toThrow();
   });
@@ -57,7 +57,9 @@ describe('LOG_HASH_KEY', () => {
   it('in AWS: a rotated key reaches a warm container at its next parameter refresh', async () => {
     let current = KEY;
     ssm.on(GetParametersByPathCommand).callsFake((input: { Path: string }) =>
-      input.Path === '/paybridge/rotate/common' ? { Parameters: [{ Name: '/paybridge/rotate/common/LOG_HASH_KEY', Value: current }] } : { Parameters: [] },
+      input.Path === '/paybridge/rotate/common'
+        ? { Parameters: [{ Name: '/paybridge/rotate/common/LOG_HASH_KEY', Value: current }, { Name: '/paybridge/rotate/common/RETRY_MESSAGE_KEY', Value: 'm'.repeat(64) }] }
+        : { Parameters: [] },
     );
     const env = { prefix: process.env.SECRETS_PARAMETER_PREFIX, region: process.env.AWS_REGION };
     process.env.SECRETS_PARAMETER_PREFIX = '/paybridge/rotate';

@@ -8,9 +8,8 @@ import { timelinessWithin } from './schema.js';
 
 export { LATEST_RUN_KEY, RUN_KEY_PREFIX };
 
-export interface RunSummary {
-  startedAt: string;
-  finishedAt: string;
+/** What one run did, counted over every caller's objects (RunSummary) or over one caller's (byCaller). */
+export interface RunCounts {
   /** Objects the register received since the previous run, by what happened to them. */
   created: number;
   updated: number;
@@ -25,6 +24,18 @@ export interface RunSummary {
   /** Keys that ended failed, held or unknown, for the operator. */
   failedKeys: string[];
 }
+
+export interface RunSummary extends RunCounts {
+  startedAt: string;
+  finishedAt: string;
+  /**
+   * The same counts per caller (the records' owners; `""` for records from before callers were kept),
+   * so the run's summary route shows each caller its own objects only (issue 20 item 7).
+   */
+  byCaller: Record<string, RunCounts>;
+}
+
+export const emptyRunCounts = (): RunCounts => ({ created: 0, updated: 0, matched: 0, unchanged: 0, refreshed: 0, pending: 0, failed: 0, failedKeys: [] });
 
 function action(record: PaymentRecord): string | undefined {
   return (record.result?.body as { action?: string } | undefined)?.action;
@@ -54,20 +65,29 @@ async function* inStatus(deps: AppDeps, status: PaymentRecord['status']): AsyncG
  */
 export async function runKontantanalysSync(deps: AppDeps, owner: string): Promise<RunSummary> {
   const startedAt = new Date(deps.clock()).toISOString();
-  const summary: RunSummary = { startedAt, finishedAt: startedAt, created: 0, updated: 0, matched: 0, unchanged: 0, refreshed: 0, pending: 0, failed: 0, failedKeys: [] };
+  const summary: RunSummary = { startedAt, finishedAt: startedAt, ...emptyRunCounts(), byCaller: {} };
+  // Each count goes to the whole run and to the record's owner.
+  const count = (record: PaymentRecord, field: Exclude<keyof RunCounts, 'failedKeys'>) => {
+    const own = (summary.byCaller[record.caller ?? ''] ??= emptyRunCounts());
+    summary[field]++;
+    own[field]++;
+    if (field === 'failed') {
+      summary.failedKeys.push(record.key);
+      own.failedKeys.push(record.key);
+    }
+  };
   const previous = await deps.store.get(recordPk(KONTANTANALYS, 'default', LATEST_RUN_KEY));
   const since = previous?.createdAt === undefined ? 0 : Date.parse((previous.result?.body as RunSummary | undefined)?.startedAt ?? previous.createdAt);
   const today = stockholmDate(deps.clock());
   for (const status of STATUSES) {
     for await (const record of inStatus(deps, status)) {
       if (ACTIVE_STATUSES.includes(record.status)) {
-        summary.pending++;
+        count(record, 'pending');
         await deps.queue.send({ pk: record.pk, system: KONTANTANALYS, reason: 'scheduled-run', now: true }, 0);
         continue;
       }
       if (record.status !== 'posted') {
-        summary.failed++;
-        summary.failedKeys.push(record.key);
+        count(record, 'failed');
         continue;
       }
       const r = record.request as unknown as KontantanalysRequest;
@@ -77,16 +97,16 @@ export async function runKontantanalysSync(deps: AppDeps, owner: string): Promis
       const date = cp.confirmedAt ? timelinessWithin(stockholmDate(Date.parse(cp.confirmedAt)), r.attributes.year, today) : undefined;
       if (r.resource === 'services' && r.attributes.timelinessDate === undefined && date && date !== cp.timelinessDate) {
         const queued = await reopen(deps, record.pk, { reason: `timelinessDate refreshed to ${date}, the last confirmation`, checkpoints: { timelinessDate: date } });
-        if (queued) summary.refreshed++;
-        else summary.pending++; // someone is working on it: the next run refreshes it
+        if (queued) count(record, 'refreshed');
+        else count(record, 'pending'); // someone is working on it: the next run refreshes it
         continue;
       }
       if (Date.parse(record.updatedAt) >= since) {
         const a = action(record);
-        if (a === 'created') summary.created++;
-        else if (a === 'matched') summary.matched++;
-        else summary.updated++;
-      } else summary.unchanged++;
+        if (a === 'created') count(record, 'created');
+        else if (a === 'matched') count(record, 'matched');
+        else count(record, 'updated');
+      } else count(record, 'unchanged');
     }
   }
   summary.finishedAt = new Date(deps.clock()).toISOString();

@@ -61,6 +61,24 @@ describe('the authorize function', () => {
     }
   });
 
+  it('keeps the last keys through an SSM outage for a bounded time only: a revoked key does not live on (issue 20 item 12)', async () => {
+    ssm.on(GetParametersCommand).resolvesOnce({ Parameters: [{ Value: 'pos=key-pos' }] }).rejects(new Error('ThrottlingException'));
+    const h = handler();
+    await h(withKey('key-pos'));
+    const realNow = Date.now;
+    try {
+      Date.now = () => realNow() + 14 * 60_000;
+      await expect(h(withKey('key-pos'))).resolves.toMatchObject({ principalId: 'api-key:pos' });
+      // Past API_KEYS_MAX_STALE (15 minutes since the last successful read): on main the same keys, for as long as SSM failed.
+      Date.now = () => realNow() + 16 * 60_000;
+      await expect(h(withKey('key-pos'))).rejects.toThrow(/API_KEYS could not be read for 16 minutes/);
+      // A signed delivery needs no API key: it still passes to the function, which verifies it.
+      await expect(h({ ...fixture, headers: { ...fixture.headers } })).resolves.toMatchObject({ principalId: 'webhook:webhooks' });
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   it('fails naming the variable when the deployment left one out', async () => {
     await expect(handler({ ...ENV, API_KEYS_PARAMETER: undefined })(fixture)).rejects.toThrow(/API_KEYS_PARAMETER is required/);
     await expect(handler({ ...ENV, CALLERS: undefined })(fixture)).rejects.toThrow(/CALLERS is required/);
