@@ -54,7 +54,7 @@ function report(run: Run, done: OperatorResult, action: string, system: string, 
  */
 function preview(run: Run, deps: OperatorDeps, record: PaymentRecord, action: Parameters<typeof previewOperatorAction>[1]): ReturnType<typeof previewOperatorAction> {
   const p = previewOperatorAction(record, action, operatorContext(deps, record, run.io.clock()));
-  if (!run.values.json) run.io.out(`${record.system} ${record.key} is ${record.status}; ${record.system} holds: ${p.mayHold}.\n${action}: ${p.allowed ? p.will : `refused: ${p.reason}`}`);
+  if (!run.values.json) run.io.out(`${record.system} ${record.key} is ${record.status}; ${record.system} holds ${p.mayHold}; ${action} will ${p.allowed ? p.will : `not happen: ${p.reason}`}`);
   return p;
 }
 
@@ -67,21 +67,23 @@ async function sendAgain(run: Run, system: string, key: string, evidence: string
   // `resolve --repost` is the operator's word that an unknown payment did not arrive: recorded as such
   // (with the evidence) first, so the repost sends it rather than reconciling it again.
   const asserted = asked === 'resolve --repost' && record.status !== 'failed';
-  const p = asserted ? previewOperatorAction(record, 'resolve-not-posted', operatorContext(deps, record, run.io.clock())) : preview(run, deps, record, 'repost');
+  const p = preview(run, deps, record, asserted ? 'resolve-not-posted' : 'repost');
   if (!p.allowed) {
     run.io.err(`cannot ${asked} ${system} ${key}: ${p.reason}`);
     return 1;
   }
-  const question = asserted
-    ? `Record ${system} ${key} (${record.status}; ${system} may hold: ${p.mayHold}) as not posted and send it again as revision ${(record.revision ?? 1) + 1}? Only if you are sure it did not arrive.`
-    : `${p.will[0]?.toUpperCase()}${p.will.slice(1)}: go ahead?`;
+  const question = p.will.startsWith('reconcile first')
+    ? `Reconcile ${system} ${key} (${record.status}) first, and send it only if ${system} does not hold it?`
+    : `Send ${system} ${key} (${record.status}) again as revision ${(record.revision ?? 1) + 1}? Only if you are sure it did not arrive.`;
   if (!(await confirmed(run.io, run.values.yes, question, 'not re-posted'))) return 1;
   if (asserted) {
     const resolved = await resolveNotPosted(deps, pk, run.by, evidence);
     if (!resolved.ok) return report(run, resolved, asked, system, key, () => '');
   }
   const done = await repost(deps, pk, run.by, evidence);
-  return report(run, done, 'repost', system, key, (r) => `${system} ${key}: ${done.ok ? done.said : ''} (revision ${r.revision ?? 1}, ${r.status}, by ${run.by})`);
+  return report(run, done, 'repost', system, key, (r) =>
+    r.status === 'reconciling' ? `${system} ${key} queued to be reconciled first (by ${run.by})` : `${system} ${key} queued to be sent again as revision ${r.revision ?? 1} (by ${run.by})`,
+  );
 }
 
 /** `paybridge payments resolve SYSTEM KEY --posted | --not-posted | --repost --evidence "..."` */

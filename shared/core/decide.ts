@@ -220,7 +220,7 @@ export function decide(record: PaymentRecord, event: PaymentEvent, ctx: DecideCo
         return {
           kind: 'write',
           record: { ...rest, status: 'posted', result: { httpStatus: 0, body: { resolvedBy: event.by, evidence: event.evidence }, note: `resolved as posted by ${event.by}: ${event.evidence}` }, history: withHistory(record, now, 'resolved_posted', `by ${event.by}: ${event.evidence}`) },
-          said: 'recorded as posted; nothing is sent',
+          said: 'record it as posted; nothing is sent',
         };
       }
       // The operator established that nothing arrived: the unconfirmed steps are dropped with the mark,
@@ -234,7 +234,7 @@ export function decide(record: PaymentRecord, event: PaymentEvent, ctx: DecideCo
           error: { kind: 'resolved', message: `resolved as not posted by ${event.by}: ${event.evidence}` },
           history: withHistory(record, now, 'resolved_not_posted', `by ${event.by}: ${event.evidence}`),
         },
-        said: 'recorded as not posted (failed); nothing is sent until it is reposted',
+        said: 'record it as not posted (failed); nothing is sent until it is reposted',
       };
     }
     case 'delivered':

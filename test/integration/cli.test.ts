@@ -231,7 +231,8 @@ describe('the paybridge command against a local stack', () => {
   it('repost sends a failed payment again as a new revision; show lists the earlier one', async () => {
     const done = await run(['repost', 'cambio', 'cli-pipe', '--evidence', 'contact created in Cambio', '--by', 'ops-anna'], { answer: true });
     expect(done.code).toBe(0);
-    expect(done.out).toBe('cambio cli-pipe queued to be sent again as revision 2 (by ops-anna)');
+    // Said before it acts (issue 19): what the downstream may hold, and what the repost will do.
+    expect(done.out).toBe('cambio cli-pipe is failed; cambio holds nothing; repost will send it to cambio\ncambio cli-pipe queued to be sent again as revision 2 (by ops-anna)');
     await waitForStatus(stack, 'cambio', 'cli-pipe', ['posted']);
     expect(stack.cambio!.stats.applied['cli-pipe']).toBe(1);
     const shown = await run(['payments', 'show', 'cambio', 'cli-pipe']);
@@ -253,7 +254,7 @@ describe('the paybridge command against a local stack', () => {
     await expect(run(['payments', 'resolve', 'cambio', 'cli-u1', '--not-posted', '--posted', '--evidence', 'x'])).rejects.toThrow(/either --posted/);
     const posted = await run(['payments', 'resolve', 'cambio', 'cli-u1', '--posted', '--evidence', 'seen in Cambio journal 2026-11-22', '--by', 'ops-anna']);
     expect(posted.code).toBe(0);
-    expect(posted.out).toBe('cambio cli-u1 recorded as posted by ops-anna');
+    expect(posted.out).toMatch(/^cambio cli-u1 is unknown; cambio holds maybe revision 1 \(an answer at \S+ left it unconfirmed\); resolve-posted will record it as posted; nothing is sent\ncambio cli-u1 recorded as posted by ops-anna$/);
     const r1 = await statusOf(stack, 'cambio', 'cli-u1');
     expect(r1.status).toBe('posted');
     expect(r1.history.at(-1)).toMatchObject({ event: 'resolved_posted', detail: 'by ops-anna: seen in Cambio journal 2026-11-22' });
@@ -275,7 +276,7 @@ describe('the paybridge command against a local stack', () => {
     expect(again.code).toBe(0);
     await waitForStatus(stack, 'cambio', 'cli-u2', ['posted']);
     expect(stack.cambio!.stats.applied['cli-u2']).toBe(1);
-    expect((await run(['payments', 'resolve', 'cambio', 'cli-u2', '--posted', '--evidence', 'x'])).err).toBe('cambio cli-u2 is posted: resolve is only for unknown payments');
+    expect((await run(['payments', 'resolve', 'cambio', 'cli-u2', '--posted', '--evidence', 'x'])).err).toBe('cambio cli-u2 is posted: resolve is only for unknown, held payments');
     expect((await run(['payments', 'resolve', 'cambio', 'cli-nope', '--not-posted', '--evidence', 'x'])).err).toBe('no cambio payment with key "cli-nope" on test stack');
   });
 
