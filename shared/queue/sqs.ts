@@ -1,4 +1,5 @@
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { observed } from '../aws/observe.js';
 import type { Config } from '../config.js';
 import { SQS_MAX_DELAY_SECONDS } from '../core/retry-policy.js';
 import type { RetryMessage, RetryQueue } from './port.js';
@@ -55,5 +56,6 @@ export class SqsRetryQueue implements RetryQueue {
  */
 export function sqsQueue(config: Pick<Config, 'RETRY_QUEUE_URLS' | 'RETRY_QUEUE_URL' | 'AWS_REGION'>): RetryQueue {
   const urls = config.RETRY_QUEUE_URLS ?? (config.RETRY_QUEUE_URL ? { '*': config.RETRY_QUEUE_URL } : {});
-  return new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls);
+  // Its calls are compared with the function's IAM role in a test (shared/aws/observe.ts).
+  return new SqsRetryQueue(observed(new SQSClient({ region: config.AWS_REGION }), 'sqs'), urls);
 }
