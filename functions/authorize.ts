@@ -1,5 +1,6 @@
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { observed } from '../shared/aws/observe.js';
 import { CALLER_NAME, decide, parseApiKeys, WEBHOOK_CALLER, type GateSettings, type NamedKey } from '../shared/http/authorizer.js';
 import { createLogger, type Logger } from '../shared/log.js';
 
@@ -66,7 +67,7 @@ export function awsAuthorizerDeps(env: Record<string, string | undefined> = proc
     if (env.CALLERS === undefined) throw new Error('invalid configuration: CALLERS is required by the authorizer');
     const callers = new Set(env.CALLERS.split(',').map((c) => c.trim()).filter(Boolean));
     for (const c of callers) if (!CALLER_NAME.test(c) || c === WEBHOOK_CALLER) throw new Error(`invalid configuration: CALLERS has an invalid caller name "${c}"`);
-    const client = ssm ?? new SSMClient({ region: env.AWS_REGION ?? 'eu-north-1' });
+    const client = ssm ?? observed(new SSMClient({ region: env.AWS_REGION ?? 'eu-north-1' }), 'ssm');
     const log = createLogger({ service: 'paybridge', function: 'authorize' });
     let cached: { keys: readonly NamedKey[]; at: number } | undefined;
     const keys = async (): Promise<readonly NamedKey[]> => {

@@ -1,4 +1,6 @@
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { observed } from './aws/observe.js';
 
 /**
  * How long a parameter is trusted before it is read again: a renewed credential (a NIF club token, a new
@@ -27,7 +29,8 @@ export async function resolveParameters(env: Record<string, string | undefined>,
     ? env.SECRETS_PARAMETER_PATHS.split(',').map((p) => p.trim()).filter(Boolean)
     : ['common', ...new Set(groups)].map((group) => `${prefix}/${group}`);
   // One provider per process, so its cache outlives each invocation.
-  const source = ssm ?? (provider ??= new SSMProvider({ clientConfig: { region: env.AWS_REGION ?? 'eu-north-1' } }));
+  // Our own client, so its calls can be compared with the function's IAM role in a test (shared/aws/observe.ts).
+  const source = ssm ?? (provider ??= new SSMProvider({ awsSdkV3Client: observed(new SSMClient({ region: env.AWS_REGION ?? 'eu-north-1' }), 'ssm') }));
   const filled: Record<string, string | undefined> = { ...env };
   for (const path of paths) {
     const values = (await source.getMultiple(path, { decrypt: true, recursive: false, maxAge: PARAMETERS_MAX_AGE_SECONDS })) ?? {};

@@ -1,6 +1,6 @@
 import type { SystemName } from '../http/routes.js';
 import { invokeLocalHooks, isInvokeLocal, type InvokeServerless } from './invoke-local.js';
-import { bindStage, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, validateConfig, type Plan, type StackConfig } from './stack.js';
+import { bindStage, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, validateConfig, type Plan, type StackConfig, type Throttle } from './stack.js';
 
 /**
  * The glue between osls and shared/aws/stack.ts: the `${file(...)}` variable sources serverless.yml
@@ -27,6 +27,13 @@ function plan(value: unknown, where: string): Plan {
   return { rateLimit: num(p.rateLimit, `${where}.rateLimit`), burstLimit: num(p.burstLimit, `${where}.burstLimit`), quota: num(p.quota, `${where}.quota`), period: String(p.period) as Plan['period'] };
 }
 
+function throttle(value: unknown, where: string): Throttle {
+  const p = (value ?? {}) as Json;
+  // A quota here would be spendable by anyone who makes up webhook headers (issue 20, item 6): refused, not ignored.
+  if (p.quota !== undefined) throw new Error(`invalid deploy settings in serverless.yml: ${where} takes no quota (docs/security.md, "AWS: what the template grants")`);
+  return { rateLimit: num(p.rateLimit, `${where}.rateLimit`), burstLimit: num(p.burstLimit, `${where}.burstLimit`) };
+}
+
 /** Reads the deploy-time settings from serverless.yml (after osls has resolved `${param:...}` and the like). */
 export async function readConfig(ctx: VariableContext): Promise<StackConfig> {
   const get = (...path: string[]) => ctx.resolveConfigurationProperty(path);
@@ -44,7 +51,7 @@ export async function readConfig(ctx: VariableContext): Promise<StackConfig> {
     callers: callers.map((c) => c.trim()).filter(Boolean),
     callerPlan: plan(api.callerPlan, 'custom.api.callerPlan'),
     callerPlans: Object.fromEntries(Object.entries(callerPlans).map(([c, p]) => [c, plan({ ...(api.callerPlan as Json), ...(p as Json) }, `custom.api.callerPlans.${c}`)])),
-    webhookPlan: plan(api.webhookPlan, 'custom.api.webhookPlan'),
+    webhookPlan: throttle(api.webhookPlan, 'custom.api.webhookPlan'),
     workerTimeout: num(await get('custom', 'workerTimeout'), 'custom.workerTimeout'),
     leaseSeconds: num(await get('custom', 'leaseSeconds'), 'custom.leaseSeconds'),
     kontantanalysSyncSchedule: String(await get('custom', 'kontantanalysSyncSchedule')),

@@ -43,6 +43,14 @@ export interface Plan {
   period: 'DAY' | 'WEEK' | 'MONTH';
 }
 
+/**
+ * The webhooks' plan: a throttle and no quota (issue 20, item 6). The authorizer cannot check a webhook
+ * signature (it never sees the body), so made-up webhook headers reach this plan: a monthly quota would be
+ * a budget anyone could spend for every terminal at once. The WAF's per-address rule on webhook requests
+ * keeps one source from taking the throttle (serverless.yml, docs/security.md).
+ */
+export type Throttle = Pick<Plan, 'rateLimit' | 'burstLimit'>;
+
 /** Deploy-time settings, read from serverless.yml's `custom` (shared/aws/osls.ts). */
 export interface StackConfig {
   service: string;
@@ -56,8 +64,8 @@ export interface StackConfig {
   callers: string[];
   callerPlan: Plan;
   callerPlans: Record<string, Partial<Plan>>;
-  /** The plan shared by every webhook-signed request (terminals carry no API key). */
-  webhookPlan: Plan;
+  /** The throttle shared by every webhook-signed request (terminals carry no API key); no quota. */
+  webhookPlan: Throttle;
   workerTimeout: number;
   leaseSeconds: number;
   kontantanalysSyncSchedule: string;
@@ -100,13 +108,32 @@ function ssmPaths(cfg: StackConfig, groups: readonly string[]): string[] {
   return groups.map((g) => `${cfg.ssmPrefix}/${g}`);
 }
 
+type TableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:BatchGetItem';
+
+/**
+ * The partition keys of the table's items (shared/store/*), as IAM `dynamodb:LeadingKeys` patterns
+ * (issue 20, item 11: a role may touch only its own kinds of item, not the whole table):
+ * records `<system>#<tenant>#<key>` (and the indexes' keys, `<system>#<kind or status>#<shard>`, so a
+ * Query on an index is held to the same systems), the shared limiter `limiter#<system>`, the webhook ids
+ * `webhook#<sender>#<id>` and the fences `fence#<id>`. A fence id names a container, not a system, and a
+ * webhook id is one across routes (a replay to another route must be found), so those two are table-wide
+ * for the functions that use them. test/integration/template.test.ts checks every key each function
+ * touches against these.
+ */
+export const LEADING_KEYS = {
+  records: (system: SystemName) => `${system}#*`,
+  limiter: (system: SystemName) => `limiter#${system}`,
+  webhooks: 'webhook#*',
+  fences: 'fence#*',
+} as const;
+
 /** What one function may touch. Everything a role grants is derived from this, nothing else. */
 interface Access {
   /** SSM groups read by path (common always comes first). */
   ssmGroups: string[];
   /** Single parameters (a name under the stage's prefix), read with GetParameters. */
   ssmParameters?: string[];
-  table?: ('dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem')[];
+  table?: TableAction[];
   /**
    * Writes the webhook memory's items only (`webhook#<sender>#<id>`, shared/store/webhooks.ts): a read
    * route remembers each signed GET (issue 20 item 8) without being able to write a record.
@@ -114,6 +141,8 @@ interface Access {
   webhookMemory?: boolean;
   /** Query on the table's indexes (due-index, status-index). */
   queryIndexes?: boolean;
+  /** The items it may touch (LEADING_KEYS): required with `table` or `queryIndexes`. */
+  leadingKeys?: string[];
   /** Queues it may send to. */
   sendTo?: SystemName[];
   /** The queue its SQS event source consumes. */
@@ -128,18 +157,23 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: getAtt(logGroupId(fn), 'Arn') },
   ];
   if (access.ssmGroups.length > 0) {
-    // The path itself for GetParametersByPath, its children for GetParameters; no other group. SecureStrings use
-    // the account's aws/ssm key, whose key policy already admits SSM calls from this account: no kms:Decrypt here.
+    // Powertools reads each group with GetParametersByPath only (shared/secrets.ts): the path, and its children
+    // (the parameters it returns); no other group. SecureStrings use the account's aws/ssm key, whose key policy
+    // already admits SSM calls from this account: no kms:Decrypt here.
     statements.push({
       Effect: 'Allow',
-      Action: ['ssm:GetParametersByPath', 'ssm:GetParameters'],
+      Action: ['ssm:GetParametersByPath'],
       Resource: ssmPaths(cfg, access.ssmGroups).flatMap((p) => [sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${p}`), sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${p}/*`)]),
     });
   }
   if (access.ssmParameters?.length) {
     statements.push({ Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: access.ssmParameters.map((n) => sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${cfg.ssmPrefix}/${n}`)) });
   }
-  if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn') });
+  if ((access.table?.length || access.queryIndexes) && !access.leadingKeys?.length) throw new Error(`${fn}: table access without leading keys`);
+  // ForAllValues: every key a request names (all of a BatchGetItem's) must match one of the patterns.
+  const items = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.leadingKeys } };
+  if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn'), Condition: items });
+  if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*'), Condition: items });
   if (access.webhookMemory) {
     statements.push({
       Effect: 'Allow',
@@ -148,7 +182,6 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
       Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['webhook#*'] } },
     });
   }
-  if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*') });
   if (access.consume) {
     statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(queueId(access.consume), 'Arn') });
   }
@@ -169,7 +202,16 @@ interface FunctionSpec {
   access: Access;
 }
 
-const PAYMENT_TABLE: Access['table'] = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'];
+/**
+ * The table actions each kind of function calls, as test/integration/template.test.ts records them (issue 20,
+ * item 2): a payment route claims and settles (Put, Get; Update for webhook ids) and, when a send ends an
+ * outage, finds the waiting payments on the due index; a worker also reads records named only by their
+ * message (wake-ups, probes: BatchGetItem) and consumes fences (Update); the sweep and the Kontantanalys run
+ * read pages of records (BatchGetItem) found on the indexes and write records, never fences or webhook ids.
+ */
+const ROUTE_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+const WORKER_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'];
+const SCHEDULED_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem'];
 
 /** The application's environment: the SSM groups it may read come with it, so code and role cannot disagree. */
 function appEnvironment(cfg: StackConfig, groups: readonly string[], extra: Json = {}): Json {
@@ -180,6 +222,11 @@ function appEnvironment(cfg: StackConfig, groups: readonly string[], extra: Json
     LEASE_SECONDS: String(cfg.leaseSeconds),
     ...extra,
   };
+}
+
+/** The systems whose records a read route shows: the Kontantanalys read its own, the status route every system's. */
+function readsOf(fn: string): SystemName[] {
+  return fn === 'kontantanalysGet' ? ['kontantanalys'] : SYSTEMS;
 }
 
 function specs(cfg: StackConfig): Record<string, FunctionSpec> {
@@ -205,10 +252,10 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
           },
         ],
       },
-      // The openapi route reads no record: it needs no table at all.
+      // The openapi route reads no record: it needs no table at all. The read routes read records of the systems they show.
       access: system
-        ? { ssmGroups: groups, table: PAYMENT_TABLE, sendTo: [system], readAttributes: [system] }
-        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'], webhookMemory: true }) },
+        ? { ssmGroups: groups, table: ROUTE_TABLE, queryIndexes: true, leadingKeys: [LEADING_KEYS.records(system), LEADING_KEYS.limiter(system), LEADING_KEYS.webhooks], sendTo: [system], readAttributes: [system] }
+        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'], leadingKeys: readsOf(r.function).map(LEADING_KEYS.records), webhookMemory: true }) },
     };
   }
   for (const system of SYSTEMS) {
@@ -237,7 +284,7 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
           },
         ],
       },
-      access: { ssmGroups: groups, table: PAYMENT_TABLE, consume: system, sendTo: [system] },
+      access: { ssmGroups: groups, table: WORKER_TABLE, queryIndexes: true, leadingKeys: [LEADING_KEYS.records(system), LEADING_KEYS.limiter(system), LEADING_KEYS.fences], consume: system, sendTo: [system] },
     };
   }
   out.sweep = {
@@ -252,7 +299,15 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
       }),
       events: [{ schedule: { rate: 'rate(1 minute)', enabled: true } }],
     },
-    access: { ssmGroups: [COMMON_GROUP], table: PAYMENT_TABLE, queryIndexes: true, sendTo: SYSTEMS, readAttributes: SYSTEMS },
+    // Every system's records and limiter, and the fences (it looks whether a queued attempt began); no webhook id.
+    access: {
+      ssmGroups: [COMMON_GROUP],
+      table: SCHEDULED_TABLE,
+      queryIndexes: true,
+      leadingKeys: [...SYSTEMS.map(LEADING_KEYS.records), ...SYSTEMS.map(LEADING_KEYS.limiter), LEADING_KEYS.fences],
+      sendTo: SYSTEMS,
+      readAttributes: SYSTEMS,
+    },
   };
   out.kontantanalysSync = {
     definition: {
@@ -262,7 +317,7 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
       events: [{ schedule: { rate: cfg.kontantanalysSyncSchedule, enabled: true } }],
     },
     // Query on the indexes, never Scan: the daily pass reads the records it needs through status-index.
-    access: { ssmGroups: [COMMON_GROUP, SSM_GROUP.kontantanalys], table: PAYMENT_TABLE, queryIndexes: true, sendTo: ['kontantanalys'] },
+    access: { ssmGroups: [COMMON_GROUP, SSM_GROUP.kontantanalys], table: SCHEDULED_TABLE, queryIndexes: true, leadingKeys: [LEADING_KEYS.records('kontantanalys')], sendTo: ['kontantanalys'] },
   };
   out[AUTHORIZER] = {
     definition: {
@@ -351,8 +406,8 @@ export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json
   return { Resources, Outputs };
 }
 
-/** Every usage plan: one per x-api-key caller, and the webhooks plan. */
-function plans(cfg: StackConfig): [string, Plan][] {
+/** Every usage plan: one per x-api-key caller (with a quota), and the webhooks' (a throttle only). */
+function plans(cfg: StackConfig): [string, Plan | Throttle][] {
   return [...cfg.callers.map((c): [string, Plan] => [c, { ...cfg.callerPlan, ...cfg.callerPlans[c] }]), [WEBHOOK_CALLER, cfg.webhookPlan]];
 }
 
@@ -361,7 +416,7 @@ export const planName = (caller: string) => pascal(caller);
 
 /** provider.apiGateway.usagePlan: a throttle and a quota per caller. */
 export function slsUsagePlans(cfg: StackConfig): Json[] {
-  return plans(cfg).map(([caller, p]) => ({ [planName(caller)]: { throttle: { rateLimit: p.rateLimit, burstLimit: p.burstLimit }, quota: { limit: p.quota, period: p.period } } }));
+  return plans(cfg).map(([caller, p]) => ({ [planName(caller)]: { throttle: { rateLimit: p.rateLimit, burstLimit: p.burstLimit }, ...('quota' in p ? { quota: { limit: p.quota, period: p.period } } : {}) } }));
 }
 
 /** provider.apiGateway.apiKeys: each caller's API Gateway key, in its own plan. */
@@ -390,8 +445,9 @@ export function validateConfig(cfg: StackConfig): StackConfig {
     // API Gateway takes key values of 20 to 128 characters.
     const value = usageKey(cfg, name);
     if (value.length < 20 || value.length > 128) problems.push(`usage key ${value} of ${name} must be 20 to 128 characters long`);
-    if (!(p.rateLimit > 0 && p.burstLimit >= 1 && p.quota >= 1)) problems.push(`usage plan ${name}: rateLimit, burstLimit and quota must be positive`);
-    if (!['DAY', 'WEEK', 'MONTH'].includes(p.period)) problems.push(`usage plan ${name}: period must be DAY, WEEK or MONTH`);
+    if (!(p.rateLimit > 0 && p.burstLimit >= 1)) problems.push(`usage plan ${name}: rateLimit and burstLimit must be positive`);
+    if ('quota' in p && !(p.quota >= 1)) problems.push(`usage plan ${name}: quota must be positive`);
+    if ('quota' in p && !['DAY', 'WEEK', 'MONTH'].includes(p.period)) problems.push(`usage plan ${name}: period must be DAY, WEEK or MONTH`);
   }
   if (problems.length > 0) throw new Error(`invalid deploy settings in serverless.yml: ${problems.join('; ')}`);
   return cfg;

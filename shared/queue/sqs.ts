@@ -1,4 +1,5 @@
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { observed } from '../aws/observe.js';
 import type { Config } from '../config.js';
 import { SQS_MAX_DELAY_SECONDS } from '../core/retry-policy.js';
 import { encodeRetryMessage, type MessageKeys, type RetryMessage, type RetryQueue } from './port.js';
@@ -57,5 +58,6 @@ export class SqsRetryQueue implements RetryQueue {
  */
 export function sqsQueue(config: Pick<Config, 'RETRY_QUEUE_URLS' | 'RETRY_QUEUE_URL' | 'AWS_REGION' | 'messageKeys'>): RetryQueue {
   const urls = config.RETRY_QUEUE_URLS ?? (config.RETRY_QUEUE_URL ? { '*': config.RETRY_QUEUE_URL } : {});
-  return new SqsRetryQueue(new SQSClient({ region: config.AWS_REGION }), urls, config.messageKeys);
+  // Its calls are compared with the function's IAM role in a test (shared/aws/observe.ts).
+  return new SqsRetryQueue(observed(new SQSClient({ region: config.AWS_REGION }), 'sqs'), urls, config.messageKeys);
 }

@@ -1,5 +1,6 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { observed } from '../aws/observe.js';
 
 export function makeDynamoClient(opts: { endpoint?: string | undefined; region?: string | undefined } = {}): DynamoDBClient {
   const config: DynamoDBClientConfig = { region: opts.region ?? 'eu-north-1' };
@@ -8,7 +9,8 @@ export function makeDynamoClient(opts: { endpoint?: string | undefined; region?:
     config.endpoint = opts.endpoint;
     config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   }
-  return new DynamoDBClient(config);
+  // Its calls are compared with the function's IAM role in a test (shared/aws/observe.ts).
+  return observed(new DynamoDBClient(config), 'dynamodb');
 }
 
 /**

@@ -68,7 +68,7 @@ export function deployedFunctions(): { name: string; entry: string }[] {
     callers: ['pos'],
     callerPlan: { rateLimit: 1, burstLimit: 1, quota: 1, period: 'DAY' },
     callerPlans: {},
-    webhookPlan: { rateLimit: 1, burstLimit: 1, quota: 1, period: 'DAY' },
+    webhookPlan: { rateLimit: 1, burstLimit: 1 },
     workerTimeout: 60,
     leaseSeconds: 90,
     kontantanalysSyncSchedule: 'rate(1 day)',

@@ -8,6 +8,8 @@ import { HTTP_ROUTES } from '../../shared/local/routes.js';
 import { SYSTEM_NAMES } from '../../shared/systems/registry.js';
 import { lintTemplate } from '../template/lint.js';
 import { checkPolicy } from '../template/policy.js';
+import { functionGrants, grantsTable } from '../template/grants.js';
+import { driveFunctions, type DriveResult } from '../helpers/drive-functions.js';
 
 type Json = Record<string, any>;
 
@@ -49,10 +51,11 @@ describe('the packaged CloudFormation template', () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'paybridge-package-'));
-    execFileSync(process.execPath, ['node_modules/serverless/bin/serverless.js', 'package', '--stage', 'test', '--package', dir], { stdio: 'pipe', timeout: 150_000 });
+    execFileSync(process.execPath, ['node_modules/serverless/bin/serverless.js', 'package', '--stage', 'test', '--package', dir], { stdio: 'pipe', timeout: 300_000 });
     template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
     resources = template.Resources;
-  }, 180_000);
+    // Packaging bundles every function with esbuild: 1.5 to 2.5 minutes on this shared 2-core machine under load.
+  }, 330_000);
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -115,6 +118,14 @@ describe('the packaged CloudFormation template', () => {
     ['a worker without reserved concurrency', (t) => delete t.Resources.RetryBrpLambdaFunction.Properties.ReservedConcurrentExecutions, /RetryBrpLambdaFunction: no reserved concurrency/],
     ['an event source above the reserved concurrency', (t) => (t.Resources.RetryBrpEventSourceMappingSQSRetryQueueBrp.Properties.ScalingConfig.MaximumConcurrency = 50), /maximum concurrency 50 is not between 2 and the reserved/],
     ['a short visibility timeout', (t) => (t.Resources.RetryQueueCambio.Properties.VisibilityTimeout = 300), /RetryQueueCambio: visibility timeout 300 s is under 6x/],
+    ['table access without leading keys', (t) => statements(t.Resources.BrpSaleRole).filter((st) => st.Condition).forEach((st) => delete st.Condition), /BrpSaleRole .*dynamodb:GetItem.* on every item/],
+    ['a leading key of every kind', (t) => (statements(t.Resources.SweepRole).find((st) => st.Condition) as Json).Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'].push('*'), /SweepRole .*leading key pattern \* matches items of every kind/],
+    ['an unencrypted alarm topic', (t) => delete t.Resources.AlarmTopic.Properties.KmsMasterKeyId, /AlarmTopic: topic not encrypted/],
+    ['the WAF off by default', (t) => (t.Parameters.WafParameter.Default = 'false'), /the WAF is off by default/],
+    ['WAF sampled requests', (t) => (t.Resources.WebAcl.Properties.Rules[1].VisibilityConfig.SampledRequestsEnabled = true), /WebAcl: sampled requests are on/],
+    ['no per-address webhook rule', (t) => t.Resources.WebAcl.Properties.Rules.pop(), /WebAcl: no rate-based rule blocking webhook requests/],
+    ['a WAF log with the patient header', (t) => t.Resources.WafLogging.Properties.RedactedFields.splice(1, 1), /the WAF log does not redact the patient header/],
+    ['a quota on the webhooks plan', (t) => (Object.values(t.Resources).find((r: any) => r.Properties?.UsagePlanName === 'paybridge-Webhooks-test') as Json).Properties.Quota = { Limit: 1, Period: 'MONTH' }, /the webhooks' plan has a quota/],
   ])('the policy check fails on %s', (_what, breakIt, expected) => {
     const broken = structuredClone(template);
     breakIt(broken);
@@ -162,23 +173,70 @@ describe('the packaged CloudFormation template', () => {
     expect(fn('retryKontantanalys').Properties.ReservedConcurrentExecutions).toBe(11);
   });
 
-  it('grants each kind of function exactly the table and queue actions it uses', () => {
+  it('grants each kind of function exactly the table and queue actions it uses, on its own items', () => {
     const dataOnly = (name: string) => grants(roleOf(name)).filter((g) => /^(dynamodb|sqs):/.test(g));
-    const crud = ['dynamodb:GetItem on RecordsTable', 'dynamodb:PutItem on RecordsTable', 'dynamodb:UpdateItem on RecordsTable'];
+    const table = (...actions: string[]) => actions.map((a) => `dynamodb:${a} on RecordsTable`);
+    const query = 'dynamodb:Query on ${RecordsTable.Arn}/index/*';
     // A payment route reads its own queue's depth: with a backlog it queues rather than taking a send slot per payment.
-    expect(dataOnly('brpSale')).toEqual([...crud, 'sqs:GetQueueAttributes on RetryQueueBrp', 'sqs:SendMessage on RetryQueueBrp'].sort());
-    expect(dataOnly('kontantanalysPut')).toEqual([...crud, 'sqs:GetQueueAttributes on RetryQueueKontantanalys', 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
+    expect(dataOnly('brpSale')).toEqual([...table('GetItem', 'PutItem', 'UpdateItem'), query, 'sqs:GetQueueAttributes on RetryQueueBrp', 'sqs:SendMessage on RetryQueueBrp'].sort());
+    expect(dataOnly('kontantanalysPut')).toEqual([...table('GetItem', 'PutItem', 'UpdateItem'), query, 'sqs:GetQueueAttributes on RetryQueueKontantanalys', 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
     expect(dataOnly('retryNifMembership')).toEqual(
-      [...crud, ...['ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'ReceiveMessage', 'SendMessage'].map((a) => `sqs:${a} on RetryQueueNifMembership`)].sort(),
+      [...table('BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'), query, ...['ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'ReceiveMessage', 'SendMessage'].map((a) => `sqs:${a} on RetryQueueNifMembership`)].sort(),
     );
     const queues = ['Cambio', 'NifMembership', 'NifCorporate', 'Nif', 'Brp', 'Kontantanalys'].map((s) => `RetryQueue${s}`);
-    expect(dataOnly('sweep')).toEqual([...crud, 'dynamodb:Query on ${RecordsTable.Arn}/index/*', ...queues.flatMap((q) => [`sqs:SendMessage on ${q}`, `sqs:GetQueueAttributes on ${q}`])].sort());
-    expect(dataOnly('kontantanalysSync')).toEqual([...crud, 'dynamodb:Query on ${RecordsTable.Arn}/index/*', 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
-    expect(dataOnly('getPayment')).toEqual(['dynamodb:GetItem on RecordsTable']);
-    expect(dataOnly('kontantanalysGet')).toEqual(['dynamodb:GetItem on RecordsTable']);
+    expect(dataOnly('sweep')).toEqual([...table('BatchGetItem', 'GetItem', 'PutItem'), query, ...queues.flatMap((q) => [`sqs:SendMessage on ${q}`, `sqs:GetQueueAttributes on ${q}`])].sort());
+    expect(dataOnly('kontantanalysSync')).toEqual([...table('BatchGetItem', 'GetItem', 'PutItem'), query, 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
+    expect(dataOnly('getPayment')).toEqual(table('GetItem'));
+    expect(dataOnly('kontantanalysGet')).toEqual(table('GetItem'));
     expect(dataOnly('openapi')).toEqual([]);
     expect(grants(roleOf('authorize')).filter((g) => !g.startsWith('logs:'))).toEqual(['ssm:GetParameters on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/common/API_KEYS']);
-    for (const [, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(/dynamodb:Scan|kms:/);
+    for (const [, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(/dynamodb:Scan|dynamodb:DeleteItem|kms:/);
+    // Issue 20, item 11: the items of its own system (records, index keys, limiter) and the kinds it needs, nothing else.
+    const items = (name: string) => statements(roleOf(name)).filter((st) => [st.Action].flat().some((a: string) => a.startsWith('dynamodb:'))).map((st) => st.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']);
+    expect(items('brpSale')).toEqual([['brp#*', 'limiter#brp', 'webhook#*'], ['brp#*', 'limiter#brp', 'webhook#*']]);
+    expect(items('retryCambio')).toEqual([['cambio#*', 'limiter#cambio', 'fence#*'], ['cambio#*', 'limiter#cambio', 'fence#*']]);
+    expect(items('kontantanalysSync')).toEqual([['kontantanalys#*'], ['kontantanalys#*']]);
+    expect(items('kontantanalysGet')).toEqual([['kontantanalys#*']]);
+    expect(items('getPayment')).toEqual([SYSTEM_NAMES.map((s) => `${s}#*`)]);
+    expect(items('sweep')[0]).toEqual([...SYSTEM_NAMES.map((s) => `${s}#*`), ...SYSTEM_NAMES.map((s) => `limiter#${s}`), 'fence#*']);
+  });
+
+  /**
+   * Issue 20, item 2: every function is run through its own handler and wiring with its packaged environment,
+   * and every AWS call it makes is recorded (test/helpers/drive-functions.ts); its role must grant exactly
+   * those actions (test/template/grants.ts). A function added to the template is driven, or this fails.
+   */
+  describe('each role grants exactly what its function calls', () => {
+    let drive: DriveResult;
+    beforeAll(async () => {
+      drive = await driveFunctions(template);
+    }, 240_000);
+
+    it('drives every function of the template, each payment accepted', () => {
+      expect(drive.undriven).toEqual([]);
+      expect(drive.serverErrors).toEqual([]);
+    });
+
+    it('grants every action each function calls, and nothing it never calls', () => {
+      const { functions, problems } = functionGrants(template, (fn) => drive.recorder.callsOf(fn));
+      process.stdout.write(`AWS actions each function calls (recorded) and its role grants:\n${grantsTable(functions)}\n`);
+      expect(problems, problems.join('\n')).toEqual([]);
+      expect(functions.map((f) => f.name).sort()).toEqual(ofType('AWS::Lambda::Function').map(([, f]) => String(f.Properties.FunctionName).replace('paybridge-test-', '')).sort());
+    });
+
+    it('the comparison fails on a missing grant and on one never used', () => {
+      const broken = structuredClone(template);
+      const sweepStatements = statements(broken.Resources.SweepRole) as Json[];
+      for (const st of sweepStatements) st.Action = [st.Action].flat().filter((a: string) => a !== 'dynamodb:BatchGetItem');
+      addStatement(broken, 'GetPaymentRole', { Effect: 'Allow', Action: ['dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['RecordsTable', 'Arn'] } });
+      // A worker held to its records and limiter only: its fences are then outside what it may touch.
+      for (const st of statements(broken.Resources.RetryBrpRole)) if (st.Condition) st.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'] = ['brp#*', 'limiter#brp'];
+      const { problems } = functionGrants(broken, (fn) => drive.recorder.callsOf(fn));
+      expect(problems).toContain('sweep: calls dynamodb:BatchGetItem, which SweepRole does not grant (AccessDenied in AWS)');
+      expect(problems).toContain('getPayment: GetPaymentRole grants dynamodb:DeleteItem, which the function never calls');
+      expect(problems).toContain("retryBrp: calls dynamodb:UpdateItem on fence#…, outside what RetryBrpRole's dynamodb:LeadingKeys admit (AccessDenied in AWS)");
+      expect(problems.filter((p) => p.startsWith('retryBrp: calls dynamodb:') && !p.includes(' on fence#…'))).toEqual([]);
+    });
   });
 
   it('puts every route behind the REQUEST authorizer without caching, with an API key required, and a usage plan per caller', () => {
@@ -190,20 +248,34 @@ describe('the packaged CloudFormation template', () => {
     expect((resources.ApiGatewayRestApi as Json).Properties.ApiKeySourceType).toBe('AUTHORIZER');
     const plans = ofType('AWS::ApiGateway::UsagePlan').map(([, p]) => p.Properties);
     expect(plans.map((p) => p.UsagePlanName).sort()).toEqual(['paybridge-Pos-test', 'paybridge-Webhooks-test']);
-    for (const p of plans) expect(p.Throttle.RateLimit > 0 && p.Quota.Limit > 0).toBe(true);
+    // The webhooks' plan has a throttle and no quota (issue 20, item 6: made-up webhook headers reach it).
+    for (const p of plans) expect(p.Throttle.RateLimit > 0 && (p.UsagePlanName === 'paybridge-Webhooks-test' ? p.Quota === undefined : p.Quota.Limit > 0)).toBe(true);
     const keys = ofType('AWS::ApiGateway::ApiKey').map(([, k]) => k.Properties.Value).sort();
     const env = fn('authorize').Properties.Environment.Variables;
     expect(keys).toEqual([...env.CALLERS.split(','), 'webhooks'].map((c: string) => `${env.USAGE_KEY_PREFIX}${c}`).sort());
     expect(ofType('AWS::ApiGateway::UsagePlanKey')).toHaveLength(plans.length);
   });
 
-  it('requires LOG_HASH_KEY in Parameter Store at deploy time, and creates the WAF only when asked', () => {
+  it('requires LOG_HASH_KEY in Parameter Store at deploy time, and creates the WAF unless told not to', () => {
     expect(template.Parameters.LogHashKeyParameter).toMatchObject({ Type: 'AWS::SSM::Parameter::Name', Default: '/paybridge/test/common/LOG_HASH_KEY' });
-    expect(template.Parameters.WafParameter.Default).toBe('false');
+    expect(template.Parameters.WafParameter.Default).toBe('true');
     expect(template.Conditions.WafEnabled).toEqual({ 'Fn::Equals': [{ Ref: 'WafParameter' }, 'true'] });
-    const waf = Object.values(resources).filter((r) => r.Type.startsWith('AWS::WAFv2::'));
-    expect(waf.map((r) => r.Condition)).toEqual(['WafEnabled', 'WafEnabled']);
-    expect((waf[0] as Json).Properties.Rules[0].Statement.RateBasedStatement).toMatchObject({ AggregateKeyType: 'IP', Limit: 2000 });
+    const waf = ofType('AWS::WAFv2::WebACL').concat(ofType('AWS::WAFv2::WebACLAssociation'), ofType('AWS::WAFv2::LoggingConfiguration'), [['WafLogGroup', resources.WafLogGroup as Json]]);
+    expect(waf.map(([, r]) => r.Condition)).toEqual(['WafEnabled', 'WafEnabled', 'WafEnabled', 'WafEnabled']);
+    const [perIp, webhooks] = (resources.WebAcl as Json).Properties.Rules as Json[];
+    expect(perIp?.Statement.RateBasedStatement).toMatchObject({ AggregateKeyType: 'IP', Limit: 2000 });
+    // Issue 20, item 6: webhook requests apart, at the documented rate (docs/security.md).
+    expect(webhooks?.Statement.RateBasedStatement).toMatchObject({ AggregateKeyType: 'IP', Limit: 300, EvaluationWindowSec: 300, ScopeDownStatement: { SizeConstraintStatement: { FieldToMatch: { SingleHeader: { Name: 'webhook-signature' } }, ComparisonOperator: 'GT', Size: 0 } } });
+    expect(readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8')).toMatch(/300 webhook requests per address in any 5 minutes/);
+    const plan = ofType('AWS::ApiGateway::UsagePlan').find(([, p]) => p.Properties.UsagePlanName === 'paybridge-Webhooks-test')?.[1] as Json;
+    expect(plan.Properties.Throttle).toEqual({ RateLimit: 50, BurstLimit: 100 });
+    expect(plan.Properties.Quota).toBeUndefined();
+    // Issue 20, item 11: the WAF log keeps no key, no patient and no path; the alarm topic is encrypted with a key CloudWatch may use.
+    expect((resources.WafLogging as Json).Properties.RedactedFields).toEqual([{ SingleHeader: { Name: 'x-api-key' } }, { SingleHeader: { Name: 'patient' } }, { UriPath: {} }, { QueryString: {} }]);
+    expect((resources.WafLogGroup as Json).Properties.LogGroupName).toMatch(/^aws-waf-logs-/);
+    expect((resources.AlarmTopic as Json).Properties.KmsMasterKeyId).toEqual({ Ref: 'AlarmTopicKey' });
+    const keyPolicy = (resources.AlarmTopicKey as Json).Properties.KeyPolicy.Statement as Json[];
+    expect(keyPolicy.find((st) => st.Principal.Service === 'cloudwatch.amazonaws.com')?.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
   });
 
   it('alarms on any DLQ, unknown payments, holds over an hour and retry age', () => {

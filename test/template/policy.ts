@@ -10,6 +10,13 @@
  * - each worker's timeout is shorter than LEASE_SECONDS, its concurrency is reserved (and its event
  *   source's maximum no higher), and its queue's visibility timeout is at least 6x its timeout.
  *
+ * And issue 20's (docs/security.md, "AWS: what the template grants"):
+ * - every DynamoDB grant is held to the items of its function by `dynamodb:LeadingKeys` (no table-wide one);
+ * - every SNS topic is encrypted;
+ * - the WAF is on by default, with a per-address rule on webhook requests; its sampled requests are off and
+ *   its log redacts x-api-key, patient, the path and the query;
+ * - the webhooks' usage plan (the one reached without a verified credential) has no quota to exhaust.
+ *
  *   tsx test/template/policy.ts .serverless/cloudformation-template-update-stack.json
  */
 import { readFileSync } from 'node:fs';
@@ -97,6 +104,11 @@ export function checkPolicy(template: Json): string[] {
           } else if (data.some((a) => a.startsWith('ssm:')) && text === undefined) problems.push(`${where}: SSM resource that is not a written ARN`);
         }
         if (kms.length > 0 && !JSON.stringify(st.Condition ?? {}).includes('kms:ViaService')) problems.push(`${where}: ${kms.join(', ')} without a kms:ViaService condition`);
+        if (actions.some((a) => a.startsWith('dynamodb:'))) {
+          const keys = asList<string>(st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+          if (keys.length === 0) problems.push(`${where}: ${actions.join(', ')} on every item (no ForAllValues:StringLike dynamodb:LeadingKeys condition)`);
+          for (const k of keys) if (typeof k !== 'string' || k.startsWith('*') || k.startsWith('?')) problems.push(`${where}: leading key pattern ${String(k)} matches items of every kind`);
+        }
       }
     }
   }
@@ -120,6 +132,33 @@ export function checkPolicy(template: Json): string[] {
       json = false;
     }
     if (!json || !format.includes('$context.requestId')) problems.push(`${id}: access log format is not JSON with $context.requestId`);
+  }
+
+  for (const [id, t] of ofType('AWS::SNS::Topic')) if (!t.Properties?.KmsMasterKeyId) problems.push(`${id}: topic not encrypted (KmsMasterKeyId)`);
+
+  const waf = template.Parameters?.WafParameter;
+  if (waf && waf.Default !== 'true') problems.push(`WafParameter: the WAF is off by default (${String(waf.Default)})`);
+  for (const [id, acl] of ofType('AWS::WAFv2::WebACL')) {
+    const rules = asList<Json>(acl.Properties?.Rules);
+    const sampled = [acl.Properties?.VisibilityConfig, ...rules.map((r) => r.VisibilityConfig)].some((v) => v?.SampledRequestsEnabled !== false);
+    if (sampled) problems.push(`${id}: sampled requests are on (they show every header unredacted)`);
+    const webhookRule = rules.find((r) => JSON.stringify(r.Statement?.RateBasedStatement?.ScopeDownStatement ?? {}).includes('"webhook-signature"'));
+    if (!(webhookRule?.Statement?.RateBasedStatement?.Limit > 0) || !('Block' in (webhookRule?.Action ?? {}))) problems.push(`${id}: no rate-based rule blocking webhook requests per address`);
+    const logging = ofType('AWS::WAFv2::LoggingConfiguration').find(([, l]) => target(l.Properties?.ResourceArn) === id)?.[1];
+    const redacted = asList<Json>(logging?.Properties?.RedactedFields);
+    const header = (name: string) => redacted.some((f) => String(f.SingleHeader?.Name ?? '').toLowerCase() === name);
+    if (!logging) problems.push(`${id}: no logging configuration`);
+    else {
+      for (const h of ['x-api-key', 'patient']) if (!header(h)) problems.push(`${id}: the WAF log does not redact the ${h} header`);
+      if (!redacted.some((f) => f.UriPath)) problems.push(`${id}: the WAF log does not redact the path`);
+    }
+  }
+  // The webhooks' plan: its key is the one the authorizer hands to any request with webhook headers.
+  for (const [id, planKey] of ofType('AWS::ApiGateway::UsagePlanKey')) {
+    const key = resources[target(planKey.Properties?.KeyId) as string];
+    if (!String(key?.Properties?.Value ?? '').endsWith('-usage-key-webhooks')) continue;
+    const plan = resources[target(planKey.Properties?.UsagePlanId) as string];
+    if (plan?.Properties?.Quota) problems.push(`${target(planKey.Properties?.UsagePlanId)}: the webhooks' plan has a quota, which made-up webhook headers can exhaust for every terminal (${id})`);
   }
 
   for (const [id, q] of ofType('AWS::SQS::Queue')) if (q.Properties?.SqsManagedSseEnabled !== true && !q.Properties?.KmsMasterKeyId) problems.push(`${id}: queue not encrypted`);
