@@ -186,8 +186,9 @@ describe('the packaged CloudFormation template', () => {
     const queues = ['Cambio', 'NifMembership', 'NifCorporate', 'Nif', 'Brp', 'Kontantanalys'].map((s) => `RetryQueue${s}`);
     expect(dataOnly('sweep')).toEqual([...table('BatchGetItem', 'GetItem', 'PutItem'), query, ...queues.flatMap((q) => [`sqs:SendMessage on ${q}`, `sqs:GetQueueAttributes on ${q}`])].sort());
     expect(dataOnly('kontantanalysSync')).toEqual([...table('BatchGetItem', 'GetItem', 'PutItem'), query, 'sqs:SendMessage on RetryQueueKontantanalys'].sort());
-    expect(dataOnly('getPayment')).toEqual(table('GetItem'));
-    expect(dataOnly('kontantanalysGet')).toEqual(table('GetItem'));
+    // The read routes remember each signed GET (issue 20 item 8): they write the webhook memory, nothing else.
+    expect(dataOnly('getPayment')).toEqual(table('GetItem', 'PutItem', 'UpdateItem').sort());
+    expect(dataOnly('kontantanalysGet')).toEqual(table('GetItem', 'PutItem', 'UpdateItem').sort());
     expect(dataOnly('openapi')).toEqual([]);
     expect(grants(roleOf('authorize')).filter((g) => !g.startsWith('logs:'))).toEqual(['ssm:GetParameters on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/common/API_KEYS']);
     for (const [, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(/dynamodb:Scan|dynamodb:DeleteItem|kms:/);
@@ -196,8 +197,8 @@ describe('the packaged CloudFormation template', () => {
     expect(items('brpSale')).toEqual([['brp#*', 'limiter#brp', 'webhook#*'], ['brp#*', 'limiter#brp', 'webhook#*']]);
     expect(items('retryCambio')).toEqual([['cambio#*', 'limiter#cambio', 'fence#*'], ['cambio#*', 'limiter#cambio', 'fence#*']]);
     expect(items('kontantanalysSync')).toEqual([['kontantanalys#*'], ['kontantanalys#*']]);
-    expect(items('kontantanalysGet')).toEqual([['kontantanalys#*']]);
-    expect(items('getPayment')).toEqual([SYSTEM_NAMES.map((s) => `${s}#*`)]);
+    expect(items('kontantanalysGet')).toEqual([['kontantanalys#*'], ['webhook#*']]);
+    expect(items('getPayment')).toEqual([SYSTEM_NAMES.map((s) => `${s}#*`), ['webhook#*']]);
     expect(items('sweep')[0]).toEqual([...SYSTEM_NAMES.map((s) => `${s}#*`), ...SYSTEM_NAMES.map((s) => `limiter#${s}`), 'fence#*']);
   });
 
