@@ -143,7 +143,7 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
     const faults: Record<string, FaultPlan> = { cambio: cambio.faults, 'nif-membership': nif.faults, 'nif-corporate': nif.faults, nif: nif.faults, brp: brp.faults, kontantanalys: kontantanalys.faults };
     const p = (group: string, values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [`${prefix}/${group}/${k}`, v]));
     const ssm = await fakeSsm({
-      ...p('common', { API_KEYS: `iam-test=${API_KEY}`, WEBHOOK_SECRET: DEV_WEBHOOK_SECRET, LOG_HASH_KEY: 'iam-test-log-hash-key-0123456789' }),
+      ...p('common', { API_KEYS: `iam-test=${API_KEY}`, WEBHOOK_SECRET: DEV_WEBHOOK_SECRET, LOG_HASH_KEY: 'iam-test-log-hash-key-0123456789', RETRY_MESSAGE_KEY: 'iam-test-retry-message-key-0123456789abcdef' }),
       ...p('cambio', { CAMBIO_BASE_URL: cambio.url, CAMBIO_TOKEN_URL: cambio.tokenUrl, CAMBIO_CLIENT_ID: cambio.options.clientId, CAMBIO_CLIENT_SECRET: cambio.options.clientSecret, CAMBIO_SUBSCRIPTION_KEY: cambio.options.subscriptionKey }),
       ...p('nif', {
         NIF_MEMBERSHIP_BASE_URL: nif.url, NIF_SUBSCRIPTION_KEY: nif.options.subscriptionKey, NIF_CLUB_TOKENS: JSON.stringify(nif.options.clubTokens),
