@@ -83,7 +83,7 @@ export const OPERATOR_FROM: Record<'redrive' | 'repost' | 'resolve', readonly St
 };
 
 /** What may have reached the downstream unconfirmed: the record's own mark, or an unknown record from before the mark existed. */
-function unconfirmedOf(record: PaymentRecord): PaymentRecord['unconfirmed'] {
+export function unconfirmedOf(record: PaymentRecord): PaymentRecord['unconfirmed'] {
   if (record.unconfirmed) return record.unconfirmed;
   if (record.status === 'unknown') {
     const at = record.nextAttemptAt ?? Date.parse(record.updatedAt);

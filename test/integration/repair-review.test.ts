@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redrive } from '../../shared/core/operator.js';
+import { recordPk, type PaymentRecord } from '../../shared/core/types.js';
+import type { Stack } from '../../shared/local/stack.js';
+import { call, eventually, testStack } from '../helpers/stack.js';
+
+/**
+ * The adversarial review of issue 19's engine change (a41fe93): paths that could send a payment twice or
+ * lose one, each reproduced on a41fe93 before its fix.
+ */
+
+const service = (active: boolean) => ({ providerId: 1, servicePrincipalId: 2, serviceTypeId: 1, forms: ['Uttagsautomat'], active, properties: { lst: true } });
+
+describe('repair review: Kontantanalys upserts respect what the register may hold', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ kontantanalys: { ratePerSecond: 1000, faultWaitSeconds: 1 }, kontantanalysSyncIntervalMs: false });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  const sim = () => stack.kontantanalys!;
+  const pk = (id: string) => recordPk('kontantanalys', 'default', `services:${id}`);
+  const posted = (id: string) =>
+    eventually(async () => {
+      const r = await stack.deps.store.get(pk(id));
+      return r && r.status === 'posted' ? r : undefined;
+    }, 10_000);
+
+  /**
+   * The state a create whose reply was lost leaves once its reconcile was held (a configuration error or
+   * refused credentials while reading back, then a spent budget): the object exists in the register, the
+   * record holds no id for it, `createRequested` and the unconfirmed mark say it may.
+   */
+  async function heldAfterLostCreate(id: string): Promise<{ record: PaymentRecord; remoteId: number }> {
+    const first = await call(stack, 'PUT', `/v1/kontantanalys/services/${id}`, service(true));
+    expect([201, 202]).toContain(first.status);
+    const done = await posted(id);
+    const remoteId = done.checkpoints.remoteId as number;
+    const now = Date.now();
+    const { remoteId: _r, ...checkpoints } = done.checkpoints;
+    const { result: _res, ...rest } = done;
+    const held: PaymentRecord = {
+      ...rest,
+      status: 'held',
+      nextAttemptAt: now,
+      checkpoints: { ...checkpoints, createRequested: true, createAnsweredAt: now - 2_000 },
+      unconfirmed: { since: now - 2_000, at: now - 2_000, revision: 1 },
+      error: { kind: 'config', message: 'KONTANTANALYS_PASSWORD is missing' },
+      updatedAt: new Date(now).toISOString(),
+    };
+    expect(await stack.deps.store.replace(held, done.version)).toBe(true);
+    return { record: { ...held, version: done.version + 1 }, remoteId };
+  }
+
+  it('a changed body for a held record whose create may have landed is refused until it is reconciled (a41fe93 recorded it posted without sending it)', async () => {
+    const servicesBefore = sim().objects.get('service')?.size ?? 0;
+    const { remoteId } = await heldAfterLostCreate('svc-review-held');
+    const updatesBefore = sim().stats.updates;
+    const changed = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-review-held', service(false));
+    // On a41fe93 the upsert sent it: the module found the earlier create and recorded the new version as
+    // posted, and the register kept the old one (active: true) under a record that says active: false.
+    const after = await eventually(async () => {
+      const r = await stack.deps.store.get(pk('svc-review-held'));
+      return r && !['retrying', 'reconciling'].includes(r.status) ? r : undefined;
+    }, 10_000);
+    if (after.status === 'posted' && (after.request.attributes as { active?: boolean }).active === false) {
+      expect(sim().objects.get('service')?.get(remoteId)?.attributes.active).toBe(false);
+    }
+    expect(changed.status).toBe(409);
+    expect(changed.body.type).toMatch(/update-in-flight/);
+    expect(changed.body.detail).toMatch(/redrive/);
+    expect(after.status).toBe('held');
+    expect(sim().stats.updates).toBe(updatesBefore);
+    // The way on: a redrive reads the register back (found: posted, the object's id kept), then the
+    // changed body is sent as an update of that object.
+    const redriven = await redrive({ store: stack.deps.store, queue: stack.queue, clock: Date.now, fence: () => stack.deps.pacer.mintFence() }, pk('svc-review-held'), 'ops');
+    expect(redriven.ok).toBe(true);
+    const found = await posted('svc-review-held');
+    expect(found.checkpoints.remoteId).toBe(remoteId);
+    const again = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-review-held', service(false));
+    expect([200, 202]).toContain(again.status);
+    await eventually(async () => sim().objects.get('service')?.get(remoteId)?.attributes.active === false, 10_000);
+    expect(sim().objects.get('service')?.size).toBe(servicesBefore + 1);
+  });
+});
