@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redrive } from '../../shared/core/operator.js';
+import { redrive, resolvePosted } from '../../shared/core/operator.js';
 import { recordPk, type PaymentRecord } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
@@ -81,6 +81,25 @@ describe('repair review: Kontantanalys upserts respect what the register may hol
     const again = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-review-held', service(false));
     expect([200, 202]).toContain(again.status);
     await eventually(async () => sim().objects.get('service')?.get(remoteId)?.attributes.active === false, 10_000);
+    expect(sim().objects.get('service')?.size).toBe(servicesBefore + 1);
+  });
+
+  it('a changed body after an operator resolved a lost create as posted is sent to the object found (a41fe93 recorded it posted, the register kept the old body)', async () => {
+    const servicesBefore = sim().objects.get('service')?.size ?? 0;
+    const { record, remoteId } = await heldAfterLostCreate('svc-review-resolved');
+    const unknown: PaymentRecord = { ...record, status: 'unknown', error: { kind: 'ambiguous', message: 'a create whose answer never came' } };
+    expect(await stack.deps.store.replace(unknown, record.version)).toBe(true);
+    const operator = { store: stack.deps.store, queue: stack.queue, clock: Date.now, fence: () => stack.deps.pacer.mintFence() };
+    expect((await resolvePosted(operator, pk('svc-review-resolved'), 'ops', 'found in the register')).ok).toBe(true);
+    // The operator's word leaves the object's id unknown: the next send looks the create up first.
+    const changed = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-review-resolved', service(false));
+    expect([200, 202]).toContain(changed.status);
+    const after = await eventually(async () => {
+      const r = await stack.deps.store.get(pk('svc-review-resolved'));
+      return r && r.status === 'posted' && (r.request.attributes as { active?: boolean }).active === false ? r : undefined;
+    }, 10_000);
+    expect(after.checkpoints.remoteId).toBe(remoteId);
+    expect(sim().objects.get('service')?.get(remoteId)?.attributes.active).toBe(false);
     expect(sim().objects.get('service')?.size).toBe(servicesBefore + 1);
   });
 });
