@@ -2,6 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redrive, resolvePosted } from '../../shared/core/operator.js';
 import { recordPk, type PaymentRecord } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
+import { settle } from '../../shared/core/attempt.js';
+import { retryMessage } from '../../shared/queue/port.js';
+import { handleBatch } from '../../shared/core/worker.js';
+import type { SystemModule } from '../../shared/systems/types.js';
+import { CountingDownstream, doubleSystem } from '../helpers/doubles.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
 
 /**
@@ -101,5 +106,49 @@ describe('repair review: Kontantanalys upserts respect what the register may hol
     expect(after.checkpoints.remoteId).toBe(remoteId);
     expect(sim().objects.get('service')?.get(remoteId)?.attributes.active).toBe(false);
     expect(sim().objects.get('service')?.size).toBe(servicesBefore + 1);
+  });
+});
+
+describe('repair review: a late success parks the record, and its queued message sends nothing', () => {
+  let stack: Stack;
+  const downstream = new CountingDownstream();
+  const SYSTEM = 'double-late';
+  beforeAll(async () => {
+    await downstream.start();
+    stack = await testStack({ modules: () => [doubleSystem(SYSTEM, 'reconcile', downstream)] });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await downstream.close();
+  });
+
+  it('revision 1 posted late while revision 2 waits on the queue: the record is unknown and revision 2 is not sent (a41fe93 sent it from the message)', async () => {
+    const module = stack.deps.systems(SYSTEM) as SystemModule;
+    const key = 'late-rev';
+    const now = Date.now();
+    const stamp = new Date(now).toISOString();
+    // Revision 2 (an operator's repost after revision 1 was resolved not posted), queued under a fence
+    // whose message is on its way: the record as written, and that message.
+    const rev2: PaymentRecord = {
+      pk: recordPk(SYSTEM, 't', key), system: SYSTEM, tenant: 't', key, status: 'retrying', version: 1, revision: 2,
+      payloadHash: 'h', request: { key }, attempts: 0, failures: 0, budgetFrom: now, checkpoints: {}, history: [],
+      correlationId: 'c', createdAt: stamp, updatedAt: stamp, ttl: Math.floor(now / 1000) + 86_400,
+      fence: stack.deps.pacer.mintFence(), nextAttemptAt: now,
+      revisions: [{ revision: 1, status: 'failed', payloadHash: 'h', attempts: 1, endedAt: stamp, reason: 'resolved not posted' }],
+    };
+    expect((await stack.deps.store.claim(rev2)).claimed).toBe(true);
+    const message = JSON.stringify(retryMessage(rev2, 'repost'));
+    // Revision 1's attempt, which outlived its deadline, comes back with a success: settle finds the
+    // record moved on, and the transition function parks it (neither may be sent again until an operator looks).
+    const rev1: PaymentRecord = { ...rev2, revision: 1, version: 0, leaseOwner: 'frozen', leaseUntil: now - 60_000, sending: true, revisions: [] };
+    const { fence: _f, ...rev1Lease } = rev1;
+    const late = await settle(stack.deps, module, rev1Lease, { ...rev1Lease, status: 'posted', attempts: 1, result: { httpStatus: 200, body: {} } }, stack.deps.log);
+    expect(late.status).toBe('unknown');
+    // Revision 2's message arrives: nothing may be sent.
+    const batch = await handleBatch(stack.deps, SYSTEM, [{ id: 'm1', body: message }], Date.now() + 60_000);
+    // Its fence was spent by the write that parked the record: the message is a duplicate, dropped.
+    expect(batch.counts).toEqual({ duplicate: 1 });
+    expect(downstream.count(key)).toBe(0);
+    expect((await stack.deps.store.get(rev2.pk))?.status).toBe('unknown');
   });
 });
