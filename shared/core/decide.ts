@@ -92,10 +92,14 @@ export function unconfirmedOf(record: PaymentRecord): PaymentRecord['unconfirmed
   return undefined;
 }
 
-/** The earliest a reconcile read may run: the downstream's read side has had the reconcile delay since the ambiguous answer. */
+/**
+ * The earliest a reconcile read may run: the downstream's read side has had the reconcile delay since the
+ * ambiguous answer. That answer's time is another machine's clock, so the stated skew is added: a reader
+ * whose clock runs ahead would otherwise read back up to `clockSkewMs` early.
+ */
 function readableFrom(record: PaymentRecord, ctx: DecideContext): number {
   const u = unconfirmedOf(record);
-  return Math.max(ctx.now, u ? u.at + ctx.settings.reconcileDelayMs : ctx.now);
+  return Math.max(ctx.now, u ? u.at + ctx.settings.reconcileDelayMs + ctx.settings.clockSkewMs : ctx.now);
 }
 
 /** A sentence naming what the downstream holds or may hold, for operators and callers. */
