@@ -34,3 +34,17 @@ describe('review: the reconcile delay holds under the stated clock skew', () => 
     expect(decide(r, { type: 'woken' }, ctx(NOW + DEFAULT_SETTINGS.clockSkewMs)).kind).toBe('attempt');
   });
 });
+
+describe('review: a late success of an older revision over a newer one already posted', () => {
+  // REVIEW: fails on a41fe93 (and on this branch): left for the lead, see the report. Revision 1's attempt
+  // outlived its deadline and posted; meanwhile revision 2 was sent and posted. decide answers "already
+  // posted" and writes nothing, so the downstream holds two payments and nothing says so. The fix is
+  // debatable (posted -> unknown emits payment.unknown after payment.posted): at least a history entry
+  // and an alarm, or parking it unknown as the retrying/reconciling branch does.
+  it.skip('is recorded, not dropped: the downstream holds both revisions', () => {
+    const posted = record({ status: 'posted', revision: 2, fence: undefined, nextAttemptAt: undefined, result: { httpStatus: 201, body: {} } });
+    const d = decide(posted, { type: 'late-posted', revision: 1, attempts: 1 }, ctx(NOW));
+    expect(d.kind).toBe('write');
+    expect(d.kind === 'write' && d.record.history.at(-1)?.detail).toMatch(/revision 1/);
+  });
+});
