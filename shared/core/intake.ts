@@ -326,7 +326,7 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
     // settle first: sending a new version now could create the object twice. So must a held or failed one
     // whose send may have landed unconfirmed (the mark decide keeps): the module would find that create
     // and record this version as posted without ever sending it (the review of issue 19).
-    if (pending(existing, deps.clock()) || unconfirmedOf(existing)) return { kind: 'busy', record: existing };
+    if (pending(existing, deps.clock()) || unconfirmedOf(existing, module.ambiguity)) return { kind: 'busy', record: existing };
     const p = await plan(deps, module, ids.deadline, log);
     const now = deps.clock();
     const { error: _e, result: _r, reconcileResends: _c, ...base } = settledBase(existing, now);

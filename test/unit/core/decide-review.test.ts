@@ -35,6 +35,44 @@ describe('review: the reconcile delay holds under the stated clock skew', () => 
   });
 });
 
+describe('review: records written before the mark existed (5795570 and earlier)', () => {
+  // What 5795570 left of issue 19's defect 1 in a live table: an ambiguous answer, a reconcile held by a
+  // configuration error, no `unconfirmed` mark. Deployed, a41fe93 redrove it straight into a send.
+  const at = (ms: number) => new Date(NOW - ms).toISOString();
+  const legacyHeld = (over: Partial<PaymentRecord> = {}) =>
+    record({
+      status: 'held', fence: undefined, error: { kind: 'config', message: 'NIF_CLUB_TOKENS' },
+      history: [
+        { at: at(60_000), event: 'received' },
+        { at: at(50_000), event: 'ambiguous', detail: 'HTTP 500; reconciling before any new send' },
+        { at: at(40_000), event: 'reconcile_inconclusive', detail: 'read failed' },
+        { at: at(30_000), event: 'held', detail: 'configuration: NIF_CLUB_TOKENS' },
+      ],
+      ...over,
+    });
+
+  it('a redrive of a held record whose history shows an unanswered ambiguous send reconciles first', () => {
+    const d = decide(legacyHeld(), { type: 'redrive', by: 'ops' }, ctx(NOW));
+    expect(d.kind).toBe('write');
+    expect(d.kind === 'write' && d.record.status).toBe('reconciling');
+  });
+
+  it('a caller\'s correction of it is refused as downstream-holds, and a parking system refuses a repost', () => {
+    const v2 = { amount: 200 };
+    expect(decide(legacyHeld(), { type: 'delivered', request: v2, hash: payloadHash(v2) }, ctx(NOW))).toMatchObject({ kind: 'refuse', answer: 'downstream-holds' });
+    const nif = legacyHeld({ system: 'nif', pk: 'nif#default#k' });
+    const park = decideContext('nif', { now: NOW, policy: 'park', settings: DEFAULT_SETTINGS, random: () => 0.5, fence: () => ({ id: 'g', n: 2 }) });
+    expect(decide(nif, { type: 'repost', by: 'ops', evidence: 'x' }, park).kind).toBe('refuse');
+  });
+
+  it('an ambiguous send answered since (found absent, or resolved) leaves nothing unconfirmed', () => {
+    const answered = legacyHeld();
+    answered.history = [...answered.history.slice(0, 3), { at: at(35_000), event: 'reconciled', detail: 'not found downstream: sending once more' }, answered.history[3]!];
+    const d = decide(answered, { type: 'redrive', by: 'ops' }, ctx(NOW));
+    expect(d.kind === 'write' && d.record.status).toBe('retrying');
+  });
+});
+
 describe('review: a late success of an older revision over a newer one already posted', () => {
   // REVIEW: fails on a41fe93 (and on this branch): left for the lead, see the report. Revision 1's attempt
   // outlived its deadline and posted; meanwhile revision 2 was sent and posted. decide answers "already
