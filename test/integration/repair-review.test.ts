@@ -30,7 +30,7 @@ describe('repair review: Kontantanalys upserts respect what the register may hol
     eventually(async () => {
       const r = await stack.deps.store.get(pk(id));
       return r && r.status === 'posted' ? r : undefined;
-    }, 10_000);
+    }, 20_000);
 
   /**
    * The state a create whose reply was lost leaves once its reconcile was held (a configuration error or
@@ -68,7 +68,7 @@ describe('repair review: Kontantanalys upserts respect what the register may hol
     const after = await eventually(async () => {
       const r = await stack.deps.store.get(pk('svc-review-held'));
       return r && !['retrying', 'reconciling'].includes(r.status) ? r : undefined;
-    }, 10_000);
+    }, 20_000);
     if (after.status === 'posted' && (after.request.attributes as { active?: boolean }).active === false) {
       expect(sim().objects.get('service')?.get(remoteId)?.attributes.active).toBe(false);
     }
@@ -85,9 +85,9 @@ describe('repair review: Kontantanalys upserts respect what the register may hol
     expect(found.checkpoints.remoteId).toBe(remoteId);
     const again = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-review-held', service(false));
     expect([200, 202]).toContain(again.status);
-    await eventually(async () => sim().objects.get('service')?.get(remoteId)?.attributes.active === false, 10_000);
+    await eventually(async () => sim().objects.get('service')?.get(remoteId)?.attributes.active === false, 20_000);
     expect(sim().objects.get('service')?.size).toBe(servicesBefore + 1);
-  });
+  }, 90_000);
 
   it('a changed body after an operator resolved a lost create as posted is sent to the object found (a41fe93 recorded it posted, the register kept the old body)', async () => {
     const servicesBefore = sim().objects.get('service')?.size ?? 0;
@@ -102,11 +102,11 @@ describe('repair review: Kontantanalys upserts respect what the register may hol
     const after = await eventually(async () => {
       const r = await stack.deps.store.get(pk('svc-review-resolved'));
       return r && r.status === 'posted' && (r.request.attributes as { active?: boolean }).active === false ? r : undefined;
-    }, 10_000);
+    }, 20_000);
     expect(after.checkpoints.remoteId).toBe(remoteId);
     expect(sim().objects.get('service')?.get(remoteId)?.attributes.active).toBe(false);
     expect(sim().objects.get('service')?.size).toBe(servicesBefore + 1);
-  });
+  }, 90_000);
 });
 
 describe('repair review: a late success parks the record, and its queued message sends nothing', () => {
