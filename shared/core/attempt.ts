@@ -144,6 +144,11 @@ export async function settle(
     // The success is recorded for the revision it belongs to, never over a newer one (issue 19).
     const d = decide(current, { type: 'late-posted', revision: from.revision ?? 1, attempts: next.attempts, ...(next.result ? { result: next.result } : {}) }, decideContext(current.system, { ...outcomeContext(deps, module, deps.clock()), policy: module?.ambiguity ?? ambiguityOf(current.system) }));
     if (d.kind !== 'write') return current;
+    // The record moved on under a fence whose message may still be queued, carrying a snapshot that says
+    // the payment is due: spent here first, so that message sends nothing over a record this write parks
+    // or settles (the review of issue 19: revision 2 was sent after revision 1's late success parked it).
+    // One consumed already belongs to an attempt under way, which this write cannot stop anyway.
+    if (current.fence) await deps.fences.consume(current.fence.id, [{ n: current.fence.n, deadline: deps.clock() }]);
     const fixed = d.record;
     if (await deps.store.replace(fixed, current.version)) {
       const record = { ...fixed, version: current.version + 1 };

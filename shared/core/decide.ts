@@ -13,9 +13,9 @@ import {
   withHistory,
   type OutcomeContext,
 } from './lifecycle.js';
-import { holdingRules, type Holding, type HoldingRules } from '../systems/holdings.js';
+import { ambiguityOf, holdingRules, type Holding, type HoldingRules } from '../systems/holdings.js';
 import type { ReconcileResult } from '../systems/types.js';
-import type { Outcome, PaymentRecord, RevisionSummary, Status } from './types.js';
+import type { AmbiguityPolicy, Outcome, PaymentRecord, RevisionSummary, Status } from './types.js';
 
 /**
  * A payment's rules in one pure function (issue 19; DESIGN.md, "A payment's rules live in one place"):
@@ -82,20 +82,44 @@ export const OPERATOR_FROM: Record<'redrive' | 'repost' | 'resolve', readonly St
   resolve: ['unknown', 'held'],
 };
 
-/** What may have reached the downstream unconfirmed: the record's own mark, or an unknown record from before the mark existed. */
-function unconfirmedOf(record: PaymentRecord): PaymentRecord['unconfirmed'] {
+/** History entries that say a send may have reached the downstream without an answer. */
+const UNANSWERED = new Set(['ambiguous', 'stranded', 'reconcile_inconclusive']);
+/** History entries after which nothing sent before them is unconfirmed any more. */
+const ANSWERED = new Set(['posted', 'reconciled', 'resolved_posted', 'resolved_not_posted', 'received']);
+
+/**
+ * What may have reached the downstream unconfirmed: the record's own mark; else, for a record written
+ * before the mark existed (5795570 and earlier), an unknown status, or a history whose latest word on a
+ * send is an ambiguous answer or a strand that nothing answered since (the review of issue 19: such a
+ * held record, issue 19's defect 1 as it is in a live table, was otherwise redriven straight into a send).
+ * Systems that simply resend (Cambio) never mark.
+ */
+export function unconfirmedOf(record: PaymentRecord, policy: AmbiguityPolicy = ambiguityOf(record.system)): PaymentRecord['unconfirmed'] {
   if (record.unconfirmed) return record.unconfirmed;
   if (record.status === 'unknown') {
     const at = record.nextAttemptAt ?? Date.parse(record.updatedAt);
     return { since: at, at, revision: record.revision ?? 1 };
   }
+  if (record.status === 'posted' || policy === 'resend') return undefined;
+  for (let i = record.history.length - 1; i >= 0; i--) {
+    const entry = record.history[i] as (typeof record.history)[number];
+    if (ANSWERED.has(entry.event)) return undefined;
+    if (UNANSWERED.has(entry.event)) {
+      const at = Date.parse(entry.at);
+      return { since: at, at, revision: record.revision ?? 1 };
+    }
+  }
   return undefined;
 }
 
-/** The earliest a reconcile read may run: the downstream's read side has had the reconcile delay since the ambiguous answer. */
+/**
+ * The earliest a reconcile read may run: the downstream's read side has had the reconcile delay since the
+ * ambiguous answer. That answer's time is another machine's clock, so the stated skew is added: a reader
+ * whose clock runs ahead would otherwise read back up to `clockSkewMs` early.
+ */
 function readableFrom(record: PaymentRecord, ctx: DecideContext): number {
-  const u = unconfirmedOf(record);
-  return Math.max(ctx.now, u ? u.at + ctx.settings.reconcileDelayMs : ctx.now);
+  const u = unconfirmedOf(record, ctx.policy);
+  return Math.max(ctx.now, u ? u.at + ctx.settings.reconcileDelayMs + ctx.settings.clockSkewMs : ctx.now);
 }
 
 /** A sentence naming what the downstream holds or may hold, for operators and callers. */
@@ -111,7 +135,7 @@ export function holdingsText(record: PaymentRecord, rules: HoldingRules = holdin
 /** The record brought back to `reconciling`: the next step reads the downstream, no sooner than its read side allows. */
 function reconcileFirst(record: PaymentRecord, ctx: DecideContext, event: string, why: string): Decision {
   const at = readableFrom(record, ctx);
-  const unconfirmed = unconfirmedOf(record);
+  const unconfirmed = unconfirmedOf(record, ctx.policy);
   const { error: _e, ...rest } = scheduled({ ...record, status: 'reconciling', ...(unconfirmed ? { unconfirmed } : {}) }, ctx.now, at, ctx.fence());
   return {
     kind: 'write',
@@ -194,7 +218,7 @@ export function decide(record: PaymentRecord, event: PaymentEvent, ctx: DecideCo
     case 'redrive': {
       const refused = notFrom(record, OPERATOR_FROM.redrive) ?? busy(record, now);
       if (refused) return { kind: 'refuse', said: refused };
-      if (unconfirmedOf(record)) {
+      if (unconfirmedOf(record, ctx.policy)) {
         if (ctx.policy === 'reconcile') return reconcileFirst(record, ctx, 'redriven', `by ${event.by}, after the cause was fixed; ${record.system} may hold it: reconciling before any send`);
         if (ctx.policy === 'park') return { kind: 'refuse', said: `${record.system} may already hold it (${holdingsText(record, ctx.rules)}) and cannot be asked: check there, then resolve it (--posted or --not-posted)` };
       }
@@ -204,7 +228,7 @@ export function decide(record: PaymentRecord, event: PaymentEvent, ctx: DecideCo
     case 'repost': {
       const refused = notFrom(record, OPERATOR_FROM.repost) ?? busy(record, now);
       if (refused) return { kind: 'refuse', said: refused };
-      if (unconfirmedOf(record)) {
+      if (unconfirmedOf(record, ctx.policy)) {
         if (ctx.policy === 'reconcile') return reconcileFirst(record, ctx, 'reposted', `by ${event.by}: ${event.evidence}; ${record.system} may hold it: reconciling before any send`);
         if (ctx.policy === 'park') return { kind: 'refuse', said: `${record.system} may already hold it (${holdingsText(record, ctx.rules)}): check there, then resolve it --not-posted with what you found before reposting` };
       }
@@ -214,7 +238,7 @@ export function decide(record: PaymentRecord, event: PaymentEvent, ctx: DecideCo
     case 'resolve': {
       const refused = notFrom(record, OPERATOR_FROM.resolve) ?? busy(record, now);
       if (refused) return { kind: 'refuse', said: refused };
-      if (record.status === 'held' && !unconfirmedOf(record)) return { kind: 'refuse', said: 'it is held with nothing unconfirmed downstream: redrive it, or repost it' };
+      if (record.status === 'held' && !unconfirmedOf(record, ctx.policy)) return { kind: 'refuse', said: 'it is held with nothing unconfirmed downstream: redrive it, or repost it' };
       const { error: _e, unconfirmed: _u, ...rest } = settledBase(record, now);
       if (event.as === 'posted') {
         return {
@@ -290,7 +314,7 @@ function delivered(record: PaymentRecord, event: Extract<PaymentEvent, { type: '
   const earlier = [...(record.revisions ?? [])].reverse().find((r) => samePayload(r.payloadHash, event.request, event.hash));
   if (earlier) return { kind: 'none', answer: 'earlier-revision', revision: earlier, said: `revision ${earlier.revision} of this key, superseded by revision ${record.revision ?? 1}` };
   if (!REVISABLE.includes(record.status)) return { kind: 'none', answer: 'conflict', said: `the key was used for another payment that is ${record.status}` };
-  const unconfirmed = unconfirmedOf(record);
+  const unconfirmed = unconfirmedOf(record, ctx.policy);
   if (unconfirmed) {
     return {
       kind: 'refuse',

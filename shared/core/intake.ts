@@ -9,7 +9,7 @@ import { retryDelayMs } from './retry-policy.js';
 import { wakeWaiting } from './recovery.js';
 import type { ClaimResult } from '../store/port.js';
 import { recordPk, type Outcome, type PaymentRecord, type RevisionSummary } from './types.js';
-import { decide } from './decide.js';
+import { decide, unconfirmedOf } from './decide.js';
 
 /**
  * The intake room: a validated payment is claimed with one conditional write, then either sent in
@@ -334,8 +334,10 @@ export async function upsert(deps: EngineDeps, module: SystemModule, parsed: Par
     if (foreignTo(existing, ids.caller)) return { kind: 'foreign', record: existing };
     if (samePayload(existing.payloadHash, parsed.request, hash)) return { kind: 'unchanged', record: (await noteConfirmed(deps, existing, stamp, ids.caller)) ?? existing };
     // A version pending, being reconciled (a create may have happened) or waiting for an operator must
-    // settle first: sending a new version now could create the object twice.
-    if (pending(existing, deps.clock()) || existing.status === 'unknown') return { kind: 'busy', record: existing };
+    // settle first: sending a new version now could create the object twice. So must a held or failed one
+    // whose send may have landed unconfirmed (the mark decide keeps): the module would find that create
+    // and record this version as posted without ever sending it (the review of issue 19).
+    if (pending(existing, deps.clock()) || unconfirmedOf(existing, module.ambiguity)) return { kind: 'busy', record: existing };
     const p = await plan(deps, module, ids.deadline, log);
     const now = deps.clock();
     const { error: _e, result: _r, reconcileResends: _c, ...base } = settledBase(existing, now);

@@ -216,7 +216,8 @@ export function applyOutcome(record: PaymentRecord, outcome: Outcome, ctx: Outco
       if (ctx.policy === 'resend') return retryLater(record, attempts, outcome, ctx, 'ambiguous');
       const unconfirmed = unconfirmedAfter(record, now);
       if (ctx.policy === 'reconcile') {
-        const wakeAt = now + settings.reconcileDelayMs;
+        // The worker that reads back may run on a clock up to the stated skew ahead (decide's readableFrom).
+        const wakeAt = now + settings.reconcileDelayMs + settings.clockSkewMs;
         return {
           record: {
             ...scheduled({ ...record, attempts, unconfirmed }, now, wakeAt, ctx.fence()),

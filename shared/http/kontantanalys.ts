@@ -23,7 +23,9 @@ function upsertReply(result: UpsertResult, module: SystemDescription): HttpReply
         ? 'is unknown (an earlier create may or may not have happened) and waits for an operator: resolve it with `paybridge payments resolve`, then send this version again'
         : result.record.status === 'reconciling'
           ? 'is being reconciled with Kontantanalys. Send this one again in a few seconds'
-          : 'is being sent right now. Send this one again in a few seconds';
+          : result.record.status === 'held' || result.record.status === 'failed'
+            ? `is ${result.record.status} and may already be in Kontantanalys: an operator reconciles it first (\`paybridge redrive\`), then send this version again`
+            : 'is being sent right now. Send this one again in a few seconds';
     const location = locationOf(result.record, module);
     throw new ProblemError(409, 'update-in-flight', 'The previous version is not settled yet', `The previous version of ${result.record.key} ${why}; nothing was recorded.`, undefined, { statusUrl: location }, { 'retry-after': '5', location });
   }

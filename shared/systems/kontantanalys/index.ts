@@ -160,7 +160,12 @@ export const kontantanalysModule = moduleFactory(KONTANTANALYS, (config, dispatc
       if ('inconclusive' in earlier) return { type: 'retryable', message: `could not check whether an earlier create took effect (${earlier.inconclusive}); nothing was sent` };
       if (earlier.found) {
         await ctx.checkpoint({ remoteId: earlier.found.id, createRequested: false });
-        return { type: 'posted', httpStatus: 200, body: { remoteId: earlier.found.id, action: 'created' }, note: 'an earlier create had taken effect: found, not created again' };
+        // The object found holds what that create sent, which may be an earlier version of the body (one
+        // an operator resolved as posted, then the integrator changed): this version is sent to it, or it
+        // would be recorded as posted while the register keeps the old one (the review of issue 19).
+        const up = await api.update(resource.path, resource.type, earlier.found.id, wire(r, ctx.record.checkpoints as KontantanalysCheckpoints, stockholmDate(clock())));
+        if (!up.ok) return up.outcome;
+        return { type: 'posted', httpStatus: 200, body: { remoteId: earlier.found.id, action: 'created' }, note: 'an earlier create had taken effect: found, not created again, and brought up to this version' };
       }
       await ctx.checkpoint({ createRequested: false });
     }

@@ -42,7 +42,7 @@ describe('decide: what the downstream may hold survives and is looked at first',
     expect(held).toMatchObject({ status: 'held', unconfirmed });
     const d = write(decide(held, { type: 'redrive', by: 'ops' }, ctx()));
     expect(d.record.status).toBe('reconciling');
-    expect(d.wakeAt).toBe(unconfirmed.at + DEFAULT_SETTINGS.reconcileDelayMs);
+    expect(d.wakeAt).toBe(unconfirmed.at + DEFAULT_SETTINGS.reconcileDelayMs + DEFAULT_SETTINGS.clockSkewMs);
     expect(d.record.unconfirmed).toEqual(unconfirmed);
   });
 
@@ -89,7 +89,7 @@ describe('decide: what the downstream may hold survives and is looked at first',
 
   it('a wake-up never reads back before the ambiguous answer plus the reconcile delay; a retry may go early', () => {
     const reconciling = record({ status: 'reconciling', unconfirmed: { ...unconfirmed, at: NOW - 100 }, nextAttemptAt: NOW - 100 + DEFAULT_SETTINGS.reconcileDelayMs, fence: { id: 'a', n: 1 } });
-    expect(decide(reconciling, { type: 'woken', now: true }, ctx())).toMatchObject({ kind: 'defer', until: NOW - 100 + DEFAULT_SETTINGS.reconcileDelayMs });
+    expect(decide(reconciling, { type: 'woken', now: true }, ctx())).toMatchObject({ kind: 'defer', until: NOW - 100 + DEFAULT_SETTINGS.reconcileDelayMs + DEFAULT_SETTINGS.clockSkewMs });
     const retrying = record({ status: 'retrying', nextAttemptAt: NOW + 60_000, fence: { id: 'a', n: 1 } });
     expect(decide(retrying, { type: 'woken', now: true }, ctx()).kind).toBe('attempt');
     expect(decide(retrying, { type: 'woken' }, ctx()).kind).toBe('defer');
