@@ -25,6 +25,8 @@ export const METRIC_NAMES = [
   'stranded',
   /** Waiting payments woken because their system answered again after an outage. */
   'woken',
+  /** Two revisions of one payment reached the downstream (a late success of the earlier one): an operator must reverse one. */
+  'posted_twice',
 ] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 

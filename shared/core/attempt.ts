@@ -152,7 +152,10 @@ export async function settle(
     const fixed = d.record;
     if (await deps.store.replace(fixed, current.version)) {
       const record = { ...fixed, version: current.version + 1 };
-      countOutcome(deps, record);
+      if (d.said === 'posted twice') {
+        log.error('two revisions of one payment reached the downstream: an operator must reverse one', { revision: from.revision ?? 1, current: current.revision ?? 1 });
+        deps.metrics.count(record.system, 'posted_twice');
+      } else countOutcome(deps, record);
       return record;
     }
   }

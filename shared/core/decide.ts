@@ -201,7 +201,13 @@ export function decide(record: PaymentRecord, event: PaymentEvent, ctx: DecideCo
       return { kind: 'attempt', said: record.status === 'reconciling' ? 'reconcile' : 'send' };
     }
     case 'late-posted': {
-      if (record.status === 'posted') return { kind: 'none', said: 'already posted' };
+      if (record.status === 'posted') {
+        if ((record.revision ?? 1) === event.revision) return { kind: 'none', said: 'already posted' };
+        // Both revisions reached the downstream: nothing can take one back from here, so it is said where
+        // an operator looks (the history, the status route, an alarm on the metric the driver counts).
+        const why = `revision ${event.revision} was also posted, late, by an attempt that outlived its deadline, after revision ${record.revision ?? 1} was posted: ${record.system} may hold both; check it there and reverse one`;
+        return { kind: 'write', record: { ...settledBase(record, now), history: withHistory(record, now, 'posted_twice', why) }, said: 'posted twice' };
+      }
       if ((record.revision ?? 1) !== event.revision) {
         // An older revision reached the downstream after a newer one started: neither may be sent again
         // until an operator looks. Nothing is recorded as posted for the wrong revision.

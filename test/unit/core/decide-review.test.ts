@@ -79,7 +79,7 @@ describe('review: a late success of an older revision over a newer one already p
   // posted" and writes nothing, so the downstream holds two payments and nothing says so. The fix is
   // debatable (posted -> unknown emits payment.unknown after payment.posted): at least a history entry
   // and an alarm, or parking it unknown as the retrying/reconciling branch does.
-  it.skip('is recorded, not dropped: the downstream holds both revisions', () => {
+  it('is recorded, not dropped: the downstream holds both revisions', () => {
     const posted = record({ status: 'posted', revision: 2, fence: undefined, nextAttemptAt: undefined, result: { httpStatus: 201, body: {} } });
     const d = decide(posted, { type: 'late-posted', revision: 1, attempts: 1 }, ctx(NOW));
     expect(d.kind).toBe('write');
