@@ -29,6 +29,7 @@ const PAYMENT_RESPONSES = {
   '202': { description: 'Accepted: retrying, reconciling, held or unknown; follow the location header', content: json('PaymentRecord') },
   '400': problem('Malformed JSON or invalid fields (errors[] names each)'),
   '401': problem('No or bad x-api-key or webhook signature'),
+  '403': problem("out-of-scope: the system, ClubId or Kontantanalys externalId is outside the caller's scope (CALLER_SCOPES); nothing recorded or sent"),
   '413': problem('Body over 256 KiB'),
   '415': problem('Not application/json'),
   '409': problem(
@@ -38,7 +39,7 @@ const PAYMENT_RESPONSES = {
 };
 
 /** The read routes answer another caller's record as they answer one never received. */
-const NOT_VISIBLE = "Not received, or received from another caller (a record stored before callers were recorded is visible to every caller)";
+const NOT_VISIBLE = "Not received, received from another caller (a record stored before callers were recorded is visible to every caller), or outside the caller's scope";
 
 const BODIES: Record<string, { schema: string; params?: Json[]; summary: string }> = {
   '/v1/cambio/payment-notices': { schema: 'CambioPaymentNotice', params: [patient], summary: 'Cambio Open Services, Betalningsstatus: "Registrera betalning"' },
@@ -115,7 +116,7 @@ export function buildOpenApi(): Json {
     paths,
     components: {
       securitySchemes: {
-        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'A key of API_KEYS; its entry name=key names the caller (a bare key is its own caller). Each caller sees only the records it submitted.' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: "A key of API_KEYS; its entry name=key names the caller (a bare key is its own caller). Each caller sees only the records it submitted, and posts and reads only within its scope (CALLER_SCOPES), if it has one." },
         webhookSignature: {
           type: 'apiKey',
           in: 'header',

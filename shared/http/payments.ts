@@ -160,7 +160,7 @@ export function paymentRoute(system: string, getDeps: () => Promise<AppDeps>) {
     async handle(req, deps) {
       const module = deps.systems(system);
       if (!module) throw new Error(`system module ${system} is not registered`);
-      // A system outside the caller's scope is refused before its body is even read; a club after it (issue 20, item 5).
+      // A system outside the caller's scope is refused before its body is validated; a club once the body names it (issue 20, item 5).
       assertInScope(req.principal.scope, { system: module.name });
       const parsed = module.parse({ body: req.body, headers: req.headers });
       assertInScope(req.principal.scope, { system: module.name, tenant: parsed.tenant, key: parsed.key });
