@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { encodeRetryMessage, parseMessageKeys, retryMessageFields, UnauthenticatedMessageError, parseRetryMessage } from '../queue/port.js';
 import { queueId, SYSTEMS } from './stack.js';
 
 /**
@@ -97,6 +98,34 @@ export function writeHandlerShim(serviceDir: string, handler: string): void {
   writeFileSync(join(serviceDir, `${path}.cjs`), `// Written by shared/aws/invoke-local.ts for serverless invoke local: osls loads handlers with require().\nmodule.exports = require('./${base}.mjs');\n`);
 }
 
+/**
+ * An SQS event file (`events/retry-message.json`) holds plain messages: a retry worker reads only
+ * messages signed with RETRY_MESSAGE_KEY (issue 20 item 4). Invoked locally, by an operator of the local
+ * stack, it is signed with that stack's key as the stack's queue would have signed it. Bodies already
+ * signed, and anything that is not a retry message, are left as they are.
+ */
+export function signQueueEvent(event: unknown, keyText: string | undefined): unknown {
+  const records = (event as { Records?: unknown } | null)?.Records;
+  if (!keyText || !Array.isArray(records)) return event;
+  const keys = parseMessageKeys(keyText);
+  const signed = records.map((r: unknown) => {
+    const body = (r as { body?: unknown } | null)?.body;
+    if (typeof body !== 'string') return r;
+    try {
+      parseRetryMessage(body, keys);
+      return r;
+    } catch (err) {
+      if (!(err instanceof UnauthenticatedMessageError)) return r;
+    }
+    try {
+      return { ...(r as Json), body: encodeRetryMessage(retryMessageFields(JSON.parse(body)), keys) };
+    } catch {
+      return r;
+    }
+  });
+  return { ...(event as Json), Records: signed };
+}
+
 /** The osls object, as far as this touches it. */
 export interface InvokeServerless {
   serviceDir: string;
@@ -116,10 +145,11 @@ export const isInvokeLocal = (serverless: InvokeServerless) => (serverless.proce
  * after serverless-esbuild has built the bundle (before:invoke:local:invoke, plugins in the order
  * serverless.yml lists them), the shim is written.
  */
-export function invokeLocalHooks(serverless: InvokeServerless, options: { function?: string }): Record<string, () => Promise<void> | void> {
+export function invokeLocalHooks(serverless: InvokeServerless, options: { function?: string; data?: unknown }): Record<string, () => Promise<void> | void> {
   // Its own work folder: `serverless package` (CI, the template test) builds in .esbuild and removes it.
   const esbuild = serverless.service.custom?.esbuild;
   if (esbuild) esbuild.outputWorkFolder = '.esbuild-local';
+  let messageKey: string | undefined;
   const fail = (err: unknown): never => {
     if (err instanceof InvokeLocalError) throw new serverless.classes.Error(err.message);
     throw err;
@@ -132,6 +162,7 @@ export function invokeLocalHooks(serverless: InvokeServerless, options: { functi
         const fn = serverless.service.getFunction(name);
         const local = await fetchLocalEnvironment(readLocalStack(serverless.serviceDir));
         fn.environment = localEnvironment(fn.environment ?? {}, local);
+        messageKey = local.env.RETRY_MESSAGE_KEY;
         // osls looks AWS credentials up for the invocation's environment before the function's own are
         // applied; with these set it finds them at once instead of walking the whole chain (EC2 metadata
         // included). The function gets the same dummy values: it talks to nothing but the local stack.
@@ -148,6 +179,8 @@ export function invokeLocalHooks(serverless: InvokeServerless, options: { functi
     'before:invoke:local:invoke': () => {
       const handler = options.function ? serverless.service.getFunction(options.function).handler : undefined;
       if (handler) writeHandlerShim(serverless.serviceDir, handler);
+      // osls has read the event file into the options it shares with its plugins by now.
+      options.data = signQueueEvent(options.data, messageKey);
     },
   };
 }

@@ -23,6 +23,10 @@ const clubId = { name: 'ClubId', in: 'header', required: true, description: 'The
 const idempotencyKey = { name: 'Idempotency-Key', in: 'header', required: false, description: 'Used as the key when the body has no externalId', schema: { type: 'string', maxLength: 100 } };
 const patient = { name: 'patient', in: 'header', required: false, description: "Cambio's optional patient header; passed on, never shown or logged", schema: { type: 'string', maxLength: 64 } };
 
+/** A signed read is one read (issue 20 item 8): its webhook-id is remembered with its path. */
+const SIGNED_READ_REPLAYED =
+  'Signed requests only: webhook-replayed, the webhook-id was received before with another route or path (a read is bound to its path; the same read again gets its first answer, header idempotent-replayed: true); webhook-in-progress, its first request is still being answered';
+
 const PAYMENT_RESPONSES = {
   '200': { description: 'The same key again: the stored record (header idempotent-replayed: true)', content: json('PaymentRecord') },
   '201': { description: 'Posted', content: json('PaymentRecord') },
@@ -82,7 +86,11 @@ export function buildOpenApi(): Json {
                 '409': problem(`update-in-flight: the previous version is being sent, retry after Retry-After. ${PAYMENT_RESPONSES['409'].description}`),
               },
             }
-          : { summary: 'Our record of a Kontantanalys object and its remote id', parameters: params, responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '404': problem(NOT_VISIBLE) } },
+          : {
+              summary: 'Our record of a Kontantanalys object and its remote id',
+              parameters: params,
+              responses: { '200': { description: 'The record', content: json('PaymentRecord') }, '404': problem(NOT_VISIBLE), '409': problem(SIGNED_READ_REPLAYED) },
+            },
       );
     } else if (route.path === '/v1/payments/{system}/{key}') {
       Object.assign(op, {
@@ -98,6 +106,7 @@ export function buildOpenApi(): Json {
           },
           '401': problem('Unauthenticated'),
           '404': problem(`Unknown system. ${NOT_VISIBLE}`),
+          '409': problem(SIGNED_READ_REPLAYED),
         },
       });
     } else if (route.path === '/v1/openapi.json') {
@@ -122,7 +131,7 @@ export function buildOpenApi(): Json {
           in: 'header',
           name: 'webhook-signature',
           description:
-            "Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature over the raw body, signed with one of the sender's secrets in WEBHOOK_SECRET (several at once while rotating), timestamp within 5 minutes. The caller is the sender. On the routes that record or send, a webhook-id is one delivery: it is remembered for an hour with the route, the path, the ClubId, Idempotency-Key and patient headers and the body; the same delivery again gets the first answer (header idempotent-replayed: true), the same id with any of those changed gets 409 webhook-replayed.",
+            "Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature over the raw body, signed with one of the sender's secrets in WEBHOOK_SECRET (several at once while rotating), timestamp within 5 minutes. The caller is the sender. On every route, reads included, a webhook-id is one delivery: it is remembered for an hour with the route, the path, the ClubId, Idempotency-Key and patient headers and the body; the same delivery again gets the first answer (header idempotent-replayed: true), the same id with any of those changed gets 409 webhook-replayed.",
         },
       },
       schemas: {

@@ -101,7 +101,9 @@ describe('the paybridge command against a local stack', () => {
       paymentTypeId: 0, periodFrom: `${year}-05-08`, periodTo: `${year}-06-08`, personId: '8675682', comment: 'for person 8675682',
     };
     const posted = await call(stack, 'POST', '/v1/nif/membership/payments', payment, { ClubId: '4568' });
-    expect(posted.status).toBe(201);
+    // 201 when sent in process; a busy machine queues the first attempt (202): wait for it to post.
+    expect([201, 202]).toContain(posted.status);
+    await waitForStatus(stack, 'nif-membership', '4568:cli-nif-1', ['posted']);
     // The sandbox's answer names the person ("Payment details added for membership of 8675682 ..."), and
     // the record keeps it as it came: what shows it must hide it (as a keyed ref, or [hidden]).
     const stored = await stack.deps.store.get('nif-membership#4568#4568:cli-nif-1');

@@ -9,6 +9,7 @@ import { makeHandler as kontantanalysSync } from '../../functions/kontantanalys-
 import { makeHandler as nifMembershipPayment } from '../../functions/nif-membership-payment.js';
 import { makeHandler as retryWorker } from '../../functions/retry-worker.js';
 import { makeHandler as sweep } from '../../functions/sweep.js';
+import { signQueueEvent } from '../../shared/aws/invoke-local.js';
 import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { testStack, waitForStatus } from '../helpers/stack.js';
@@ -61,9 +62,17 @@ describe('the event fixtures in events/ drive the Lambda handlers as AWS would',
     expect(stack.cambio!.stats.applied['late-invocation']).toBe(1);
   });
 
-  it('SQS: a message for a settled record is acknowledged', async () => {
-    const out = await retryWorker(getDeps, 'cambio')(fixture<SQSEvent>('retry-message.json'), lambdaContext('retryCambio', 'r3'));
+  it('SQS: a message for a settled record is acknowledged, once signed as the queue signs it; unsigned it is refused', async () => {
+    const plain = fixture<SQSEvent>('retry-message.json');
+    // What `serverless invoke local` does with the file against the local stack (shared/aws/invoke-local.ts).
+    const signed = signQueueEvent(plain, stack.deps.config.env.RETRY_MESSAGE_KEY) as SQSEvent;
+    expect(signed.Records[0]?.body).toMatch(/,"mac":"[0-9a-f]{64}"\}$/);
+    expect(signQueueEvent(signed, stack.deps.config.env.RETRY_MESSAGE_KEY)).toEqual(signed);
+    const out = await retryWorker(getDeps, 'cambio')(signed, lambdaContext('retryCambio', 'r3'));
     expect(out).toEqual({ batchItemFailures: [] });
+    // As it arrives from anyone who may only send to the queue: never read (issue 20 item 4).
+    const refused = await retryWorker(getDeps, 'cambio')(plain, lambdaContext('retryCambio', 'r3b'));
+    expect(refused).toEqual({ batchItemFailures: [{ itemIdentifier: plain.Records[0]?.messageId }] });
   });
 
   it('EventBridge: the sweep runs and finds nothing overdue', async () => {

@@ -93,6 +93,13 @@ describe('serverless invoke local against the running local stack', () => {
     expect(JSON.parse(reply.body)).toMatchObject({ key: 'event-fixture-1', status: 'posted' });
   }, 150_000);
 
+  it('a retry worker reads the event file\'s message, signed with the stack\'s key as its queue would sign it (issue 20 item 4)', async () => {
+    const r = await invoke('retryCambio', 'retry-message.json');
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    // Unsigned, the worker would report it as failed (test/integration/events.test.ts).
+    expect(JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('\n{\n') + 1))).toEqual({ batchItemFailures: [] });
+  }, 150_000);
+
   it('the authorizer, which only API Gateway calls, is declined in a sentence rather than failing on SSM', async () => {
     const r = await invoke('authorize', 'authorizer-request.json');
     expect(r.code).not.toBe(0);
