@@ -1,4 +1,6 @@
-import { KNOWN_DEFECTS, runSeed, type Feature, type SeedResult } from './sim.js';
+import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { KNOWN_DEFECTS, runSeed, type Feature } from './sim.js';
 
 /**
  * `npm run sim -- --seeds N [--payments 20] [--from S] [--enable feature,...]`: one summary line.
@@ -6,7 +8,7 @@ import { KNOWN_DEFECTS, runSeed, type Feature, type SeedResult } from './sim.js'
  * docs/simulation.md explains the model, the faults and the invariants.
  */
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: npm run sim -- (--seeds N [--from S] | --seed S) [--payments N] [--enable ${KNOWN_DEFECTS.join(',')}|all]\n`);
+  process.stderr.write(`${message}\nusage: npm run sim -- (--seeds N [--from S] [--jobs J] | --seed S) [--payments N] [--enable ${KNOWN_DEFECTS.join(',')}|all]\n`);
   process.exit(2);
 }
 
@@ -46,21 +48,53 @@ if (seed !== undefined) {
 }
 
 const from = int('from', 1) as number;
-const started = performance.now();
-const failing: SeedResult[] = [];
-const byInvariant = new Map<string, number[]>();
-for (let s = from; s < from + (seeds as number); s++) {
-  const r = await runSeed(s, { payments, enable });
-  if (r.violations.length > 0) {
-    failing.push(r);
-    for (const inv of new Set(r.violations.map((v) => v.invariant))) byInvariant.set(inv, [...(byInvariant.get(inv) ?? []), s]);
+const count = seeds as number;
+
+/** A worker process's share: its seeds' failures as one JSON line on stdout. */
+async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number }[] }> {
+  const failing: { seed: number; invariants: string[]; violations: number }[] = [];
+  for (let s = first; s < first + n; s++) {
+    const r = await runSeed(s, { payments, enable });
+    if (r.violations.length > 0) failing.push({ seed: s, invariants: [...new Set(r.violations.map((v) => v.invariant))], violations: r.violations.length });
   }
+  return { failing };
 }
+
+const worker = opt('worker-range');
+if (worker !== undefined) {
+  const [a, b] = worker.split(':').map(Number) as [number, number];
+  process.stdout.write(`${JSON.stringify(await runRange(a, b))}\n`);
+  process.exit(0);
+}
+
+// Seeds are independent: one process per core (`--jobs`, default all of them) runs a share of them.
+const jobs = Math.max(1, Math.min(int('jobs', availableParallelism()) as number, count));
+const started = performance.now();
+const shares = Array.from({ length: jobs }, (_, j) => {
+  const lo = from + Math.floor((count * j) / jobs);
+  const hi = from + Math.floor((count * (j + 1)) / jobs);
+  return { lo, n: hi - lo };
+});
+const results = await Promise.all(
+  shares.map(({ lo, n }) =>
+    jobs === 1
+      ? runRange(lo, n)
+      : new Promise<Awaited<ReturnType<typeof runRange>>>((resolve, reject) => {
+          const child = fork(process.argv[1] as string, [...args, '--worker-range', `${lo}:${n}`], { execArgv: process.execArgv, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+          let out = '';
+          child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+          child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`simulation worker exited with ${code}`))));
+        }),
+  ),
+);
+const failing = results.flatMap((r) => r.failing).sort((a, b) => a.seed - b.seed);
+const byInvariant = new Map<string, number[]>();
+for (const f of failing) for (const inv of f.invariants) byInvariant.set(inv, [...(byInvariant.get(inv) ?? []), f.seed]);
 const secs = (performance.now() - started) / 1000;
-const perMinute = Math.round(((seeds as number) / secs) * 60);
+const perMinute = Math.round((count / secs) * 60);
 process.stdout.write(
-  `seeds ${from}..${from + (seeds as number) - 1} (${seeds}), payments ${payments}${enable.size ? `, enabled ${[...enable].join(',')}` : ''}: ` +
-    `${failing.length} failing seed(s), ${failing.reduce((n, r) => n + r.violations.length, 0)} violation(s), ${secs.toFixed(1)} s, ${perMinute} seeds/minute\n`,
+  `seeds ${from}..${from + count - 1} (${count}), payments ${payments}${enable.size ? `, enabled ${[...enable].join(',')}` : ''}: ` +
+    `${failing.length} failing seed(s), ${failing.reduce((n, r) => n + r.violations, 0)} violation(s), ${secs.toFixed(1)} s, ${perMinute} seeds/minute (${jobs} process${jobs > 1 ? 'es' : ''})\n`,
 );
 for (const [inv, list] of byInvariant) process.stdout.write(`  ${inv}: ${list.length} seed(s), first ${list.slice(0, 5).join(', ')}\n`);
 process.exit(failing.length > 0 ? 1 : 0);

@@ -161,6 +161,11 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
       const from = rng.int(0, ACTIVE_MS - 20 * 60_000);
       ds.authBroken.push({ from, to: from + rng.int(60_000, 15 * 60_000) });
     }
+    // Blips: a configuration being rotated, a token endpoint refusing for a moment (seconds to a minute).
+    for (let b = rng.int(0, Math.round(6 * storm)); b > 0; b--) {
+      const from = rng.int(0, ACTIVE_MS - 5 * 60_000);
+      (rng.chance(0.5) ? ds.configBroken : ds.authBroken).push({ from, to: from + rng.int(5_000, 60_000) });
+    }
     for (const w of [...ds.configBroken, ...ds.authBroken]) {
       w.from += SIM_EPOCH;
       w.to += SIM_EPOCH;
