@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { KNOWN_DEFECTS, runSeed, type Feature } from './sim.js';
+import { FEATURES, runSeed, type Feature } from './sim.js';
 
 /**
  * `npm run sim -- --seeds N [--payments 20] [--from S] [--enable feature,...]`: one summary line.
@@ -8,7 +8,7 @@ import { KNOWN_DEFECTS, runSeed, type Feature } from './sim.js';
  * docs/simulation.md explains the model, the faults and the invariants.
  */
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: npm run sim -- (--seeds N [--from S] [--jobs J] | --seed S) [--payments N] [--enable ${KNOWN_DEFECTS.join(',')}|all]\n`);
+  process.stderr.write(`${message}\nusage: npm run sim -- (--seeds N [--from S] [--jobs J] | --seed S) [--payments N] [--enable ${FEATURES.join(',')}|all]\n`);
   process.exit(2);
 }
 
@@ -30,8 +30,8 @@ const int = (name: string, fallback?: number): number | undefined => {
 const enableArg = opt('enable');
 const enable = new Set<Feature>();
 for (const f of enableArg ? enableArg.split(',') : []) {
-  if (f === 'all') KNOWN_DEFECTS.forEach((k) => enable.add(k));
-  else if ((KNOWN_DEFECTS as readonly string[]).includes(f)) enable.add(f as Feature);
+  if (f === 'all') FEATURES.forEach((k) => enable.add(k));
+  else if ((FEATURES as readonly string[]).includes(f)) enable.add(f as Feature);
   else usage(`unknown feature "${f}"`);
 }
 const payments = int('payments', 20) as number;
@@ -51,13 +51,15 @@ const from = int('from', 1) as number;
 const count = seeds as number;
 
 /** A worker process's share: its seeds' failures as one JSON line on stdout. */
-async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number }[] }> {
+async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number }[]; cpuMs: number }> {
   const failing: { seed: number; invariants: string[]; violations: number }[] = [];
+  const cpu = process.cpuUsage();
   for (let s = first; s < first + n; s++) {
     const r = await runSeed(s, { payments, enable });
     if (r.violations.length > 0) failing.push({ seed: s, invariants: [...new Set(r.violations.map((v) => v.invariant))], violations: r.violations.length });
   }
-  return { failing };
+  const used = process.cpuUsage(cpu);
+  return { failing, cpuMs: (used.user + used.system) / 1000 };
 }
 
 const worker = opt('worker-range');
@@ -94,7 +96,7 @@ const secs = (performance.now() - started) / 1000;
 const perMinute = Math.round((count / secs) * 60);
 process.stdout.write(
   `seeds ${from}..${from + count - 1} (${count}), payments ${payments}${enable.size ? `, enabled ${[...enable].join(',')}` : ''}: ` +
-    `${failing.length} failing seed(s), ${failing.reduce((n, r) => n + r.violations, 0)} violation(s), ${secs.toFixed(1)} s, ${perMinute} seeds/minute (${jobs} process${jobs > 1 ? 'es' : ''})\n`,
+    `${failing.length} failing seed(s), ${failing.reduce((n, r) => n + r.violations, 0)} violation(s), ${secs.toFixed(1)} s, ${perMinute} seeds/minute (${jobs} process${jobs > 1 ? 'es' : ''}, ${(results.reduce((n, r) => n + r.cpuMs, 0) / count).toFixed(1)} ms CPU per seed)\n`,
 );
 for (const [inv, list] of byInvariant) process.stdout.write(`  ${inv}: ${list.length} seed(s), first ${list.slice(0, 5).join(', ')}\n`);
 process.exit(failing.length > 0 ? 1 : 0);

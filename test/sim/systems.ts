@@ -68,7 +68,7 @@ interface Order {
 
 export class Downstream {
   readonly effects: Effect[] = [];
-  /** Keys for which a creating request may have been stored (an answer other than a definite "not done"). */
+  /** Keys of which some request reached the downstream (any answer but a definite "not done": refused, 401, 429). */
   readonly touched = new Set<string>();
   faults: CallFaults = NO_CALL_FAULTS;
   /** Reads see what was stored at least this long ago (NIF's read API, BRP's order, Kontantanalys' listing). */
@@ -139,7 +139,8 @@ export class Downstream {
           say('429');
           return { ok: false, outcome: { type: 'rate_limited', httpStatus: 429, waitMs: r.int(1, 30) * 1000, message: 'simulated: 429 Too Many Requests' } };
         }
-        if (creates) this.touched.add(key);
+        // It reached the downstream: from here on the caller cannot know it was not stored.
+        this.touched.add(key);
         if (hang) {
           const stored = r.chance(0.5);
           if (stored) apply();
