@@ -27,7 +27,7 @@ export const FEATURES = [
   'redriveAfterAmbiguous',
   /** Defect 2: a caller's corrected body (or an operator's repost) for a held payment that may have reached the downstream. */
   'revisionAfterReceipt',
-  /** Defect 3: an operator reposts a Kontantanalys object that has a remote id. */
+  /** Defect 3: an operator reposts a Kontantanalys object that has a remote id (or whose create may have happened). */
   'repostKontantanalys',
   /** Defect 4: reads lag behind writes (up to the reconcile delay), so a reconcile made early may miss a stored payment. */
   'wakeBeforeReconcileDelay',
@@ -168,8 +168,8 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
       ds.authBroken.push({ from, to: from + rng.int(60_000, 15 * 60_000) });
     }
     // Blips: a configuration being rotated, a token endpoint refusing for a moment (seconds to a minute).
-    // With redriveAfterAmbiguous they come often: defect 1 needs one to start within a reconcile delay of an ambiguous send.
-    for (let b = rng.int(0, Math.round((on('redriveAfterAmbiguous') ? 24 : 6) * storm)); b > 0; b--) {
+    // With redriveAfterAmbiguous or revisionAfterReceipt they come often: defects 1 and 2 need one to start within a reconcile delay of an ambiguous send.
+    for (let b = rng.int(0, Math.round((on('redriveAfterAmbiguous') || on('revisionAfterReceipt') ? 24 : 6) * storm)); b > 0; b--) {
       const from = rng.int(0, ACTIVE_MS - 5 * 60_000);
       (rng.chance(0.5) ? ds.configBroken : ds.authBroken).push({ from, to: from + rng.int(5_000, 60_000) });
     }
@@ -487,7 +487,7 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
         // Defects 1-3's scenarios are left out unless enabled.
         if (reached && pay.system !== 'brp' && pay.system !== 'kontantanalys' && !on('redriveAfterAmbiguous')) continue;
         if (wantRepost && reached && pay.system === 'brp' && !on('revisionAfterReceipt')) continue;
-        if (wantRepost && pay.system === 'kontantanalys' && (r.checkpoints as { remoteId?: number }).remoteId !== undefined && !on('repostKontantanalys')) continue;
+        if (wantRepost && pay.system === 'kontantanalys' && reached && !on('repostKontantanalys')) continue;
         action = wantRepost ? 'repost' : 'redrive';
         done = wantRepost ? await repost(opDeps, pay.pk, 'sim-operator', 'the cause was fixed') : await redrive(opDeps, pay.pk, 'sim-operator');
       }
