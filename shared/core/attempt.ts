@@ -37,14 +37,24 @@ export function attemptContext(deps: EngineDeps, holder: { record: PaymentRecord
     async checkpoint(patch) {
       const current = holder.record;
       const next: PaymentRecord = { ...current, checkpoints: { ...current.checkpoints, ...patch }, updatedAt: new Date(deps.clock()).toISOString() };
-      let written: boolean;
-      try {
-        written = await deps.store.replace(next, current.version);
-      } catch (err) {
-        // The write may have been made: if the item there is this one, it is ours (issue 19, defect 6).
-        const there = await deps.store.get(current.pk).catch(() => undefined);
-        if (!there || !ownWrite(there, { ...next, version: current.version + 1 })) throw err;
-        written = true;
+      let written = false;
+      for (let i = 0; ; i++) {
+        try {
+          written = await deps.store.replace(next, current.version);
+          break;
+        } catch (err) {
+          // The write may have been made: if the item there is this one, it is ours (issue 19, defect 6).
+          const there = await deps.store.get(current.pk).catch(() => undefined);
+          if (there && ownWrite(there, { ...next, version: current.version + 1 })) {
+            written = true;
+            break;
+          }
+          // Not made (the store failed before it, or could not be read): tried again while the attempt has
+          // time, as a settle is. A marker that could not be cleared ("not sent after all") would otherwise
+          // make the attempt ambiguous and park a payment that never left (the simulation, seed 374).
+          if (i >= 2 || signal.aborted || (there !== undefined && there.version !== current.version)) throw err;
+          await deps.sleep(100 * 2 ** i);
+        }
       }
       // A write whose reply was lost and retried (by the SDK) fails its condition against itself: that
       // is this attempt's own progress, not another worker's, and must not become an ambiguous outcome.

@@ -323,16 +323,28 @@ export class DynamoFenceStore implements FenceStore {
     const ours = (seen: Map<number, number>, e: { n: number; deadline: number }) => Math.abs((seen.get(e.n) ?? NaN) - e.deadline) < 1e-4;
     // One write per 80 (DynamoDB's 4 KB expression limit holds about that many); only when some of a
     // chunk were taken before (a duplicate message) one write each for that chunk.
+    // A write that failed with an error may still have been made (its reply lost): read back, and a
+    // value with our mark is ours (issue 19's simulation: such a consume was thrown on, and a parking
+    // system's payment was stranded as unknown though nothing had been sent).
+    const update = async (chunk: typeof marked): Promise<boolean> => {
+      try {
+        return await this.update(id, chunk);
+      } catch (err) {
+        const seen = await this.inspect(id).catch(() => undefined);
+        if (seen && chunk.every((e) => ours(seen, e))) return true;
+        throw err;
+      }
+    };
     for (let i = 0; i < marked.length; i += 80) {
       const chunk = marked.slice(i, i + 80);
-      if (await this.update(id, chunk)) {
+      if (await update(chunk)) {
         for (const e of chunk) won.add(e.n);
         continue;
       }
       const seen = await this.inspect(id);
       for (const e of chunk) {
         if (ours(seen, e)) won.add(e.n);
-        else if (!seen.has(e.n) && ((await this.update(id, [e])) || ours(await this.inspect(id), e))) won.add(e.n);
+        else if (!seen.has(e.n) && ((await update([e])) || ours(await this.inspect(id), e))) won.add(e.n);
       }
     }
     return won;

@@ -1,3 +1,4 @@
+import { encodeRetryMessage, type MessageKeys } from '../../shared/queue/port.js';
 import type { RetryQueue } from '../../shared/queue/port.js';
 import type { Container, World } from './world.js';
 
@@ -30,6 +31,9 @@ export interface SimMessage {
 
 export const VISIBILITY_TIMEOUT_MS = 120_000;
 export const MAX_RECEIVES = 5;
+
+/** The simulation's one RETRY_MESSAGE_KEY, shared by every container as a stage's SSM parameter is. */
+export const SIM_MESSAGE_KEYS: MessageKeys = { sign: 'simulation-retry-message-key-0123456789abcdef', verify: ['simulation-retry-message-key-0123456789abcdef'] };
 
 export class SimQueue {
   private readonly queues = new Map<string, SimMessage[]>();
@@ -88,7 +92,8 @@ export class SimQueue {
               w.log(actor, () => `queue send ${message.reason}: failed, nothing sent`);
               throw new Error('simulated: SendMessage failed');
             }
-            const body = JSON.stringify(message);
+            // Signed as every queue adapter signs (RETRY_MESSAGE_KEY): the worker reads nothing unsigned.
+            const body = encodeRetryMessage(message, SIM_MESSAGE_KEYS);
             this.add(message.system, body, delaySeconds);
             if (r.chance(this.faults.duplicate)) this.add(message.system, body, delaySeconds);
             if (r.chance(this.faults.lostReply)) {

@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { SystemModule } from '../../shared/systems/types.js';
 import { SimLimiter } from './pacer.js';
-import { NO_QUEUE_FAULTS, SimQueue } from './queue.js';
+import { NO_QUEUE_FAULTS, SIM_MESSAGE_KEYS, SimQueue } from './queue.js';
 import { checkpointOnly, NO_STORE_FAULTS, SimStore, short, type Writer } from './store.js';
 import { Downstream, NO_CALL_FAULTS, SIM_SYSTEMS, simModules, type Effect, type SimRequest, type SimSystem } from './systems.js';
 import { Container, SIM_EPOCH, World } from './world.js';
@@ -43,7 +43,7 @@ export type Feature = (typeof FEATURES)[number];
  * (or `enable` in the options) puts one back. Once the engine is fixed, take the feature off this list:
  * every run then includes it.
  */
-export const KNOWN_DEFECTS: readonly Feature[] = [...FEATURES];
+export const KNOWN_DEFECTS: readonly Feature[] = [];
 
 export interface SimOptions {
   payments: number;
@@ -189,7 +189,10 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
   const accept = (pay: Payment, v: number) => {
     const id = `${pay.system}:${pay.key}`;
     const cur = accepted.get(id);
-    if (!cur || v > cur.v) accepted.set(id, { v, at: world.now });
+    // A register kept in step (Kontantanalys' PUT) takes the whole desired state each time: the body it
+    // accepted last is the newest, even an earlier one sent again (a revert). A payment's newest is its
+    // highest revision: an earlier body sent again must never become it (issue 19, defect 5).
+    if (!cur || v > cur.v || pay.system === 'kontantanalys') accepted.set(id, { v, at: world.now });
     const set = acceptedVs.get(id) ?? new Set<number>();
     set.add(v);
     acceptedVs.set(id, set);
@@ -274,6 +277,7 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
       random: rng.next,
       sleep: (ms) => world.sleep(c, ms),
       stopping: c.controller.signal,
+      messageKeys: SIM_MESSAGE_KEYS,
     };
   };
   const onError = (actor: string) => (err: unknown) => world.log(actor, () => `threw: ${(err as Error).message}`);
