@@ -42,6 +42,8 @@ async function main(): Promise<void> {
     dataDir,
     // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
     logHashKeyFile: join(dirname(dataDir), 'log-hash-key'),
+    // The console's sign-in key when OPERATOR_KEYS is unset: made once, owner-only, beside the records.
+    operatorKeyFile: join(dirname(dataDir), 'operator-key'),
     log: human?.log ?? createLogger({ service: 'paybridge', stage: 'local' }),
     ...(human ? { metrics: human.metrics } : {}),
     ...(process.env.SWEEP_INTERVAL_SECONDS ? { sweepIntervalMs: Number(process.env.SWEEP_INTERVAL_SECONDS) * 1000 } : {}),
@@ -99,6 +101,8 @@ async function main(): Promise<void> {
     ],
     routes: HTTP_ROUTES,
     format,
+    consoleUrl: stack.consoleUrl,
+    ...(stack.operatorKey ? { operatorKeyFrom: join(dirname(dataDir), 'operator-key') } : process.env.OPERATOR_KEYS?.trim() ? { operatorKeyFrom: 'of OPERATOR_KEYS' } : {}),
     tryKey: `try-${randomBytes(3).toString('hex')}`,
     year: new Date().getFullYear(),
     cwd: process.cwd(),
