@@ -36,6 +36,26 @@ async function actionable(run: Run, c: CliContext, system: string, key: string, 
   return record;
 }
 
+/**
+ * Keeps the action in the audit log (the console's too: who, when, what, why, the result), when the
+ * context has one. A failure to write it is said, not hidden: the action itself is done.
+ */
+async function audited(run: Run, c: CliContext, what: { action: string; system: string; key: string; reason: string; evidence?: string }, done: OperatorResult): Promise<void> {
+  if (!c.audit) return;
+  try {
+    await c.audit.append({
+      who: run.by,
+      role: 'cli',
+      ...what,
+      ok: done.ok,
+      result: done.ok ? `now ${done.record.status}${what.action === 'repost' ? ` (revision ${done.record.revision})` : ''}` : `refused: ${done.reason}`,
+      ...(done.ok ? { status: done.record.status } : {}),
+    });
+  } catch (err) {
+    run.io.err(`the action is done, but its audit entry could not be written: ${(err as Error).message}`);
+  }
+}
+
 function report(run: Run, done: OperatorResult, action: string, system: string, key: string, said: (r: PaymentRecord) => string): number {
   if (!done.ok) {
     run.io.err(`cannot ${action} ${system} ${key}: ${done.reason}`);
@@ -55,6 +75,7 @@ async function sendAgain(run: Run, system: string, key: string, evidence: string
   const question = `Send ${system} ${key} (${record.status}) again as revision ${(record.revision ?? 1) + 1}? Only if you are sure it did not arrive.`;
   if (!(await confirmed(run.io, run.values.yes, question, 'not re-posted'))) return 1;
   const done = await repost({ ...c, clock: run.io.clock }, pk, run.by, evidence);
+  await audited(run, c, { action: 'repost', system, key, reason: run.values.reason ?? evidence, evidence }, done);
   return report(run, done, 'repost', system, key, (r) => `${system} ${key} queued to be sent again as revision ${r.revision} (by ${run.by})`);
 }
 
@@ -74,9 +95,11 @@ export async function resolve(run: Run): Promise<number> {
   const deps = { ...c, clock: run.io.clock };
   if (modes[0] === 'posted') {
     const done = await resolvePosted(deps, pk, run.by, evidence);
+    await audited(run, c, { action: 'resolve-posted', system, key, reason: run.values.reason ?? evidence, evidence }, done);
     return report(run, done, 'resolve-posted', system, key, () => `${system} ${key} recorded as posted by ${run.by}`);
   }
   const done = await resolveNotPosted(deps, pk, run.by, evidence);
+  await audited(run, c, { action: 'resolve-not-posted', system, key, reason: run.values.reason ?? evidence, evidence }, done);
   return report(run, done, 'resolve-not-posted', system, key, () => `${system} ${key} recorded as not posted (now failed) by ${run.by}; to send it: paybridge repost ${system} ${key} --evidence "..."`);
 }
 
@@ -124,6 +147,7 @@ export async function redriveCommand(run: Run): Promise<number> {
   const refused: { system: string; key: string; reason: string }[] = [];
   for (const r of held) {
     const done = await redrive({ ...c, clock: io.clock }, r.pk, run.by);
+    await audited(run, c, { action: 'redrive', system: r.system, key: r.key, reason: values.reason ?? '(none given: paybridge redrive --reason)' }, done);
     if (done.ok) sent++;
     else refused.push({ system: r.system, key: r.key, reason: done.reason });
     io.progress(`held  ${bar(sent + refused.length, held.length)}`);
