@@ -143,9 +143,11 @@ export async function browsePayments(doc: DynamoDBDocumentClient, tableName: str
         ExpressionAttributeNames: expr.names,
         ExpressionAttributeValues: expr.values,
         ScanIndexForward: false,
-        // Without a filter every item read is a match: read one page's worth. With one, read as much as a
-        // Query returns (1 MB of index items, some thousands), so a rare match is found in few requests.
-        ...(expr.filter ? {} : { Limit: limit }),
+        // Without a filter every item read is a match: read one page's worth and one more, so a page that
+        // ends the list says so (DynamoDB gives a last key whenever it stops at its Limit, even with
+        // nothing after it). With a filter, read as much as a Query returns (1 MB of index items, some
+        // thousands), so a rare match is found in few requests.
+        ...(expr.filter ? {} : { Limit: limit + 1 }),
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
