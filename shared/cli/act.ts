@@ -5,7 +5,7 @@ import { bar, duration, plural } from './format.js';
 import { confirmed, UsageError } from './io.js';
 import { listPage } from './listing.js';
 import type { Run } from './args.js';
-import { assertSystem, CLI_SYSTEMS, recordPkOf } from './systems.js';
+import { assertSystem, CLI_SYSTEMS, findRecord } from './systems.js';
 import { listOption } from './list.js';
 
 const REPOSTABLE: Status[] = ['failed', 'held', 'unknown'];
@@ -68,8 +68,9 @@ function report(run: Run, done: OperatorResult, action: string, system: string, 
 }
 
 async function sendAgain(run: Run, system: string, key: string, evidence: string, asked: string): Promise<number> {
-  const { pk } = await recordPkOf(system, key);
   const c = await run.ctx();
+  // The key as typed, or decoded from the percent-encoded form a status URL shows.
+  const { pk } = await findRecord(c.store, system, key);
   const record = await actionable(run, c, system, key, pk, REPOSTABLE, asked);
   if (!record) return 1;
   const question = `Send ${system} ${key} (${record.status}) again as revision ${(record.revision ?? 1) + 1}? Only if you are sure it did not arrive.`;
@@ -89,8 +90,9 @@ export async function resolve(run: Run): Promise<number> {
   assertSystem(system);
   if (modes[0] === 'repost') return sendAgain(run, system, key, evidence, 'resolve --repost');
 
-  const { pk } = await recordPkOf(system, key);
   const c = await run.ctx();
+  // The key as typed, or decoded from the percent-encoded form a status URL shows.
+  const { pk } = await findRecord(c.store, system, key);
   if (!(await actionable(run, c, system, key, pk, ['unknown'], 'resolve'))) return 1;
   const deps = { ...c, clock: run.io.clock };
   if (modes[0] === 'posted') {
