@@ -1,4 +1,5 @@
 import type { Run } from './args.js';
+import { scrubbedEntry } from './personal.js';
 import { iso, shorten, table } from './format.js';
 import { UsageError } from './io.js';
 import { parseLimit } from './list.js';
@@ -20,6 +21,7 @@ export async function auditCommand(run: Run): Promise<number> {
     if (err instanceof RangeError) throw new UsageError('--cursor is not one this command printed');
     throw err;
   }
+  page = { ...page, entries: page.entries.map(scrubbedEntry) };
   if (values.json) {
     io.out(JSON.stringify({ where: c.where, entries: page.entries, ...(page.cursor ? { cursor: page.cursor } : {}) }, null, 2));
     return 0;
@@ -33,3 +35,4 @@ export async function auditCommand(run: Run): Promise<number> {
   if (page.cursor) io.out(`more: --cursor ${page.cursor}`);
   return 0;
 }
+

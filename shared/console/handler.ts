@@ -7,7 +7,7 @@ import type { AppDeps } from '../deps.js';
 import { findOperator, type Operator } from '../http/operators.js';
 import { publicView } from '../http/payments.js';
 import { ProblemError, problemResponse, type FieldError } from '../http/problem.js';
-import { scrubberFor } from '../cli/personal.js';
+import { scrubbedEntry, scrubberFor } from '../cli/personal.js';
 import type { AuditEntry, AuditLog, BrowseFilter, BrowsePage } from '../store/browse.js';
 import { asset } from './assets.js';
 import { cookieOf, csrfToken, csrfValid, issueSession, readSession, SESSION_COOKIE, sessionCookie, type Session } from './session.js';
@@ -221,7 +221,7 @@ async function route(deps: ConsoleDeps, event: APIGatewayProxyEvent, path: strin
   }
   if (api === 'audit' && method === 'GET') {
     const page = await deps.audit.list({ limit: limitOf(q.limit), ...(q.cursor ? { cursor: q.cursor } : {}) });
-    return json(200, page);
+    return json(200, { ...page, entries: page.entries.map(scrubbedEntry) });
   }
   if (api === 'overview' && method === 'GET') {
     const counts = await stuckCounts(deps);

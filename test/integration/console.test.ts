@@ -96,11 +96,13 @@ describe('the operator console API', () => {
     expect(detail.actions['resolve-posted']).toMatchObject({ allowed: true });
     expect(detail.actions['resolve-posted']?.mayHold).toMatch(/ambiguous/);
     expect(detail.actions.redrive).toMatchObject({ allowed: false });
-    const done = await post('/api/payments/cambio/console-unknown-2/actions/resolve-posted', op, { reason: 'checked Cambio by hand', evidence: 'contact shows PAID in the Cambio UI' });
+    const done = await post('/api/payments/cambio/console-unknown-2/actions/resolve-posted', op, { reason: 'checked Cambio by hand', evidence: 'contact shows PAID in the Cambio UI for 19121212-1212' });
     expect(done.status).toBe(200);
     expect((await stack.deps.store.get('cambio#default#console-unknown-2'))?.status).toBe('posted');
     const audit = (await (await fetch(url('/api/audit'), { headers: { cookie: op.cookie } })).json()) as { entries: { who: string; action: string; key: string; reason: string; ok: boolean }[] };
     expect(audit.entries[0]).toMatchObject({ who: 'olga', action: 'resolve-posted', key: 'console-unknown-2', reason: 'checked Cambio by hand', ok: true });
+    // A person number an operator typed is not shown back.
+    expect(JSON.stringify(audit.entries[0])).not.toContain('19121212-1212');
     const after = (await (await fetch(url('/api/payments/cambio/console-unknown-2'), { headers: { cookie: op.cookie } })).json()) as { timeline: { kind: string; event: string }[] };
     expect(after.timeline.filter((t) => t.kind === 'operator').map((t) => t.event)).toEqual(expect.arrayContaining(['resolved_posted', 'audit: resolve-posted']));
   });
