@@ -58,20 +58,21 @@ export class OverviewRecorder {
   }
 
   metrics(inner: Metrics): Metrics {
-    return {
-      count: (system, name: MetricName, value = 1) => {
+    // Built on the inner sink, so whatever else it offers (a memory sink's counts, read by tests) stays reachable.
+    return Object.assign(Object.create(inner) as Metrics, {
+      count: (system: string, name: MetricName, value = 1) => {
         if (name === 'posted') this.bucket(system).posted += value;
         inner.count(system, name, value);
       },
-      milliseconds: (system, name, value) => {
+      milliseconds: (system: string, name: MetricName, value: number) => {
         if (name === 'post_latency') {
           const b = this.bucket(system);
           if (b.latencies.length < LATENCIES_PER_MINUTE) b.latencies.push(value);
         }
         inner.milliseconds(system, name, value);
       },
-      seconds: (system, name, value) => inner.seconds(system, name, value),
-    };
+      seconds: (system: string, name: MetricName, value: number) => inner.seconds(system, name, value),
+    });
   }
 
   /** Counts the engine's `attempt` lines by outcome (429s, ambiguous answers). */
