@@ -346,7 +346,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         recorder.sample(name, { ...(depth !== undefined ? { depth } : {}), ...(configured !== undefined ? { configured } : {}), ...(state ? { learnt: state.learnedRate ?? state.rate ?? configured } : {}) });
       }
     };
-    void sampleRates().catch(() => undefined);
     const sampler = setInterval(() => void sampleRates().catch(() => undefined), 30_000);
     sampler.unref();
     cleanups.push(() => clearInterval(sampler));
