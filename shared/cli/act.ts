@@ -6,7 +6,7 @@ import { bar, duration, plural } from './format.js';
 import { confirmed, UsageError } from './io.js';
 import { listPage } from './listing.js';
 import type { Run } from './args.js';
-import { assertSystem, CLI_SYSTEMS, recordPkOf } from './systems.js';
+import { assertSystem, CLI_SYSTEMS, findRecord } from './systems.js';
 import { listOption } from './list.js';
 
 const REPOSTABLE: Status[] = ['failed', 'held', 'unknown'];
@@ -37,6 +37,26 @@ async function actionable(run: Run, c: CliContext, system: string, key: string, 
   return record;
 }
 
+/**
+ * Keeps the action in the audit log (the console's too: who, when, what, why, the result), when the
+ * context has one. A failure to write it is said, not hidden: the action itself is done.
+ */
+async function audited(run: Run, c: CliContext, what: { action: string; system: string; key: string; reason: string; evidence?: string }, done: OperatorResult): Promise<void> {
+  if (!c.audit) return;
+  try {
+    await c.audit.append({
+      who: run.by,
+      role: 'cli',
+      ...what,
+      ok: done.ok,
+      result: done.ok ? `now ${done.record.status}${what.action === 'repost' ? ` (revision ${done.record.revision})` : ''}` : `refused: ${done.reason}`,
+      ...(done.ok ? { status: done.record.status } : {}),
+    });
+  } catch (err) {
+    run.io.err(`the action is done, but its audit entry could not be written: ${(err as Error).message}`);
+  }
+}
+
 function report(run: Run, done: OperatorResult, action: string, system: string, key: string, said: (r: PaymentRecord) => string): number {
   if (!done.ok) {
     run.io.err(`cannot ${action} ${system} ${key}: ${done.reason}`);
@@ -59,8 +79,9 @@ function preview(run: Run, deps: OperatorDeps, record: PaymentRecord, action: Pa
 }
 
 async function sendAgain(run: Run, system: string, key: string, evidence: string, asked: string): Promise<number> {
-  const { pk } = await recordPkOf(system, key);
   const c = await run.ctx();
+  // The key as typed, or decoded from the percent-encoded form a status URL shows.
+  const { pk } = await findRecord(c.store, system, key);
   const record = await actionable(run, c, system, key, pk, REPOSTABLE, asked);
   if (!record) return 1;
   const deps = { ...c, clock: run.io.clock };
@@ -78,9 +99,11 @@ async function sendAgain(run: Run, system: string, key: string, evidence: string
   if (!(await confirmed(run.io, run.values.yes, question, 'not re-posted'))) return 1;
   if (asserted) {
     const resolved = await resolveNotPosted(deps, pk, run.by, evidence);
+    await audited(run, c, { action: 'resolve-not-posted', system, key, reason: run.values.reason ?? evidence, evidence }, resolved);
     if (!resolved.ok) return report(run, resolved, asked, system, key, () => '');
   }
   const done = await repost(deps, pk, run.by, evidence);
+  await audited(run, c, { action: 'repost', system, key, reason: run.values.reason ?? evidence, evidence }, done);
   return report(run, done, 'repost', system, key, (r) =>
     r.status === 'reconciling' ? `${system} ${key} queued to be reconciled first (by ${run.by})` : `${system} ${key} queued to be sent again as revision ${r.revision ?? 1} (by ${run.by})`,
   );
@@ -96,17 +119,20 @@ export async function resolve(run: Run): Promise<number> {
   assertSystem(system);
   if (modes[0] === 'repost') return sendAgain(run, system, key, evidence, 'resolve --repost');
 
-  const { pk } = await recordPkOf(system, key);
   const c = await run.ctx();
+  // The key as typed, or decoded from the percent-encoded form a status URL shows.
+  const { pk } = await findRecord(c.store, system, key);
   const record = await actionable(run, c, system, key, pk, ['unknown', 'held'], 'resolve');
   if (!record) return 1;
   const deps = { ...c, clock: run.io.clock };
   if (!preview(run, deps, record, modes[0] === 'posted' ? 'resolve-posted' : 'resolve-not-posted').allowed) return 1;
   if (modes[0] === 'posted') {
     const done = await resolvePosted(deps, pk, run.by, evidence);
+    await audited(run, c, { action: 'resolve-posted', system, key, reason: run.values.reason ?? evidence, evidence }, done);
     return report(run, done, 'resolve-posted', system, key, () => `${system} ${key} recorded as posted by ${run.by}`);
   }
   const done = await resolveNotPosted(deps, pk, run.by, evidence);
+  await audited(run, c, { action: 'resolve-not-posted', system, key, reason: run.values.reason ?? evidence, evidence }, done);
   return report(run, done, 'resolve-not-posted', system, key, () => `${system} ${key} recorded as not posted (now failed) by ${run.by}; to send it: paybridge repost ${system} ${key} --evidence "..."`);
 }
 
@@ -165,6 +191,7 @@ export async function redriveCommand(run: Run): Promise<number> {
   const refused: { system: string; key: string; reason: string }[] = [];
   for (const r of held) {
     const done = await redrive({ ...c, clock: io.clock }, r.pk, run.by);
+    await audited(run, c, { action: 'redrive', system: r.system, key: r.key, reason: values.reason ?? '(none given: paybridge redrive --reason)' }, done);
     if (done.ok) sent++;
     else refused.push({ system: r.system, key: r.key, reason: done.reason });
     io.progress(`held  ${bar(sent + refused.length, held.length)}`);

@@ -1,6 +1,6 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { parseMessageKeys, type MessageKeys, type RetryQueue } from '../queue/port.js';
-import { fenceMinter, type CliContext } from './context.js';
+import { AUDIT_TTL_DAYS, fenceMinter, type CliContext } from './context.js';
 import { CLI_SYSTEMS } from './systems.js';
 
 interface Queues {
@@ -34,7 +34,8 @@ async function stageMessageKeys(stage: string, region: string, env: Record<strin
  * counts dead letters: listing and showing read the table alone.
  */
 export async function awsContext(stage: string, region: string): Promise<CliContext> {
-  const { DynamoRecordStore, makeDynamoClient } = await import('../store/dynamo.js');
+  const [{ DynamoRecordStore, makeDynamoClient, documentClient }, { AuditLog }] = await Promise.all([import('../store/dynamo.js'), import('../store/browse.js')]);
+  const dynamo = makeDynamoClient({ region });
   let queues: Promise<Queues> | undefined;
   const open = () =>
     (queues ??= (async () => {
@@ -50,7 +51,8 @@ export async function awsContext(stage: string, region: string): Promise<CliCont
     })());
   return {
     where: `stage ${stage} (${region})`,
-    store: new DynamoRecordStore(makeDynamoClient({ region }), `paybridge-${stage}-records`),
+    store: new DynamoRecordStore(dynamo, `paybridge-${stage}-records`),
+    audit: new AuditLog(documentClient(dynamo), `paybridge-${stage}-records`, AUDIT_TTL_DAYS),
     queue: { send: async (message, delaySeconds) => (await open()).queue.send(message, delaySeconds) },
     fence: fenceMinter(),
     deadLetters: {

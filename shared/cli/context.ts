@@ -4,6 +4,10 @@ import { resolve } from 'node:path';
 import type { Fence } from '../core/types.js';
 import type { RetryQueue } from '../queue/port.js';
 import type { RecordStore } from '../store/port.js';
+import type { AuditLog } from '../store/browse.js';
+
+/** How long an audit entry the CLI writes is kept: RECORD_TTL_DAYS's default, as long as the records. */
+export const AUDIT_TTL_DAYS = Number(process.env.RECORD_TTL_DAYS ?? 400) || 400;
 
 export interface DeadLetters {
   count(): Promise<number>;
@@ -18,6 +22,8 @@ export interface CliContext {
   /** Fences for the attempts an operator's action queues (unique to this run of the command). */
   fence: () => Fence;
   deadLetters: DeadLetters;
+  /** The audit log operator actions are kept in (the console's too); `paybridge audit` reads it. */
+  audit?: AuditLog;
   /** The local stack's API and sandboxes (simulate only runs there). */
   local?: { apiUrl: string; apiKey: string; sandboxes: Record<string, string | undefined> };
 }
@@ -117,10 +123,12 @@ export async function localContext(path = localFilePath()): Promise<CliContext> 
   const file = readLocalFile(path);
   if (!file) throw new Error(`no local stack found (${path} is missing): start one with npm start, or pass --stage for a deployed stage`);
   useStackHashKey(file);
-  const { DynamoRecordStore, makeDynamoClient } = await import('../store/dynamo.js');
+  const [{ DynamoRecordStore, makeDynamoClient, documentClient }, { AuditLog }] = await Promise.all([import('../store/dynamo.js'), import('../store/browse.js')]);
+  const client = makeDynamoClient({ endpoint: file.dynamoEndpoint });
   return {
     where: `local stack at ${file.apiUrl}`,
-    store: new DynamoRecordStore(makeDynamoClient({ endpoint: file.dynamoEndpoint }), file.tableName),
+    store: new DynamoRecordStore(client, file.tableName),
+    audit: new AuditLog(documentClient(client), file.tableName, AUDIT_TTL_DAYS),
     queue: { send: async (message, delaySeconds) => void (await localHook(file, 'enqueue', { pk: message.pk, delaySeconds, message })) },
     fence: fenceMinter(),
     deadLetters: {

@@ -2,6 +2,8 @@ import { recordHeadline, STATUSES, type PaymentRecord, type Status } from '../co
 import { age, iso, plural, shorten, table } from './format.js';
 import { UsageError } from './io.js';
 import { decodeListCursor, listPage, type ListQuery } from './listing.js';
+import { decodeBrowseCursor, type BrowseFilter } from '../store/browse.js';
+import type { CliContext } from './context.js';
 import type { Run } from './args.js';
 import { scrubberFor } from './personal.js';
 import { assertSystem, CLI_SYSTEMS } from './systems.js';
@@ -54,11 +56,81 @@ function describe(query: ListQuery): string {
   return `${statuses}${systems}${since}`;
 }
 
+function describeFilter(f: BrowseFilter): string {
+  const parts = [f.statuses && f.statuses.length > 0 && f.statuses.length < STATUSES.length ? f.statuses.join(' or ') : 'all statuses'];
+  if (f.systems && f.systems.length > 0 && f.systems.length < CLI_SYSTEMS.length) parts.push(`${f.systems.join(' and ')} only`);
+  if (f.caller) parts.push(`caller ${f.caller}`);
+  if (f.keyPrefix) parts.push(`keys starting ${f.keyPrefix}`);
+  if (f.since !== undefined) parts.push(`created since ${iso(f.since)}`);
+  return parts.join(', ');
+}
+
+/** The filter of `payments list`'s options, or the one its --cursor carries; a usage error before anything is opened. */
+function browseFilter(run: Run): BrowseFilter {
+  const { values, now } = run;
+  if (values.cursor) {
+    if (values.status || values.system || values.since || values.caller || values['key-prefix']) throw new UsageError('--cursor carries the filters of the listing it came from: leave out --status, --system, --since, --caller and --key-prefix');
+    try {
+      return decodeBrowseCursor(values.cursor).f;
+    } catch {
+      // An earlier version's cursor: the fallback listing below reads it, or says it is not one.
+      return {};
+    }
+  }
+  const statuses = listOption(values.status);
+  for (const s of statuses) if (!(STATUSES as readonly string[]).includes(s)) throw new UsageError(`--status must be one or more of ${STATUSES.join(', ')} (comma-separated), not "${s}"`);
+  const systems = listOption(values.system);
+  for (const s of systems) assertSystem(s);
+  const since = parseSince(values.since, now);
+  return {
+    ...(statuses.length > 0 ? { statuses: statuses as Status[] } : {}),
+    ...(systems.length > 0 ? { systems } : {}),
+    ...(values.caller ? { caller: values.caller } : {}),
+    ...(values['key-prefix'] ? { keyPrefix: values['key-prefix'] } : {}),
+    ...(since !== undefined ? { since } : {}),
+  };
+}
+
+/** The listing through the store's listing index (the console's too). */
+async function browseList(run: Run, c: CliContext, limit: number, filter: BrowseFilter): Promise<number> {
+  const { values, io, now } = run;
+  const page = await (c.store.browse as NonNullable<typeof c.store.browse>)({ limit, ...(values.cursor ? { cursor: values.cursor } : { filter }) });
+  const records = page.records;
+  if (values.json) {
+    io.out(JSON.stringify({ where: c.where, payments: records.map(summary), ...(page.cursor ? { cursor: page.cursor } : {}) }, null, 2));
+    return 0;
+  }
+  const heading =
+    records.length === 0
+      ? `no payments on ${c.where}${page.cursor ? ' in the newest part read' : ''} (${describeFilter(filter)})`
+      : `${plural(records.length, 'payment')} on ${c.where}, newest first (${describeFilter(filter)})`;
+  io.out(heading);
+  if (records.length > 0) {
+    const rows = records.map((r) => [r.system, r.key, r.status, String(r.revision ?? 1), String(r.attempts), iso(r.createdAt), age(r.updatedAt, now), lastError(r)]);
+    for (const line of table([['SYSTEM', 'KEY', 'STATUS', 'REV', 'ATTEMPTS', 'CREATED', 'UPDATED', 'LAST ERROR'], ...rows])) io.out(line);
+  }
+  if (page.cursor) io.out(`more: --cursor ${page.cursor}`);
+  return 0;
+}
+
 /** `paybridge payments list`: newest first, every status unless --status names some, a page at a time. */
 export async function list(run: Run): Promise<number> {
   const { values, io, now } = run;
   if (run.args.length > 0) throw new UsageError(`payments list takes no SYSTEM or KEY (got "${run.args.join(' ')}"): filter with --system and --status`);
   const limit = parseLimit(values.limit);
+  const filter = browseFilter(run);
+  const c0 = await run.ctx();
+  // The listing index: a page of any filter in at most three DynamoDB requests (issue 22).
+  if (c0.store.browse) {
+    if (values.cursor) {
+      try {
+        decodeBrowseCursor(values.cursor);
+      } catch {
+        throw new UsageError('--cursor is not one this command printed');
+      }
+    }
+    return browseList(run, c0, limit, filter);
+  }
   let query: ListQuery;
   if (values.cursor) {
     if (values.status || values.system || values.since) throw new UsageError('--cursor carries the filters of the listing it came from: leave out --status, --system and --since');
@@ -75,7 +147,7 @@ export async function list(run: Run): Promise<number> {
       ...(since !== undefined ? { since } : {}),
     };
   }
-  const c = await run.ctx();
+  const c = c0;
   const page = await listPage(c.store, query, limit, values.cursor);
   // Kontantanalys keeps its scheduled run's summary as a record (`run:latest`): not a payment.
   const records = page.records.filter((r) => !(r.system === 'kontantanalys' && r.key.startsWith('run:')));

@@ -9,7 +9,8 @@ export { UsageError, type Io } from './io.js';
 
 export const USAGE = `paybridge: operate payments on the local stack (npm start) or, with --stage, a deployed stage
 
-  paybridge payments list [--status S,S] [--system S,S] [--since 2h|2026-11-22T10:00Z] [--limit 50] [--cursor C]
+  paybridge payments list [--status S,S] [--system S,S] [--since 2h|2026-11-22T10:00Z] [--caller NAME]
+                          [--key-prefix P] [--limit 50] [--cursor C]
                              newest first; every status unless --status names some
   paybridge payments show SYSTEM KEY [--wait]
                              status, schedule, the downstream's answer, checkpoints, history, earlier revisions;
@@ -18,8 +19,10 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
                              an unknown payment: it arrived / it did not arrive / send it again
   paybridge repost SYSTEM KEY --evidence "..." [--yes]
                              a failed, held or unknown payment sent again, as a new revision
-  paybridge redrive [--system S] [--yes]
+  paybridge redrive [--system S] [--reason "..."] [--yes]
                              held payments, then dead-lettered messages
+  paybridge audit [--limit 50] [--cursor C]
+                             operator actions (console and command line), newest first: who, when, what, why, result
   paybridge sign ROUTE BODY [--header "ClubId: 4568"] [--method PUT] [--url URL]
                              a curl for the local stack, signed as a Standard Webhook with its dev secret
   paybridge simulate [--n 40] [--dup 0.25] [--storm 15]
@@ -61,6 +64,7 @@ export async function runCli(argv: string[], ctx: (where: Where) => Promise<CliC
   if (command === 'payments' && sub === 'resolve') return (await import('./act.js')).resolve(run(rest));
   if (command === 'repost') return (await import('./act.js')).repostCommand(run(positionals.slice(1)));
   if (command === 'redrive') return (await import('./act.js')).redriveCommand(run(positionals.slice(1)));
+  if (command === 'audit') return (await import('./audit.js')).auditCommand(run(positionals.slice(1)));
   if (command === 'sign') return (await import('./sign.js')).sign(run(positionals.slice(1)));
   if (command === 'simulate') return (await import('./simulate.js')).simulateCommand(run(positionals.slice(1)));
   if (command === 'sandbox') return (await import('./sandbox.js')).sandboxCommand(run(positionals.slice(1)));

@@ -104,3 +104,12 @@ export function scrubberFor(record: {
 
   return { text, value: (v) => value(v) };
 }
+
+/**
+ * An audit entry as shown (the console, `paybridge audit`): what an operator typed (reason, evidence)
+ * can name a person, so it is hidden by the rules above; the payment's key is an id.
+ */
+export function scrubbedEntry<E extends { key: string; reason: string; evidence?: string; result: string }>(e: E): E {
+  const scrub = scrubberFor({ key: e.key });
+  return { ...e, reason: scrub.text(e.reason), ...(e.evidence ? { evidence: scrub.text(e.evidence) } : {}), result: scrub.text(e.result) };
+}

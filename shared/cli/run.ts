@@ -1,6 +1,6 @@
 import { silenceSdkNodeVersionWarning } from '../quiet.js';
 import type { Io } from './io.js';
-import { runCli, USAGE, UsageError } from './main.js';
+import { runCli, UsageError } from './main.js';
 
 /** A terminal rewrites the status line in place; a log gets a line at most every few seconds. */
 const LOG_PROGRESS_EVERY_MS = 5_000;
@@ -62,7 +62,8 @@ export async function main(argv: string[]): Promise<number> {
       processIo(),
     );
   } catch (err) {
-    process.stderr.write(`paybridge: ${(err as Error).message}\n${err instanceof UsageError ? `\n${USAGE}\n` : ''}`);
+    // The one useful line, and where the rest is: the whole help after it buried the line (issue 22).
+    process.stderr.write(`paybridge: ${(err as Error).message}\n${err instanceof UsageError ? 'paybridge --help lists every command and option\n' : ''}`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

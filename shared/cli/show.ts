@@ -5,7 +5,7 @@ import { age, duration, iso, shorten, table, when } from './format.js';
 import { UsageError } from './io.js';
 import type { Run } from './args.js';
 import { scrubberFor } from './personal.js';
-import { recordPkOf } from './systems.js';
+import { findRecord } from './systems.js';
 
 /** A downstream's body is shown on one line, cut here: `--json` has all of it. */
 const BODY_WIDTH = 200;
@@ -43,6 +43,8 @@ export async function shownRecord(record: PaymentRecord, module: SystemModule, n
 type Shown = Awaited<ReturnType<typeof shownRecord>>;
 
 function errorLine(e: RecordError): string {
+  // An operator's decision says so itself ("resolved as not posted by ..."): no kind in front of it.
+  if (e.kind === 'resolved') return e.message;
   const http = e.httpStatus ? `, HTTP ${e.httpStatus}` : '';
   return `${e.kind}${http}: ${e.code ? `${e.code}: ` : ''}${e.message}`;
 }
@@ -70,7 +72,8 @@ export function render(v: Shown, now: number): string[] {
       ['failed in a row', schedule ? String(schedule.failuresInARow) : undefined],
       ['budget left', schedule ? `${duration(schedule.budgetLeftSeconds * 1000)} (until ${iso(schedule.budgetEndsAt)})` : undefined],
       ['error', v.error ? errorLine(v.error) : undefined],
-      ['result', v.result ? `HTTP ${v.result.httpStatus}${v.result.note ? `: ${v.result.note}` : ''}` : undefined],
+      // HTTP status 0: no downstream answer, an operator's decision (resolve --posted); its note says so.
+      ['result', v.result ? (v.result.httpStatus === 0 ? (v.result.note ?? 'recorded by an operator; nothing was sent') : `HTTP ${v.result.httpStatus}${v.result.note ? `: ${v.result.note}` : ''}`) : undefined],
       ['response', v.result && v.result.body !== undefined ? shorten(valueText(v.result.body), BODY_WIDTH) : undefined],
       ['status route', v.statusUrl],
     ]),
@@ -107,9 +110,10 @@ const WAIT_STEP_MS = 200;
 export async function show(run: Run): Promise<number> {
   const [system, key, ...extra] = run.args;
   if (!system || !key || extra.length > 0) throw new UsageError('usage: paybridge payments show SYSTEM KEY [--wait]');
-  const { pk, module } = await recordPkOf(system, key);
   const c = await run.ctx();
-  let record = await c.store.get(pk);
+  const found = await findRecord(c.store, system, key);
+  const { pk, module } = found;
+  let record = found.record;
   if (!record) {
     run.io.err(`no ${system} payment with key "${key}" on ${c.where}`);
     return 1;

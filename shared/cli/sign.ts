@@ -33,7 +33,10 @@ async function localSecret(): Promise<{ secret: string; from: string }> {
 export async function sign(run: Run): Promise<number> {
   const { values, io } = run;
   const [route, bodyArg, ...extra] = run.args;
-  if (!route || bodyArg === undefined || extra.length > 0) throw new UsageError('usage: paybridge sign ROUTE BODY (BODY may be @file) [--header "ClubId: 4568"] [--method PUT] [--url http://127.0.0.1:3000]');
+  if (!route || bodyArg === undefined || extra.length > 0) {
+    // The running stack's URL (or PORT's), as the command would use it: not a fixed port 3000.
+    throw new UsageError(`usage: paybridge sign ROUTE BODY (BODY may be @file) [--header "ClubId: 4568"] [--method PUT] [--url ${localBase()}]`);
+  }
   if (values.stage) throw new UsageError('sign is for the local stack: a deployed stage verifies with its own WEBHOOK_SECRET, which only the terminal provider should hold');
   if (!route.startsWith('/')) throw new UsageError(`ROUTE is a path such as /v1/cambio/payment-notices, not "${route}"`);
   let body = bodyArg;
@@ -46,7 +49,7 @@ export async function sign(run: Run): Promise<number> {
   }
   const method = (values.method ?? 'POST').toUpperCase();
   if (!/^[A-Z]+$/.test(method)) throw new UsageError(`--method must be an HTTP method, not "${values.method}"`);
-  const base = (values.url ?? readLocalFile()?.apiUrl ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
+  const base = (values.url ?? localBase()).replace(/\/+$/, '');
   const extraHeaders = (values.header ?? []).map(header);
   const { secret, from } = values.secret ? { secret: values.secret, from: '--secret' } : await localSecret();
 
@@ -83,4 +86,9 @@ export async function sign(run: Run): Promise<number> {
   }
   io.err(`signed with ${from}; the routes accept it for 5 minutes${isJson ? '' : '. The body is not JSON: expect 400 malformed-json'}`);
   return 0;
+}
+
+/** Where the local stack answers: its file's URL while it runs, else PORT (default 3000) on loopback. */
+function localBase(): string {
+  return readLocalFile()?.apiUrl ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`;
 }

@@ -1,4 +1,4 @@
-import { recordPk } from '../core/types.js';
+import { recordPk, type PaymentRecord } from '../core/types.js';
 import type { SystemModule } from '../systems/types.js';
 import { UsageError } from './io.js';
 
@@ -34,9 +34,37 @@ export async function systemModule(system: string): Promise<SystemModule> {
 }
 
 /** The record behind a status-route key, as the route itself finds it (the module's own routeKey). */
-export async function recordPkOf(system: string, key: string): Promise<{ pk: string; module: SystemModule }> {
+export async function recordPkOf(system: string, key: string): Promise<{ pk: string; module: SystemModule; alternative?: string }> {
   const module = await systemModule(system);
+  // A key copied from a status URL (`payments show` prints one) is percent-encoded: `4568%3Aext`. The
+  // key as typed is looked up first; its decoded form is the alternative when the two differ.
+  const decoded = percentDecoded(key);
   const ids = module.routeKey(key);
-  if (!ids) throw new UsageError(`"${key}" is not a ${system} key`);
-  return { pk: recordPk(system, ids.tenant, ids.key), module };
+  const decodedIds = decoded !== undefined ? module.routeKey(decoded) : undefined;
+  if (!ids && !decodedIds) throw new UsageError(`"${key}" is not a ${system} key`);
+  if (!ids && decodedIds) return { pk: recordPk(system, decodedIds.tenant, decodedIds.key), module };
+  const pk = recordPk(system, (ids as { tenant: string }).tenant, (ids as { key: string }).key);
+  return { pk, module, ...(decodedIds ? { alternative: recordPk(system, decodedIds.tenant, decodedIds.key) } : {}) };
+}
+
+/** The key with its percent-escapes decoded, when it has any and they are valid. */
+function percentDecoded(key: string): string | undefined {
+  if (!/%[0-9A-Fa-f]{2}/.test(key)) return undefined;
+  try {
+    const d = decodeURIComponent(key);
+    return d === key ? undefined : d;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record behind a key as typed, or as decoded from its percent-encoded form. */
+export async function findRecord(store: { get(pk: string): Promise<PaymentRecord | undefined> }, system: string, key: string): Promise<{ pk: string; module: SystemModule; record: PaymentRecord | undefined }> {
+  const found = await recordPkOf(system, key);
+  let record = await store.get(found.pk);
+  if (!record && found.alternative) {
+    record = await store.get(found.alternative);
+    if (record) return { pk: found.alternative, module: found.module, record };
+  }
+  return { pk: found.pk, module: found.module, record };
 }

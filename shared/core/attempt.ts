@@ -1,3 +1,4 @@
+import { parkedLogFields } from './parked.js';
 import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
 import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
@@ -191,11 +192,14 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
   const now = deps.clock();
   // Checkpoints written during the post moved the version on: settle from the latest one.
   const decision = written(decide(holder.record, { type: 'sent', outcome }, engineContext(deps, module, now)));
-  log.info('attempt', {
+  // A payment that now waits for an operator is a warning, with the downstream's reason and what to check.
+  const parked = decision.record.status === 'held' || decision.record.status === 'unknown';
+  (parked ? log.warn : log.info)('attempt', {
     outcome: outcome.type,
     httpStatus: 'httpStatus' in outcome ? outcome.httpStatus : undefined,
     status: decision.record.status,
     attempts: decision.record.attempts,
+    ...(parked ? parkedLogFields(module.name, decision.record, outcome) : {}),
   });
   const [settled, feedback] = await Promise.all([
     settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {}),

@@ -115,6 +115,8 @@ export interface PaymentRecord {
   dueShard?: string;
   /** Listing index partition `<system>#<status>#<shard>`, sorted by `createdMs`. */
   statusShard?: string;
+  /** Listing index partition (`pay#posted` or `pay#open`), sorted by `createdMs` (shared/store/indexes.ts). */
+  listPart?: string;
   createdMs?: number;
   /** Per-step progress for multi-step systems (BRP order id, Kontantanalys remote id, ...). */
   checkpoints: Record<string, unknown>;

@@ -37,8 +37,10 @@ function upsertReply(result: UpsertResult, module: SystemDescription): HttpReply
     return { status: 200, body: { ...publicView(result.record, module), unchanged: true, remoteId: remoteIdOf(result.record.checkpoints) }, headers: { location: locationOf(result.record, module) } };
   }
   const reply = replyFor({ kind: 'created', record: result.record }, module);
-  // A changed version that posted is an update of something that exists: 200, not 201.
-  const status = result.kind === 'changed' && reply.status === 201 ? 200 : reply.status;
+  // A changed version that posted is an update of something that exists, and a provider matched to one
+  // already registered created nothing: 200 for both, not 201 Created (issue 22).
+  const matched = (result.record.result?.body as { action?: unknown } | undefined)?.action === 'matched';
+  const status = (result.kind === 'changed' || matched) && reply.status === 201 ? 200 : reply.status;
   return { ...reply, status, body: { ...(reply.body as object), remoteId: remoteIdOf(result.record.checkpoints) } };
 }
 

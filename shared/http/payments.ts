@@ -96,7 +96,7 @@ function rejection(record: PaymentRecord, module: SystemDescription): ProblemErr
     error?.kind === 'rejected' ? 'rejected-downstream' : 'payment-failed',
     error?.kind === 'rejected' ? `${module.name} rejected the payment` : 'The payment could not be posted',
     error?.kind === 'rejected'
-      ? `${module.name} answered: ${downstream}. The payment was not registered; correct it and send it with a new key.`
+      ? `${module.name} answered: ${downstream}. The payment was not registered; correct it and send it again under the same key (the corrected body becomes a new revision of this payment).`
       : `${downstream}. The payment was not registered.`,
     undefined,
     {

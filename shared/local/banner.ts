@@ -17,6 +17,9 @@ export interface BannerInput {
   sandboxes: { name: string; url?: string; about: string }[];
   routes: { method: string; path: string }[];
   format: 'human' | 'json';
+  /** The operator console's URL, and where its sign-in key is (a file npm start made, or OPERATOR_KEYS). */
+  consoleUrl?: string;
+  operatorKeyFrom?: string;
   /** A key no earlier run has used, so the examples post (201) instead of answering a replay or a conflict. */
   tryKey: string;
   year: number;
@@ -48,6 +51,7 @@ export function banner(b: BannerInput): string[] {
     '  retry queue   in-process: delays, visibility timeout, dead letters after 5 receives; sweep every minute',
     `  API key       x-api-key: ${b.apiKey}`,
     `  webhooks      ${b.webhookSecretFrom === 'dev' ? 'dev secret' : 'WEBHOOK_SECRET'} ${b.webhookSecret} (sender "webhook"); ${cli} sign ROUTE BODY prints a signed curl`,
+    ...(b.consoleUrl ? [`  console       ${b.consoleUrl} (sign in with the operator key ${b.operatorKeyFrom ? (b.operatorKeyFrom.startsWith('/') ? `in ${shown(b.cwd, b.operatorKeyFrom)}` : b.operatorKeyFrom) : 'of OPERATOR_KEYS'})`] : []),
     `  operator      ${cli} --help (this stack is in ${shown(b.cwd, b.localFile)}; ${
       b.operatorKeyFile ? `operator key in ${shown(b.cwd, b.operatorKeyFile)}, owner-only` : 'OPERATOR_KEYS is set: give the command one as PAYBRIDGE_OPERATOR_KEY'
     })`,

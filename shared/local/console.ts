@@ -73,7 +73,9 @@ function attemptOutcome(f: LogFields): string {
   const http = typeof f.httpStatus === 'number' ? `HTTP ${f.httpStatus}` : '';
   if (outcome === 'posted' && status === 'posted') return http ? `posted (${http})` : 'posted';
   const why = [outcome.replace(/_/g, ' '), http].filter(Boolean).join(', ');
-  return why ? `${status} (${why})` : status;
+  const said = why ? `${status} (${why})` : status;
+  // Held or unknown: the downstream's reason and what to check (shared/core/parked.ts).
+  return typeof f.reason === 'string' ? `${said}: ${cut(f.reason, 120)}${typeof f.check === 'string' ? `; check ${f.check}` : ''}` : said;
 }
 
 export interface ConsoleOptions {

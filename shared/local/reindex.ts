@@ -2,6 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { Logger } from '../log.js';
 import { documentClient } from '../store/client.js';
+import { listPartOf } from '../store/indexes.js';
+import type { Status } from '../core/types.js';
 
 /** Statuses whose records the sweep finds through the due index. */
 const INDEXED_UNFINISHED = ['retrying', 'reconciling', 'held', 'unknown'];
@@ -44,6 +46,46 @@ export async function reindexUnfinished(client: DynamoDBClient, tableName: strin
       } catch (err) {
         // Changed meanwhile (nothing should run yet): that write has written its index entries itself.
         log.warn('record not re-indexed at boot', { error: err });
+      }
+    }
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  return rewritten;
+}
+
+/**
+ * Local stack only, once: a data directory kept from before the listing index (issue 22) has payment
+ * records without `listPart`; each is written again with it, so the console and `payments list` see it.
+ * A Scan, like the one above, before any request and never in AWS (where a one-off backfill would do it).
+ */
+export async function indexForListing(client: DynamoDBClient, tableName: string, log: Logger): Promise<number> {
+  const doc = documentClient(client);
+  let rewritten = 0;
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; page < 10_000; page++) {
+    const out: ScanCommandOutput = await doc.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: 'attribute_exists(#v) AND attribute_exists(#s) AND attribute_not_exists(#l)',
+        ExpressionAttributeNames: { '#s': 'status', '#v': 'version', '#l': 'listPart' },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      try {
+        await doc.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...item, listPart: listPartOf(item.status as Status) },
+            ConditionExpression: '#v = :v',
+            ExpressionAttributeNames: { '#v': 'version' },
+            ExpressionAttributeValues: { ':v': item.version },
+          }),
+        );
+        rewritten++;
+      } catch (err) {
+        log.warn('record not added to the listing index at boot', { error: err });
       }
     }
     start = out.LastEvaluatedKey;

@@ -161,6 +161,8 @@ export async function startLocalApi(
   port: number,
   admin?: { operators: Map<string, Operator>; call: LocalAdmin },
   sqs?: { path: string; call: LocalSqs },
+  /** The operator console (shared/console/handler.ts), served under /console. */
+  consolePage?: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>,
 ): Promise<RunningServer> {
   const routes = HTTP_ROUTES.map((r) => ({ ...r, ...compile(r.path), handler: r.make(getDeps) }));
   return listenGateway((req, res) => {
@@ -212,6 +214,27 @@ export async function startLocalApi(
           if (err instanceof ProblemError) return write(res, problemResponse(err, url.pathname));
           throw err;
         }
+      }
+      if (consolePage && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
+        const body = await readLimited(req);
+        if (body === undefined) return write(res, problemResponse(new ProblemError(413, 'payload-too-large', 'Request body too large', 'The body exceeds the gateway limit.'), url.pathname));
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+        const event = {
+          resource: '/console/{proxy+}',
+          path: url.pathname,
+          httpMethod: req.method ?? 'GET',
+          headers,
+          multiValueHeaders: {},
+          queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : null,
+          multiValueQueryStringParameters: null,
+          pathParameters: null,
+          stageVariables: null,
+          body: body === '' ? null : body,
+          isBase64Encoded: false,
+          requestContext: { requestId, path: url.pathname, httpMethod: req.method, stage: 'local' },
+        } as unknown as APIGatewayProxyEvent;
+        return write(res, await consolePage(event));
       }
       const candidates = routes.filter((r) => r.regex.test(url.pathname));
       const route = candidates.find((r) => r.method === req.method);

@@ -16,7 +16,12 @@ import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
 import { retryMessageFields, type RetryMessage } from '../queue/port.js';
-import { systemOfPk } from '../core/types.js';
+import { systemOfPk, type Fence } from '../core/types.js';
+import { makeConsoleHandler, type ConsoleDeps } from '../console/handler.js';
+import { OverviewRecorder } from '../console/recorder.js';
+import { sessionSecret } from '../console/session.js';
+import { AuditLog, browsePayments } from '../store/browse.js';
+import { documentClient } from '../store/client.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
 import { DynamoWebhookStore } from '../store/webhooks.js';
@@ -29,7 +34,7 @@ import { makeHandler as makeKontantanalysSync } from '../../functions/kontantana
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
-import { reindexUnfinished } from './reindex.js';
+import { indexForListing, reindexUnfinished } from './reindex.js';
 import { tapDynalite, trackDynalite, type DynamoExchange } from './dynamo-tap.js';
 import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
@@ -105,6 +110,13 @@ export function ownerOnlyDataDir(dir: string): void {
 /** Hooks a viewer may call: they only read. Every other hook acts, or hands out secrets (invoke-env). */
 const VIEWER_HOOKS = new Set(['dlq']);
 
+/** Fence ids of the console's actions: its own id and a counter, like a worker's. */
+function consoleFences(): () => Fence {
+  const id = `console.${randomBytes(6).toString('base64url')}`;
+  let n = 0;
+  return () => ({ id, n: n++ });
+}
+
 export interface StackOptions {
   env?: Record<string, string | undefined>;
   /** 0 picks a free port (tests). */
@@ -155,6 +167,10 @@ export interface StackOptions {
 
 export interface Stack {
   url: string;
+  /** The operator console's page. */
+  consoleUrl: string;
+  /** Who may sign in to the console and call the local hooks. */
+  operators: Map<string, Operator>;
   deps: AppDeps;
   /** Every worker's deps (the first is `deps`). */
   workerDeps: AppDeps[];
@@ -257,16 +273,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const config = parseConfig(env);
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
-    await ensureTable(client, config.TABLE_NAME);
+    const { listIndexAdded } = await ensureTable(client, config.TABLE_NAME);
     const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue }, config.messageKeys);
     const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
     cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;
     const modules = buildSystems(config, makeDispatcher(), clock);
     for (const m of opts.modules?.(modules) ?? []) modules.set(m.name, m);
-    const log = opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL);
+    // The console's overview listens to the lines and metrics the engine writes anyway.
+    const recorder = new OverviewRecorder(clock);
+    const log = recorder.log(opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL));
     // Metric lines are CloudWatch's business: locally they are printed only when logs are.
-    const metrics: Metrics = opts.metrics ?? (env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics());
+    const metrics: Metrics = recorder.metrics(opts.metrics ?? (env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics()));
     const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
     const fences = new DynamoFenceStore(client, config.TABLE_NAME);
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
@@ -315,6 +333,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     let boot: SweepReport | undefined;
     if (opts.bootSweep !== false) {
       if (opts.dataDir) await reindexUnfinished(client, config.TABLE_NAME, log);
+      if (opts.dataDir && listIndexAdded) await indexForListing(client, config.TABLE_NAME, log);
       // The process that left them is gone (dynalite's lock on the data directory admits one process),
       // and this one takes no request before this sweep ends: its unfinished attempts end now.
       boot = await sweep(deps, [...modules.keys()], { boot: true, previousRunEnded: true });
@@ -334,6 +353,40 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }, opts.kontantanalysSyncIntervalMs ?? 86_400_000);
       cleanups.push(() => clearInterval(timer));
     }
+
+    // The operator console (issue 22): the same operators as the local hooks (OPERATOR_KEYS, or the one key npm start keeps).
+    const doc = documentClient(client);
+    const consoleDeps: ConsoleDeps = {
+      app: deps,
+      operators,
+      secret: sessionSecret(hashKey ?? randomBytes(32).toString('hex')),
+      secure: false,
+      audit: new AuditLog(doc, config.TABLE_NAME, config.RECORD_TTL_DAYS, clock),
+      browse: (o) => browsePayments(doc, config.TABLE_NAME, o),
+      fence: consoleFences(),
+      overview: async (now) => {
+        const systems: Record<string, unknown> = {};
+        for (const name of modules.keys()) systems[name] = { hour: recorder.series(name, 'hour', now), day: recorder.series(name, 'day', now) };
+        return systems;
+      },
+    };
+    const sampleRates = async () => {
+      for (const [name, m] of modules) {
+        let configured: number | undefined;
+        try {
+          configured = m.maxPerSecond();
+        } catch {
+          configured = undefined;
+        }
+        const state = await limiter.read(name).catch(() => undefined);
+        const depth = await queue.depth(name);
+        recorder.sample(name, { ...(depth !== undefined ? { depth } : {}), ...(configured !== undefined ? { configured } : {}), ...(state ? { learnt: state.learnedRate ?? state.rate ?? configured } : {}) });
+      }
+    };
+    const sampler = setInterval(() => void sampleRates().catch(() => undefined), 30_000);
+    sampler.unref();
+    cleanups.push(() => clearInterval(sampler));
+    const consolePage = makeConsoleHandler(async () => consoleDeps);
 
     // Known once the gateway listens; the hooks below are only called after that.
     let apiUrl = '';
@@ -371,7 +424,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
     };
-    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, config.messageKeys, target, input) });
+    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, config.messageKeys, target, input) }, consolePage);
     apiUrl = api.url;
     cleanups.push(() => api.close());
 
@@ -388,7 +441,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await finish();
       })());
     const kill = () => (closing ??= finish());
-    return { url: api.url, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, operatorKey, close, kill };
+    return { url: api.url, consoleUrl: `${api.url}/console`, operatorKey, operators, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, close, kill };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;

@@ -111,6 +111,8 @@ async function main(): Promise<void> {
     ],
     routes: HTTP_ROUTES,
     format,
+    consoleUrl: stack.consoleUrl,
+    ...(stack.operatorKey ? { operatorKeyFrom: join(dirname(dataDir), 'operator-key') } : process.env.OPERATOR_KEYS?.trim() ? { operatorKeyFrom: 'of OPERATOR_KEYS' } : {}),
     tryKey: `try-${randomBytes(3).toString('hex')}`,
     year: new Date().getFullYear(),
     cwd: process.cwd(),

@@ -7,6 +7,7 @@ import type { PaymentRecord, Status } from '../core/types.js';
 import { dueShardName, statusShardName, withIndexes, type DueKind } from './indexes.js';
 import type { ClaimResult, FenceStore, LimiterStore, ListPage, RecordStore, WebhookStore } from './port.js';
 import { TABLE_KEYS } from './table.js';
+import { browsePayments, type BrowseFilter, type BrowsePage } from './browse.js';
 
 import { documentClient, makeDynamoClient } from './client.js';
 import { DynamoWebhookStore } from './webhooks.js';
@@ -141,6 +142,10 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(err)) return false;
       throw err;
     }
+  }
+
+  browse(opts: { filter?: BrowseFilter; cursor?: string; limit: number }): Promise<BrowsePage> {
+    return browsePayments(this.doc, this.tableName, opts);
   }
 
   async due(system: string, before: number, limit: number, kind: DueKind = 'due', after?: number): Promise<{ pk: string; at: number }[]> {

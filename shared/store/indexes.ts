@@ -22,6 +22,17 @@ export const dueShardName = (system: string, kind: DueKind, shard: number): stri
 export const statusShardName = (system: string, status: string, shard: number): string => `${system}#${status}#${shard}`;
 
 /**
+ * The listing index's partition (`list-index`, by `createdMs`): every payment is in one of two, so a page
+ * of any filter reads at most two partitions (issue 22: the status index needed statuses × systems ×
+ * shards queries). Posted payments are the bulk; the other statuses (what an operator looks for) are
+ * few, so a filter on them reads a small partition. Writes to one partition stay far below a partition's
+ * 1,000 writes a second: a payment writes its index entry once per status change, and every system is
+ * paced to a few sends a second.
+ */
+export const LIST_PARTS = { posted: 'pay#posted', open: 'pay#open', audit: 'audit' } as const;
+export const listPartOf = (status: Status): string => (status === 'posted' ? LIST_PARTS.posted : LIST_PARTS.open);
+
+/**
  * The record with its index attributes derived from its status: every write goes through here, so the
  * indexes can never disagree with the record. A record the sweep must see always has `nextAttemptAt`.
  */
@@ -33,6 +44,7 @@ export function withIndexes(record: PaymentRecord, shards: number, now: number):
   return {
     ...rest,
     statusShard: statusShardName(record.system, record.status, shard),
+    listPart: listPartOf(record.status),
     createdMs: Number.isFinite(createdMs) ? createdMs : now,
     ...(kind ? { dueShard: dueShardName(record.system, kind, shard), nextAttemptAt: record.nextAttemptAt ?? now } : {}),
   };

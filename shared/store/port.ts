@@ -1,5 +1,6 @@
 import type { LimiterState } from '../core/pacing.js';
 import type { PaymentRecord, Status } from '../core/types.js';
+import type { BrowseFilter, BrowsePage } from './browse.js';
 import type { DueKind } from './indexes.js';
 
 export type ClaimResult = { claimed: true } | { claimed: false; existing: PaymentRecord };
@@ -24,6 +25,11 @@ export interface RecordStore {
   due(system: string, before: number, limit: number, kind?: DueKind, after?: number): Promise<{ pk: string; at: number }[]>;
   /** One page of `system`'s records in `status`, newest first, optionally created at or after `since`. */
   list(system: string, status: Status, opts: { limit: number; cursor?: string; since?: number }): Promise<ListPage>;
+  /**
+   * One page of payments of any filter, newest first, through the listing index: at most two Queries
+   * and one BatchGetItem (shared/store/browse.ts). Stores without the index (test doubles) leave it out.
+   */
+  browse?(opts: { filter?: BrowseFilter; cursor?: string; limit: number }): Promise<BrowsePage>;
 }
 
 /** The shared rate limiter's item per system, read and written with optimistic concurrency on `ver`. */

@@ -1,4 +1,4 @@
-import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTimeToLiveCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, UpdateTableCommand, UpdateTimeToLiveCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 /**
  * The single table's shape, shared by the local stack and the tests. serverless.yml declares the same
@@ -10,6 +10,8 @@ import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, Up
  *   system, status and time without a Scan.
  * Both are sharded by a hash of the key, so at volume the writes of one system spread over `shards`
  * partitions instead of one (issue 13).
+ * - `list-index`: `pay#posted` / `pay#open` / `audit` by `createdMs`, with the attributes a listing
+ *   filters on: a console or CLI page of any filter in at most two Queries (issue 22).
  */
 export const TABLE_KEYS = {
   partitionKey: 'pk',
@@ -19,16 +21,48 @@ export const TABLE_KEYS = {
   statusIndex: 'status-index',
   statusIndexHash: 'statusShard',
   statusIndexRange: 'createdMs',
+  listIndex: 'list-index',
+  listIndexHash: 'listPart',
+  listIndexRange: 'createdMs',
   ttlAttribute: 'ttl',
 } as const;
 
-export async function ensureTable(client: DynamoDBClient, tableName: string, waitMs = 10_000): Promise<void> {
+/** The attributes a listing filters on, kept in the index so a filter needs no read of the record. */
+export const LIST_INDEX_ATTRIBUTES = ['status', 'system', 'caller', 'key'];
+
+const LIST_INDEX = {
+  IndexName: TABLE_KEYS.listIndex,
+  KeySchema: [
+    { AttributeName: TABLE_KEYS.listIndexHash, KeyType: 'HASH' as const },
+    { AttributeName: TABLE_KEYS.listIndexRange, KeyType: 'RANGE' as const },
+  ],
+  Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: LIST_INDEX_ATTRIBUTES },
+};
+
+export async function ensureTable(client: DynamoDBClient, tableName: string, waitMs = 10_000): Promise<{ listIndexAdded: boolean }> {
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') return;
-    // Created by a process that ended before the table turned ACTIVE: wait as for our own (below).
-    await untilActive(client, tableName, waitMs);
-    return;
+    if (Table?.TableStatus !== 'ACTIVE') {
+      // Created by a process that ended before the table turned ACTIVE: wait as for our own (below).
+      await untilActive(client, tableName, waitMs);
+    }
+    // A local table kept from before the listing index (issue 22) gets it now; its records are written
+    // again at boot (shared/local/reindex.ts) so they appear in it. In AWS the template adds it.
+    if (!(Table?.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === TABLE_KEYS.listIndex)) {
+      await client.send(
+        new UpdateTableCommand({
+          TableName: tableName,
+          AttributeDefinitions: [
+            { AttributeName: TABLE_KEYS.listIndexHash, AttributeType: 'S' },
+            { AttributeName: TABLE_KEYS.listIndexRange, AttributeType: 'N' },
+          ],
+          GlobalSecondaryIndexUpdates: [{ Create: LIST_INDEX }],
+        }),
+      );
+      await untilActive(client, tableName, waitMs);
+      return { listIndexAdded: true };
+    }
+    return { listIndexAdded: false };
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
   }
@@ -42,6 +76,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
         { AttributeName: TABLE_KEYS.dueIndexRange, AttributeType: 'N' },
         { AttributeName: TABLE_KEYS.statusIndexHash, AttributeType: 'S' },
         { AttributeName: TABLE_KEYS.statusIndexRange, AttributeType: 'N' },
+        { AttributeName: TABLE_KEYS.listIndexHash, AttributeType: 'S' },
       ],
       KeySchema: [{ AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -61,6 +96,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
           ],
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
+        LIST_INDEX,
       ],
     }),
   );
@@ -69,6 +105,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
   await client
     .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_KEYS.ttlAttribute, Enabled: true } }))
     .catch(() => undefined);
+  return { listIndexAdded: false };
 }
 
 /**
