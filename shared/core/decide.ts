@@ -127,7 +127,7 @@ export function holdingsText(record: PaymentRecord, rules: HoldingRules = holdin
   const parts: string[] = [];
   const u = unconfirmedOf(record);
   if (record.status === 'posted') parts.push('the payment (posted)');
-  if (u) parts.push(`maybe revision ${u.revision} (an answer at ${new Date(u.at).toISOString()} left it unconfirmed)`);
+  if (u) parts.push(`maybe revision ${u.revision} (${Number.isFinite(u.at) ? `an answer at ${new Date(u.at).toISOString()}` : 'an earlier answer'} left it unconfirmed)`);
   for (const h of rules.holdings(record.checkpoints ?? {})) parts.push(h.confirmed ? h.what : `maybe ${h.what}`);
   return parts.length > 0 ? parts.join('; ') : 'nothing';
 }

@@ -8,7 +8,7 @@ const record = (over: Partial<PaymentRecord>): PaymentRecord => ({
   budgetFrom: NOW, checkpoints: {}, history: [], correlationId: 'c', createdAt: '', updatedAt: '', ttl: 0, ...over,
 });
 
-describe('previewOperatorAction (until the transition function answers it)', () => {
+describe('previewOperatorAction: the transition function answers before the action is taken', () => {
   it.each([
     ['redrive', 'held', true],
     ['redrive', 'unknown', false],
@@ -26,12 +26,15 @@ describe('previewOperatorAction (until the transition function answers it)', () 
     expect(previewOperatorAction(record({ leaseUntil: NOW + 1000 }), 'redrive', NOW)).toMatchObject({ allowed: false, reason: expect.stringMatching(/in flight/) });
   });
 
-  it('says what the downstream may hold: nothing, an ambiguous send, or confirmed steps', () => {
-    expect(previewOperatorAction(record({ error: { kind: 'auth', message: 'x' } }), 'redrive', NOW).mayHold).toMatch(/^nothing/);
-    expect(previewOperatorAction(record({ status: 'unknown', error: { kind: 'ambiguous', message: 'timeout' } }), 'repost', NOW)).toMatchObject({
-      mayHold: expect.stringMatching(/maybe.*check by hand/),
-      will: expect.stringMatching(/only if you are sure/),
+  it('says what the downstream may hold: nothing, an unconfirmed send, or what it holds, and what the action does about it', () => {
+    expect(previewOperatorAction(record({ error: { kind: 'auth', message: 'x' } }), 'redrive', NOW)).toMatchObject({ mayHold: 'nothing', will: 'send it to nif' });
+    // NIF's second generation cannot be read back: a payment it may hold is refused a repost until an operator resolves it.
+    expect(previewOperatorAction(record({ status: 'unknown', unconfirmed: { since: NOW - 5_000, at: NOW - 5_000, revision: 1 } }), 'repost', NOW)).toMatchObject({
+      allowed: false,
+      mayHold: expect.stringMatching(/^maybe revision 1/),
+      reason: expect.stringMatching(/resolve it --not-posted/),
     });
-    expect(previewOperatorAction(record({ system: 'brp', checkpoints: { orderId: 7 } }), 'repost', NOW).mayHold).toMatch(/orderId/);
+    expect(previewOperatorAction(record({ system: 'nif-membership', pk: 'nif-membership#1#1:k', unconfirmed: { since: NOW - 5_000, at: NOW - 5_000, revision: 1 } }), 'redrive', NOW).will).toMatch(/^reconcile first/);
+    expect(previewOperatorAction(record({ system: 'brp', pk: 'brp#default#k', checkpoints: { orderId: 7 } }), 'repost', NOW)).toMatchObject({ mayHold: 'order 7', will: expect.stringMatching(/resume from what brp holds \(order 7\)/) });
   });
 });
