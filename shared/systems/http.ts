@@ -1,4 +1,12 @@
-import { Agent, request, type Dispatcher } from 'undici';
+// undici's package entry loads all of undici (fetch, WebSocket, the cache, mocks, proxies): in a
+// bundle that is ~45 % of a payment function and most of its cold import (issue 23). Its CommonJS
+// index cannot be tree-shaken, so the two modules the clients use are imported directly: the pooled
+// Agent and the request API (the function the entry installs as Dispatcher.prototype.request). Same
+// code, same timeouts, aborts and keep-alive; test/unit/systems/http.test.ts shows a hung downstream
+// still cut at the deadline, test/unit/bundles.test.ts that fetch and WebSocket stay out.
+import type { Dispatcher } from 'undici';
+import Agent from 'undici/lib/dispatcher/agent.js';
+import request from 'undici/lib/api/api-request.js';
 import { classify, requestWasNotSent, type Observation } from '../core/classify.js';
 import type { Outcome } from '../core/types.js';
 
@@ -47,11 +55,14 @@ export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: 
     return { kind: 'error', sent: false, code: 'DEADLINE', message: 'the attempt reached its deadline before this request was sent' };
   }
   try {
-    const res = await request(call.url, {
+    // What the package entry's request(url, options) does before it dispatches: split the URL.
+    const url = new URL(call.url);
+    const res = await request.call(dispatcher, {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method: call.method,
       headers: call.headers,
       body: call.body,
-      dispatcher,
       headersTimeout: timeouts.headersMs,
       bodyTimeout: timeouts.bodyMs,
       ...(call.signal ? { signal: call.signal } : {}),

@@ -53,6 +53,16 @@ describe('handler bundles', () => {
     );
   }, 60_000);
 
+  it('a payment function bundles undici\'s Agent and request API, not fetch, WebSocket, the cache, mocks or proxies (issue 23)', async () => {
+    const files = await inputs('functions/cambio-payment-notice.ts');
+    const undici = files.filter((f) => f.includes('node_modules/undici/'));
+    expect(undici).toContain('node_modules/undici/lib/dispatcher/agent.js');
+    expect(undici).toContain('node_modules/undici/lib/api/api-request.js');
+    expect(undici).not.toContain('node_modules/undici/index.js');
+    const unwanted = undici.filter((f) => /\/lib\/(web\/(fetch\/index|websocket|cache|eventsource)|cache\/|mock\/|interceptor\/|dispatcher\/(proxy-agent|socks5|env-http-proxy|retry-agent|balanced-pool|h2c))/.test(f));
+    expect(unwanted).toEqual([]);
+  }, 30_000);
+
   it('the status routes and the sweep know the systems by description: no client, no undici; reads send no message', async () => {
     const read = { 'functions/get-payment.ts': true, 'functions/kontantanalys-get.ts': true, 'functions/openapi.ts': true, 'functions/sweep.ts': false, 'functions/kontantanalys-sync.ts': false };
     await Promise.all(
