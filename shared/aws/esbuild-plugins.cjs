@@ -34,5 +34,39 @@ function sourcemapsApart(dir) {
   };
 }
 
-module.exports = (serverless) => [sourcemapsApart(join(serverless?.serviceDir ?? process.cwd(), '.serverless', 'sourcemaps'))];
+/**
+ * undici's HTTP/2 client loads on first use instead of at import (issue 23). undici's client.js requires
+ * client-h2.js at its top, and that module loads `node:http2` at its own top: about 18 ms of a cold start
+ * for a protocol the clients never speak (no Agent here sets allowH2; client.js calls connectH2 only for a
+ * connection that negotiated h2). This hands client.js a function that requires the real module the first
+ * time it is called: esbuild bundles CommonJS modules as closures run on first require, so http2 is loaded
+ * then and only then. Nothing else changes; test/unit/bundles.test.ts imports a built payment function
+ * and checks that http2 stayed unloaded.
+ */
+function undiciHttp2OnFirstUse() {
+  return {
+    name: 'paybridge-undici-http2-on-first-use',
+    setup(build) {
+      build.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) => {
+        if (!/[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/.test(args.importer)) return undefined;
+        return { path: join(args.resolveDir, 'client-h2.js'), namespace: 'paybridge-undici-h2', pluginData: { resolveDir: args.resolveDir } };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'paybridge-undici-h2' }, (args) => ({
+        contents: [
+          "'use strict';",
+          'let connectH2;',
+          'module.exports = function connectH2OnFirstUse(client, socket) {',
+          `  connectH2 ??= require(${JSON.stringify(args.path)});`,
+          '  return connectH2(client, socket);',
+          '};',
+        ].join('\n'),
+        loader: 'js',
+        resolveDir: args.pluginData.resolveDir,
+      }));
+    },
+  };
+}
+
+module.exports = (serverless) => [sourcemapsApart(join(serverless?.serviceDir ?? process.cwd(), '.serverless', 'sourcemaps')), undiciHttp2OnFirstUse()];
 module.exports.sourcemapsApart = sourcemapsApart;
+module.exports.undiciHttp2OnFirstUse = undiciHttp2OnFirstUse;

@@ -1,3 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { SYSTEMS } from '../../shared/aws/stack.js';
@@ -62,6 +67,37 @@ describe('handler bundles', () => {
     const unwanted = undici.filter((f) => /\/lib\/(web\/(fetch\/index|websocket|cache|eventsource)|cache\/|mock\/|interceptor\/|dispatcher\/(proxy-agent|socks5|env-http-proxy|retry-agent|balanced-pool|h2c))/.test(f));
     expect(unwanted).toEqual([]);
   }, 30_000);
+
+  it('a built payment function loads no node:http2 at import (undici\'s HTTP/2 client on first use), and the bundled HTTP client still posts (issue 23)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'paybridge-h2-'));
+    try {
+      // With serverless.yml's plugins, as deployed (source maps go to the service folder here).
+      const options = esbuildOptions(customEsbuild(), join(dir, 'service'));
+      await build({ ...options, entryPoints: ['functions/cambio-payment-notice.ts'], outdir: join(dir, 'fn'), logLevel: 'silent' });
+      const entry = join(dir, 'http-entry.ts');
+      writeFileSync(entry, `export { makeDispatcher, observe } from ${JSON.stringify(resolve('shared/systems/http.ts'))};\n`);
+      await build({ ...options, entryPoints: [entry], outdir: join(dir, 'http'), logLevel: 'silent' });
+      const fn = pathToFileURL(join(dir, 'fn', 'cambio-payment-notice.mjs')).href;
+      const http = pathToFileURL(join(dir, 'http', 'http-entry.mjs')).href;
+      const script = `
+        const before = new Set(process.moduleLoadList);
+        await import(${JSON.stringify(fn)});
+        const loaded = process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule '));
+        const { createServer } = await import('node:http');
+        const server = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(201, { 'content-type': 'application/json' }); res.end('{"ok":true}'); }); });
+        await new Promise((r) => server.listen(0, '127.0.0.1', r));
+        const { makeDispatcher, observe } = await import(${JSON.stringify(http)});
+        const dispatcher = makeDispatcher();
+        const obs = await observe(dispatcher, { method: 'POST', url: 'http://127.0.0.1:' + server.address().port + '/x', headers: {}, body: '{}', signal: AbortSignal.timeout(5000) });
+        await dispatcher.close();
+        server.close();
+        process.stdout.write(JSON.stringify({ http2: loaded.includes('NativeModule http2'), status: obs.status, body: obs.body }));`;
+      const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'ignore'] })) as { http2: boolean; status: number; body: unknown };
+      expect(out).toEqual({ http2: false, status: 201, body: { ok: true } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('the status routes and the sweep know the systems by description: no client, no undici; reads send no message', async () => {
     const read = { 'functions/get-payment.ts': true, 'functions/kontantanalys-get.ts': true, 'functions/openapi.ts': true, 'functions/sweep.ts': false, 'functions/kontantanalys-sync.ts': false };
