@@ -8,8 +8,6 @@ export interface BannerInput {
   webhookSecret: string;
   webhookSecretFrom: 'dev' | 'WEBHOOK_SECRET';
   dataDir: string;
-  /** LOCAL_QUEUE=sqs: the SQS server the retry queues are on (absent: the in-process queue). */
-  sqsEndpoint?: string;
   localFile: string;
   /** The owner-only file of the operator key npm start made; absent when OPERATOR_KEYS is set. */
   operatorKeyFile?: string;
@@ -50,9 +48,7 @@ export function banner(b: BannerInput): string[] {
     '',
     `paybridge is running on ${b.url}`,
     `  records       dynalite, kept in ${shown(b.cwd, b.dataDir)} (a restart keeps them)`,
-    b.sqsEndpoint
-      ? `  retry queue   SQS (fauxqs) at ${b.sqsEndpoint}, polled as Lambda's event source mapping does; dead letters after 5 receives; sweep every minute`
-      : '  retry queue   in-process: delays, visibility timeout, dead letters after 5 receives; sweep every minute',
+    '  retry queue   in-process: delays, visibility timeout, dead letters after 5 receives; sweep every minute',
     `  API key       x-api-key: ${b.apiKey}`,
     `  webhooks      ${b.webhookSecretFrom === 'dev' ? 'dev secret' : 'WEBHOOK_SECRET'} ${b.webhookSecret} (sender "webhook"); ${cli} sign ROUTE BODY prints a signed curl`,
     ...(b.consoleUrl ? [`  console       ${b.consoleUrl} (sign in with the operator key ${b.operatorKeyFrom ? (b.operatorKeyFrom.startsWith('/') ? `in ${shown(b.cwd, b.operatorKeyFrom)}` : b.operatorKeyFrom) : 'of OPERATOR_KEYS'})`] : []),

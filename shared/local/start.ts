@@ -90,7 +90,6 @@ async function main(): Promise<void> {
     webhookSecret: configured || DEV_WEBHOOK_SECRET,
     webhookSecretFrom: configured ? 'WEBHOOK_SECRET' : 'dev',
     dataDir,
-    ...(stack.sqsEndpoint ? { sqsEndpoint: stack.sqsEndpoint } : {}),
     localFile,
     ...(stack.operatorKey ? { operatorKeyFile } : {}),
     defaultLocalFile: localFile === resolve('.data/local.json'),

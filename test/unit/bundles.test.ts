@@ -40,7 +40,8 @@ describe('handler bundles', () => {
   /** A system's folder under shared/systems (the three NIF systems share one). */
   const folderOf = (system: string) => (system.startsWith('nif') ? 'nif' : system);
   /** What every system-specific bundle may share: the module types, the HTTP helpers, the zod messages. */
-  const SHARED_SYSTEM_FILES = ['shared/systems/types.ts', 'shared/systems/http.ts', 'shared/systems/messages.ts'];
+  // holdings.ts: what each system's checkpoints say the downstream holds, pure and client-free (the transition function reads it).
+  const SHARED_SYSTEM_FILES = ['shared/systems/types.ts', 'shared/systems/http.ts', 'shared/systems/messages.ts', 'shared/systems/holdings.ts'];
 
   it('a payment route and a retry worker carry their own system only (issue 14)', async () => {
     const entries = [
