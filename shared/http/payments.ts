@@ -131,6 +131,20 @@ export function replyFor(result: SubmitResult, module: SystemDescription, settin
   if (result.kind === 'downstream-holds') {
     throw new ProblemError(409, 'downstream-holds', 'The downstream holds this payment already', result.reason, undefined, { system: module.name, key: record.key, statusUrl: location, existingStatus: record.status }, { location });
   }
+  if (result.kind === 'earlier-revision' && result.revision.status === 'failed' && result.revision.error) {
+    // That revision's own outcome: the downstream's refusal of it, said to be an earlier revision.
+    const r = result.revision;
+    const refused = rejection({ ...record, error: r.error }, module);
+    throw new ProblemError(
+      refused.status,
+      refused.slug,
+      refused.title,
+      `This body is revision ${r.revision} of the payment, which ended failed: ${refused.detail} Revision ${record.revision ?? 1} replaced it and is ${record.status}; nothing was sent.`,
+      undefined,
+      { ...refused.extra, revision: r.revision, currentRevision: record.revision ?? 1, existingStatus: record.status },
+      refused.headers,
+    );
+  }
   if (result.kind === 'earlier-revision') {
     const r = result.revision;
     const ended = r.error ? `${r.status} (${r.error.code ? `${r.error.code}: ` : ''}${r.error.message})` : r.status;

@@ -94,7 +94,7 @@ describe('the operator console API', () => {
       actions: Record<string, { allowed: boolean; mayHold: string }>;
     };
     expect(detail.actions['resolve-posted']).toMatchObject({ allowed: true });
-    expect(detail.actions['resolve-posted']?.mayHold).toMatch(/ambiguous/);
+    expect(detail.actions['resolve-posted']?.mayHold).toMatch(/^maybe revision 1 \(an answer at .* left it unconfirmed\)/);
     expect(detail.actions.redrive).toMatchObject({ allowed: false });
     const done = await post('/api/payments/cambio/console-unknown-2/actions/resolve-posted', op, { reason: 'checked Cambio by hand', evidence: 'contact shows PAID in the Cambio UI for 19121212-1212' });
     expect(done.status).toBe(200);

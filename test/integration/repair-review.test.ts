@@ -3,7 +3,7 @@ import { redrive, resolvePosted } from '../../shared/core/operator.js';
 import { recordPk, type PaymentRecord } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { settle } from '../../shared/core/attempt.js';
-import { retryMessage } from '../../shared/queue/port.js';
+import { encodeRetryMessage, retryMessage } from '../../shared/queue/port.js';
 import { handleBatch } from '../../shared/core/worker.js';
 import type { SystemModule } from '../../shared/systems/types.js';
 import { CountingDownstream, doubleSystem } from '../helpers/doubles.js';
@@ -137,7 +137,7 @@ describe('repair review: a late success parks the record, and its queued message
       revisions: [{ revision: 1, status: 'failed', payloadHash: 'h', attempts: 1, endedAt: stamp, reason: 'resolved not posted' }],
     };
     expect((await stack.deps.store.claim(rev2)).claimed).toBe(true);
-    const message = JSON.stringify(retryMessage(rev2, 'repost'));
+    const message = encodeRetryMessage(retryMessage(rev2, 'repost'), stack.deps.messageKeys);
     // Revision 1's attempt, which outlived its deadline, comes back with a success: settle finds the
     // record moved on, and the transition function parks it (neither may be sent again until an operator looks).
     const rev1: PaymentRecord = { ...rev2, revision: 1, version: 0, leaseOwner: 'frozen', leaseUntil: now - 60_000, sending: true, revisions: [] };
