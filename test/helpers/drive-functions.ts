@@ -346,7 +346,12 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
     const client = makeDynamoClient({ endpoint: dynamoEndpoint });
     const retrying = await client.send(new ScanCommand({ TableName: tableName, FilterExpression: '#s = :r', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':r': { S: 'retrying' } } }));
     const legacy = retrying.Items?.[0]?.pk;
-    if (legacy) await client.send(new UpdateItemCommand({ TableName: tableName, Key: { pk: legacy }, UpdateExpression: 'REMOVE fence' }));
+    // Overdue, with nobody attempting it (no lease), whichever retrying record the Scan found first: the sweep must write it.
+    if (legacy) {
+      await client.send(
+        new UpdateItemCommand({ TableName: tableName, Key: { pk: legacy }, UpdateExpression: 'REMOVE fence, leaseOwner, leaseUntil, sending SET nextAttemptAt = :past', ExpressionAttributeValues: { ':past': { N: String(Date.now() - 60_000) } } }),
+      );
+    }
     else serverErrors.push('no retrying record was left for the sweep to find');
     client.destroy();
     for (const fn of functions.filter((f) => f.scheduled && f.environment.RETRY_QUEUE_URLS)) {
