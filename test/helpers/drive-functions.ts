@@ -14,6 +14,10 @@ import { CambioSandbox } from '../../shared/systems/cambio/simulator.js';
 import { KontantanalysSandbox } from '../../shared/systems/kontantanalys/simulator.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
 import type { FaultPlan } from '../../shared/systems/sandbox.js';
+import { encodeRetryMessage, type MessageKeys, type RetryMessage } from '../../shared/queue/port.js';
+
+/** The stage's RETRY_MESSAGE_KEY in this drive (the stand-in Parameter Store holds it). */
+const MESSAGE_KEYS: MessageKeys = { sign: 'iam-test-retry-message-key-0123456789abcdef', verify: ['iam-test-retry-message-key-0123456789abcdef'] };
 import { AwsCallRecorder, fakeSqs, fakeSsm } from './aws-calls.js';
 
 type Json = Record<string, any>;
@@ -143,7 +147,7 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
     const faults: Record<string, FaultPlan> = { cambio: cambio.faults, 'nif-membership': nif.faults, 'nif-corporate': nif.faults, nif: nif.faults, brp: brp.faults, kontantanalys: kontantanalys.faults };
     const p = (group: string, values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [`${prefix}/${group}/${k}`, v]));
     const ssm = await fakeSsm({
-      ...p('common', { API_KEYS: `iam-test=${API_KEY}`, WEBHOOK_SECRET: DEV_WEBHOOK_SECRET, LOG_HASH_KEY: 'iam-test-log-hash-key-0123456789', RETRY_MESSAGE_KEY: 'iam-test-retry-message-key-0123456789abcdef' }),
+      ...p('common', { API_KEYS: `iam-test=${API_KEY}`, WEBHOOK_SECRET: DEV_WEBHOOK_SECRET, LOG_HASH_KEY: 'iam-test-log-hash-key-0123456789', RETRY_MESSAGE_KEY: MESSAGE_KEYS.sign }),
       ...p('cambio', { CAMBIO_BASE_URL: cambio.url, CAMBIO_TOKEN_URL: cambio.tokenUrl, CAMBIO_CLIENT_ID: cambio.options.clientId, CAMBIO_CLIENT_SECRET: cambio.options.clientSecret, CAMBIO_SUBSCRIPTION_KEY: cambio.options.subscriptionKey }),
       ...p('nif', {
         NIF_MEMBERSHIP_BASE_URL: nif.url, NIF_SUBSCRIPTION_KEY: nif.options.subscriptionKey, NIF_CLUB_TOKENS: JSON.stringify(nif.options.clubTokens),
@@ -303,14 +307,19 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
      * (the record's copy and fence) while its downstream fails, so the worker queues retries and sees the
      * outage; or as probes, naming the record only (the worker reads it), which end the outage.
      */
+    /** The records each worker was last handed: probes name them when its queue is empty by then (a payment that posted meanwhile). */
+    const seen = new Map<string, { pk: string; system: string }[]>();
     const deliver = async (opts: { failing?: boolean; probes?: boolean } = {}) => {
       for (const fn of workers) {
-        const bodies = sqs.take(fn.consumes as string);
-        if (bodies.length === 0) continue;
-        const Records = bodies.map((body) => {
-          const message = JSON.parse(body) as Json;
-          const sent = opts.probes ? { pk: message.pk, system: message.system, reason: 'probe', now: true } : message;
-          return { messageId: randomUUID(), receiptHandle: randomUUID(), body: JSON.stringify(sent), attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, eventSource: 'aws:sqs', awsRegion: 'eu-north-1' };
+        const taken = sqs.take(fn.consumes as string);
+        const named = taken.map((body) => JSON.parse(body) as Json);
+        if (named.length > 0) seen.set(fn.name, named.map((m) => ({ pk: m.pk, system: m.system })));
+        const messages = opts.probes ? (named.length > 0 ? named : (seen.get(fn.name) ?? [])).map((m) => ({ pk: m.pk, system: m.system, reason: 'probe', now: true })) : named;
+        if (messages.length === 0) continue;
+        const Records = messages.map((message, i) => {
+          // Signed as the queues sign (RETRY_MESSAGE_KEY, issue 20 item 4): a probe names the record only, so the worker reads it (BatchGetItem).
+          const body = opts.probes ? encodeRetryMessage(message as RetryMessage, MESSAGE_KEYS) : (taken[i] as string);
+          return { messageId: randomUUID(), receiptHandle: randomUUID(), body, attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, eventSource: 'aws:sqs', awsRegion: 'eu-north-1' };
         });
         const plan = faults[systemOf(fn) as string];
         if (opts.failing) plan?.push(...Array<'503'>(Records.length * 4).fill('503'));
