@@ -1,3 +1,5 @@
+// The sandboxes' own seeded generator (mulberry32): one generator per seed.
+import { seededRandom } from '../../shared/systems/sandbox.js';
 /**
  * The simulation's scheduler (issue 19): simulated time, a seeded random source, and every pending
  * operation of every actor in one queue ordered by the simulated time it completes at. The engine runs
@@ -5,18 +7,6 @@
  * lets every consequence of it run (all microtasks), and only then picks the next. Nothing reads the
  * real clock or waits on a real timer, so one seed is one run, step for step.
  */
-
-/** mulberry32: small, fast and good enough to pick among operations; one generator per seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export class Rng {
   constructor(readonly next: () => number) {}
@@ -118,7 +108,7 @@ export class World {
   steps = 0;
 
   constructor(seed: number, trace: boolean) {
-    this.rng = new Rng(mulberry32(seed));
+    this.rng = new Rng(seededRandom(seed));
     this.lines = trace ? [] : undefined;
   }
 
