@@ -106,7 +106,7 @@ interface Access {
   ssmGroups: string[];
   /** Single parameters (a name under the stage's prefix), read with GetParameters. */
   ssmParameters?: string[];
-  table?: ('dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem')[];
+  table?: ('dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem' | 'dynamodb:BatchGetItem')[];
   /** Query on the table's indexes (due-index, status-index). */
   queryIndexes?: boolean;
   /** Queues it may send to. */
@@ -174,28 +174,36 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
   for (const r of API_ROUTES) {
     const system: SystemName | undefined = 'posts' in r ? r.posts : undefined;
     const groups = system ? [COMMON_GROUP, SSM_GROUP[system]] : [COMMON_GROUP];
+    const httpEvent = {
+      http: {
+        method: r.method.toLowerCase(),
+        path: r.path,
+        // API Gateway requires a key: the authorizer supplies the caller's (apiKeySourceType AUTHORIZER).
+        private: true,
+        authorizer: { name: AUTHORIZER, type: 'request', resultTtlInSeconds: 0 },
+      },
+    };
+    // One function serving several routes (events out, issue 21): each route is one more event of it.
+    const served = out[r.function];
+    if (served) {
+      (served.definition.events as Json[]).push(httpEvent);
+      continue;
+    }
     out[r.function] = {
       definition: {
         handler: `functions/${r.file}.handler`,
         environment: appEnvironment(cfg, groups, system ? { RETRY_QUEUE_URL: ref(queueId(system)), [RATE_VARIABLE[system]]: String(cfg.rates[system]) } : {}),
-        events: [
-          {
-            http: {
-              method: r.method.toLowerCase(),
-              path: r.path,
-              // API Gateway requires a key: the authorizer supplies the caller's (apiKeySourceType AUTHORIZER).
-              private: true,
-              // REQUEST type with caching off: a request is authorized whichever of x-api-key or webhook-* it carries
-              // (with identity sources, API Gateway would refuse one kind before asking the authorizer).
-              authorizer: { name: AUTHORIZER, type: 'request', resultTtlInSeconds: 0 },
-            },
-          },
-        ],
+        // REQUEST type with caching off: a request is authorized whichever of x-api-key or webhook-* it carries
+        // (with identity sources, API Gateway would refuse one kind before asking the authorizer).
+        events: [httpEvent],
       },
-      // The openapi route reads no record: it needs no table at all.
+      // The openapi route reads no record: it needs no table at all. The events routes keep endpoints,
+      // events and deliveries (shared/events/store.ts): what they write and the events-index they query.
       access: system
         ? { ssmGroups: groups, table: PAYMENT_TABLE, sendTo: [system], readAttributes: [system] }
-        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'] }) },
+        : r.function === 'eventEndpoints'
+          ? { ssmGroups: groups, table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchGetItem'], queryIndexes: true }
+          : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'] }) },
     };
   }
   for (const system of SYSTEMS) {

@@ -8,7 +8,10 @@ import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, Up
  *   sweep, the alarms and the operator's held/unknown lists read.
  * - `status-index` (sparse: payment records only): `<system>#<status>#<shard>` by `createdMs`: listing by
  *   system, status and time without a Scan.
- * Both are sharded by a hash of the key, so at volume the writes of one system spread over `shards`
+ * - `events-index` (sparse; issue 21, shared/events/): `pending#<shard>` on a record whose settlement
+ *   event is not yet handed on (by stamp time), `events#<caller>`, `endpoints#<caller>` and
+ *   `due#<endpoint>` (a delivery not yet done, by its next attempt): events out without a Scan.
+ * The first two are sharded by a hash of the key, so at volume the writes of one system spread over `shards`
  * partitions instead of one (issue 13).
  */
 export const TABLE_KEYS = {
@@ -19,6 +22,9 @@ export const TABLE_KEYS = {
   statusIndex: 'status-index',
   statusIndexHash: 'statusShard',
   statusIndexRange: 'createdMs',
+  eventsIndex: 'events-index',
+  eventsIndexHash: 'eventsKey',
+  eventsIndexRange: 'eventAt',
   ttlAttribute: 'ttl',
 } as const;
 
@@ -42,6 +48,8 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
         { AttributeName: TABLE_KEYS.dueIndexRange, AttributeType: 'N' },
         { AttributeName: TABLE_KEYS.statusIndexHash, AttributeType: 'S' },
         { AttributeName: TABLE_KEYS.statusIndexRange, AttributeType: 'N' },
+        { AttributeName: TABLE_KEYS.eventsIndexHash, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.eventsIndexRange, AttributeType: 'N' },
       ],
       KeySchema: [{ AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -58,6 +66,14 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
           KeySchema: [
             { AttributeName: TABLE_KEYS.statusIndexHash, KeyType: 'HASH' },
             { AttributeName: TABLE_KEYS.statusIndexRange, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+        {
+          IndexName: TABLE_KEYS.eventsIndex,
+          KeySchema: [
+            { AttributeName: TABLE_KEYS.eventsIndexHash, KeyType: 'HASH' },
+            { AttributeName: TABLE_KEYS.eventsIndexRange, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
