@@ -4,7 +4,8 @@ import type { AppDeps } from '../deps.js';
 import type { HttpReply, HttpRequest } from '../http/route.js';
 import { fieldErrors, ProblemError, validationProblem } from '../http/problem.js';
 import { newSecret, secretHint, signingSecrets, DEFAULT_DELIVERY } from './deliver.js';
-import { ENDPOINT_EVENT_TYPES, EVENT_TYPES, eventId, type PaymentEvent } from './model.js';
+import { eventId, type PaymentEvent } from './model.js';
+import { endpointBody, patchBody, recoverBody } from './schema.js';
 import { fanOut } from './relay.js';
 import { eventsRuntime } from './runtime.js';
 import { resolvedProblems, urlProblems } from './ssrf.js';
@@ -15,21 +16,6 @@ import type { Delivery, Endpoint, EventStore } from './store.js';
  * scoped to the authenticated caller: another caller's endpoint or event answers 404, as one that
  * does not exist, and every write of an endpoint has its caller as a condition.
  */
-
-const ALL_TYPES = [...EVENT_TYPES, ...ENDPOINT_EVENT_TYPES] as const;
-
-const endpointBody = z.strictObject({
-  url: z.string().min(1).max(2000),
-  eventTypes: z.array(z.enum(ALL_TYPES)).max(ALL_TYPES.length).optional(),
-  description: z.string().max(200).optional(),
-});
-const patchBody = z.strictObject({
-  url: z.string().min(1).max(2000).optional(),
-  eventTypes: z.array(z.enum(ALL_TYPES)).max(ALL_TYPES.length).optional(),
-  description: z.string().max(200).optional(),
-  enabled: z.literal(true, { message: 'can only be true: re-enables a disabled endpoint (delete an endpoint to stop it)' }).optional(),
-});
-const recoverBody = z.strictObject({ since: z.iso.datetime({ offset: true }) });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const r = schema.safeParse(body ?? {});

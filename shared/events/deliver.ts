@@ -11,7 +11,7 @@ import type { Attempt, Delivery, Endpoint, EventStore } from './store.js';
  * Standard Webhooks' retry schedule (standardwebhooks.com, "Retry schedule"): the delay before each try
  * after the first. Ten tries over about three days; then the delivery is `exhausted`.
  */
-export const RETRY_SCHEDULE_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000] as const;
+export const RETRY_SCHEDULE_MS: readonly number[] = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000];
 
 export interface DeliverySettings {
   schedule: readonly number[];

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { PaymentRecord, Status } from '../core/types.js';
-import { kontantanalysPath, RUN_KEY_PREFIX } from '../systems/kontantanalys/describe.js';
 import { shardOf } from '../store/indexes.js';
 
 /**
@@ -160,6 +159,19 @@ export interface PaymentEvent {
     decision?: string;
     [k: string]: unknown;
   };
+}
+
+/**
+ * The scheduled Kontantanalys run's summary key prefix (shared/systems/kontantanalys/describe.ts); not
+ * imported, as every bundle holds the store and must hold no system's code but its own (issue 14).
+ */
+const RUN_KEY_PREFIX = 'run:';
+
+/** A Kontantanalys object's own route, as kontantanalysPath (shared/systems/kontantanalys/describe.ts) spells it. */
+function kontantanalysPath(key: string): string | undefined {
+  const at = key.indexOf(':');
+  if (at <= 0 || key.startsWith(RUN_KEY_PREFIX)) return undefined;
+  return `/v1/kontantanalys/${key.slice(0, at)}/${encodeURIComponent(key.slice(at + 1).toWellFormed())}`;
 }
 
 /** The status route, as shared/http/payments.ts spells it (not imported: the store would pull in the engine). */

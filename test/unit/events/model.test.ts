@@ -114,3 +114,12 @@ describe('delivery rules', () => {
     expect(refusedAddress('93.184.216.34', false)).toBeUndefined();
   });
 });
+
+describe('the event status URL', () => {
+  it('is the route the record is shown on, as the system modules spell it', async () => {
+    const { kontantanalysPath } = await import('../../../shared/systems/kontantanalys/describe.js');
+    const r = stampEvent({ ...base, pk: 'kontantanalys#t#providers:a/b%', system: 'kontantanalys', key: 'providers:a/b%', status: 'failed' }, 1);
+    expect(eventOf(r)?.data.statusUrl).toBe(kontantanalysPath('providers:a/b%'));
+    expect(stampEvent({ ...base, system: 'kontantanalys', key: 'run:latest', status: 'posted' }, 1).lastEvent).toBeUndefined();
+  });
+});
