@@ -15,11 +15,12 @@ import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
 import { parseRetryMessage, type RetryMessage } from '../queue/port.js';
-import { systemOfPk } from '../core/types.js';
+import { systemOfPk, type PaymentRecord } from '../core/types.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
 import { Deliverer, type DeliverySettings } from '../events/deliver.js';
 import { EventRelay } from '../events/relay.js';
+import { dueEvent } from '../events/model.js';
 import { attachEvents, configuredCallers } from '../events/runtime.js';
 import { ensureEventsIndex, EventStore } from '../events/store.js';
 import type { RecordStore } from '../store/port.js';
@@ -360,17 +361,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
 }
 
-/** The record store, waking `onWrite` after each write that succeeded (the local relay's prompt; its poll is the backstop). */
+/**
+ * The record store, waking `onWrite` after a write that stamped a settlement event (the local relay's
+ * prompt; its poll and boot pass are the backstop). Other writes wake nothing: the relay's reads would
+ * only compete with the engine for the one process dynalite shares with it.
+ */
 function wakingStore(store: RecordStore, onWrite: () => void): RecordStore {
+  const stamps = (record: PaymentRecord) => dueEvent(record) !== undefined;
   return {
     claim: async (record) => {
       const r = await store.claim(record);
-      if (r.claimed) onWrite();
+      if (r.claimed && stamps(record)) onWrite();
       return r;
     },
     replace: async (record, expected) => {
       const ok = await store.replace(record, expected);
-      if (ok) onWrite();
+      if (ok && stamps(record)) onWrite();
       return ok;
     },
     get: (pk) => store.get(pk),
