@@ -115,6 +115,8 @@ interface Access {
   consume?: SystemName;
   /** Queues whose attributes (depth, age) it reads. */
   readAttributes?: SystemName[];
+  /** Consumes the events queue the bus's rule fills (events out, issue 21). */
+  consumeEvents?: boolean;
 }
 
 function role(cfg: StackConfig, fn: string, access: Access): Json {
@@ -140,6 +142,9 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
     statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(queueId(access.consume), 'Arn') });
   }
   if (access.sendTo?.length) statements.push({ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: access.sendTo.map((s) => getAtt(queueId(s), 'Arn')) });
+  if (access.consumeEvents) {
+    statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(EVENTS_QUEUE, 'Arn') });
+  }
   if (access.readAttributes?.length) statements.push({ Effect: 'Allow', Action: ['sqs:GetQueueAttributes'], Resource: access.readAttributes.map((s) => getAtt(queueId(s), 'Arn')) });
   return {
     Type: 'AWS::IAM::Role',
@@ -155,6 +160,18 @@ interface FunctionSpec {
   definition: Json;
   access: Access;
 }
+
+/** Events out (issue 21): the queue between the bus and the delivery function, and its dead letters. */
+export const EVENTS_QUEUE = 'EventsQueue';
+const EVENTS_QUEUE_DLQ = 'EventsQueueDlq';
+const EVENTS_PIPE_DLQ = 'EventsPipeDlq';
+/**
+ * The delivery function's timeout (a 15 s attempt per endpoint side by side, a few per endpoint), shorter
+ * than LEASE_SECONDS like every queue consumer's, and its concurrency: enough for bursts, few enough that
+ * the endpoints' own pacing is not spread over many containers.
+ */
+const EVENT_DELIVERY_TIMEOUT = 60;
+const EVENT_DELIVERY_CONCURRENCY = 5;
 
 const PAYMENT_TABLE: Access['table'] = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'];
 
@@ -259,6 +276,21 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
     // Query on the indexes, never Scan: the daily pass reads the records it needs through status-index.
     access: { ssmGroups: [COMMON_GROUP, SSM_GROUP.kontantanalys], table: PAYMENT_TABLE, queryIndexes: true, sendTo: ['kontantanalys'] },
   };
+  // Events out (issue 21): fed by the bus through EventsQueue, and every minute for the retries that fall due.
+  out.eventDelivery = {
+    definition: {
+      handler: 'functions/event-delivery.handler',
+      timeout: EVENT_DELIVERY_TIMEOUT,
+      reservedConcurrency: EVENT_DELIVERY_CONCURRENCY,
+      environment: appEnvironment(cfg, [COMMON_GROUP]),
+      events: [
+        { sqs: { arn: getAtt(EVENTS_QUEUE, 'Arn'), batchSize: 10, maximumBatchingWindow: 1, maximumConcurrency: EVENT_DELIVERY_CONCURRENCY } },
+        { schedule: { rate: 'rate(1 minute)', enabled: true } },
+      ],
+    },
+    // What shared/events/store.ts sends: Get/Put/Update and BatchGet by key, Query on events-index.
+    access: { ssmGroups: [COMMON_GROUP], table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'], queryIndexes: true, consumeEvents: true },
+  };
   out[AUTHORIZER] = {
     definition: {
       handler: `functions/${AUTHORIZER}.handler`,
@@ -338,12 +370,156 @@ export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json
       AlarmActions: [ref('AlarmTopic')],
     },
   };
+  Object.assign(Resources, eventsResources(cfg));
   const Outputs: Json = {};
   for (const system of SYSTEMS) {
     Outputs[`${queueId(system)}Url`] = { Value: ref(queueId(system)) };
     Outputs[`${dlqId(system)}Url`] = { Value: ref(dlqId(system)) };
   }
   return { Resources, Outputs };
+}
+
+/**
+ * Events out in AWS (issue 21): the table's stream -> a pipe (new events only, a retry limit and a DLQ,
+ * where the defaults would retry a bad record for 24 h and then drop it) -> the stage's bus (AWS-native
+ * consumers add their own rules) -> a rule -> EventsQueue -> the delivery function. The pipe passes the
+ * event's own fields only (InputTemplate): the record's request, which may hold personal data, never
+ * leaves the table.
+ */
+function eventsResources(cfg: StackConfig): Json {
+  const image = (path: string) => `<$.dynamodb.NewImage.${path}>`;
+  const template = {
+    id: image('lastEvent.M.id.S'),
+    type: image('lastEvent.M.type.S'),
+    pk: image('pk.S'),
+    system: image('system.S'),
+    key: image('key.S'),
+    revision: image('lastEvent.M.revision.N'),
+    status: image('lastEvent.M.status.S'),
+    sequence: image('lastEvent.M.seq.N'),
+    at: image('lastEvent.M.at.N'),
+  };
+  const queue = (name: string, extra: Json = {}) => ({ Type: 'AWS::SQS::Queue', Properties: { QueueName: `${cfg.service}-${cfg.stage}-${name}`, SqsManagedSseEnabled: true, ...extra } });
+  return {
+    EventsBus: { Type: 'AWS::Events::EventBus', Properties: { Name: `${cfg.service}-${cfg.stage}-events` } },
+    [EVENTS_PIPE_DLQ]: queue('events-pipe-dlq', { MessageRetentionPeriod: 1_209_600 }),
+    [EVENTS_QUEUE_DLQ]: queue('events-dlq', { MessageRetentionPeriod: 1_209_600 }),
+    [EVENTS_QUEUE]: queue('events', {
+      VisibilityTimeout: 6 * EVENT_DELIVERY_TIMEOUT,
+      MessageRetentionPeriod: 345_600,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(EVENTS_QUEUE_DLQ, 'Arn'), maxReceiveCount: 5 },
+    }),
+    EventsPipeRole: {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        Description: `${cfg.service} ${cfg.stage}: the events pipe only`,
+        AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pipes.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
+        Policies: [
+          {
+            PolicyName: 'eventsPipe',
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                { Effect: 'Allow', Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], Resource: getAtt('RecordsTable', 'StreamArn') },
+                { Effect: 'Allow', Action: ['events:PutEvents'], Resource: getAtt('EventsBus', 'Arn') },
+                { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: getAtt(EVENTS_PIPE_DLQ, 'Arn') },
+              ],
+            },
+          },
+        ],
+      },
+    },
+    EventsPipe: {
+      Type: 'AWS::Pipes::Pipe',
+      Properties: {
+        Name: `${cfg.service}-${cfg.stage}-events`,
+        RoleArn: getAtt('EventsPipeRole', 'Arn'),
+        Source: getAtt('RecordsTable', 'StreamArn'),
+        SourceParameters: {
+          // Only the write that stamped an event carries eventNew (shared/events/model.ts).
+          FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ dynamodb: { NewImage: { eventNew: { S: [{ exists: true }] } } } }) }] },
+          DynamoDBStreamParameters: {
+            StartingPosition: 'TRIM_HORIZON',
+            BatchSize: 10,
+            MaximumRetryAttempts: 10,
+            MaximumRecordAgeInSeconds: 21_600,
+            OnPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+            DeadLetterConfig: { Arn: getAtt(EVENTS_PIPE_DLQ, 'Arn') },
+          },
+        },
+        Target: getAtt('EventsBus', 'Arn'),
+        TargetParameters: {
+          // Every value is a string in the stream's image (numbers too): the delivery function reads them as such.
+          InputTemplate: JSON.stringify(template),
+          EventBridgeEventBusParameters: { Source: 'paybridge', DetailType: 'paybridge.payment-event' },
+        },
+      },
+    },
+    EventsRule: {
+      Type: 'AWS::Events::Rule',
+      Properties: {
+        Description: 'Every payment event to the delivery function (HTTP endpoints); other rules may take them too',
+        EventBusName: ref('EventsBus'),
+        EventPattern: { source: ['paybridge'], 'detail-type': ['paybridge.payment-event'] },
+        Targets: [{ Id: 'delivery', Arn: getAtt(EVENTS_QUEUE, 'Arn') }],
+      },
+    },
+    EventsQueuePolicy: {
+      Type: 'AWS::SQS::QueuePolicy',
+      Properties: {
+        Queues: [ref(EVENTS_QUEUE)],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: getAtt(EVENTS_QUEUE, 'Arn'), Condition: { ArnEquals: { 'aws:SourceArn': getAtt('EventsRule', 'Arn') } } }],
+        },
+      },
+    },
+    EventsDeadLetterAlarm: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${cfg.service}-${cfg.stage}-events-dlq-not-empty`,
+        AlarmDescription: 'A payment event could not be put on the bus (pipe DLQ) or handed to the endpoints (events DLQ): see docs/events.md, recovery.',
+        Metrics: [
+          ...[EVENTS_PIPE_DLQ, EVENTS_QUEUE_DLQ].map((q, i) => ({
+            Id: `e${i}`,
+            ReturnData: false,
+            MetricStat: { Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(q, 'QueueName') }] }, Period: 60, Stat: 'Maximum' },
+          })),
+          { Id: 'deadLettered', Label: 'events dead-lettered', Expression: 'MAX([FILL(e0, 0), FILL(e1, 0)])', ReturnData: true },
+        ],
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [ref('AlarmTopic')],
+      },
+    },
+    // The delivery function logs this line when it disables an endpoint (5 days failing, or 410).
+    EventEndpointDisabledFilter: {
+      Type: 'AWS::Logs::MetricFilter',
+      Properties: {
+        LogGroupName: ref(logGroupId('eventDelivery')),
+        FilterPattern: '{ $.message = "event endpoint disabled" }',
+        MetricTransformations: [{ MetricNamespace: 'paybridge', MetricName: `EventEndpointsDisabled-${cfg.stage}`, MetricValue: '1', DefaultValue: 0 }],
+      },
+    },
+    EventEndpointDisabledAlarm: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${cfg.service}-${cfg.stage}-event-endpoint-disabled`,
+        AlarmDescription: "A caller's event endpoint was disabled (410, or failing for 5 days); the caller's other endpoints got endpoint.disabled.",
+        Namespace: 'paybridge',
+        MetricName: `EventEndpointsDisabled-${cfg.stage}`,
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [ref('AlarmTopic')],
+      },
+    },
+  };
 }
 
 /** Every usage plan: one per x-api-key caller, and the webhooks plan. */

@@ -278,6 +278,19 @@ export class Deliverer {
     for (const id of await fanOut(this.store, stored, at, others)) this.kick(id);
   }
 
+  /**
+   * One-shot (the AWS delivery function): every endpoint's due deliveries, endpoints side by side, until
+   * none is due or `until` (epoch ms) comes. A slow endpoint takes its own time, no one else's.
+   */
+  async deliverDue(until: number, only?: string[]): Promise<void> {
+    const ids = only ?? (await Promise.all(this.opts.callers().map((c) => this.store.listEndpoints(c)))).flat().map((e) => e.id);
+    await Promise.all(
+      ids.map(async (id) => {
+        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id))) break;
+      }),
+    );
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.poll);

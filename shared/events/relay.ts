@@ -108,11 +108,16 @@ export class EventRelay {
     const event = eventOf(record);
     const last = record.lastEvent;
     if (!event || !last) return;
-    const stored: StoredEvent = { event, caller: record.caller ?? NO_CALLER, createdMs: last.at, ...(last.previousId ? { previousId: last.previousId } : {}) };
+    await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: last.at, ...(last.previousId ? { previousId: last.previousId } : {}) });
+    await this.store.clearPending(record.pk, event.id);
+  }
+
+  /** Keeps the event (once) and makes its deliveries (once each): the part AWS's delivery function shares. */
+  async publish(stored: StoredEvent): Promise<string[]> {
     if (await this.store.putEvent(stored)) this.handedOn++;
     const made = await fanOut(this.store, stored, this.now());
-    await this.store.clearPending(record.pk, event.id);
     if (made.length > 0) this.opts.onDeliveries?.(made);
+    return made;
   }
 
   async close(): Promise<void> {
