@@ -14,6 +14,8 @@ export interface BannerInput {
   /** Each system's sandbox, or what it posts to instead. */
   sandboxes: { name: string; url?: string; about: string }[];
   routes: { method: string; path: string }[];
+  /** Events out (issue 21): npm start's receiver, registered for the first API key's caller. */
+  eventReceiver?: string;
   format: 'human' | 'json';
   /** A key no earlier run has used, so the examples post (201) instead of answering a replay or a conflict. */
   tryKey: string;
@@ -47,6 +49,7 @@ export function banner(b: BannerInput): string[] {
     `  API key       x-api-key: ${b.apiKey}`,
     `  webhooks      ${b.webhookSecretFrom === 'dev' ? 'dev secret' : 'WEBHOOK_SECRET'} ${b.webhookSecret} (sender "webhook"); ${cli} sign ROUTE BODY prints a signed curl`,
     `  operator      ${cli} --help (this stack is in ${shown(b.cwd, b.localFile)})`,
+    ...(b.eventReceiver ? [`  events out    a receiver at ${b.eventReceiver} gets this key's events, signed; ${cli} events tail prints them`] : []),
     b.format === 'human'
       ? '  output        a line per request and per retry, metrics every minute and at stop (LOG_FORMAT=json: the JSON lines Lambda writes)'
       : '  output        JSON lines and CloudWatch EMF, as in Lambda (LOG_FORMAT=human: a line per request)',
