@@ -2,6 +2,9 @@ import type { Logger } from '../log.js';
 import { eventOf, NO_CALLER, type OutboxRecord } from './model.js';
 import type { Endpoint, EventStore, StoredEvent } from './store.js';
 
+/** Events a relay pass hands on at once. */
+const RELAY_PARALLEL = 8;
+
 /** Whether an endpoint takes an event of `type` made at `at` (an endpoint registered later does not get older events by a re-publish). */
 export function wants(endpoint: Endpoint, type: string, at: number): boolean {
   return !endpoint.disabled && endpoint.createdMs <= at && (endpoint.eventTypes.length === 0 || (endpoint.eventTypes as string[]).includes(type));
@@ -12,8 +15,8 @@ export function wants(endpoint: Endpoint, type: string, at: number): boolean {
  * and event, made once (a conditional write), so publishing the same event twice makes nothing new.
  * Returns the endpoints given a new delivery.
  */
-export async function fanOut(store: EventStore, stored: StoredEvent, now: number, only?: Endpoint[]): Promise<string[]> {
-  const endpoints = only ?? (stored.caller === NO_CALLER ? [] : await store.listEndpoints(stored.caller));
+export async function fanOut(store: EventStore, stored: StoredEvent, now: number, only?: Endpoint[], endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
+  const endpoints = only ?? (stored.caller === NO_CALLER ? [] : await (endpointsOf ?? ((c) => store.listEndpoints(c)))(stored.caller));
   const made: string[] = [];
   for (const e of endpoints) {
     if (!only && !wants(e, stored.event.type, stored.createdMs)) continue;
@@ -93,7 +96,14 @@ export class EventRelay {
   /** One pass: every pending event found is handed on. Returns how many. */
   async drain(): Promise<number> {
     const pending = await this.store.pending(this.now());
-    for (const r of pending) await this.handOn(r);
+    // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
+    const looked = new Map<string, Promise<Endpoint[]>>();
+    const endpointsOf = (caller: string) => {
+      let found = looked.get(caller);
+      if (!found) looked.set(caller, (found = this.store.listEndpoints(caller)));
+      return found;
+    };
+    for (let i = 0; i < pending.length; i += RELAY_PARALLEL) await Promise.all(pending.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf)));
     return pending.length;
   }
 
@@ -104,18 +114,18 @@ export class EventRelay {
     return pending.length;
   }
 
-  async handOn(record: OutboxRecord): Promise<void> {
+  async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<void> {
     const event = eventOf(record);
     const last = record.lastEvent;
     if (!event || !last) return;
-    await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: last.at, ...(last.previousId ? { previousId: last.previousId } : {}) });
+    await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: last.at, ...(last.previousId ? { previousId: last.previousId } : {}) }, endpointsOf);
     await this.store.clearPending(record.pk, event.id);
   }
 
   /** Keeps the event (once) and makes its deliveries (once each): the part AWS's delivery function shares. */
-  async publish(stored: StoredEvent): Promise<string[]> {
+  async publish(stored: StoredEvent, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
     if (await this.store.putEvent(stored)) this.handedOn++;
-    const made = await fanOut(this.store, stored, this.now());
+    const made = await fanOut(this.store, stored, this.now(), undefined, endpointsOf);
     if (made.length > 0) this.opts.onDeliveries?.(made);
     return made;
   }
