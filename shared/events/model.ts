@@ -60,7 +60,16 @@ export interface Outbox {
    * DynamoDB stream's pipe filters on in AWS, so each event leaves the table once.
    */
   eventNew?: string;
+  /**
+   * The events stamped since the relay last cleared the mark, oldest first (the last is `lastEvent`): two
+   * status changes before a relay pass (held, then an operator's redrive) are both handed on. In AWS the
+   * stream sees each write by itself.
+   */
+  pendingEvents?: LastEvent[];
 }
+
+/** Events kept pending on one record at most: far more status changes than a relay pass ever falls behind by. */
+export const PENDING_LIMIT = 20;
 
 export type OutboxRecord = PaymentRecord & Outbox;
 
@@ -109,22 +118,43 @@ export function stampEvent<R extends PaymentRecord>(next: R, now: number): R & O
   const seq = (record.lastEvent?.seq ?? 0) + 1;
   const revision = record.revision ?? 1;
   const id = eventId(record.pk, revision, seq);
+  const lastEvent: LastEvent = {
+    id,
+    seq,
+    type: due.type,
+    revision,
+    status: record.status,
+    ...(due.decision ? { decision: due.decision } : {}),
+    at: now,
+    ...(record.lastEvent ? { previousId: record.lastEvent.id } : {}),
+  };
   return {
     ...record,
-    lastEvent: {
-      id,
-      seq,
-      type: due.type,
-      revision,
-      status: record.status,
-      ...(due.decision ? { decision: due.decision } : {}),
-      at: now,
-      ...(record.lastEvent ? { previousId: record.lastEvent.id } : {}),
-    },
+    lastEvent,
+    pendingEvents: [...(record.eventsKey ? (record.pendingEvents ?? []) : []), lastEvent].slice(-PENDING_LIMIT),
     eventsKey: pendingKey(shardOf(record.pk, PENDING_SHARDS)),
     eventAt: now,
     eventNew: id,
   };
+}
+
+/**
+ * What the store calls inside claim and replace: `stampEvent`, and the outbox fields it set also put on
+ * the caller's own record object. The engine goes on from the record it handed to the store (its next
+ * write, the snapshot in a retry message) without reading it back: without this, that next write would
+ * carry the previous `lastEvent` and stamp the next status change with a sequence number (and so an id)
+ * already used (found by test/integration/events-out.test.ts: held, redriven, then posted lost `posted`).
+ */
+export function stampForWrite<R extends PaymentRecord>(record: R, now: number): R & Outbox {
+  const stamped = stampEvent(record, now);
+  const target = record as R & Outbox;
+  if (stamped.lastEvent !== target.lastEvent) {
+    target.lastEvent = stamped.lastEvent;
+    target.pendingEvents = stamped.pendingEvents;
+    target.eventsKey = stamped.eventsKey;
+    target.eventAt = stamped.eventAt;
+  }
+  return stamped;
 }
 
 /** The downstream's own reference for a record, where it gave one: ids only, never personal data. */
@@ -183,8 +213,7 @@ function statusPath(system: string, key: string): string {
 export const NO_CALLER = '-';
 
 /** The event the record's `lastEvent` stands for, built from the record alone. */
-export function eventOf(record: OutboxRecord): PaymentEvent | undefined {
-  const last = record.lastEvent;
+export function eventOf(record: OutboxRecord, last: LastEvent | undefined = record.lastEvent): PaymentEvent | undefined {
   if (!last) return undefined;
   const decision = last.decision?.slice(0, last.decision.indexOf('@'));
   return {

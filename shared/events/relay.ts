@@ -115,17 +115,22 @@ export class EventRelay {
   }
 
   async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<void> {
-    const event = eventOf(record);
     const last = record.lastEvent;
-    if (!event || !last) return;
-    await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: last.at, ...(last.previousId ? { previousId: last.previousId } : {}) }, endpointsOf);
-    await this.store.clearPending(record.pk, event.id);
+    if (!last) return;
+    for (const stamped of record.pendingEvents ?? [last]) {
+      const event = eventOf(record, stamped);
+      // Kept only after its deliveries are made: a kept event is one handed on in full, and a record whose
+      // mark an engine write from an older copy put back needs only the mark cleared again.
+      if (!event || (await this.store.getEvent(event.id))) continue;
+      await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: stamped.at, ...(stamped.previousId ? { previousId: stamped.previousId } : {}) }, endpointsOf);
+    }
+    await this.store.clearPending(record.pk, last.id);
   }
 
   /** Keeps the event (once) and makes its deliveries (once each): the part AWS's delivery function shares. */
   async publish(stored: StoredEvent, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
-    if (await this.store.putEvent(stored)) this.handedOn++;
     const made = await fanOut(this.store, stored, this.now(), undefined, endpointsOf);
+    if (await this.store.putEvent(stored)) this.handedOn++;
     if (made.length > 0) this.opts.onDeliveries?.(made);
     return made;
   }

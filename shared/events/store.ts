@@ -185,7 +185,7 @@ export class EventStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk },
-          UpdateExpression: 'REMOVE #k, #a',
+          UpdateExpression: 'REMOVE #k, #a, pendingEvents',
           ConditionExpression: 'lastEvent.#id = :id',
           ExpressionAttributeNames: { '#k': TABLE_KEYS.eventsIndexHash, '#a': TABLE_KEYS.eventsIndexRange, '#id': 'id' },
           ExpressionAttributeValues: { ':id': id },

@@ -37,7 +37,7 @@ const stack = await startStack({
     if (/^(event|delivery|endpoint)#/.test(pk)) writes.events++;
     else if (pk.startsWith('cambio#')) {
       // A clear of the pending mark is an UpdateItem on the record: events out's, not the engine's.
-      if (e.operation === 'UpdateItem' && String(e.request.UpdateExpression ?? '').startsWith('REMOVE #k, #a')) writes.events++;
+      if (e.operation === 'UpdateItem' && String(e.request.UpdateExpression ?? '').startsWith('REMOVE #k, #a, pendingEvents')) writes.events++;
       else writes.record++;
     }
   },

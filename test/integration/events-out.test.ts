@@ -160,6 +160,33 @@ describe('settlement events out (issue 21)', () => {
     }
   });
 
+  it("reports held, the operator's redrive and posted as one payment's events in sequence, through a receiver that failed first", async () => {
+    const r = await receiver();
+    receivers.push(r);
+    // The receiver is down for its first two requests: the events wait and still arrive in order.
+    r.answer = (n) => (n < 2 ? 503 : 204);
+    const ep = await endpoint(r);
+    stack.cambio!.faults.push('403', '403');
+    await call(stack, 'POST', '/v1/cambio/payment-notices', notice('seq-1'), { 'x-api-key': 'key-of-pos' });
+    await eventually(async () => (await call(stack, 'GET', '/v1/payments/cambio/seq-1', undefined, { 'x-api-key': 'key-of-pos' })).body.status === 'held');
+    const { redrive } = await import('../../shared/core/operator.js');
+    let n = 0;
+    const done = await redrive({ store: stack.deps.store, queue: stack.queue, clock: Date.now, fence: () => ({ id: 'test-op', n: n++ }) }, 'cambio#default#seq-1', 'tester');
+    expect(done.ok).toBe(true);
+    await eventually(async () => r.got.filter((e) => e.data.key === 'seq-1' && (r.got.indexOf(e) >= 2)).length >= 3, 20_000).catch(async (err: Error) => {
+      const now = await stack.deps.store.get("cambio#default#seq-1");
+      throw new Error(`${err.message}: ${JSON.stringify(r.got.map((e) => [e.type, e.data.sequence, e.data.key]))} ${JSON.stringify(now?.history)} ${JSON.stringify((now as any)?.lastEvent)} ${JSON.stringify((now as any)?.eventsKey)}`);
+    });
+    const delivered = r.got.slice(2).filter((e) => e.data.key === 'seq-1');
+    expect(delivered.map((e) => [e.type, e.data.sequence])).toEqual([
+      ['payment.held', 1],
+      ['payment.redriven', 2],
+      ['payment.posted', 3],
+    ]);
+    expect(new Set(delivered.map((e) => e.id)).size).toBe(3);
+    await call(stack, 'DELETE', `/v1/event-endpoints/${ep.id}`, undefined, { 'x-api-key': 'key-of-pos' });
+  });
+
   it('rotates a secret: both sign for the overlap', async () => {
     const r = await receiver();
     receivers.push(r);

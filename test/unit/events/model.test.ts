@@ -123,3 +123,20 @@ describe('the event status URL', () => {
     expect(stampEvent({ ...base, system: 'kontantanalys', key: 'run:latest', status: 'posted' }, 1).lastEvent).toBeUndefined();
   });
 });
+
+describe('the outbox across writes made from the engine\'s own copy', () => {
+  it('puts what it stamped on the caller\'s record, so the next change gets the next sequence number', async () => {
+    const { stampForWrite } = await import('../../../shared/events/model.js');
+    const held: OutboxRecord = { ...base, status: 'held' };
+    stampForWrite(held, 1);
+    expect(held.lastEvent?.seq).toBe(1);
+    // The engine's next record is built from its copy, not read back.
+    const redriven: OutboxRecord = { ...held, status: 'retrying', history: [...held.history, { at: 't', event: 'redriven' }] };
+    stampForWrite(redriven, 2);
+    const posted = stampForWrite({ ...redriven, status: 'posted' } as OutboxRecord, 3);
+    expect(posted.lastEvent).toMatchObject({ seq: 3, type: 'payment.posted' });
+    // Nothing was handed on in between: all three wait on the record, oldest first.
+    expect(posted.pendingEvents?.map((e) => e.type)).toEqual(['payment.held', 'payment.redriven', 'payment.posted']);
+    expect(new Set(posted.pendingEvents?.map((e) => e.id)).size).toBe(3);
+  });
+});
