@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../../shared/local/stack.js';
@@ -205,6 +207,58 @@ describe('settlement events out (issue 21)', () => {
     expect(old).not.toBe(r.secret);
     await call(stack, 'DELETE', `/v1/event-endpoints/${ep.id}`, undefined, { 'x-api-key': 'key-of-pos' });
   });
+});
+
+describe('paybridge events (issue 21)', () => {
+  it('lists, shows, resends and recovers events through the local API, and tails a receiver with signatures checked', async () => {
+    const stack = await testStack({ delivery: FAST });
+    const r = await receiver();
+    const dir = tempDir('paybridge-events-cli-');
+    const prior = process.env.PAYBRIDGE_LOCAL_FILE;
+    try {
+      const { startReceiver } = await import('../../shared/events/receiver.js');
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, {});
+      r.secret = made.body.secret as string;
+      // npm start's receiver, registered as npm start does: its secret is known once the endpoint is made.
+      let tailedSecret = '';
+      const tailReceiver = await startReceiver({ port: 0, secret: () => [tailedSecret] });
+      tailedSecret = (await call(stack, 'POST', '/v1/event-endpoints', { url: tailReceiver.url }, {})).body.secret as string;
+      writeFileSync(join(dir.dir, 'local.json'), JSON.stringify({ apiUrl: stack.url, apiKey: DEV_API_KEY, dynamoEndpoint: stack.dynamoEndpoint, tableName: 'x', sandboxes: {}, eventReceiver: tailReceiver.url }));
+      process.env.PAYBRIDGE_LOCAL_FILE = join(dir.dir, 'local.json');
+      const { runCli } = await import('../../shared/cli/main.js');
+      const run = async (argv: string[]) => {
+        const out: string[] = [];
+        const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), progress: () => undefined, progressEnd: () => undefined, interactive: false, confirm: async () => false, clock: Date.now };
+        const code = await runCli(argv, async () => { throw new Error('not used'); }, io);
+        return { code, out: out.join('\n') };
+      };
+      await call(stack, 'POST', '/v1/cambio/payment-notices', notice('cli-1'));
+      const got = await eventually(async () => r.got.find((e) => e.data.key === 'cli-1'));
+      const tail = await run(['events', 'tail', '--count', '1', '--timeout', '20s']);
+      expect(tail.code).toBe(0);
+      expect(tail.out).toMatch(new RegExp(`signature ok .*payment.posted +cambio/cli-1 +seq 1 +posted +${got.id}`));
+      const listed = await run(['events', 'list']);
+      expect(listed.out).toContain(got.id);
+      const shown = await eventually(async () => {
+        const s = await run(['events', 'show', got.id]);
+        return (s.out.match(/delivered/g) ?? []).length === 2 ? s : undefined;
+      });
+      expect(shown.out).toMatch(/204 +\d+ ms/);
+      expect((await run(['events', 'resend', got.id])).out).toBe(`resent ${got.id} to 2 endpoint(s)`);
+      await eventually(async () => r.got.filter((e) => e.id === got.id).length === 2);
+      const recovered = await run(['events', 'recover', '--endpoint', made.body.id, '--since', '10m', '--timeout', '20s']);
+      expect(recovered.out).toMatch(/1 of 1 events since .* queued again/);
+      expect(recovered.out).toMatch(/0 still pending/);
+      expect(r.got.filter((e) => e.id === got.id)).toHaveLength(3);
+      await tailReceiver.close();
+    } finally {
+      if (prior === undefined) delete process.env.PAYBRIDGE_LOCAL_FILE;
+      else process.env.PAYBRIDGE_LOCAL_FILE = prior;
+      await r.close();
+      await stack.close();
+      dir.remove();
+    }
+  }, 90_000);
 });
 
 describe('a kill between the status write and the publish loses no event (issue 21)', () => {
