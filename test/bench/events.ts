@@ -80,7 +80,15 @@ await Promise.all(
   Array.from({ length: CONCURRENCY }, async () => {
     while (next < keys.length) {
       const key = keys[next++] as string;
-      await fetch(`${stack.url}/v1/cambio/payment-notices`, { method: 'POST', headers: { 'x-api-key': DEV_API_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ status: 'PAID', contactId: key, paymentType: 'CARD' }) });
+      // A sender re-delivers what got no answer (a reset keep-alive socket under load): the same key, the same payment.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          await fetch(`${stack.url}/v1/cambio/payment-notices`, { method: 'POST', headers: { 'x-api-key': DEV_API_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ status: 'PAID', contactId: key, paymentType: 'CARD' }) });
+          break;
+        } catch {
+          await sleep(200);
+        }
+      }
     }
   }),
 );
