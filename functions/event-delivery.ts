@@ -77,6 +77,9 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
       }
       await deliverer.deliverDue(until, [...touched]);
     } else {
+      // The backstop of the stream: an event still pending five minutes after its write (its stream record
+      // dead-lettered by the pipe, or its message by the queue) is handed on from the record itself.
+      await relay.drain(Date.now() - 300_000);
       await deliverer.deliverDue(until);
     }
   } finally {

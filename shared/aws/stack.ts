@@ -343,19 +343,21 @@ export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json
       },
     };
   }
-  const ids = SYSTEMS.map((_, i) => `dlq${i}`);
+  // The events out DLQs (issue 21) are watched by the same alarm: a dead letter anywhere is one page.
+  const watched: [string, string][] = [...SYSTEMS.map((system): [string, string] => [dlqId(system), `${system} DLQ`]), [EVENTS_PIPE_DLQ, 'events pipe DLQ'], [EVENTS_QUEUE_DLQ, 'events DLQ']];
+  const ids = watched.map((_, i) => `dlq${i}`);
   Resources.DeadLetterQueueNotEmptyAlarm = {
     Type: 'AWS::CloudWatch::Alarm',
     Properties: {
       AlarmName: `${cfg.service}-${cfg.stage}-dlq-not-empty`,
-      AlarmDescription: "A retry message failed 5 receives; the alarm's metrics show which system's DLQ holds it. Inspect it, fix the cause, then run paybridge redrive --system <system>.",
+      AlarmDescription: "A retry message failed 5 receives, or a payment event could not be put on the bus or handed to the endpoints; the alarm's metrics show which DLQ holds it. Retry DLQs: fix the cause, then run paybridge redrive --system <system>. Events: docs/events.md.",
       Metrics: [
-        ...SYSTEMS.map((system, i) => ({
+        ...watched.map(([queue, label], i) => ({
           Id: ids[i],
-          Label: `${system} DLQ`,
+          Label: label,
           ReturnData: false,
           MetricStat: {
-            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(dlqId(system), 'QueueName') }] },
+            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(queue, 'QueueName') }] },
             Period: 60,
             Stat: 'Maximum',
           },
@@ -472,26 +474,6 @@ function eventsResources(cfg: StackConfig): Json {
           Version: '2012-10-17',
           Statement: [{ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: getAtt(EVENTS_QUEUE, 'Arn'), Condition: { ArnEquals: { 'aws:SourceArn': getAtt('EventsRule', 'Arn') } } }],
         },
-      },
-    },
-    EventsDeadLetterAlarm: {
-      Type: 'AWS::CloudWatch::Alarm',
-      Properties: {
-        AlarmName: `${cfg.service}-${cfg.stage}-events-dlq-not-empty`,
-        AlarmDescription: 'A payment event could not be put on the bus (pipe DLQ) or handed to the endpoints (events DLQ): see docs/events.md, recovery.',
-        Metrics: [
-          ...[EVENTS_PIPE_DLQ, EVENTS_QUEUE_DLQ].map((q, i) => ({
-            Id: `e${i}`,
-            ReturnData: false,
-            MetricStat: { Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(q, 'QueueName') }] }, Period: 60, Stat: 'Maximum' },
-          })),
-          { Id: 'deadLettered', Label: 'events dead-lettered', Expression: 'MAX([FILL(e0, 0), FILL(e1, 0)])', ReturnData: true },
-        ],
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [ref('AlarmTopic')],
       },
     },
     // The delivery function logs this line when it disables an endpoint (5 days failing, or 410).

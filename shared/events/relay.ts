@@ -94,8 +94,8 @@ export class EventRelay {
   }
 
   /** One pass: every pending event found is handed on. Returns how many. */
-  async drain(): Promise<number> {
-    const pending = await this.store.pending(this.now());
+  async drain(before = this.now()): Promise<number> {
+    const pending = await this.store.pending(before);
     // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
     const looked = new Map<string, Promise<Endpoint[]>>();
     const endpointsOf = (caller: string) => {

@@ -242,7 +242,7 @@ describe('the packaged CloudFormation template', () => {
 
   it('alarms on any DLQ, unknown payments, holds over an hour and retry age', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    expect(alarms.map((a) => a.MetricName ?? 'dlq').sort()).toEqual(['dlq', 'held_over_an_hour', 'oldest_overdue_age', 'unknown']);
+    expect(alarms.map((a) => a.MetricName ?? 'dlq').sort()).toEqual(['EventEndpointsDisabled-test', 'dlq', 'held_over_an_hour', 'oldest_overdue_age', 'unknown']);
     const dlq = alarms.find((a) => a.Metrics) as Json;
     const watched = dlq.Metrics.filter((m: Json) => m.MetricStat).map((m: Json) => m.MetricStat.Metric.Dimensions[0].Value['Fn::GetAtt'][0]);
     const dlqs = ofType('AWS::SQS::Queue').filter(([, q]) => !q.Properties.RedrivePolicy).map(([id]) => id);
