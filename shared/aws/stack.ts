@@ -125,6 +125,12 @@ export const LEADING_KEYS = {
   limiter: (system: SystemName) => `limiter#${system}`,
   webhooks: 'webhook#*',
   fences: 'fence#*',
+  /**
+   * Events out (issue 21, shared/events/store.ts): endpoints, events and their deliveries, and the
+   * events-index partitions their Queries name (a caller's endpoints and events, an endpoint's due
+   * deliveries, the outbox's pending shards).
+   */
+  events: ['endpoint#*', 'event#*', 'delivery#*', 'endpoints#*', 'events#*', 'due#*', 'pending#*'],
 } as const;
 
 /** What one function may touch. Everything a role grants is derived from this, nothing else. */
@@ -141,6 +147,8 @@ interface Access {
   webhookMemory?: boolean;
   /** Query on the table's indexes (due-index, status-index). */
   queryIndexes?: boolean;
+  /** Items it may delete, by leading key (a caller's event endpoints only): a statement of its own. */
+  deletes?: string[];
   /** The items it may touch (LEADING_KEYS): required with `table` or `queryIndexes`. */
   leadingKeys?: string[];
   /** Queues it may send to. */
@@ -149,6 +157,8 @@ interface Access {
   consume?: SystemName;
   /** Queues whose attributes (depth, age) it reads. */
   readAttributes?: SystemName[];
+  /** Consumes the events queue the bus's rule fills (events out, issue 21). */
+  consumeEvents?: boolean;
 }
 
 function role(cfg: StackConfig, fn: string, access: Access): Json {
@@ -174,6 +184,9 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
   const items = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.leadingKeys } };
   if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn'), Condition: items });
   if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*'), Condition: items });
+  if (access.deletes?.length) {
+    statements.push({ Effect: 'Allow', Action: ['dynamodb:DeleteItem'], Resource: getAtt('RecordsTable', 'Arn'), Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.deletes } } });
+  }
   if (access.webhookMemory) {
     statements.push({
       Effect: 'Allow',
@@ -186,6 +199,9 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
     statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(queueId(access.consume), 'Arn') });
   }
   if (access.sendTo?.length) statements.push({ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: access.sendTo.map((s) => getAtt(queueId(s), 'Arn')) });
+  if (access.consumeEvents) {
+    statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'], Resource: getAtt(EVENTS_QUEUE, 'Arn') });
+  }
   if (access.readAttributes?.length) statements.push({ Effect: 'Allow', Action: ['sqs:GetQueueAttributes'], Resource: access.readAttributes.map((s) => getAtt(queueId(s), 'Arn')) });
   return {
     Type: 'AWS::IAM::Role',
@@ -213,6 +229,18 @@ const ROUTE_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dyn
 const WORKER_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'];
 const SCHEDULED_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem'];
 
+/** Events out (issue 21): the queue between the bus and the delivery function, and its dead letters. */
+export const EVENTS_QUEUE = 'EventsQueue';
+const EVENTS_QUEUE_DLQ = 'EventsQueueDlq';
+const EVENTS_PIPE_DLQ = 'EventsPipeDlq';
+/**
+ * The delivery function's timeout (a 15 s attempt per endpoint side by side, a few per endpoint), shorter
+ * than LEASE_SECONDS like every queue consumer's, and its concurrency: enough for bursts, few enough that
+ * the endpoints' own pacing is not spread over many containers.
+ */
+const EVENT_DELIVERY_TIMEOUT = 60;
+const EVENT_DELIVERY_CONCURRENCY = 5;
+
 /** The application's environment: the SSM groups it may read come with it, so code and role cannot disagree. */
 function appEnvironment(cfg: StackConfig, groups: readonly string[], extra: Json = {}): Json {
   return {
@@ -234,28 +262,37 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
   for (const r of API_ROUTES) {
     const system: SystemName | undefined = 'posts' in r ? r.posts : undefined;
     const groups = system ? [COMMON_GROUP, SSM_GROUP[system]] : [COMMON_GROUP];
+    const httpEvent = {
+      http: {
+        method: r.method.toLowerCase(),
+        path: r.path,
+        // API Gateway requires a key: the authorizer supplies the caller's (apiKeySourceType AUTHORIZER).
+        private: true,
+        authorizer: { name: AUTHORIZER, type: 'request', resultTtlInSeconds: 0 },
+      },
+    };
+    // One function serving several routes (events out, issue 21): each route is one more event of it.
+    const served = out[r.function];
+    if (served) {
+      (served.definition.events as Json[]).push(httpEvent);
+      continue;
+    }
     out[r.function] = {
       definition: {
         handler: `functions/${r.file}.handler`,
         environment: appEnvironment(cfg, groups, system ? { RETRY_QUEUE_URL: ref(queueId(system)), [RATE_VARIABLE[system]]: String(cfg.rates[system]) } : {}),
-        events: [
-          {
-            http: {
-              method: r.method.toLowerCase(),
-              path: r.path,
-              // API Gateway requires a key: the authorizer supplies the caller's (apiKeySourceType AUTHORIZER).
-              private: true,
-              // REQUEST type with caching off: a request is authorized whichever of x-api-key or webhook-* it carries
-              // (with identity sources, API Gateway would refuse one kind before asking the authorizer).
-              authorizer: { name: AUTHORIZER, type: 'request', resultTtlInSeconds: 0 },
-            },
-          },
-        ],
+        // REQUEST type with caching off: a request is authorized whichever of x-api-key or webhook-* it carries
+        // (with identity sources, API Gateway would refuse one kind before asking the authorizer).
+        events: [httpEvent],
       },
       // The openapi route reads no record: it needs no table at all. The read routes read records of the systems they show.
+      // The events routes keep endpoints, events and deliveries (shared/events/store.ts): what they write and
+      // the events-index they query.
       access: system
         ? { ssmGroups: groups, table: ROUTE_TABLE, queryIndexes: true, leadingKeys: [LEADING_KEYS.records(system), LEADING_KEYS.limiter(system), LEADING_KEYS.webhooks], sendTo: [system], readAttributes: [system] }
-        : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'], leadingKeys: readsOf(r.function).map(LEADING_KEYS.records), webhookMemory: true }) },
+        : r.function === 'eventEndpoints'
+          ? { ssmGroups: groups, table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem'], queryIndexes: true, leadingKeys: [...LEADING_KEYS.events], deletes: ['endpoint#*'], webhookMemory: true }
+          : { ssmGroups: groups, ...(r.function === 'openapi' ? {} : { table: ['dynamodb:GetItem'], leadingKeys: readsOf(r.function).map(LEADING_KEYS.records), webhookMemory: true }) },
     };
   }
   for (const system of SYSTEMS) {
@@ -319,6 +356,28 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
     // Query on the indexes, never Scan: the daily pass reads the records it needs through status-index.
     access: { ssmGroups: [COMMON_GROUP, SSM_GROUP.kontantanalys], table: SCHEDULED_TABLE, queryIndexes: true, leadingKeys: [LEADING_KEYS.records('kontantanalys')], sendTo: ['kontantanalys'] },
   };
+  // Events out (issue 21): fed by the bus through EventsQueue, and every minute for the retries that fall due.
+  out.eventDelivery = {
+    definition: {
+      handler: 'functions/event-delivery.handler',
+      timeout: EVENT_DELIVERY_TIMEOUT,
+      reservedConcurrency: EVENT_DELIVERY_CONCURRENCY,
+      environment: appEnvironment(cfg, [COMMON_GROUP]),
+      events: [
+        { sqs: { arn: getAtt(EVENTS_QUEUE, 'Arn'), batchSize: 10, maximumBatchingWindow: 1, maximumConcurrency: EVENT_DELIVERY_CONCURRENCY } },
+        { schedule: { rate: 'rate(1 minute)', enabled: true } },
+      ],
+    },
+    // What shared/events/store.ts sends: Get/Put/Update and BatchGet by key, Query on events-index.
+    access: {
+      ssmGroups: [COMMON_GROUP],
+      table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
+      queryIndexes: true,
+      // The record of each event (its reference; its pending mark cleared), and the events' own items.
+      leadingKeys: [...SYSTEMS.map(LEADING_KEYS.records), ...LEADING_KEYS.events],
+      consumeEvents: true,
+    },
+  };
   out[AUTHORIZER] = {
     definition: {
       handler: `functions/${AUTHORIZER}.handler`,
@@ -371,19 +430,21 @@ export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json
       },
     };
   }
-  const ids = SYSTEMS.map((_, i) => `dlq${i}`);
+  // The events out DLQs (issue 21) are watched by the same alarm: a dead letter anywhere is one page.
+  const watched: [string, string][] = [...SYSTEMS.map((system): [string, string] => [dlqId(system), `${system} DLQ`]), [EVENTS_PIPE_DLQ, 'events pipe DLQ'], [EVENTS_QUEUE_DLQ, 'events DLQ']];
+  const ids = watched.map((_, i) => `dlq${i}`);
   Resources.DeadLetterQueueNotEmptyAlarm = {
     Type: 'AWS::CloudWatch::Alarm',
     Properties: {
       AlarmName: `${cfg.service}-${cfg.stage}-dlq-not-empty`,
-      AlarmDescription: "A retry message failed 5 receives; the alarm's metrics show which system's DLQ holds it. Inspect it, fix the cause, then run paybridge redrive --system <system>.",
+      AlarmDescription: "A retry message failed 5 receives, or a payment event could not be put on the bus or handed to the endpoints; the alarm's metrics show which DLQ holds it. Retry DLQs: fix the cause, then run paybridge redrive --system <system>. Events: docs/events.md.",
       Metrics: [
-        ...SYSTEMS.map((system, i) => ({
+        ...watched.map(([queue, label], i) => ({
           Id: ids[i],
-          Label: `${system} DLQ`,
+          Label: label,
           ReturnData: false,
           MetricStat: {
-            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(dlqId(system), 'QueueName') }] },
+            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: getAtt(queue, 'QueueName') }] },
             Period: 60,
             Stat: 'Maximum',
           },
@@ -398,12 +459,136 @@ export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json
       AlarmActions: [ref('AlarmTopic')],
     },
   };
+  Object.assign(Resources, eventsResources(cfg));
   const Outputs: Json = {};
   for (const system of SYSTEMS) {
     Outputs[`${queueId(system)}Url`] = { Value: ref(queueId(system)) };
     Outputs[`${dlqId(system)}Url`] = { Value: ref(dlqId(system)) };
   }
   return { Resources, Outputs };
+}
+
+/**
+ * Events out in AWS (issue 21): the table's stream -> a pipe (new events only, a retry limit and a DLQ,
+ * where the defaults would retry a bad record for 24 h and then drop it) -> the stage's bus (AWS-native
+ * consumers add their own rules) -> a rule -> EventsQueue -> the delivery function. The pipe passes the
+ * event's own fields only (InputTemplate): the record's request, which may hold personal data, never
+ * leaves the table.
+ */
+function eventsResources(cfg: StackConfig): Json {
+  const image = (path: string) => `<$.dynamodb.NewImage.${path}>`;
+  const template = {
+    id: image('lastEvent.M.id.S'),
+    type: image('lastEvent.M.type.S'),
+    pk: image('pk.S'),
+    system: image('system.S'),
+    key: image('key.S'),
+    revision: image('lastEvent.M.revision.N'),
+    status: image('lastEvent.M.status.S'),
+    sequence: image('lastEvent.M.seq.N'),
+    at: image('lastEvent.M.at.N'),
+  };
+  const queue = (name: string, extra: Json = {}) => ({ Type: 'AWS::SQS::Queue', Properties: { QueueName: `${cfg.service}-${cfg.stage}-${name}`, SqsManagedSseEnabled: true, ...extra } });
+  return {
+    EventsBus: { Type: 'AWS::Events::EventBus', Properties: { Name: `${cfg.service}-${cfg.stage}-events` } },
+    [EVENTS_PIPE_DLQ]: queue('events-pipe-dlq', { MessageRetentionPeriod: 1_209_600 }),
+    [EVENTS_QUEUE_DLQ]: queue('events-dlq', { MessageRetentionPeriod: 1_209_600 }),
+    [EVENTS_QUEUE]: queue('events', {
+      VisibilityTimeout: 6 * EVENT_DELIVERY_TIMEOUT,
+      MessageRetentionPeriod: 345_600,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(EVENTS_QUEUE_DLQ, 'Arn'), maxReceiveCount: 5 },
+    }),
+    EventsPipeRole: {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        Description: `${cfg.service} ${cfg.stage}: the events pipe only`,
+        AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pipes.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
+        Policies: [
+          {
+            PolicyName: 'eventsPipe',
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                { Effect: 'Allow', Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], Resource: getAtt('RecordsTable', 'StreamArn') },
+                { Effect: 'Allow', Action: ['events:PutEvents'], Resource: getAtt('EventsBus', 'Arn') },
+                { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: getAtt(EVENTS_PIPE_DLQ, 'Arn') },
+              ],
+            },
+          },
+        ],
+      },
+    },
+    EventsPipe: {
+      Type: 'AWS::Pipes::Pipe',
+      Properties: {
+        Name: `${cfg.service}-${cfg.stage}-events`,
+        RoleArn: getAtt('EventsPipeRole', 'Arn'),
+        Source: getAtt('RecordsTable', 'StreamArn'),
+        SourceParameters: {
+          // Only the write that stamped an event carries eventNew (shared/events/model.ts).
+          FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ dynamodb: { NewImage: { eventNew: { S: [{ exists: true }] } } } }) }] },
+          DynamoDBStreamParameters: {
+            StartingPosition: 'TRIM_HORIZON',
+            BatchSize: 10,
+            MaximumRetryAttempts: 10,
+            MaximumRecordAgeInSeconds: 21_600,
+            OnPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+            DeadLetterConfig: { Arn: getAtt(EVENTS_PIPE_DLQ, 'Arn') },
+          },
+        },
+        Target: getAtt('EventsBus', 'Arn'),
+        TargetParameters: {
+          // Every value is a string in the stream's image (numbers too): the delivery function reads them as such.
+          InputTemplate: JSON.stringify(template),
+          EventBridgeEventBusParameters: { Source: 'paybridge', DetailType: 'paybridge.payment-event' },
+        },
+      },
+    },
+    EventsRule: {
+      Type: 'AWS::Events::Rule',
+      Properties: {
+        Description: 'Every payment event to the delivery function (HTTP endpoints); other rules may take them too',
+        EventBusName: ref('EventsBus'),
+        EventPattern: { source: ['paybridge'], 'detail-type': ['paybridge.payment-event'] },
+        Targets: [{ Id: 'delivery', Arn: getAtt(EVENTS_QUEUE, 'Arn') }],
+      },
+    },
+    EventsQueuePolicy: {
+      Type: 'AWS::SQS::QueuePolicy',
+      Properties: {
+        Queues: [ref(EVENTS_QUEUE)],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: getAtt(EVENTS_QUEUE, 'Arn'), Condition: { ArnEquals: { 'aws:SourceArn': getAtt('EventsRule', 'Arn') } } }],
+        },
+      },
+    },
+    // The delivery function logs this line when it disables an endpoint (5 days failing, or 410).
+    EventEndpointDisabledFilter: {
+      Type: 'AWS::Logs::MetricFilter',
+      Properties: {
+        LogGroupName: ref(logGroupId('eventDelivery')),
+        FilterPattern: '{ $.message = "event endpoint disabled" }',
+        MetricTransformations: [{ MetricNamespace: 'paybridge', MetricName: `EventEndpointsDisabled-${cfg.stage}`, MetricValue: '1', DefaultValue: 0 }],
+      },
+    },
+    EventEndpointDisabledAlarm: {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${cfg.service}-${cfg.stage}-event-endpoint-disabled`,
+        AlarmDescription: "A caller's event endpoint was disabled (410, or failing for 5 days); the caller's other endpoints got endpoint.disabled.",
+        Namespace: 'paybridge',
+        MetricName: `EventEndpointsDisabled-${cfg.stage}`,
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [ref('AlarmTopic')],
+      },
+    },
+  };
 }
 
 /** Every usage plan: one per x-api-key caller (with a quota), and the webhooks' (a throttle only). */

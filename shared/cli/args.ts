@@ -35,6 +35,9 @@ const OPTIONS = {
   secret: { type: 'string' },
   stage: { type: 'string' },
   region: { type: 'string' },
+  endpoint: { type: 'string' },
+  count: { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

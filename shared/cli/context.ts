@@ -37,6 +37,8 @@ export interface LocalFile {
   dynamoEndpoint: string;
   tableName: string;
   sandboxes: Record<string, string | undefined>;
+  /** npm start's event receiver (events out, issue 21): `paybridge events tail` reads it. */
+  eventReceiver?: string;
   /** The stack's LOG_HASH_KEY file, when it keeps one (not when LOG_HASH_KEY was given to npm start). */
   logHashKeyFile?: string;
   /** The operator key's file (owner-only), when npm start made one (OPERATOR_KEYS unset). */

@@ -27,6 +27,12 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
                              a curl for the local stack, signed as a Standard Webhook with its dev secret
   paybridge simulate [--n 40] [--dup 0.25] [--storm 15]
                              a demo burst with duplicates into a 429 storm (local stack only)
+  paybridge events list [--limit 50] | show EVENT_ID | resend EVENT_ID
+                             the events out of the first API key's caller, each with its deliveries and attempts
+  paybridge events recover --endpoint ENDPOINT_ID --since 2h|2026-11-22T10:00Z
+                             every event since then delivered again to that endpoint, paced, with progress
+  paybridge events tail [--count N] [--timeout 30s]
+                             npm start's receiver: each event as it arrives, its signature checked
   paybridge sandbox [SYSTEM] [--fault 403 --fault 403]
                              the local sandboxes' URLs; with --fault, the next calls to SYSTEM's sandbox fail so
                              (429 500 502 503 504 401 403 reset-before reset-after hang-after none)
@@ -67,6 +73,7 @@ export async function runCli(argv: string[], ctx: (where: Where) => Promise<CliC
   if (command === 'audit') return (await import('./audit.js')).auditCommand(run(positionals.slice(1)));
   if (command === 'sign') return (await import('./sign.js')).sign(run(positionals.slice(1)));
   if (command === 'simulate') return (await import('./simulate.js')).simulateCommand(run(positionals.slice(1)));
+  if (command === 'events') return (await import('./events.js')).eventsCommand(run(positionals.slice(1)));
   if (command === 'sandbox') return (await import('./sandbox.js')).sandboxCommand(run(positionals.slice(1)));
   throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"`);
 }

@@ -4,6 +4,7 @@ import { saleSchema } from '../systems/brp/schema.js';
 import { paymentNoticeSchema } from '../systems/cambio/schema.js';
 import { envelopeSchema, EXTERNAL_ID_PATTERN, schemas as kontantanalysSchemas, RESOURCES } from '../systems/kontantanalys/schema.js';
 import { nifBodySchema } from '../systems/nif/schema.js';
+import { endpointBody, patchBody, recoverBody } from '../events/schema.js';
 import { API_ROUTES } from './routes.js';
 import { noRunYetSchema, paymentViewSchema, problemSchema } from './views.js';
 
@@ -40,6 +41,22 @@ const PAYMENT_RESPONSES = {
     'idempotency-key-taken: the key belongs to another caller. Signed webhook deliveries: webhook-replayed, the webhook-id was received before with another route, path, ClubId, Idempotency-Key, patient header or body (nothing recorded or sent); webhook-in-progress, its first delivery is still being handled (retry after Retry-After)',
   ),
   '422': problem('Rejected downstream, or the key was used before with another body'),
+};
+
+/** Events out (issue 21): what each route of a caller's endpoints and events does. */
+const EVENT_OPS: Record<string, { summary: string; body?: string; ok: string }> = {
+  'POST /v1/event-endpoints': { summary: "Register an endpoint; the answer shows its whsec_ secret, this once", body: 'EventEndpointCreate', ok: '201' },
+  'GET /v1/event-endpoints': { summary: "The caller's endpoints (secrets as hints only)", ok: '200' },
+  'GET /v1/event-endpoints/{id}': { summary: 'One endpoint', ok: '200' },
+  'PATCH /v1/event-endpoints/{id}': { summary: 'Change the URL, event types or description, or re-enable it', body: 'EventEndpointPatch', ok: '200' },
+  'DELETE /v1/event-endpoints/{id}': { summary: 'Delete the endpoint', ok: '204' },
+  'POST /v1/event-endpoints/{id}/rotate-secret': { summary: 'A new secret (shown once); the old one also signs for 24 h', ok: '200' },
+  'POST /v1/event-endpoints/{id}/test': { summary: 'Send an endpoint.test event to it', ok: '202' },
+  'GET /v1/event-endpoints/{id}/deliveries': { summary: 'Its recent deliveries, each attempt with time, status, ms and the first bytes of the answer', ok: '200' },
+  'POST /v1/event-endpoints/{id}/recover': { summary: 'Deliver every event since a time again, paced', body: 'EventRecover', ok: '202' },
+  'GET /v1/events': { summary: "The caller's recent events, newest first", ok: '200' },
+  'GET /v1/events/{id}': { summary: 'One event and its deliveries', ok: '200' },
+  'POST /v1/events/{id}/resend': { summary: "Deliver the event again to every enabled endpoint of the caller", ok: '202' },
 };
 
 /** The read routes answer another caller's record as they answer one never received. */
@@ -109,6 +126,19 @@ export function buildOpenApi(): Json {
           '409': problem(SIGNED_READ_REPLAYED),
         },
       });
+    } else if (EVENT_OPS[`${route.method} ${route.path}`]) {
+      const e = EVENT_OPS[`${route.method} ${route.path}`] as { summary: string; body?: string; ok: string };
+      Object.assign(op, {
+        summary: e.summary,
+        parameters: route.path.includes('{id}') ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] : [],
+        ...(e.body ? { requestBody: { required: true, content: json(e.body) } } : {}),
+        responses: {
+          [e.ok]: { description: e.ok === '204' ? 'Done' : 'See the summary' },
+          ...(e.body ? { '400': problem('Invalid fields (errors[] names each); an endpoint URL into the network is refused') } : {}),
+          '401': problem('Unauthenticated'),
+          ...(route.path.includes('{id}') ? { '404': problem("No such endpoint or event of this caller's (another caller's answers the same)") } : {}),
+        },
+      });
     } else if (route.path === '/v1/openapi.json') {
       Object.assign(op, { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } } });
     }
@@ -145,6 +175,9 @@ export function buildOpenApi(): Json {
         PaymentRecord: schemaOf(paymentViewSchema),
         KontantanalysNoRunYet: schemaOf(noRunYetSchema),
         Problem: schemaOf(problemSchema),
+        EventEndpointCreate: schemaOf(endpointBody),
+        EventEndpointPatch: schemaOf(patchBody),
+        EventRecover: schemaOf(recoverBody),
       },
     },
   };

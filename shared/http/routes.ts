@@ -6,7 +6,7 @@ export type SystemName = (typeof SYSTEM_NAMES)[number];
 export interface ApiRoute {
   /** The function's name in the packaged stack (`paybridge-<stage>-<function>`). */
   function: string;
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** API Gateway path template. */
   path: string;
   /** The handler's file under functions/, without its extension. */
@@ -38,6 +38,19 @@ export const API_ROUTES = [
   { function: 'kontantanalysGet', method: 'GET', path: '/v1/kontantanalys/{resource}/{externalId}', file: 'kontantanalys-get' },
   { function: 'getPayment', method: 'GET', path: '/v1/payments/{system}/{key}', file: 'get-payment' },
   { function: 'openapi', method: 'GET', path: '/v1/openapi.json', file: 'openapi' },
+  // Events out (issue 21): one function serves every route of a caller's endpoints and events.
+  { function: 'eventEndpoints', method: 'POST', path: '/v1/event-endpoints', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'GET', path: '/v1/event-endpoints', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'GET', path: '/v1/event-endpoints/{id}', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'PATCH', path: '/v1/event-endpoints/{id}', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'DELETE', path: '/v1/event-endpoints/{id}', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'POST', path: '/v1/event-endpoints/{id}/rotate-secret', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'POST', path: '/v1/event-endpoints/{id}/test', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'GET', path: '/v1/event-endpoints/{id}/deliveries', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'POST', path: '/v1/event-endpoints/{id}/recover', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'GET', path: '/v1/events', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'GET', path: '/v1/events/{id}', file: 'event-endpoints' },
+  { function: 'eventEndpoints', method: 'POST', path: '/v1/events/{id}/resend', file: 'event-endpoints' },
 ] as const satisfies readonly ApiRoute[];
 
 /** The function name of each route: shared/local/routes.ts must give every one a handler factory. */

@@ -16,6 +16,8 @@ export interface BannerInput {
   /** Each system's sandbox, or what it posts to instead. */
   sandboxes: { name: string; url?: string; about: string }[];
   routes: { method: string; path: string }[];
+  /** Events out (issue 21): npm start's receiver, registered for the first API key's caller. */
+  eventReceiver?: string;
   format: 'human' | 'json';
   /** The operator console's URL, and where its sign-in key is (a file npm start made, or OPERATOR_KEYS). */
   consoleUrl?: string;
@@ -55,6 +57,7 @@ export function banner(b: BannerInput): string[] {
     `  operator      ${cli} --help (this stack is in ${shown(b.cwd, b.localFile)}; ${
       b.operatorKeyFile ? `operator key in ${shown(b.cwd, b.operatorKeyFile)}, owner-only` : 'OPERATOR_KEYS is set: give the command one as PAYBRIDGE_OPERATOR_KEY'
     })`,
+    ...(b.eventReceiver ? [`  events out    a receiver at ${b.eventReceiver} gets this key's events, signed; ${cli} events tail prints them`] : []),
     b.format === 'human'
       ? '  output        a line per request and per retry, metrics every minute and at stop (LOG_FORMAT=json: the JSON lines Lambda writes)'
       : '  output        JSON lines and CloudWatch EMF, as in Lambda (LOG_FORMAT=human: a line per request)',

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { makeHandler as brpSale } from '../../functions/brp-sale.js';
 import { makeHandler as cambioPaymentNotice } from '../../functions/cambio-payment-notice.js';
+import { makeHandler as eventEndpoints } from '../../functions/event-endpoints.js';
 import { makeHandler as getPayment } from '../../functions/get-payment.js';
 import { makeHandler as kontantanalysGet } from '../../functions/kontantanalys-get.js';
 import { makeHandler as kontantanalysPut } from '../../functions/kontantanalys-put.js';
@@ -29,6 +30,7 @@ const FACTORIES: Record<RouteFunction, Factory> = {
   kontantanalysGet,
   getPayment,
   openapi,
+  eventEndpoints,
 };
 
 /** Every HTTP route of shared/http/routes.ts, with the handler factory the local gateway calls. */

@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
 import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
 import { retryMessageFields, type RetryMessage } from '../queue/port.js';
-import { systemOfPk, type Fence } from '../core/types.js';
+import { systemOfPk, type Fence, type PaymentRecord } from '../core/types.js';
 import { makeConsoleHandler, type ConsoleDeps } from '../console/handler.js';
 import { OverviewRecorder } from '../console/recorder.js';
 import { sessionSecret } from '../console/session.js';
@@ -24,6 +24,12 @@ import { AuditLog, browsePayments } from '../store/browse.js';
 import { documentClient } from '../store/client.js';
 import { DynamoFenceStore, DynamoLimiterStore, DynamoRecordStore, makeDynamoClient } from '../store/dynamo.js';
 import { ensureTable } from '../store/table.js';
+import { Deliverer, type DeliverySettings } from '../events/deliver.js';
+import { EventRelay } from '../events/relay.js';
+import { dueEvent } from '../events/model.js';
+import { attachEvents, configuredCallers } from '../events/runtime.js';
+import { EventStore } from '../events/store.js';
+import type { RecordStore } from '../store/port.js';
 import { DynamoWebhookStore } from '../store/webhooks.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
 import { makeDispatcher } from '../systems/http.js';
@@ -163,6 +169,8 @@ export interface StackOptions {
    * capacity tools count them: test/integration/no-scan.test.ts, test/bench/capacity.ts).
    */
   onDynamoRequest?: (exchange: DynamoExchange) => void;
+  /** Events out (issue 21): the delivery schedule and timeouts (tests shorten them). */
+  delivery?: Partial<DeliverySettings>;
 }
 
 export interface Stack {
@@ -180,6 +188,8 @@ export interface Stack {
   nif: NifSandbox | undefined;
   brp: BrpSandbox | undefined;
   kontantanalys: KontantanalysSandbox | undefined;
+  /** Events out (issue 21): the outbox's relay and the per-endpoint deliverer of this process. */
+  events: { store: EventStore; relay: EventRelay; deliverer: Deliverer };
   kontantanalysSyncNow(): Promise<unknown>;
   sweepNow(): Promise<SweepReport>;
   /** What the boot sweep found (undefined when it was turned off). */
@@ -285,7 +295,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const log = recorder.log(opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL));
     // Metric lines are CloudWatch's business: locally they are printed only when logs are.
     const metrics: Metrics = recorder.metrics(opts.metrics ?? (env.LOG_LEVEL === 'silent' ? memoryMetrics() : createMetrics()));
-    const store = new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS);
+    // Events out (issue 21): every record write may stamp an event (shared/store/dynamo.ts); the relay hands
+    // pending ones to the endpoints, woken after each write here and by its own poll and boot pass (a kill
+    // between the write and the wake loses nothing: the mark is in the record).
+    const eventStore = new EventStore(client, config.TABLE_NAME);
+    const deliverer = new Deliverer(eventStore, { log, policy: { allowLoopback: true }, callers: () => configuredCallers({ config }), ...(opts.delivery ? { settings: opts.delivery } : {}) });
+    const relay = new EventRelay(eventStore, { log, onDeliveries: (ids) => ids.forEach((id) => deliverer.kick(id)) });
+    cleanups.push(() => deliverer.close());
+    cleanups.push(() => relay.close());
+    const store = wakingStore(new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS), () => relay.kick());
     const fences = new DynamoFenceStore(client, config.TABLE_NAME);
     const limiter = new DynamoLimiterStore(client, config.TABLE_NAME);
     const webhooks = new DynamoWebhookStore(client, config.TABLE_NAME);
@@ -311,6 +329,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const stopping = new AbortController();
     for (const d of workerDeps) d.stopping = stopping.signal;
     const deps = workerDeps[0] as AppDeps;
+    for (const d of workerDeps) attachEvents(d, { store: eventStore, policy: { allowLoopback: true }, kick: (id) => deliverer.kick(id) });
     const getDeps = async () => deps;
 
     for (const name of modules.keys()) {
@@ -344,6 +363,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         cleanups.push(() => clearTimeout(timer));
       }
     }
+
+    if (opts.dataDir) await relay.recoverAtBoot();
+    relay.start().kick();
+    deliverer.start();
 
     const syncHandler = makeKontantanalysSync(getDeps);
     const kontantanalysSyncNow = () => syncHandler({} as never, lambdaContext('kontantanalysSync', randomUUID(), 900_000));
@@ -441,9 +464,36 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await finish();
       })());
     const kill = () => (closing ??= finish());
-    return { url: api.url, consoleUrl: `${api.url}/console`, operatorKey, operators, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, kontantanalysSyncNow, sweepNow, boot, close, kill };
+    return { url: api.url, consoleUrl: `${api.url}/console`, operatorKey, operators, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, events: { store: eventStore, relay, deliverer }, kontantanalysSyncNow, sweepNow, boot, close, kill };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;
   }
+}
+
+/**
+ * The record store, waking `onWrite` after a write that stamped a settlement event (the local relay's
+ * prompt; its poll and boot pass are the backstop). Other writes wake nothing: the relay's reads would
+ * only compete with the engine for the one process dynalite shares with it.
+ */
+function wakingStore(store: RecordStore, onWrite: () => void): RecordStore {
+  const stamps = (record: PaymentRecord) => dueEvent(record) !== undefined;
+  return {
+    claim: async (record) => {
+      const r = await store.claim(record);
+      if (r.claimed && stamps(record)) onWrite();
+      return r;
+    },
+    replace: async (record, expected) => {
+      const ok = await store.replace(record, expected);
+      if (ok && stamps(record)) onWrite();
+      return ok;
+    },
+    get: (pk) => store.get(pk),
+    getMany: (pks) => store.getMany(pks),
+    due: (...args) => store.due(...args),
+    list: (...args) => store.list(...args),
+    // The console's and the CLI's listing (issue 22) reads through the same store.
+    ...(store.browse ? { browse: store.browse.bind(store) } : {}),
+  };
 }

@@ -8,6 +8,7 @@ import { humanConsole, logFormat } from './console.js';
 import { preflight, readOther } from './preflight.js';
 import { HTTP_ROUTES } from './routes.js';
 import { DEV_API_KEY, DEV_WEBHOOK_SECRET, startStack } from './stack.js';
+import { registerReceiver, startReceiver } from '../events/receiver.js';
 
 /** How often the human output sums up the metrics (and once more at stop). */
 const SUMMARY_EVERY_MS = 60_000;
@@ -55,6 +56,11 @@ async function main(): Promise<void> {
   });
   // The key of the first entry (`name=key` or a bare key): what a curl example can send.
   const apiKey = stack.deps.config.apiKeys[0]?.key ?? DEV_API_KEY;
+  // Events out (issue 21): a receiver on loopback, registered for that caller, for `paybridge events tail`.
+  let receiverSecret = '';
+  const receiver = await startReceiver({ port: Number(process.env.EVENT_RECEIVER_PORT ?? 0), secret: () => [receiverSecret] });
+  const caller = stack.deps.config.apiKeys[0]?.caller;
+  if (caller) receiverSecret = (await registerReceiver(stack.events.store, caller, receiver.url, join(dirname(dataDir), 'event-receiver.json'))).secret;
   // Where `npx paybridge` finds this running stack (it is written on start and removed on stop). A stack
   // started beside a running one (its own PORT and PAYBRIDGE_DATA_DIR) leaves the other's file alone.
   const beside = !process.env.PAYBRIDGE_LOCAL_FILE && readOther(defaultLocalFile) !== undefined;
@@ -69,6 +75,7 @@ async function main(): Promise<void> {
         apiKey,
         dynamoEndpoint: stack.dynamoEndpoint,
         tableName: stack.deps.config.TABLE_NAME,
+        eventReceiver: receiver.url,
         sandboxes: { cambio: stack.cambio?.url, nif: stack.nif?.url, brp: stack.brp?.url, kontantanalys: stack.kontantanalys?.url },
         // So `paybridge payments show` hides personal data behind the same `ref:` hashes as the status
         // route and the logs (the key itself stays in its owner-only file).
@@ -110,6 +117,7 @@ async function main(): Promise<void> {
       },
     ],
     routes: HTTP_ROUTES,
+    ...(caller ? { eventReceiver: receiver.url } : {}),
     format,
     consoleUrl: stack.consoleUrl,
     ...(stack.operatorKey ? { operatorKeyFrom: join(dirname(dataDir), 'operator-key') } : process.env.OPERATOR_KEYS?.trim() ? { operatorKeyFrom: 'of OPERATOR_KEYS' } : {}),
@@ -133,6 +141,7 @@ async function main(): Promise<void> {
     // Sends in flight finish and are recorded (bounded); anything still queued is picked up at the next start.
     process.stdout.write('stopping: letting sends in flight finish (at most 5 s)…\n');
     await stack.close({ drainMs: 5_000 });
+    await receiver.close();
     const total = human?.total('since start');
     if (total) process.stdout.write(`${total}\n`);
     process.exit(0);

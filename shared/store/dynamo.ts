@@ -4,6 +4,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Config } from '../config.js';
 import { EMPTY_LIMITER, type LimiterState } from '../core/pacing.js';
 import type { PaymentRecord, Status } from '../core/types.js';
+import { stampForWrite } from '../events/model.js';
 import { dueShardName, statusShardName, withIndexes, type DueKind } from './indexes.js';
 import type { ClaimResult, FenceStore, LimiterStore, ListPage, RecordStore, WebhookStore } from './port.js';
 import { TABLE_KEYS } from './table.js';
@@ -81,7 +82,8 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   private item(record: PaymentRecord): PaymentRecord {
-    return fitItem(withIndexes(record, this.shards, this.clock()));
+    // The settlement event (if this write causes one) goes in this same conditional write: the outbox (issue 21).
+    return fitItem(withIndexes(stampForWrite(record, this.clock()), this.shards, this.clock()));
   }
 
   async claim(record: PaymentRecord): Promise<ClaimResult> {

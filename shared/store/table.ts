@@ -8,7 +8,10 @@ import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, Up
  *   sweep, the alarms and the operator's held/unknown lists read.
  * - `status-index` (sparse: payment records only): `<system>#<status>#<shard>` by `createdMs`: listing by
  *   system, status and time without a Scan.
- * Both are sharded by a hash of the key, so at volume the writes of one system spread over `shards`
+ * - `events-index` (sparse; issue 21, shared/events/): `pending#<shard>` on a record whose settlement
+ *   event is not yet handed on (by stamp time), `events#<caller>`, `endpoints#<caller>` and
+ *   `due#<endpoint>` (a delivery not yet done, by its next attempt): events out without a Scan.
+ * The first two are sharded by a hash of the key, so at volume the writes of one system spread over `shards`
  * partitions instead of one (issue 13).
  * - `list-index`: `pay#posted` / `pay#open` / `audit` by `createdMs`, with the attributes a listing
  *   filters on: a console or CLI page of any filter in at most two Queries (issue 22).
@@ -24,6 +27,9 @@ export const TABLE_KEYS = {
   listIndex: 'list-index',
   listIndexHash: 'listPart',
   listIndexRange: 'createdMs',
+  eventsIndex: 'events-index',
+  eventsIndexHash: 'eventsKey',
+  eventsIndexRange: 'eventAt',
   ttlAttribute: 'ttl',
 } as const;
 
@@ -39,6 +45,15 @@ const LIST_INDEX = {
   Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: LIST_INDEX_ATTRIBUTES },
 };
 
+const EVENTS_INDEX = {
+  IndexName: TABLE_KEYS.eventsIndex,
+  KeySchema: [
+    { AttributeName: TABLE_KEYS.eventsIndexHash, KeyType: 'HASH' as const },
+    { AttributeName: TABLE_KEYS.eventsIndexRange, KeyType: 'RANGE' as const },
+  ],
+  Projection: { ProjectionType: 'KEYS_ONLY' as const },
+};
+
 export async function ensureTable(client: DynamoDBClient, tableName: string, waitMs = 10_000): Promise<{ listIndexAdded: boolean }> {
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
@@ -46,22 +61,29 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
       // Created by a process that ended before the table turned ACTIVE: wait as for our own (below).
       await untilActive(client, tableName, waitMs);
     }
-    // A local table kept from before the listing index (issue 22) gets it now; its records are written
-    // again at boot (shared/local/reindex.ts) so they appear in it. In AWS the template adds it.
-    if (!(Table?.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === TABLE_KEYS.listIndex)) {
+    // A local table kept from before the listing index (issue 22) or the events index (issue 21) gets it
+    // now, one index per UpdateTable as DynamoDB requires; the listing's records are written again at boot
+    // (shared/local/reindex.ts) so they appear in it (events are stamped by new writes only). In AWS the
+    // template adds them.
+    const have = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+    const missing = [
+      { index: LIST_INDEX, hash: TABLE_KEYS.listIndexHash, range: TABLE_KEYS.listIndexRange },
+      { index: EVENTS_INDEX, hash: TABLE_KEYS.eventsIndexHash, range: TABLE_KEYS.eventsIndexRange },
+    ].filter((m) => !have.has(m.index.IndexName));
+    for (const m of missing) {
       await client.send(
         new UpdateTableCommand({
           TableName: tableName,
           AttributeDefinitions: [
-            { AttributeName: TABLE_KEYS.listIndexHash, AttributeType: 'S' },
-            { AttributeName: TABLE_KEYS.listIndexRange, AttributeType: 'N' },
+            { AttributeName: m.hash, AttributeType: 'S' },
+            { AttributeName: m.range, AttributeType: 'N' },
           ],
-          GlobalSecondaryIndexUpdates: [{ Create: LIST_INDEX }],
+          GlobalSecondaryIndexUpdates: [{ Create: m.index }],
         }),
       );
       await untilActive(client, tableName, waitMs);
-      return { listIndexAdded: true };
     }
+    if (missing.some((m) => m.index === LIST_INDEX)) return { listIndexAdded: true };
     return { listIndexAdded: false };
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
@@ -77,6 +99,8 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
         { AttributeName: TABLE_KEYS.statusIndexHash, AttributeType: 'S' },
         { AttributeName: TABLE_KEYS.statusIndexRange, AttributeType: 'N' },
         { AttributeName: TABLE_KEYS.listIndexHash, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.eventsIndexHash, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.eventsIndexRange, AttributeType: 'N' },
       ],
       KeySchema: [{ AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -97,6 +121,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, wai
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
         LIST_INDEX,
+        EVENTS_INDEX,
       ],
     }),
   );

@@ -385,6 +385,47 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
       driven.add(fn.name);
     }
     await deliver();
+
+    // Events out (issue 21): every route of a caller's endpoints, then the delivery function with the bus's
+    // message for a payment's event and its one-minute run.
+    const endpointsFn = functions.find((f) => f.routes.some((r) => r.path === '/v1/event-endpoints'));
+    if (endpointsFn) {
+      const route = (method: string, path: string) => endpointsFn.routes.find((r) => r.method === method && r.path === path) ?? { method, path };
+      const keyed = { 'x-api-key': API_KEY };
+      // A public address (TEST-NET-2): registration checks it and connects to nothing.
+      const made = await request(endpointsFn, route('POST', '/v1/event-endpoints'), {}, { url: 'https://198.51.100.7/paybridge-events' }, keyed);
+      const id = String(JSON.parse(String(made?.body ?? '{}')).id);
+      const other = await request(endpointsFn, route('POST', '/v1/event-endpoints'), {}, { url: 'https://198.51.100.8/gone', eventTypes: ['payment.posted'] }, keyed);
+      await request(endpointsFn, route('GET', '/v1/event-endpoints'), {}, undefined, keyed);
+      await request(endpointsFn, route('GET', '/v1/event-endpoints/{id}'), { id }, undefined, keyed);
+      await request(endpointsFn, route('PATCH', '/v1/event-endpoints/{id}'), { id }, { description: 'iam drive' }, keyed);
+      await request(endpointsFn, route('POST', '/v1/event-endpoints/{id}/rotate-secret'), { id }, undefined, keyed);
+      await request(endpointsFn, route('POST', '/v1/event-endpoints/{id}/test'), { id }, undefined, keyed);
+      await request(endpointsFn, route('GET', '/v1/event-endpoints/{id}/deliveries'), { id }, undefined, keyed);
+      await request(endpointsFn, route('POST', '/v1/event-endpoints/{id}/recover'), { id }, { since: new Date(Date.now() - 3_600_000).toISOString() }, keyed);
+      await request(endpointsFn, route('GET', '/v1/events'), {}, undefined, keyed);
+      const signedId = `msg_${randomUUID()}`;
+      const signedAt = new Date();
+      await request(endpointsFn, route('GET', '/v1/events'), {}, undefined, { 'webhook-id': signedId, 'webhook-timestamp': String(Math.floor(signedAt.getTime() / 1000)), 'webhook-signature': new Webhook(DEV_WEBHOOK_SECRET).sign(signedId, signedAt, '') });
+      await request(endpointsFn, route('DELETE', '/v1/event-endpoints/{id}'), { id: String(JSON.parse(String(other?.body ?? '{}')).id) }, undefined, keyed);
+      driven.add(endpointsFn.name);
+      // Deliveries go nowhere: the endpoint now names a loopback host, which the deployed policy refuses at
+      // connect time (the attempt is recorded as failed, nothing leaves the machine). The test's own write.
+      const own = makeDynamoClient({ endpoint: dynamoEndpoint });
+      await own.send(new UpdateItemCommand({ TableName: tableName, Key: { pk: { S: `endpoint#${id}` } }, UpdateExpression: 'SET #u = :u', ExpressionAttributeNames: { '#u': 'url' }, ExpressionAttributeValues: { ':u': { S: 'https://localhost:1/refused' } } }));
+      const stamped = await own.send(new ScanCommand({ TableName: tableName, FilterExpression: 'attribute_exists(lastEvent) AND attribute_exists(eventsKey)' }));
+      own.destroy();
+      const deliveryFn = functions.find((f) => f.consumes && f.environment.RETRY_QUEUE_URL === undefined && !f.routes.length && f.scheduled && f.name.toLowerCase().includes('event'));
+      const item = stamped.Items?.[0];
+      if (deliveryFn && item) {
+        const ev = item.lastEvent?.M ?? {};
+        // As the pipe's InputTemplate puts it on the bus (shared/aws/stack.ts): every value a string.
+        const detail = { id: ev.id?.S, type: ev.type?.S, pk: item.pk?.S, system: item.system?.S, key: item.key?.S, revision: ev.revision?.N, status: ev.status?.S, sequence: ev.seq?.N, at: ev.at?.N };
+        await invoke(deliveryFn, { Records: [{ messageId: randomUUID(), receiptHandle: randomUUID(), body: JSON.stringify({ detail }), attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, eventSource: 'aws:sqs', awsRegion: 'eu-north-1' }] });
+        await invoke(deliveryFn, { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} });
+        driven.add(deliveryFn.name);
+      } else serverErrors.push(`events out: ${deliveryFn ? 'no record with a pending event to hand on' : 'no delivery function in the template'}`);
+    }
     return { recorder, undriven: functions.map((f) => f.name).filter((n) => !driven.has(n)), serverErrors };
   } finally {
     for (const c of cleanups.reverse()) await c();

@@ -15,6 +15,7 @@ const PARTITION_KEY: Readonly<Record<string, string>> = {
   [TABLE_KEYS.dueIndex]: TABLE_KEYS.dueIndexHash,
   [TABLE_KEYS.statusIndex]: TABLE_KEYS.statusIndexHash,
   [TABLE_KEYS.listIndex]: TABLE_KEYS.listIndexHash,
+  [TABLE_KEYS.eventsIndex]: TABLE_KEYS.eventsIndexHash,
 };
 
 /** Operations that address items by their full key, or manage the table itself. */

@@ -150,9 +150,10 @@ describe('the packaged CloudFormation template', () => {
 
   it('has every function: one per route, one worker per system, the sweep, the Kontantanalys run and the authorizer', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(HTTP_ROUTES.length + SYSTEM_NAMES.length + 3);
-    const schedules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression).sort();
-    expect(schedules).toEqual(['rate(1 day)', 'rate(1 minute)']);
+    // The events routes share one function (issue 21); the event delivery function is the fourth beside the routes and workers.
+    expect(functions.length).toBe(new Set(HTTP_ROUTES.map((r) => r.function)).size + SYSTEM_NAMES.length + 4);
+    const schedules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression).filter(Boolean).sort();
+    expect(schedules).toEqual(['rate(1 day)', 'rate(1 minute)', 'rate(1 minute)']);
     expect(fn('authorize').Properties.Handler).toBe('functions/authorize.handler');
   });
 
@@ -192,7 +193,10 @@ describe('the packaged CloudFormation template', () => {
     expect(dataOnly('kontantanalysGet')).toEqual(table('GetItem', 'PutItem', 'UpdateItem').sort());
     expect(dataOnly('openapi')).toEqual([]);
     expect(grants(roleOf('authorize')).filter((g) => !g.startsWith('logs:'))).toEqual(['ssm:GetParameters on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/common/API_KEYS']);
-    for (const [, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(/dynamodb:Scan|dynamodb:DeleteItem|kms:/);
+    // Nothing deletes but a caller removing its own event endpoint (issue 21), on endpoint items only.
+    for (const [id, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(id === 'EventEndpointsRole' ? /dynamodb:Scan|kms:/ : /dynamodb:Scan|dynamodb:DeleteItem|kms:/);
+    const deletes = statements(roleOf('eventEndpoints')).filter((st) => [st.Action].flat().includes('dynamodb:DeleteItem'));
+    expect(deletes.map((st) => [[st.Action].flat(), st.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']])).toEqual([[['dynamodb:DeleteItem'], ['endpoint#*']]]);
     // Issue 20, item 11: the items of its own system (records, index keys, limiter) and the kinds it needs, nothing else.
     const items = (name: string) => statements(roleOf(name)).filter((st) => [st.Action].flat().some((a: string) => a.startsWith('dynamodb:'))).map((st) => st.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']);
     expect(items('brpSale')).toEqual([['brp#*', 'limiter#brp', 'webhook#*'], ['brp#*', 'limiter#brp', 'webhook#*']]);
@@ -241,6 +245,40 @@ describe('the packaged CloudFormation template', () => {
     });
   });
 
+  it('sends events out through the stream, a pipe with a retry limit and a DLQ, the stage bus and a delivery function granted only what it uses (issue 21)', () => {
+    const table = ofType('AWS::DynamoDB::Table')[0]?.[1] as Json;
+    expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_IMAGE' });
+    expect(table.Properties.GlobalSecondaryIndexes.map((i: Json) => i.IndexName)).toContain('events-index');
+    const [, pipe] = ofType('AWS::Pipes::Pipe')[0] as [string, Json];
+    expect(pipe.Properties.Source).toEqual({ 'Fn::GetAtt': ['RecordsTable', 'StreamArn'] });
+    const stream = pipe.Properties.SourceParameters.DynamoDBStreamParameters;
+    expect(stream.MaximumRetryAttempts).toBeGreaterThan(0);
+    expect(stream.MaximumRetryAttempts).toBeLessThanOrEqual(10);
+    const dlq = resources[stream.DeadLetterConfig.Arn['Fn::GetAtt'][0]] as Json;
+    expect(dlq.Type).toBe('AWS::SQS::Queue');
+    expect(JSON.parse(pipe.Properties.SourceParameters.FilterCriteria.Filters[0].Pattern)).toEqual({ dynamodb: { NewImage: { eventNew: { S: [{ exists: true }] } } } });
+    // Only the event's own fields reach the bus: nothing of the request (personal data).
+    expect(pipe.Properties.TargetParameters.InputTemplate).not.toMatch(/request|caller|history|result/);
+    const bus = resources[pipe.Properties.Target['Fn::GetAtt'][0]] as Json;
+    expect(bus).toMatchObject({ Type: 'AWS::Events::EventBus', Properties: { Name: 'paybridge-test-events' } });
+    const pipeGrants = grants(resources[pipe.Properties.RoleArn['Fn::GetAtt'][0]] as Json);
+    expect(pipeGrants).toEqual(
+      ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'].map((a) => `${a} on RecordsTable`).concat(['events:PutEvents on EventsBus', `sqs:SendMessage on ${stream.DeadLetterConfig.Arn['Fn::GetAtt'][0]}`]).sort(),
+    );
+    const dataOnly = (name: string) => grants(roleOf(name)).filter((g) => /^(dynamodb|sqs|events):/.test(g));
+    expect(dataOnly('eventDelivery')).toEqual(
+      [
+        ...['BatchGetItem', 'GetItem', 'PutItem', 'UpdateItem'].map((a) => `dynamodb:${a} on RecordsTable`),
+        'dynamodb:Query on ${RecordsTable.Arn}/index/*',
+        ...['ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'ReceiveMessage'].map((a) => `sqs:${a} on EventsQueue`),
+      ].sort(),
+    );
+    // Its own items, and the webhook memory of a signed request (Put, Update on webhook#*, as the read routes).
+    expect(dataOnly('eventEndpoints')).toEqual([...['BatchGetItem', 'DeleteItem', 'GetItem', 'PutItem', 'PutItem', 'UpdateItem'].map((a) => `dynamodb:${a} on RecordsTable`), 'dynamodb:Query on ${RecordsTable.Arn}/index/*'].sort());
+    const rule = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.EventBusName)?.[1] as Json;
+    expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::GetAtt': ['EventsQueue', 'Arn'] });
+  });
+
   it('puts every route behind the REQUEST authorizer without caching, with an API key required, and a usage plan per caller', () => {
     for (const [, m] of ofType('AWS::ApiGateway::Method')) expect(m.Properties).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'AuthorizeApiGatewayAuthorizer' }, ApiKeyRequired: true });
     const authorizer = resources.AuthorizeApiGatewayAuthorizer as Json;
@@ -282,7 +320,7 @@ describe('the packaged CloudFormation template', () => {
 
   it('alarms on any DLQ, unknown payments, holds over an hour and retry age', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    expect(alarms.map((a) => a.MetricName ?? 'dlq').sort()).toEqual(['dlq', 'held_over_an_hour', 'oldest_overdue_age', 'unknown']);
+    expect(alarms.map((a) => a.MetricName ?? 'dlq').sort()).toEqual(['EventEndpointsDisabled-test', 'dlq', 'held_over_an_hour', 'oldest_overdue_age', 'unknown']);
     const dlq = alarms.find((a) => a.Metrics) as Json;
     const watched = dlq.Metrics.filter((m: Json) => m.MetricStat).map((m: Json) => m.MetricStat.Metric.Dimensions[0].Value['Fn::GetAtt'][0]);
     const dlqs = ofType('AWS::SQS::Queue').filter(([, q]) => !q.Properties.RedrivePolicy).map(([id]) => id);

@@ -252,4 +252,23 @@ describe('webhook deliveries are bound to their id: route, path, target headers 
     expect(replay.status).toBe(409);
     expect(replay.body.type).toMatch(/webhook-replayed$/);
   });
+
+  it('a captured signed GET cannot be replayed at the sender\'s event endpoints (issue 21 on issue 20 item 8)', async () => {
+    // The terminal sender registers an endpoint (signed), then reads its events (signed, empty body).
+    const made = await deliver('POST', '/v1/event-endpoints', sign('msg_ep_make', { url: 'http://127.0.0.1:9/never' }, TERMINAL_NEW));
+    expect(made.status).toBe(201);
+    const id = (made.body as { id: string }).id;
+    const read = signRaw('msg_ep_read', '', TERMINAL_NEW);
+    expect((await fetch(`${stack.url}/v1/events`, { headers: read.signature, signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+    // Whoever saw that read replays its headers (the signature does not cover method or path) to delete or
+    // re-key the endpoint. Before the events routes remembered deliveries: 204 and 200.
+    for (const [method, path] of [['DELETE', `/v1/event-endpoints/${id}`], ['POST', `/v1/event-endpoints/${id}/rotate-secret`]] as const) {
+      const replay = await rawRequest(method, path, read.signature, '');
+      expect(replay.status, `${method} ${path}`).toBe(409);
+      expect(replay.body.type).toMatch(/webhook-replayed$/);
+    }
+    const look = signRaw('msg_ep_look', '', TERMINAL_NEW);
+    const still = await fetch(`${stack.url}/v1/event-endpoints/${id}`, { headers: look.signature, signal: AbortSignal.timeout(10_000) });
+    expect(still.status).toBe(200);
+  });
 });

@@ -104,7 +104,9 @@ export function checkPolicy(template: Json): string[] {
           } else if (data.some((a) => a.startsWith('ssm:')) && text === undefined) problems.push(`${where}: SSM resource that is not a written ARN`);
         }
         if (kms.length > 0 && !JSON.stringify(st.Condition ?? {}).includes('kms:ViaService')) problems.push(`${where}: ${kms.join(', ')} without a kms:ViaService condition`);
-        if (actions.some((a) => a.startsWith('dynamodb:'))) {
+        // A table's stream (the events pipe, issue 21) is read by shard, not by item: no leading keys apply.
+        const streamOnly = actions.every((a) => /^dynamodb:(DescribeStream|GetRecords|GetShardIterator|ListStreams)$/.test(a));
+        if (actions.some((a) => a.startsWith('dynamodb:')) && !streamOnly) {
           const keys = asList<string>(st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
           if (keys.length === 0) problems.push(`${where}: ${actions.join(', ')} on every item (no ForAllValues:StringLike dynamodb:LeadingKeys condition)`);
           for (const k of keys) if (typeof k !== 'string' || k.startsWith('*') || k.startsWith('?')) problems.push(`${where}: leading key pattern ${String(k)} matches items of every kind`);

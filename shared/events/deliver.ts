@@ -1,0 +1,318 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { Webhook } from 'standardwebhooks';
+import type { Logger } from '../log.js';
+import { eventId, type PaymentEvent } from './model.js';
+import { fanOut } from './relay.js';
+import { guardedAgent, urlProblems, type UrlPolicy } from './ssrf.js';
+import type { Attempt, Delivery, Endpoint, EventStore } from './store.js';
+
+/**
+ * Standard Webhooks' retry schedule (standardwebhooks.com, "Retry schedule"): the delay before each try
+ * after the first. Ten tries over about three days; then the delivery is `exhausted`.
+ */
+export const RETRY_SCHEDULE_MS: readonly number[] = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000];
+
+export interface DeliverySettings {
+  schedule: readonly number[];
+  /** Each delay is spread by up to this fraction either way (full schedules of many endpoints do not align). */
+  jitter: number;
+  timeoutMs: number;
+  /** An endpoint failing without a success for this long is disabled. */
+  disableAfterMs: number;
+  /** Bytes of an answer kept with its attempt. */
+  answerBytes: number;
+  /** How long a rotated-out secret still signs. */
+  rotationOverlapMs: number;
+}
+
+export const DEFAULT_DELIVERY: DeliverySettings = {
+  schedule: RETRY_SCHEDULE_MS,
+  jitter: 0.2,
+  timeoutMs: 15_000,
+  disableAfterMs: 5 * 86_400_000,
+  answerBytes: 256,
+  rotationOverlapMs: 86_400_000,
+};
+
+/** Bodies over this are not what Standard Webhooks recommends (and what receivers accept): events stay far below. */
+export const MAX_EVENT_BYTES = 20 * 1024;
+
+/** `whsec_` and 24 random bytes, base64: the form the standardwebhooks libraries read. */
+export function newSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
+/** The secrets that sign now: every one not past its overlap. */
+export function signingSecrets(endpoint: Endpoint, now: number): string[] {
+  return endpoint.secrets.filter((s) => s.until === undefined || s.until > now).map((s) => s.secret);
+}
+
+/** The three Standard Webhooks headers for `body`, signed with each secret (space-separated `v1,` signatures). */
+export function signedHeaders(secrets: readonly string[], id: string, at: Date, body: string): Record<string, string> {
+  return {
+    'webhook-id': id,
+    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+    'webhook-signature': secrets.map((s) => new Webhook(s).sign(id, at, body)).join(' '),
+  };
+}
+
+/** What one answer means for the delivery and its endpoint (pure, table-tested). */
+export type AnswerKind = 'delivered' | 'gone' | 'slow-down' | 'failed';
+export function classifyAnswer(status: number, retryAfter: string | undefined): AnswerKind {
+  if (status >= 200 && status < 300) return 'delivered';
+  if (status === 410) return 'gone';
+  if (status === 429 || status === 502 || status === 504 || (retryAfter !== undefined && status !== 0)) return 'slow-down';
+  return 'failed';
+}
+
+/** Retry-After as ms: seconds or an HTTP date; undefined when absent or unreadable. Capped at a day. */
+export function retryAfterMs(value: string | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 86_400_000) : undefined;
+}
+
+/** When the try after `tries` failed tries is due, or undefined when the schedule is spent. */
+export function nextTryAt(tries: number, now: number, settings: Pick<DeliverySettings, 'schedule' | 'jitter'>, random: () => number): number | undefined {
+  const delay = settings.schedule[tries];
+  if (delay === undefined) return undefined;
+  return now + Math.round(delay * (1 + settings.jitter * (2 * random() - 1)));
+}
+
+/**
+ * Delivers each endpoint's due deliveries, one endpoint independent of another: every endpoint has its own
+ * loop, one request in flight at a time, in order of due time, so a slow or dead endpoint delays only its
+ * own events. Within an endpoint, a payment's later event waits while its earlier one is pending there.
+ */
+export class Deliverer {
+  private readonly loops = new Map<string, { running?: Promise<void>; again: boolean; timer?: NodeJS.Timeout }>();
+  private readonly dispatcher: Dispatcher;
+  private readonly settings: DeliverySettings;
+  private closed = false;
+  private poll: NodeJS.Timeout | undefined;
+  /** Successful deliveries, for the benchmark and tests. */
+  delivered = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly opts: {
+      log: Logger;
+      policy: UrlPolicy;
+      /** Every caller that may own endpoints (the configured ones): their endpoints are looked up at start and on poll. */
+      callers: () => string[];
+      settings?: Partial<DeliverySettings>;
+      clock?: () => number;
+      random?: () => number;
+      pollMs?: number;
+    },
+  ) {
+    this.settings = { ...DEFAULT_DELIVERY, ...opts.settings };
+    this.dispatcher = guardedAgent(opts.policy, this.settings.timeoutMs);
+  }
+
+  private now(): number {
+    return (this.opts.clock ?? Date.now)();
+  }
+
+  /** Looks up every caller's endpoints now and then (one registered by another process, a timer lost). */
+  start(): this {
+    const every = this.opts.pollMs ?? 5_000;
+    const tick = () => void this.kickAll().catch((err: Error) => this.opts.log.warn('event delivery poll failed', { error: err }));
+    tick();
+    this.poll = setInterval(tick, every);
+    this.poll.unref();
+    return this;
+  }
+
+  async kickAll(): Promise<void> {
+    for (const caller of this.opts.callers()) for (const e of await this.store.listEndpoints(caller)) this.kick(e.id);
+  }
+
+  /** Runs an endpoint's loop soon; loops of one endpoint never overlap. */
+  kick(endpointId: string): void {
+    if (this.closed) return;
+    let loop = this.loops.get(endpointId);
+    if (!loop) this.loops.set(endpointId, (loop = { again: false }));
+    if (loop.running) {
+      loop.again = true;
+      return;
+    }
+    const l = loop;
+    clearTimeout(l.timer);
+    l.running = (async () => {
+      try {
+        for (let pass = 0; pass < 1000 && !this.closed; pass++) {
+          l.again = false;
+          const worked = await this.pass(endpointId);
+          if (!worked && !l.again) break;
+        }
+      } catch (err) {
+        if (!this.closed) this.opts.log.warn('event delivery pass failed; retried on the next poll', { error: err, endpoint: endpointId });
+      } finally {
+        l.running = undefined;
+        if (!this.closed) await this.wakeLater(endpointId).catch(() => undefined);
+      }
+    })();
+  }
+
+  /** A timer for the endpoint's next due delivery (or its pause's end). */
+  private async wakeLater(endpointId: string): Promise<void> {
+    const loop = this.loops.get(endpointId);
+    if (!loop || this.closed) return;
+    const endpoint = await this.store.getEndpoint(endpointId);
+    if (!endpoint || endpoint.disabled) return;
+    const next = Math.max((await this.store.nextDue(endpointId)) ?? Infinity, endpoint.pausedUntil ?? 0);
+    if (!Number.isFinite(next)) return;
+    clearTimeout(loop.timer);
+    // setTimeout's ceiling is about 24.8 days; the poll covers anything beyond a day.
+    loop.timer = setTimeout(() => this.kick(endpointId), Math.min(Math.max(0, next - this.now()) + 5, 86_400_000));
+    loop.timer.unref();
+  }
+
+  /** One batch of an endpoint's due deliveries. True when it sent something (another batch may be due). */
+  private async pass(endpointId: string): Promise<boolean> {
+    const endpoint = await this.store.getEndpoint(endpointId);
+    const now = this.now();
+    if (!endpoint || endpoint.disabled || (endpoint.pausedUntil ?? 0) > now) return false;
+    const due = await this.store.due(endpointId, now, 25);
+    let worked = false;
+    for (const d of due) {
+      if (this.closed) break;
+      if (d.previousId) {
+        const before = await this.store.getDelivery(endpointId, d.previousId);
+        if (before && before.status === 'pending') {
+          // Behind its predecessor: due again just after it.
+          const waited: Delivery = { ...d, nextAttemptAt: Math.max(before.nextAttemptAt + 1, now + 1) };
+          if (await this.store.recordAttempt({ ...waited, tries: d.tries }, d.tries)) continue;
+        }
+      }
+      const outcome = await this.attempt(endpoint, d);
+      worked = true;
+      if (outcome === 'stop') break;
+    }
+    return worked;
+  }
+
+  /** Sends one delivery and records what came of it. 'stop' when the endpoint must not be sent more now. */
+  async attempt(endpoint: Endpoint, d: Delivery): Promise<'next' | 'stop'> {
+    const startedAt = this.now();
+    const body = JSON.stringify(d.event);
+    let status = 0;
+    let answer = '';
+    let retryAfter: string | undefined;
+    const refused = urlProblems(endpoint.url, this.opts.policy);
+    if (refused.length > 0) answer = `not sent: the URL ${refused[0]}`;
+    else {
+      try {
+        const res = await request(endpoint.url, {
+          method: 'POST',
+          dispatcher: this.dispatcher,
+          headers: { 'content-type': 'application/json', 'user-agent': 'paybridge-webhooks/1', ...signedHeaders(signingSecrets(endpoint, startedAt), d.event.id, new Date(startedAt), body) },
+          body,
+          signal: AbortSignal.timeout(this.settings.timeoutMs),
+        });
+        status = res.statusCode;
+        const ra = res.headers['retry-after'];
+        retryAfter = Array.isArray(ra) ? ra[0] : ra;
+        answer = await readSome(res.body, this.settings.answerBytes);
+      } catch (err) {
+        answer = `no answer: ${(err as NodeJS.ErrnoException).code ?? (err as Error).name}: ${(err as Error).message}`.slice(0, this.settings.answerBytes);
+      }
+    }
+    const at = this.now();
+    const attempt: Attempt = { at: new Date(startedAt).toISOString(), status, ms: at - startedAt, answer };
+    const kind = classifyAnswer(status, retryAfter);
+    const tries = d.tries + 1;
+    const base = { ...d, tries, attempts: [...d.attempts, attempt], updatedAt: new Date(at).toISOString() };
+    if (kind === 'delivered') {
+      await this.store.recordAttempt({ ...base, status: 'delivered' }, d.tries);
+      if (endpoint.failingSince !== undefined || endpoint.pausedUntil !== undefined) await this.store.patchEndpoint(endpoint.id, {}, ['failingSince', 'pausedUntil']);
+      this.delivered++;
+      return 'next';
+    }
+    const next = nextTryAt(tries, at, this.settings, this.opts.random ?? Math.random);
+    const pauseMs = retryAfterMs(retryAfter, at);
+    await this.store.recordAttempt(next === undefined ? { ...base, status: 'exhausted' } : { ...base, nextAttemptAt: Math.max(next, pauseMs !== undefined ? at + pauseMs : 0) }, d.tries);
+    if (next === undefined) this.opts.log.warn('event delivery exhausted its schedule', { endpoint: endpoint.id, eventId: d.event.id, tries });
+    const failingSince = endpoint.failingSince ?? at;
+    if (kind === 'gone') {
+      await this.disable(endpoint, 'the endpoint answered 410 Gone');
+      return 'stop';
+    }
+    if (at - failingSince >= this.settings.disableAfterMs) {
+      await this.disable(endpoint, `failing without a success since ${new Date(failingSince).toISOString()}`);
+      return 'stop';
+    }
+    if (kind === 'slow-down') {
+      // The whole endpoint waits (it asked to be sent less), not just this delivery.
+      const until = at + Math.max(pauseMs ?? 0, this.settings.schedule[1] ?? 5_000);
+      await this.store.patchEndpoint(endpoint.id, { failingSince, pausedUntil: until });
+      endpoint.pausedUntil = until;
+      endpoint.failingSince = failingSince;
+      return 'stop';
+    }
+    if (endpoint.failingSince === undefined) {
+      await this.store.patchEndpoint(endpoint.id, { failingSince });
+      endpoint.failingSince = failingSince;
+    }
+    return 'next';
+  }
+
+  /** Disables an endpoint, raises the alarm, and tells the caller's other endpoints. */
+  private async disable(endpoint: Endpoint, reason: string): Promise<void> {
+    const at = this.now();
+    await this.store.patchEndpoint(endpoint.id, { disabled: { at: new Date(at).toISOString(), reason } });
+    // The alarm: an error line with a fixed message, which the stack's metric filter counts (docs/events.md).
+    this.opts.log.error('event endpoint disabled', { endpoint: endpoint.id, caller: endpoint.caller, reason });
+    const event: PaymentEvent = {
+      id: eventId(`endpoint#${endpoint.id}`, 0, Math.floor(at / 1000)),
+      type: 'endpoint.disabled',
+      timestamp: new Date(at).toISOString(),
+      data: { endpointId: endpoint.id, url: endpoint.url, reason },
+    };
+    const others = (await this.store.listEndpoints(endpoint.caller)).filter((e) => e.id !== endpoint.id && !e.disabled && (e.eventTypes.length === 0 || (e.eventTypes as string[]).includes('endpoint.disabled')));
+    const stored = { event, caller: endpoint.caller, createdMs: at };
+    await this.store.putEvent(stored);
+    for (const id of await fanOut(this.store, stored, at, others)) this.kick(id);
+  }
+
+  /**
+   * One-shot (the AWS delivery function): every endpoint's due deliveries, endpoints side by side, until
+   * none is due or `until` (epoch ms) comes. A slow endpoint takes its own time, no one else's.
+   */
+  async deliverDue(until: number, only?: string[]): Promise<void> {
+    const ids = only ?? (await Promise.all(this.opts.callers().map((c) => this.store.listEndpoints(c)))).flat().map((e) => e.id);
+    await Promise.all(
+      ids.map(async (id) => {
+        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id))) break;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poll);
+    for (const l of this.loops.values()) clearTimeout(l.timer);
+    await Promise.all([...this.loops.values()].map((l) => l.running));
+    await this.dispatcher.close().catch(() => undefined);
+  }
+}
+
+async function readSome(body: AsyncIterable<Buffer> & { destroy?: () => void }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) break;
+  }
+  body.destroy?.();
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+}
+
+/** A short fingerprint of a secret, for listings (never the secret). */
+export function secretHint(secret: string): string {
+  return `whsec_…${createHash('sha256').update(secret).digest('hex').slice(0, 6)}`;
+}

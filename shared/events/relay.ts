@@ -1,0 +1,143 @@
+import type { Logger } from '../log.js';
+import { eventOf, NO_CALLER, type OutboxRecord } from './model.js';
+import type { Endpoint, EventStore, StoredEvent } from './store.js';
+
+/** Events a relay pass hands on at once. */
+const RELAY_PARALLEL = 8;
+
+/** Whether an endpoint takes an event of `type` made at `at` (an endpoint registered later does not get older events by a re-publish). */
+export function wants(endpoint: Endpoint, type: string, at: number): boolean {
+  return !endpoint.disabled && endpoint.createdMs <= at && (endpoint.eventTypes.length === 0 || (endpoint.eventTypes as string[]).includes(type));
+}
+
+/**
+ * Hands a stored event to each of the caller's endpoints that wants it: one delivery item per endpoint
+ * and event, made once (a conditional write), so publishing the same event twice makes nothing new.
+ * Returns the endpoints given a new delivery.
+ */
+export async function fanOut(store: EventStore, stored: StoredEvent, now: number, only?: Endpoint[], endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
+  const endpoints = only ?? (stored.caller === NO_CALLER ? [] : await (endpointsOf ?? ((c) => store.listEndpoints(c)))(stored.caller));
+  const made: string[] = [];
+  for (const e of endpoints) {
+    if (!only && !wants(e, stored.event.type, stored.createdMs)) continue;
+    const created = await store.createDelivery({
+      endpointId: e.id,
+      eventId: stored.event.id,
+      caller: stored.caller,
+      event: stored.event,
+      status: 'pending',
+      tries: 0,
+      nextAttemptAt: now,
+      attempts: [],
+      ...(stored.previousId ? { previousId: stored.previousId } : {}),
+      createdMs: now,
+      updatedAt: new Date(now).toISOString(),
+    });
+    if (created) made.push(e.id);
+  }
+  return made;
+}
+
+/**
+ * The local relay of the outbox (in AWS the table's stream and the pipe do this part): finds records
+ * whose event is pending (events-index), keeps the event, makes its deliveries and clears the mark.
+ * Every step is idempotent, so a kill anywhere between the status write and the clear loses nothing: the
+ * next pass (or the next start) does it again, and makes the same event id and no second delivery.
+ */
+export class EventRelay {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Events handed on, for the benchmark and tests. */
+  handedOn = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly opts: { log: Logger; clock?: () => number; pollMs?: number; onDeliveries?: (endpointIds: string[]) => void },
+  ) {}
+
+  private now(): number {
+    return (this.opts.clock ?? Date.now)();
+  }
+
+  /** Starts the fallback poll (a record written by another process, a kick that was missed). */
+  start(): this {
+    const every = this.opts.pollMs ?? 2_000;
+    this.timer = setInterval(() => this.kick(), every);
+    this.timer.unref();
+    return this;
+  }
+
+  /** Asks for a pass soon (the store's writes call it); passes never overlap. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      try {
+        // Bounded: a pass per kick that came in during the one before, and 100 passes at most.
+        for (let pass = 0; pass < 100; pass++) {
+          this.again = false;
+          const n = await this.drain();
+          if (!this.again && n === 0) break;
+          if (this.closed) break;
+        }
+      } catch (err) {
+        if (!this.closed) this.opts.log.warn('event relay pass failed; the next one retries', { error: err });
+      } finally {
+        this.running = undefined;
+      }
+    })();
+  }
+
+  /** One pass: every pending event found is handed on. Returns how many. */
+  async drain(before = this.now()): Promise<number> {
+    const pending = await this.store.pending(before);
+    // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
+    const looked = new Map<string, Promise<Endpoint[]>>();
+    const endpointsOf = (caller: string) => {
+      let found = looked.get(caller);
+      if (!found) looked.set(caller, (found = this.store.listEndpoints(caller)));
+      return found;
+    };
+    for (let i = 0; i < pending.length; i += RELAY_PARALLEL) await Promise.all(pending.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf)));
+    return pending.length;
+  }
+
+  /** At a start on kept data: what the index may not show (see EventStore.pendingByScan). */
+  async recoverAtBoot(): Promise<number> {
+    const pending = await this.store.pendingByScan();
+    for (const r of pending) await this.handOn(r);
+    return pending.length;
+  }
+
+  async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<void> {
+    const last = record.lastEvent;
+    if (!last) return;
+    for (const stamped of record.pendingEvents ?? [last]) {
+      const event = eventOf(record, stamped);
+      // Kept only after its deliveries are made: a kept event is one handed on in full, and a record whose
+      // mark an engine write from an older copy put back needs only the mark cleared again.
+      if (!event || (await this.store.getEvent(event.id))) continue;
+      await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: stamped.at, ...(stamped.previousId ? { previousId: stamped.previousId } : {}) }, endpointsOf);
+    }
+    await this.store.clearPending(record.pk, last.id);
+  }
+
+  /** Keeps the event (once) and makes its deliveries (once each): the part AWS's delivery function shares. */
+  async publish(stored: StoredEvent, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
+    const made = await fanOut(this.store, stored, this.now(), undefined, endpointsOf);
+    if (await this.store.putEvent(stored)) this.handedOn++;
+    if (made.length > 0) this.opts.onDeliveries?.(made);
+    return made;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,368 @@
+import { ConditionalCheckFailedException, DescribeTableCommand, UpdateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '../store/client.js';
+import { TABLE_KEYS } from '../store/table.js';
+import { PENDING_SHARDS, pendingKey, type EventType, type OutboxRecord, type PaymentEvent } from './model.js';
+
+/** A caller's webhook endpoint (`endpoint#<id>`). */
+export interface Endpoint {
+  id: string;
+  caller: string;
+  url: string;
+  /** Empty: every event type. */
+  eventTypes: EventType[];
+  description?: string;
+  /** `whsec_...`: every one not past its `until` signs (rotation keeps the old one 24 h). */
+  secrets: { secret: string; until?: number }[];
+  disabled?: { at: string; reason: string };
+  /** Epoch ms of the first failure of the current run of failures (cleared by a success). */
+  failingSince?: number;
+  /** Epoch ms before which nothing is sent to it (429, 502, 504, Retry-After). */
+  pausedUntil?: number;
+  createdAt: string;
+  createdMs: number;
+  updatedAt: string;
+}
+
+/** One attempt to deliver, kept for the caller to see. */
+export interface Attempt {
+  at: string;
+  /** HTTP status, 0 when no answer came (refused, timed out). */
+  status: number;
+  ms: number;
+  /** The first bytes of the answer, or what went wrong. */
+  answer: string;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'exhausted' | 'cancelled';
+
+/** An event on its way to one endpoint (`delivery#<endpoint>#<event>`): made once, whoever hands it on. */
+export interface Delivery {
+  endpointId: string;
+  eventId: string;
+  caller: string;
+  event: PaymentEvent;
+  status: DeliveryStatus;
+  /** Tries made (the schedule's position). */
+  tries: number;
+  nextAttemptAt: number;
+  attempts: Attempt[];
+  /** The record's event before this one (per-payment order: this waits while that is pending to the same endpoint). */
+  previousId?: string;
+  createdMs: number;
+  updatedAt: string;
+}
+
+export interface StoredEvent {
+  event: PaymentEvent;
+  caller: string;
+  createdMs: number;
+  /** The record's event before this one. */
+  previousId?: string;
+}
+
+const endpointPk = (id: string) => `endpoint#${id}`;
+const eventPk = (id: string) => `event#${id}`;
+export const deliveryPk = (endpointId: string, eventId: string) => `delivery#${endpointId}#${eventId}`;
+const endpointsKey = (caller: string) => `endpoints#${caller}`;
+const eventsKey = (caller: string) => `events#${caller}`;
+const dueKey = (endpointId: string) => `due#${endpointId}`;
+
+/** Events and deliveries are kept 30 days: long past the three-day schedule, for `events list` and recover. */
+export const EVENT_TTL_SECONDS = 30 * 86_400;
+/** Attempts kept per delivery (the schedule makes at most ten; a resend adds more). */
+const ATTEMPTS_KEPT = 20;
+
+function isConditionFailure(err: unknown): boolean {
+  return err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _p, eventsKey: _k, eventAt: _a, ttl: _t, ...rest } = item;
+  return rest as T;
+}
+
+/** The events-out items of the records table (shared/store/table.ts, events-index). */
+export class EventStore {
+  readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly tableName: string,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.doc = documentClient(client);
+  }
+
+  private ttl(): number {
+    return Math.floor(this.clock() / 1000) + EVENT_TTL_SECONDS;
+  }
+
+  /** Keys of `partition` in events-index with range at most `before`, oldest first. */
+  private async keys(partition: string, opts: { before?: number; after?: number; limit: number; newestFirst?: boolean }): Promise<{ pk: string; at: number }[]> {
+    const out: { pk: string; at: number }[] = [];
+    let start: Record<string, unknown> | undefined;
+    // Bounded: `limit` keys, in pages of at most 100.
+    for (let page = 0; page < 1000 && out.length < opts.limit; page++) {
+      const range = opts.before !== undefined && opts.after !== undefined ? ' AND #r BETWEEN :a AND :b' : opts.before !== undefined ? ' AND #r <= :b' : opts.after !== undefined ? ' AND #r >= :a' : '';
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE_KEYS.eventsIndex,
+          KeyConditionExpression: `#h = :h${range}`,
+          ExpressionAttributeNames: { '#h': TABLE_KEYS.eventsIndexHash, ...(range ? { '#r': TABLE_KEYS.eventsIndexRange } : {}) },
+          ExpressionAttributeValues: { ':h': partition, ...(opts.before !== undefined ? { ':b': opts.before } : {}), ...(opts.after !== undefined ? { ':a': opts.after } : {}) },
+          ScanIndexForward: !opts.newestFirst,
+          Limit: Math.min(100, opts.limit - out.length),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const i of res.Items ?? []) out.push({ pk: String(i.pk), at: Number(i[TABLE_KEYS.eventsIndexRange]) });
+      start = res.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return out;
+  }
+
+  async getMany(pks: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+    const found = new Map<string, Record<string, unknown>>();
+    const unique = [...new Set(pks)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((pk) => ({ pk }));
+      for (let round = 0; round < 5 && keys.length > 0; round++) {
+        const res = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of res.Responses?.[this.tableName] ?? []) found.set(String(item.pk), item);
+        keys = (res.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+      }
+    }
+    return found;
+  }
+
+  // ---- the outbox on the records ----
+
+  /** Records whose event is not yet handed on, stamped at or before `before`. */
+  async pending(before: number, limit = 100): Promise<OutboxRecord[]> {
+    const keys = (await Promise.all(Array.from({ length: PENDING_SHARDS }, (_, s) => this.keys(pendingKey(s), { before, limit })))).flat();
+    const records = await this.getMany(keys.map((k) => k.pk));
+    return [...records.values()].filter((r) => r.eventsKey !== undefined && r.lastEvent !== undefined) as unknown as OutboxRecord[];
+  }
+
+  /**
+   * Local stack at boot only: records whose event is pending, found by a Scan. dynalite writes an item and
+   * its index entries as separate steps, so a process killed between them can leave a pending event the
+   * index does not show (the same hole shared/local/reindex.ts closes for the due index). AWS never runs it.
+   */
+  async pendingByScan(): Promise<OutboxRecord[]> {
+    const out: OutboxRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < 10_000; page++) {
+      const res = await this.doc.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'begins_with(#k, :p) AND attribute_exists(lastEvent)',
+          ExpressionAttributeNames: { '#k': TABLE_KEYS.eventsIndexHash },
+          ExpressionAttributeValues: { ':p': 'pending#' },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      out.push(...((res.Items ?? []) as unknown as OutboxRecord[]));
+      start = res.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return out;
+  }
+
+  /**
+   * Clears the pending mark of event `id` in one conditional write, unless the record has moved on to
+   * another event (that one stays pending). The version is left alone: the engine's next write must not
+   * fail its condition for this. A write of the engine from a read older than this one puts the mark back
+   * with the same id; the relay then finds the event handed on already, and clears it again.
+   */
+  async clearPending(pk: string, id: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk },
+          UpdateExpression: 'REMOVE #k, #a, pendingEvents',
+          ConditionExpression: 'lastEvent.#id = :id',
+          ExpressionAttributeNames: { '#k': TABLE_KEYS.eventsIndexHash, '#a': TABLE_KEYS.eventsIndexRange, '#id': 'id' },
+          ExpressionAttributeValues: { ':id': id },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  // ---- events ----
+
+  /** Keeps the event once (the same id again is a no-op). True when this call stored it. */
+  async putEvent(e: StoredEvent): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: eventPk(e.event.id), ...e, [TABLE_KEYS.eventsIndexHash]: eventsKey(e.caller), [TABLE_KEYS.eventsIndexRange]: e.createdMs, ttl: this.ttl() },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async getEvent(id: string): Promise<StoredEvent | undefined> {
+    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: eventPk(id) }, ConsistentRead: true }));
+    return strip<StoredEvent>(res.Item);
+  }
+
+  /** A caller's events, newest first, optionally since `since` (epoch ms). */
+  async listEvents(caller: string, opts: { limit: number; since?: number; oldestFirst?: boolean }): Promise<StoredEvent[]> {
+    const keys = await this.keys(eventsKey(caller), { limit: opts.limit, ...(opts.since !== undefined ? { after: opts.since } : {}), newestFirst: !opts.oldestFirst });
+    const items = await this.getMany(keys.map((k) => k.pk));
+    return keys.map((k) => strip<StoredEvent>(items.get(k.pk))).filter((e): e is StoredEvent => e !== undefined);
+  }
+
+  // ---- endpoints ----
+
+  async putEndpoint(e: Endpoint, create: boolean): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: endpointPk(e.id), ...e, [TABLE_KEYS.eventsIndexHash]: endpointsKey(e.caller), [TABLE_KEYS.eventsIndexRange]: e.createdMs },
+          // The caller is part of the condition: no write of one caller's changes another's endpoint.
+          ConditionExpression: create ? 'attribute_not_exists(pk)' : 'caller = :c',
+          ...(create ? {} : { ExpressionAttributeValues: { ':c': e.caller } }),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async getEndpoint(id: string): Promise<Endpoint | undefined> {
+    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: endpointPk(id) }, ConsistentRead: true }));
+    return strip<Endpoint>(res.Item);
+  }
+
+  async deleteEndpoint(id: string, caller: string): Promise<boolean> {
+    try {
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: endpointPk(id) }, ConditionExpression: 'caller = :c', ExpressionAttributeValues: { ':c': caller } }));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async listEndpoints(caller: string): Promise<Endpoint[]> {
+    const keys = await this.keys(endpointsKey(caller), { limit: 1000 });
+    const items = await this.getMany(keys.map((k) => k.pk));
+    return keys.map((k) => strip<Endpoint>(items.get(k.pk))).filter((e): e is Endpoint => e !== undefined);
+  }
+
+  /** Sets fields of an endpoint without the read-modify-write of putEndpoint (the deliverer's bookkeeping). */
+  async patchEndpoint(id: string, set: Partial<Pick<Endpoint, 'failingSince' | 'pausedUntil' | 'disabled'>>, remove: ('failingSince' | 'pausedUntil')[] = []): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    for (const [k, v] of Object.entries(set)) {
+      if (v === undefined) continue;
+      names[`#${k}`] = k;
+      values[`:${k}`] = v;
+      sets.push(`#${k} = :${k}`);
+    }
+    for (const k of remove) names[`#${k}`] = k;
+    const expression = [sets.length ? `SET ${sets.join(', ')}` : '', remove.length ? `REMOVE ${remove.map((k) => `#${k}`).join(', ')}` : ''].filter(Boolean).join(' ');
+    if (!expression) return;
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: endpointPk(id) },
+          UpdateExpression: expression,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: names,
+          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+        }),
+      );
+    } catch (err) {
+      // Deleted meanwhile: nothing to keep.
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+
+  // ---- deliveries ----
+
+  /** Makes the delivery unless it exists (a relay publishing twice makes one). True when this call made it. */
+  async createDelivery(d: Delivery): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: deliveryPk(d.endpointId, d.eventId), ...d, [TABLE_KEYS.eventsIndexHash]: dueKey(d.endpointId), [TABLE_KEYS.eventsIndexRange]: d.nextAttemptAt, ttl: this.ttl() },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async getDelivery(endpointId: string, eventId: string): Promise<Delivery | undefined> {
+    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: deliveryPk(endpointId, eventId) }, ConsistentRead: true }));
+    return strip<Delivery>(res.Item);
+  }
+
+  /** Deliveries of an endpoint due at or before `before`, soonest first. */
+  async due(endpointId: string, before: number, limit: number): Promise<Delivery[]> {
+    const keys = await this.keys(dueKey(endpointId), { before, limit });
+    const items = await this.getMany(keys.map((k) => k.pk));
+    return keys.map((k) => strip<Delivery>(items.get(k.pk))).filter((d): d is Delivery => d !== undefined && d.status === 'pending');
+  }
+
+  /** The next due time of an endpoint's earliest pending delivery. */
+  async nextDue(endpointId: string): Promise<number | undefined> {
+    return (await this.keys(dueKey(endpointId), { limit: 1 }))[0]?.at;
+  }
+
+  /**
+   * Writes the delivery's outcome if no one else did since `expectedTries` (one conditional write): a
+   * pending delivery stays in its endpoint's due partition at its next attempt; a finished one leaves it.
+   */
+  async recordAttempt(d: Delivery, expectedTries: number): Promise<boolean> {
+    const attempts = d.attempts.slice(-ATTEMPTS_KEPT);
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: deliveryPk(d.endpointId, d.eventId),
+            ...d,
+            attempts,
+            ...(d.status === 'pending' ? { [TABLE_KEYS.eventsIndexHash]: dueKey(d.endpointId), [TABLE_KEYS.eventsIndexRange]: d.nextAttemptAt } : {}),
+            ttl: this.ttl(),
+          },
+          ConditionExpression: 'tries = :t',
+          ExpressionAttributeValues: { ':t': expectedTries },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+}
+
