@@ -2,10 +2,11 @@ import middy from '@middy/core';
 import type { Context, ScheduledEvent, SQSEvent } from 'aws-lambda';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { Deliverer } from '../shared/events/deliver.js';
-import { NO_CALLER, referenceOf, type EventType, type PaymentEvent } from '../shared/events/model.js';
+import type { OutboxRecord } from '../shared/events/model.js';
 import { EventRelay } from '../shared/events/relay.js';
 import { configuredCallers, eventsRuntime } from '../shared/events/runtime.js';
-import type { Status } from '../shared/core/types.js';
+import { SYSTEM_NAMES } from '../shared/config.js';
+import { systemOfPk } from '../shared/core/types.js';
 import { logInvocation } from '../shared/log.js';
 import { dynamoTable } from '../shared/store/dynamo.js';
 
@@ -28,22 +29,14 @@ export interface BusDetail {
   statusUrl?: string;
 }
 
-/** The event as callers get it, from the bus detail; the downstream's reference read from the record now. */
-export function eventFromDetail(d: BusDetail, reference: Record<string, string | number>): PaymentEvent {
-  return {
-    id: d.id,
-    type: d.type as EventType,
-    timestamp: new Date(Number(d.at)).toISOString(),
-    data: {
-      system: d.system,
-      key: d.key,
-      revision: Number(d.revision),
-      status: d.status as Status,
-      sequence: Number(d.sequence),
-      statusUrl: `/v1/payments/${encodeURIComponent(d.system)}/${encodeURIComponent(d.key)}`,
-      reference,
-    },
-  };
+/** The record key a bus message names, if it names one of a payment system's records. */
+function recordKeyOf(body: string): string | undefined {
+  try {
+    const pk = (JSON.parse(body) as { detail?: Partial<BusDetail> }).detail?.pk;
+    return typeof pk === 'string' && pk.length <= 2048 && (SYSTEM_NAMES as readonly string[]).includes(systemOfPk(pk)) ? pk : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -63,17 +56,17 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   try {
     if ('Records' in event) {
       for (const message of event.Records) {
-        const detail = (JSON.parse(message.body) as { detail: BusDetail }).detail;
-        const record = await deps.store.get(detail.pk);
-        const caller = record?.caller ?? NO_CALLER;
-        const made = await relay.publish({
-          event: eventFromDetail(detail, record ? referenceOf(record) : {}),
-          caller,
-          createdMs: Number(detail.at),
-          ...(detail.previousId ? { previousId: detail.previousId } : {}),
-        });
-        made.forEach((id) => touched.add(id));
-        await rt.store.clearPending(detail.pk, detail.id);
+        // The message only says which record wrote an event: what is published is what that record holds
+        // pending (its own stamped events, the reference read now), never the message's fields. Whoever
+        // may send to the queue can make the function look at a record, not report anything it did not.
+        const pk = recordKeyOf(message.body);
+        if (pk === undefined) {
+          deps.log.warn('event message without a record key: dropped', { messageId: message.messageId });
+          continue;
+        }
+        const record = (await deps.store.get(pk)) as OutboxRecord | undefined;
+        if (!record?.eventsKey) continue; // handed on already (another message of the same record, or the minute run)
+        (await relay.handOn(record)).forEach((id) => touched.add(id));
       }
       await deliverer.deliverDue(until, [...touched]);
     } else {

@@ -114,17 +114,20 @@ export class EventRelay {
     return pending.length;
   }
 
-  async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<void> {
+  /** Hands on every event the record has pending; returns the deliveries made. */
+  async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
     const last = record.lastEvent;
-    if (!last) return;
+    if (!last) return [];
+    const made: string[] = [];
     for (const stamped of record.pendingEvents ?? [last]) {
       const event = eventOf(record, stamped);
       // Kept only after its deliveries are made: a kept event is one handed on in full, and a record whose
       // mark an engine write from an older copy put back needs only the mark cleared again.
       if (!event || (await this.store.getEvent(event.id))) continue;
-      await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: stamped.at, ...(stamped.previousId ? { previousId: stamped.previousId } : {}) }, endpointsOf);
+      made.push(...(await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: stamped.at, ...(stamped.previousId ? { previousId: stamped.previousId } : {}) }, endpointsOf)));
     }
     await this.store.clearPending(record.pk, last.id);
+    return made;
   }
 
   /** Keeps the event (once) and makes its deliveries (once each): the part AWS's delivery function shares. */

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHandler } from '../../functions/event-delivery.js';
+import { recordPk } from '../../shared/core/types.js';
+import { eventId } from '../../shared/events/model.js';
+import { lambdaContext } from '../../shared/local/server.js';
+import type { Stack } from '../../shared/local/stack.js';
+import { call, DEV_API_KEY, eventually, testStack } from '../helpers/stack.js';
+
+/**
+ * The AWS delivery function (functions/event-delivery.ts) is fed by EventsQueue. Whoever may send to that
+ * queue (any principal of the account granted sqs:SendMessage) could put a message there that the bus
+ * never made: the function must deliver only what the record itself says it reported.
+ */
+describe('the AWS event delivery function trusts the record, not the message (issue 21)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ env: { API_KEYS: `${DEV_API_KEY},pos=key-of-pos` } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const message = (detail: Record<string, string>) => ({
+    Records: [{ messageId: randomUUID(), receiptHandle: randomUUID(), body: JSON.stringify({ detail }), attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, eventSource: 'aws:sqs', awsRegion: 'eu-north-1', md5OfBody: '', eventSourceARN: 'arn:aws:sqs:eu-north-1:000000000000:events' }],
+  }) as never;
+
+  it('a forged message claiming payment.posted for a held payment publishes nothing', async () => {
+    stack.cambio?.faults.push('403', '403');
+    const key = `forged-${randomUUID().slice(0, 8)}`;
+    const sent = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: key, paymentType: 'CARD' }, { 'x-api-key': 'key-of-pos' });
+    expect([201, 202]).toContain(sent.status);
+    const pk = recordPk('cambio', 'default', key);
+    // The genuine payment.held is handed on (by the local relay) and its mark cleared.
+    await eventually(async () => {
+      const r = (await stack.deps.store.get(pk)) as (Record<string, unknown> & { status: string }) | undefined;
+      return r?.status === 'held' && r.eventsKey === undefined ? r : undefined;
+    });
+    // The next event id is predictable (key, revision, sequence): the forger makes the one for sequence 2.
+    const forged = eventId(pk, 1, 2);
+    const handler = makeHandler(async () => stack.deps);
+    await handler(message({ id: forged, type: 'payment.posted', pk, system: 'cambio', key, revision: '1', status: 'posted', sequence: '2', at: String(Date.now()) }), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+    expect(await stack.events.store.getEvent(forged)).toBeUndefined();
+    const listed = await call(stack, 'GET', '/v1/events', undefined, { 'x-api-key': 'key-of-pos' });
+    expect(listed.body.events.filter((e: { data: { key: string } }) => e.data.key === key).map((e: { type: string }) => e.type)).toEqual(['payment.held']);
+  });
+});
