@@ -81,8 +81,10 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
 
   it('a full sale: one order, three rows, one receipt carrying the externalId', async () => {
     const before = counts();
-    const r = await call(stack, 'POST', '/v1/brp/sales', sale('s-1'));
-    expect(r.status).toBe(201);
+    const sent = await call(stack, 'POST', '/v1/brp/sales', sale('s-1'));
+    // 202 when a busy machine queued the first attempt: the outcome is the same, a moment later.
+    expect([201, 202]).toContain(sent.status);
+    const r = { body: sent.status === 201 ? sent.body : await waitForStatus(stack, 'brp', 's-1', ['posted']) };
     expect(r.body.result.body).toMatchObject({ receipt: { totalamount: 65_000, paymentmethodid: 1, transactionid: 's-1' } });
     expect(r.body.checkpoints).toMatchObject({ orderId: expect.any(Number), receiptId: expect.any(Number) });
     expect(Object.keys(r.body.checkpoints.items)).toHaveLength(3);
@@ -94,10 +96,12 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
   it('a payment that differs from lefttopay is refused before the receipt, naming both amounts', async () => {
     const before = counts();
     const r = await call(stack, 'POST', '/v1/brp/sales', sale('s-2', { payment: { amount: 60_000, paymentMethodId: 1 } }));
-    expect(r.status).toBe(422);
-    expect(r.body.downstream.code).toBe('LEFTTOPAY_MISMATCH');
-    expect(r.body.detail).toContain('65000 öre is left to pay');
-    expect(r.body.detail).toContain('the payment is 60000 öre');
+    // A busy machine may queue the first attempt (202): the refusal is then the record's error.
+    expect([422, 202]).toContain(r.status);
+    const refusal = r.status === 422 ? { code: r.body.downstream.code, text: r.body.detail } : await waitForStatus(stack, 'brp', 's-2', ['failed']).then((rec) => ({ code: rec.error.code, text: rec.error.message }));
+    expect(refusal.code).toBe('LEFTTOPAY_MISMATCH');
+    expect(refusal.text).toContain('65000 öre is left to pay');
+    expect(refusal.text).toContain('the payment is 60000 öre');
     expect(delta(before).receipts).toBe(0);
   });
 
@@ -113,7 +117,9 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
     dieAfter = when;
     const module = stack.deps.systems('brp') as SystemModule;
     void submit(stack.deps, module, module.parse({ body: sale(id, { bookings: [{ productId: 20, startDate: '2026-12-02', startTime: '09:00', resourceId: 100 + Math.floor(Math.random() * 1e6) }] }), headers: {} }), { owner: 'doomed', correlationId: id });
-    await eventually(async () => dieAfter === undefined, 5_000, 20);
+    // Bounded generously: on a loaded machine the doomed attempt may take seconds to reach its step, and a
+    // case that gave up early would leave it running into the next case's counts.
+    await eventually(async () => dieAfter === undefined, 15_000, 20);
     // The sweep, as its schedule would, until the dead attempt's deadline has passed and it is recovered.
     const rec = await sweepUntilSettled(id);
     expect(rec.status).toBe('posted');

@@ -3,7 +3,7 @@ import type { CliContext } from '../../shared/cli/context.js';
 import { runCli, type Io } from '../../shared/cli/main.js';
 import type { PaymentRecord, Status } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { testStack } from '../helpers/stack.js';
+import { eventually, testStack } from '../helpers/stack.js';
 
 /**
  * Issue 22: a page of payments, in the console or `paybridge payments list`, costs at most three
@@ -42,6 +42,10 @@ describe('the listing index', () => {
       await stack.deps.store.claim(record);
       seeded.push(record);
     }
+    // The seeded statuses stamp settlement events (issue 21): the relay hands them on, then its poll is
+    // stopped, so the requests counted below are the listing's own.
+    await eventually(async () => ((await stack.events.store.pending(Date.now())).length === 0 ? true : undefined), 30_000);
+    await stack.events.relay.close();
   }, 60_000);
   afterAll(async () => {
     await stack?.close();
