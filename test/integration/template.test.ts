@@ -201,7 +201,7 @@ describe('the packaged CloudFormation template', () => {
     // queue; its authorizer reads the two parameters a session check needs, and nothing else.
     expect(dataOnly('console')).toEqual([...table('BatchGetItem', 'GetItem', 'PutItem'), query, ...queues.map((q) => `sqs:SendMessage on ${q}`)].sort());
     expect(grants(roleOf('consoleAuthorize')).filter((g) => !g.startsWith('logs:'))).toEqual(
-      ['console/OPERATOR_KEYS', 'common/LOG_HASH_KEY'].map((n) => `ssm:GetParameters on arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/paybridge/test/${n}`),
+      ['common/LOG_HASH_KEY', 'console/OPERATOR_KEYS'].map((n) => `ssm:GetParameters on arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/paybridge/test/${n}`),
     );
     expect(grants(roleOf('console')).filter((g) => g.startsWith('ssm:'))).toEqual(
       ['common', 'common/*', 'console', 'console/*'].map((n) => `ssm:GetParametersByPath on arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/paybridge/test/${n}`),
@@ -266,7 +266,7 @@ describe('the packaged CloudFormation template', () => {
     expect(authorizer.Properties).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0, AuthorizerUri: { 'Fn::Join': ['', expect.arrayContaining([{ 'Fn::GetAtt': ['ConsoleAuthorizeLambdaFunction', 'Arn'] }])] } });
     // No identity source: the page and the sign-in carry no cookie yet, and must still reach the authorizer.
     expect(authorizer.Properties.IdentitySource).toBeUndefined();
-    expect(fn('consoleAuthorize').Properties.Environment.Variables).toEqual({ OPERATOR_KEYS_PARAMETER: '/paybridge/test/console/OPERATOR_KEYS', LOG_HASH_KEY_PARAMETER: '/paybridge/test/common/LOG_HASH_KEY' });
+    expect(fn('consoleAuthorize').Properties.Environment.Variables).toEqual({ LOG_LEVEL: 'info', OPERATOR_KEYS_PARAMETER: '/paybridge/test/console/OPERATOR_KEYS', LOG_HASH_KEY_PARAMETER: '/paybridge/test/common/LOG_HASH_KEY' });
     expect(fn('console').Properties.Environment.Variables.SECRETS_PARAMETER_PATHS).toBe('/paybridge/test/common,/paybridge/test/console');
   });
 
