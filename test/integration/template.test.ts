@@ -129,6 +129,7 @@ describe('the packaged CloudFormation template', () => {
     ['WAF sampled requests', (t) => (t.Resources.WebAcl.Properties.Rules[1].VisibilityConfig.SampledRequestsEnabled = true), /WebAcl: sampled requests are on/],
     ['no per-address webhook rule', (t) => t.Resources.WebAcl.Properties.Rules.pop(), /WebAcl: no rate-based rule blocking webhook requests/],
     ['a WAF log with the patient header', (t) => t.Resources.WafLogging.Properties.RedactedFields.splice(1, 1), /the WAF log does not redact the patient header/],
+    ["a WAF log with the console's session cookie", (t) => t.Resources.WafLogging.Properties.RedactedFields.splice(4, 1), /the WAF log does not redact the cookie header/],
     ['a quota on the webhooks plan', (t) => (Object.values(t.Resources).find((r: any) => r.Properties?.UsagePlanName === 'paybridge-Webhooks-test') as Json).Properties.Quota = { Limit: 1, Period: 'MONTH' }, /the webhooks' plan has a quota/],
   ])('the policy check fails on %s', (_what, breakIt, expected) => {
     const broken = structuredClone(template);
@@ -304,7 +305,9 @@ describe('the packaged CloudFormation template', () => {
     expect(plan.Properties.Throttle).toEqual({ RateLimit: 50, BurstLimit: 100 });
     expect(plan.Properties.Quota).toBeUndefined();
     // Issue 20, item 11: the WAF log keeps no key, no patient and no path; the alarm topic is encrypted with a key CloudWatch may use.
-    expect((resources.WafLogging as Json).Properties.RedactedFields).toEqual([{ SingleHeader: { Name: 'x-api-key' } }, { SingleHeader: { Name: 'patient' } }, { UriPath: {} }, { QueryString: {} }]);
+    expect((resources.WafLogging as Json).Properties.RedactedFields).toEqual([
+      { SingleHeader: { Name: 'x-api-key' } }, { SingleHeader: { Name: 'patient' } }, { UriPath: {} }, { QueryString: {} }, { SingleHeader: { Name: 'cookie' } }, { SingleHeader: { Name: 'x-csrf-token' } },
+    ]);
     expect((resources.WafLogGroup as Json).Properties.LogGroupName).toMatch(/^aws-waf-logs-/);
     expect((resources.AlarmTopic as Json).Properties.KmsMasterKeyId).toEqual({ Ref: 'AlarmTopicKey' });
     const keyPolicy = (resources.AlarmTopicKey as Json).Properties.KeyPolicy.Statement as Json[];

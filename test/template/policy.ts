@@ -15,7 +15,7 @@
  * - every DynamoDB grant is held to the items of its function by `dynamodb:LeadingKeys` (no table-wide one);
  * - every SNS topic is encrypted;
  * - the WAF is on by default, with a per-address rule on webhook requests; its sampled requests are off and
- *   its log redacts x-api-key, patient, the path and the query;
+ *   its log redacts x-api-key, patient, the console's cookie and CSRF token, the path and the query;
  * - the webhooks' usage plan (the one reached without a verified credential) has no quota to exhaust.
  *
  *   tsx test/template/policy.ts .serverless/cloudformation-template-update-stack.json
@@ -153,7 +153,8 @@ export function checkPolicy(template: Json): string[] {
     const header = (name: string) => redacted.some((f) => String(f.SingleHeader?.Name ?? '').toLowerCase() === name);
     if (!logging) problems.push(`${id}: no logging configuration`);
     else {
-      for (const h of ['x-api-key', 'patient']) if (!header(h)) problems.push(`${id}: the WAF log does not redact the ${h} header`);
+      // cookie and x-csrf-token: the console's session and its CSRF token (issue 22), credentials like the key.
+      for (const h of ['x-api-key', 'patient', 'cookie', 'x-csrf-token']) if (!header(h)) problems.push(`${id}: the WAF log does not redact the ${h} header`);
       if (!redacted.some((f) => f.UriPath)) problems.push(`${id}: the WAF log does not redact the path`);
     }
   }
