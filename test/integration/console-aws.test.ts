@@ -46,21 +46,24 @@ const event = (method, path, headers = {}, body) => ({
   requestContext: { requestId: 'r-' + Math.random(), path: '/' + stage + path, httpMethod: method, stage },
 });
 const gateEvent = (method, path, headers) => ({ ...event(method, path, headers), type: 'REQUEST', methodArn: 'arn:aws:execute-api:eu-north-1:000000000000:abc123/' + stage + '/' + method + path });
+// What Lambda passes beside the event (the logger reads the function's name and request id from it).
+const context = { functionName: 'paybridge-' + stage + '-console', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:eu-north-1:000000000000:function:paybridge-' + stage + '-console', memoryLimitInMB: '512', awsRequestId: 'req-1', getRemainingTimeInMillis: () => 29000 };
+const call = (e) => handler(e, context);
 const verdict = async (e) => { try { const r = await gate(e); return r.policyDocument.Statement[0].Effect; } catch (err) { return err.message; } };
 const out = {};
-const page = await handler(event('GET', '/console'));
+const page = await call(event('GET', '/console'));
 out.page = { status: page.statusCode, csp: page.headers['content-security-policy'], linksUnderStage: page.body.includes('src="/' + stage + '/console/assets/app.js"') };
 out.files = {};
-for (const name of ['app.js', 'app.css', 'uplot.js', 'uplot.css', 'favicon.svg']) out.files[name] = (await handler(event('GET', '/console/assets/' + name))).statusCode;
-const caller = await handler(event('POST', '/console/api/login', {}, { key: callerKey }));
+for (const name of ['app.js', 'app.css', 'uplot.js', 'uplot.css', 'favicon.svg']) out.files[name] = (await call(event('GET', '/console/assets/' + name))).statusCode;
+const caller = await call(event('POST', '/console/api/login', {}, { key: callerKey }));
 out.callerSignIn = { status: caller.statusCode, type: caller.headers['content-type'], cookie: caller.headers['set-cookie'] ?? null };
-const operator = await handler(event('POST', '/console/api/login', {}, { key: operatorKey }));
+const operator = await call(event('POST', '/console/api/login', {}, { key: operatorKey }));
 const cookie = String(operator.headers['set-cookie']);
 out.operatorSignIn = { status: operator.statusCode, cookie: cookie.replace(/^pb_console=[^;]+/, 'pb_console=<value>') };
 const session = cookie.split(';')[0];
-const action = await handler(event('POST', '/console/api/payments/cambio/any-key/actions/redrive', { cookie: session }, { reason: 'no token' }));
+const action = await call(event('POST', '/console/api/payments/cambio/any-key/actions/redrive', { cookie: session }, { reason: 'no token' }));
 out.actionWithoutCsrf = { status: action.statusCode, title: JSON.parse(action.body).title };
-out.listing = (await handler(event('GET', '/console/api/payments', { cookie: session }))).statusCode;
+out.listing = (await call(event('GET', '/console/api/payments', { cookie: session }))).statusCode;
 out.gate = {
   page: await verdict(gateEvent('GET', '/console', {})),
   signIn: await verdict(gateEvent('POST', '/console/api/login', {})),
