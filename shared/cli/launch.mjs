@@ -22,7 +22,7 @@ const BUNDLED = /^(@aws-sdk|@smithy|@aws-crypto)\/|^tslib$/;
  * The AWS SDK inside the bundle, tree-shaken from its ESM build, as the Lambda bundles have it
  * (serverless.yml custom.esbuild): loaded from node_modules, `@aws-sdk/client-dynamodb`'s CommonJS build
  * defines every DynamoDB command and model at import, about 300 ms of `payments list` on this 2-core machine
- * (interleaved runs against one stack: median 792 ms before, 484 ms after, at load 6 to 8). Our own bare
+ * (11 interleaved runs each against one local stack: median 877 ms before, 552 ms after, at load 8.5). Our own bare
  * imports of any other package stay external (dynalite, fauxqs, tsx: native modules, or loaded only by
  * `simulate`); whatever a bundled SDK package imports is bundled with it.
  */
