@@ -2,8 +2,9 @@
 // and calls it with the Serverless instance; `npm run coldstart` loads it the same way.
 'use strict';
 
-const { mkdirSync, renameSync } = require('node:fs');
-const { basename, join, resolve } = require('node:path');
+const { mkdirSync, readFileSync, renameSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { basename, dirname, join, resolve } = require('node:path');
 
 /**
  * Source maps are built for debugging but not shipped (issue 14): a map is larger than its minified bundle,
@@ -67,6 +68,33 @@ function undiciHttp2OnFirstUse() {
   };
 }
 
-module.exports = (serverless) => [sourcemapsApart(join(serverless?.serviceDir ?? process.cwd(), '.serverless', 'sourcemaps')), undiciHttp2OnFirstUse()];
+/**
+ * The operator console's files (page, script, styles, uPlot) inside its Lambda bundle (issue 22): a zip holds
+ * the handler alone, so shared/console/asset-text.ts, which reads them from disk under npm start, is replaced
+ * in the bundle by a module holding their text, read here from the same list (shared/console/client/files.json).
+ * Only the console imports that module: every other bundle is unchanged.
+ */
+function consoleAssetsInlined() {
+  return {
+    name: 'paybridge-console-assets-inlined',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]shared[\\/]console[\\/]asset-text\.ts$/ }, (args) => {
+        const client = join(dirname(args.path), 'client');
+        const list = JSON.parse(readFileSync(join(client, 'files.json'), 'utf8'));
+        const fromPackage = createRequire(args.path);
+        const paths = Object.values(list).map((source) => (source.startsWith('./') ? join(client, source.slice(2)) : fromPackage.resolve(source)));
+        const text = Object.fromEntries(Object.keys(list).map((name, i) => [name, readFileSync(paths[i], 'utf8')]));
+        return {
+          contents: `const TEXT = ${JSON.stringify(text)};\nexport function assetText(name) { return Object.hasOwn(TEXT, name) ? TEXT[name] : undefined; }\n`,
+          loader: 'js',
+          watchFiles: [join(client, 'files.json'), ...paths],
+        };
+      });
+    },
+  };
+}
+
+module.exports = (serverless) => [sourcemapsApart(join(serverless?.serviceDir ?? process.cwd(), '.serverless', 'sourcemaps')), undiciHttp2OnFirstUse(), consoleAssetsInlined()];
 module.exports.sourcemapsApart = sourcemapsApart;
 module.exports.undiciHttp2OnFirstUse = undiciHttp2OnFirstUse;
+module.exports.consoleAssetsInlined = consoleAssetsInlined;

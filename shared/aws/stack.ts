@@ -392,8 +392,76 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
     // Exactly one parameter, and nothing of the table or the queues.
     access: { ssmGroups: [], ssmParameters: [`${COMMON_GROUP}/API_KEYS`] },
   };
+  Object.assign(out, consoleSpecs(cfg));
   return out;
 }
+
+// ---- The operator console (issue 22): its function, its authorizer, their roles. Kept together here. ----
+
+/** The console's function and its own authorizer (functions/console.ts, functions/console-authorize.ts). */
+export const CONSOLE = 'console';
+export const CONSOLE_AUTHORIZER = 'consoleAuthorize';
+/** The console's SSM group: OPERATOR_KEYS, read by the console and its authorizer only (no payment function sees it). */
+export const CONSOLE_GROUP = 'console';
+/** The methods the console answers (shared/console/handler.ts): its page, files and API, GET and POST only. */
+export const CONSOLE_ROUTES = [
+  { method: 'get', path: 'console' },
+  { method: 'get', path: 'console/{proxy+}' },
+  { method: 'post', path: 'console/{proxy+}' },
+] as const;
+
+/**
+ * The console's routes are not the callers' API: no API Gateway key is required (operators have none) and
+ * the callers' authorizer is not on them (it admits x-api-key callers and would refuse every operator).
+ * Their own REQUEST authorizer admits the page, its files and the sign-in, and otherwise a valid operator
+ * session only; it refuses any request carrying a caller's credential (docs/aws.md, "The console").
+ */
+function consoleSpecs(cfg: StackConfig): Record<string, FunctionSpec> {
+  const groups = [COMMON_GROUP, CONSOLE_GROUP];
+  return {
+    [CONSOLE]: {
+      definition: {
+        handler: `functions/${CONSOLE}.handler`,
+        environment: appEnvironment(cfg, groups, {
+          // An action queues the payment on its own system's queue, signed with RETRY_MESSAGE_KEY (common).
+          RETRY_QUEUE_URLS: sub(`{${SYSTEMS.map((s) => `"${s}":"\${${queueId(s)}}"`).join(',')}}`),
+          // The bulk preview shows each system's pace.
+          ...Object.fromEntries(SYSTEMS.map((s) => [RATE_VARIABLE[s], String(cfg.rates[s])])),
+        }),
+        events: CONSOLE_ROUTES.map((r) => ({ http: { method: r.method, path: r.path, authorizer: { name: CONSOLE_AUTHORIZER, type: 'request', resultTtlInSeconds: 0 } } })),
+      },
+      // Records of every system (detail, actions), the listing index's partitions (pay#posted, pay#open, audit)
+      // and the audit entries (audit#<ms>#<id>); no fence, limiter or webhook item. Query, never Scan.
+      access: {
+        ssmGroups: groups,
+        table: CONSOLE_TABLE,
+        queryIndexes: true,
+        leadingKeys: [...SYSTEMS.map(LEADING_KEYS.records), ...CONSOLE_LEADING_KEYS],
+        sendTo: SYSTEMS,
+      },
+    },
+    [CONSOLE_AUTHORIZER]: {
+      definition: {
+        handler: 'functions/console-authorize.handler',
+        memorySize: 256,
+        timeout: 10,
+        environment: {
+          OPERATOR_KEYS_PARAMETER: `${cfg.ssmPrefix}/${CONSOLE_GROUP}/OPERATOR_KEYS`,
+          LOG_HASH_KEY_PARAMETER: `${cfg.ssmPrefix}/${COMMON_GROUP}/LOG_HASH_KEY`,
+        },
+      },
+      // Exactly the two parameters a session check needs, and nothing of the table or the queues.
+      access: { ssmGroups: [], ssmParameters: [`${CONSOLE_GROUP}/OPERATOR_KEYS`, `${COMMON_GROUP}/LOG_HASH_KEY`] },
+    },
+  };
+}
+
+/** The table actions the console calls (test/integration/template.test.ts records them). */
+const CONSOLE_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem'];
+/** The listing index's partitions and the audit entries (shared/store/indexes.ts LIST_PARTS, shared/store/browse.ts AuditLog). */
+const CONSOLE_LEADING_KEYS = ['pay#*', 'audit', 'audit#*'];
+
+// ---- End of the console's part. ----
 
 /** serverless.yml `functions`: every function, each with its own role. */
 export function slsFunctions(cfg: StackConfig): Record<string, Json> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { redrive, repost, resolveNotPosted, resolvePosted, type OperatorDeps, type OperatorResult } from '../core/operator.js';
 import { previewOperatorAction, type OperatorAction } from '../core/preview.js';
@@ -9,7 +9,7 @@ import { publicView } from '../http/payments.js';
 import { ProblemError, problemResponse, type FieldError } from '../http/problem.js';
 import { scrubbedEntry, scrubberFor } from '../cli/personal.js';
 import type { AuditEntry, AuditLog, BrowseFilter, BrowsePage } from '../store/browse.js';
-import { asset } from './assets.js';
+import { asset, type Asset } from './assets.js';
 import { cookieOf, csrfToken, csrfValid, issueSession, readSession, SESSION_COOKIE, sessionCookie, type Session } from './session.js';
 import { timelineOf } from './timeline.js';
 
@@ -164,6 +164,21 @@ function row(record: PaymentRecord) {
   };
 }
 
+/**
+ * What the browser's path has before `/console`: `/<stage>` on an API Gateway stage URL (API Gateway hands
+ * the function the resource path without it, and the stage path in requestContext.path), '' under npm start
+ * or a custom domain mapped at the root. The page's links and the cookie's path need it, or the browser
+ * would ask outside the stage and never send the cookie back. Only plain path segments are taken: it goes
+ * into a header and the page.
+ */
+export function publicPrefix(event: Pick<APIGatewayProxyEvent, 'path' | 'requestContext'>): string {
+  const seen = (event.requestContext as { path?: unknown } | undefined)?.path;
+  const path = event.path;
+  if (typeof seen !== 'string' || !path || !seen.endsWith(path)) return '';
+  const prefix = seen.slice(0, seen.length - path.length);
+  return /^(\/[A-Za-z0-9._~-]+){0,4}$/.test(prefix) ? prefix : '';
+}
+
 export function makeConsoleHandler(getDeps: () => Promise<ConsoleDeps>) {
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const path = (event.path ?? '/console').replace(/\/+$/, '') || '/console';
@@ -181,9 +196,11 @@ async function route(deps: ConsoleDeps, event: APIGatewayProxyEvent, path: strin
   const method = event.httpMethod;
   const headers = lowerHeaders(event);
   const now = deps.app.clock();
+  const prefix = publicPrefix(event);
+  const cookiePath = `${prefix}/console`;
 
-  if (method === 'GET' && (path === '/console' || path === '/console/index.html')) return file('index.html', headers);
-  if (method === 'GET' && path.startsWith('/console/assets/')) return file(path.slice('/console/assets/'.length), headers);
+  if (method === 'GET' && (path === '/console' || path === '/console/index.html')) return file('index.html', headers, prefix);
+  if (method === 'GET' && path.startsWith('/console/assets/')) return file(path.slice('/console/assets/'.length), headers, prefix);
   if (!path.startsWith('/console/api/')) throw new ProblemError(404, 'not-found', 'Not found', `There is no console page ${path}.`);
   const api = path.slice('/console/api/'.length);
 
@@ -200,7 +217,7 @@ async function route(deps: ConsoleDeps, event: APIGatewayProxyEvent, path: strin
     }
     const { cookieValue, session } = issueSession(deps.secret, operator, key as string, now);
     deps.app.log.info('console sign-in', { operator: operator.name, role: operator.role });
-    return json(200, { name: session.name, role: session.role, csrf: csrfToken(deps.secret, session) }, { 'set-cookie': sessionCookie(cookieValue, deps.secure) });
+    return json(200, { name: session.name, role: session.role, csrf: csrfToken(deps.secret, session) }, { 'set-cookie': sessionCookie(cookieValue, deps.secure, undefined, cookiePath) });
   }
 
   const session = readSession(deps.secret, cookieOf(headers, SESSION_COOKIE), deps.operators, now);
@@ -211,7 +228,7 @@ async function route(deps: ConsoleDeps, event: APIGatewayProxyEvent, path: strin
   }
 
   if (api === 'session' && method === 'GET') return json(200, { name: session.name, role: session.role, csrf: csrfToken(deps.secret, session), systems: [...deps.app.modules.keys()] });
-  if (api === 'logout' && method === 'POST') return json(200, { signedOut: true }, { 'set-cookie': sessionCookie('', deps.secure, 0) });
+  if (api === 'logout' && method === 'POST') return json(200, { signedOut: true }, { 'set-cookie': sessionCookie('', deps.secure, 0, cookiePath) });
 
   const q = event.queryStringParameters ?? {};
   if (api === 'payments' && method === 'GET') {
@@ -244,12 +261,20 @@ async function route(deps: ConsoleDeps, event: APIGatewayProxyEvent, path: strin
   throw new ProblemError(404, 'not-found', 'Not found', `There is no console API ${method} /console/api/${api}.`);
 }
 
-function file(name: string, headers: Record<string, string | undefined>): APIGatewayProxyResult {
-  const a = asset(name);
+function file(name: string, headers: Record<string, string | undefined>, prefix: string): APIGatewayProxyResult {
+  const a = name === 'index.html' && prefix ? pageUnder(prefix) : asset(name);
   if (!a) throw new ProblemError(404, 'not-found', 'Not found', `There is no console file ${name}.`);
   const common = { ...SECURITY_HEADERS, etag: a.etag, 'cache-control': name === 'index.html' ? 'no-cache' : 'public, max-age=300' };
   if (headers['if-none-match'] === a.etag) return { statusCode: 304, headers: common, body: '' };
   return { statusCode: 200, headers: { 'content-type': a.type, ...common }, body: a.body };
+}
+
+/** The page with its links under the stage path (its ETag its own, so a browser never mixes the two). */
+function pageUnder(prefix: string): Asset | undefined {
+  const page = asset('index.html');
+  if (!page) return undefined;
+  const body = page.body.replaceAll('"/console/', `"${prefix}/console/`);
+  return { ...page, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` };
 }
 
 /** A browser's cross-site request is refused even before the CSRF token is looked at. */

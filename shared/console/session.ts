@@ -83,7 +83,10 @@ export function cookieOf(headers: Record<string, string | undefined>, name: stri
   return undefined;
 }
 
-/** The cookie header: HttpOnly, SameSite=Strict, path /console; Secure wherever the console is on HTTPS (AWS). */
-export function sessionCookie(value: string, secure: boolean, maxAgeSeconds = SESSION_HOURS * 3600): string {
-  return [`${SESSION_COOKIE}=${value}`, 'Path=/console', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAgeSeconds}`, ...(secure ? ['Secure'] : [])].join('; ');
+/**
+ * The cookie header: HttpOnly, SameSite=Strict; Secure wherever the console is on HTTPS (AWS). Its path is
+ * the console's as the browser sees it: `/console`, or `/<stage>/console` on an API Gateway stage URL.
+ */
+export function sessionCookie(value: string, secure: boolean, maxAgeSeconds = SESSION_HOURS * 3600, path = '/console'): string {
+  return [`${SESSION_COOKIE}=${value}`, `Path=${path}`, 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAgeSeconds}`, ...(secure ? ['Secure'] : [])].join('; ');
 }

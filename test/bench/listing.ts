@@ -2,7 +2,8 @@
 // local stack's dynalite (in memory, loopback) with RECORDS payments of mixed systems, statuses and
 // callers, then times a page of 50 for several filters, in process (the listing's own cost) and as the
 // command a person runs (`node shared/cli/bin.mjs`, process start included), and counts the DynamoDB
-// requests each page made, at dynalite.
+// requests each page made, at dynalite. Node's own start and the CLI's `--help` are timed first, so a
+// command's wall time can be told apart from the listing's.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,24 @@ const filters: [string, string[]][] = [
   ['--caller pos-3', ['--caller', 'pos-3']],
   ['--key-prefix bench-0099', ['--key-prefix', 'bench-0099']],
 ];
+/** Wall time of a command, in ms. Not spawnSync: dynalite answers from this very process, whose event loop must keep running. */
+async function wall(args: string[]): Promise<number> {
+  const t = performance.now();
+  const child = spawn(process.execPath, args, { env: { ...process.env, PAYBRIDGE_LOCAL_FILE: localFile, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) console.error(err);
+  return performance.now() - t;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const timesOf = async (args: string[], n: number) => median(await Array.from({ length: n }).reduce<Promise<number[]>>(async (acc) => [...(await acc), await wall(args)], Promise.resolve([])));
+
+// What a command's wall time is made of, before any listing: Node starting, and the CLI starting (its bundle
+// checked against the sources, its arguments parsed, no AWS SDK loaded) for `--help`.
+await wall(['shared/cli/bin.mjs', '--help']); // builds the CLI bundle if the sources changed, not timed
+console.log(`node -e '' (Node alone): ${(await timesOf(['-e', ''], 5)).toFixed(0)} ms, median of 5`);
+console.log(`node shared/cli/bin.mjs --help: ${(await timesOf(['shared/cli/bin.mjs', '--help'], 5)).toFixed(0)} ms, median of 5`);
 console.log('filter | in process (ms, median of 5) | DynamoDB requests | `node shared/cli/bin.mjs` wall (ms, median of 3)');
 for (const [name, argv] of filters) {
   const times: number[] = [];
@@ -70,18 +89,7 @@ for (const [name, argv] of filters) {
     counting = false;
     made = requests;
   }
-  const walls: number[] = [];
-  for (let k = 0; k < 3; k++) {
-    const t = performance.now();
-    // Not spawnSync: dynalite answers from this very process, whose event loop must keep running.
-    const child = spawn(process.execPath, ['shared/cli/bin.mjs', 'payments', 'list', '--limit', '50', ...argv], { env: { ...process.env, PAYBRIDGE_LOCAL_FILE: localFile, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    walls.push(performance.now() - t);
-    if (code !== 0) console.error(err);
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-  console.log(`${name} | ${median(times).toFixed(0)} | ${made} | ${median(walls).toFixed(0)}`);
+  const walls = await timesOf(['shared/cli/bin.mjs', 'payments', 'list', '--limit', '50', ...argv], 3);
+  console.log(`${name} | ${median(times).toFixed(0)} | ${made} | ${walls.toFixed(0)}`);
 }
 await stack.close();

@@ -19,8 +19,12 @@ function keysOf(input: unknown): string[] {
     return typeof s === 'string' ? s : undefined;
   };
   const i = input as { Key?: unknown; Item?: unknown; RequestItems?: Record<string, { Keys?: unknown[] }>; KeyConditionExpression?: unknown; ExpressionAttributeValues?: Record<string, unknown> };
-  // A Query's partition key is its one string value (the sort keys here are numbers).
-  const queried = i?.KeyConditionExpression ? Object.values(i.ExpressionAttributeValues ?? {}).map((v) => (typeof v === 'string' ? v : (v as { S?: unknown })?.S)).filter((v) => typeof v === 'string') : [];
+  // A Query's partition key is the one string value its key condition names (the sort keys here are numbers);
+  // a filter's values (the console's status or system filter, an audit entry's key) are not keys.
+  const inKey = new Set(String(i?.KeyConditionExpression ?? '').match(/:[A-Za-z0-9_]+/g) ?? []);
+  const queried = i?.KeyConditionExpression
+    ? Object.entries(i.ExpressionAttributeValues ?? {}).filter(([name]) => inKey.has(name)).map(([, v]) => (typeof v === 'string' ? v : (v as { S?: unknown })?.S)).filter((v) => typeof v === 'string')
+    : [];
   const found = [pkOf(i?.Key), pkOf(i?.Item), ...Object.values(i?.RequestItems ?? {}).flatMap((r) => (r.Keys ?? []).map(pkOf)), ...(queried as string[])];
   return found.filter((k): k is string => k !== undefined);
 }

@@ -24,6 +24,8 @@ type Json = Record<string, any>;
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const API_KEY = 'pb_iam_test_key';
+/** An operator of the console (OPERATOR_KEYS in the stand-in Parameter Store's console group). */
+const OPERATOR_KEY = 'iam-test-operator-key-0123456789';
 const YEAR = new Date().getFullYear();
 
 /** What starts a function in the template: its routes, the queue it consumes, a schedule, or being the authorizer. */
@@ -155,6 +157,7 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
       }),
       ...p('brp', { BRP_BASE_URL: brp.url, BRP_API_KEY: brp.options.apiKey, BRP_USERNAME: brp.options.username, BRP_PASSWORD: brp.options.password }),
       ...p('kontantanalys', { KONTANTANALYS_BASE_URL: kontantanalys.url, KONTANTANALYS_USERNAME: kontantanalys.options.username, KONTANTANALYS_PASSWORD: kontantanalys.options.password }),
+      ...p('console', { OPERATOR_KEYS: `iam-op=${OPERATOR_KEY}` }),
     });
     const sqs = await fakeSqs();
     cleanups.push(() => ssm.close(), () => sqs.close());
@@ -236,10 +239,12 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
       return { text, headers: { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(DEV_WEBHOOK_SECRET).sign(id, at, text) } };
     };
 
-    // The authorizer: a known key, and a made-up one (refused: it throws Unauthorized).
-    for (const fn of functions.filter((f) => f.authorizer)) {
+    // The callers' authorizer: a known key, and a made-up one (refused: it throws Unauthorized). The console's
+    // own authorizer (it reads OPERATOR_KEYS) is driven with the console, below.
+    const isConsoleGate = (f: PackagedFunction) => f.environment.OPERATOR_KEYS_PARAMETER !== undefined;
+    for (const fn of functions.filter((f) => f.authorizer && !isConsoleGate(f))) {
       for (const key of [API_KEY, 'made-up']) {
-        const route = functions.flatMap((f) => f.routes)[0] ?? { method: 'GET', path: '/' };
+        const route = functions.flatMap((f) => f.routes).find((r) => !r.path.startsWith('/console')) ?? { method: 'GET', path: '/' };
         await invoke(fn, { type: 'REQUEST', methodArn: `arn:aws:execute-api:eu-north-1:000000000000:x/${stage}/${route.method}${route.path}`, resource: route.path, path: route.path, httpMethod: route.method, headers: { 'x-api-key': key }, requestContext: { requestId: randomUUID() } }).catch(() => undefined);
       }
       driven.add(fn.name);
@@ -425,6 +430,64 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
         await invoke(deliveryFn, { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} });
         driven.add(deliveryFn.name);
       } else serverErrors.push(`events out: ${deliveryFn ? 'no record with a pending event to hand on' : 'no delivery function in the template'}`);
+    }
+
+    // The operator console (issue 22): a payment held by its downstream's refusal of our credentials, then the
+    // console signs in, reads every view and redrives it; its authorizer checks a session and refuses a caller.
+    const consoleFn = functions.find((f) => f.routes.some((r) => r.path.startsWith('/console')));
+    const cambioRoute = functions.flatMap((f) => f.routes.map((route) => ({ f, route }))).find(({ route }) => route.path === '/v1/cambio/payment-notices');
+    let held: string | undefined;
+    for (let i = 0; cambioRoute && i < 4 && !held; i++) {
+      cambio.faults.push(...Array<'401'>(6).fill('401'));
+      const payment = EXAMPLES['POST /v1/cambio/payment-notices']?.(`iamheld${i}`);
+      const reply = await invoke(cambioRoute.f, httpEvent(cambioRoute.route, {}, payment?.body, { 'x-api-key': API_KEY }));
+      cambio.faults.clear();
+      if ((JSON.parse(String(reply?.body ?? '{}')) as { status?: string }).status === 'held') held = `iamheld${i}`;
+      else await new Promise((r) => setTimeout(r, 1_000));
+    }
+    if (!held) serverErrors.push('no cambio payment was held for the console to redrive');
+    const consoleEvent = (method: string, path: string, headers: Record<string, string>, body?: unknown) => ({
+      resource: path === '/console' ? '/console' : '/console/{proxy+}',
+      path,
+      httpMethod: method,
+      headers: { host: 'iam-test.execute-api.eu-north-1.amazonaws.com', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      multiValueHeaders: {},
+      queryStringParameters: path.includes('?') ? Object.fromEntries(new URLSearchParams(path.slice(path.indexOf('?') + 1))) : null,
+      multiValueQueryStringParameters: null,
+      pathParameters: path === '/console' ? null : { proxy: path.slice('/console/'.length).replace(/\?.*$/, '') },
+      stageVariables: null,
+      body: body === undefined ? null : JSON.stringify(body),
+      isBase64Encoded: false,
+      requestContext: { requestId: randomUUID(), path: `/${stage}${path.replace(/\?.*$/, '')}`, httpMethod: method, stage },
+    });
+    let cookie = '';
+    if (consoleFn) {
+      const call = async (method: string, path: string, expected: number, body?: unknown, headers: Record<string, string> = {}) => {
+        const event = { ...consoleEvent(method, path, { ...(cookie ? { cookie } : {}), ...headers }, body), path: path.replace(/\?.*$/, '') };
+        const reply = await invoke(consoleFn, event);
+        if (reply?.statusCode !== expected) serverErrors.push(`${consoleFn.name} ${method} ${path}: ${reply?.statusCode} (expected ${expected}) ${String(reply?.body).slice(0, 300)}`);
+        return reply;
+      };
+      await call('GET', '/console', 200);
+      const login = await call('POST', '/console/api/login', 200, { key: OPERATOR_KEY });
+      cookie = String(login?.headers?.['set-cookie'] ?? '').split(';')[0] ?? '';
+      const csrf = (JSON.parse(String(login?.body ?? '{}')) as { csrf?: string }).csrf ?? '';
+      for (const view of ['session', 'overview', 'payments', 'payments?status=held&system=cambio', 'audit', ...(held ? [`payments/cambio/${held}`] : [])]) await call('GET', `/console/api/${view}`, 200);
+      await call('POST', '/console/api/bulk/preview', 200, { action: 'redrive', filter: { system: 'cambio' } }, { 'x-csrf-token': csrf });
+      if (held) await call('POST', `/console/api/payments/cambio/${held}/actions/redrive`, 200, { reason: 'the IAM drive' }, { 'x-csrf-token': csrf });
+      driven.add(consoleFn.name);
+    }
+    for (const fn of functions.filter((f) => f.authorizer && isConsoleGate(f))) {
+      const gateEvent = (method: string, path: string, headers: Record<string, string>) => ({
+        ...consoleEvent(method, path, headers),
+        type: 'REQUEST',
+        methodArn: `arn:aws:execute-api:eu-north-1:000000000000:x/${stage}/${method}${path}`,
+      });
+      const allowed = await invoke(fn, gateEvent('GET', '/console/api/payments', { cookie })).catch((err: Error) => err);
+      if (allowed instanceof Error || allowed?.policyDocument?.Statement?.[0]?.Effect !== 'Allow') serverErrors.push(`${fn.name}: refused the console's own session (${String(allowed instanceof Error ? allowed.message : JSON.stringify(allowed))})`);
+      const refused = await invoke(fn, gateEvent('GET', '/console/api/payments', { 'x-api-key': API_KEY })).catch((err: Error) => err);
+      if (!(refused instanceof Error)) serverErrors.push(`${fn.name}: let a caller's API key through`);
+      driven.add(fn.name);
     }
     return { recorder, undriven: functions.map((f) => f.name).filter((n) => !driven.has(n)), serverErrors };
   } finally {

@@ -394,6 +394,12 @@ describe('the paybridge bin', () => {
   const HEAVY_PACKAGES = [/@aws-sdk\/client-sqs/, /@aws-sdk\/client-ssm/, /\/zod\//, /\/undici\//, /dynalite/, /standardwebhooks/];
   const HEAVY_SOURCES = [/\/shared\/systems\//, /\/shared\/config\.ts/, /\/shared\/cli\/simulate\.ts/, /\/shared\/local\//, /\/shared\/http\//];
   const loaded = (imports: string[], patterns: RegExp[]) => imports.filter((u) => patterns.some((p) => p.test(u)));
+  /**
+   * The AWS SDK is inside the CLI's bundle (shared/cli/launch.mjs), so no import names its package: which
+   * clients a call loaded is read from the text of the bundle's chunks it imported.
+   */
+  const bundledText = (imports: string[]) => imports.filter((u) => u.includes(`/paybridge-cli-test-${process.pid}/b-`)).map((u) => readFileSync(fileURLToPath(u), 'utf8')).join('\n');
+  const CLIENTS = { dynamodb: /\bDynamoDBClient = class\b/, sqs: /\bSQSClient = class\b/, ssm: /\bSSMClient = class\b/ };
 
   it('prints usage without loading the AWS SDK or anything heavy, from the bundle and from the sources', async () => {
     const built = await paybridge(['--help']);
@@ -401,6 +407,7 @@ describe('the paybridge bin', () => {
     expect(built.stdout).toContain('paybridge payments resolve SYSTEM KEY');
     expect(built.imports.some((u) => u.includes(`/paybridge-cli-test-${process.pid}/b-`))).toBe(true);
     expect(loaded(built.imports, [...HEAVY_PACKAGES, /@aws-sdk\//, /\/tsx\//])).toEqual([]);
+    for (const client of Object.values(CLIENTS)) expect(bundledText(built.imports)).not.toMatch(client);
 
     // The module graph itself, file by file: through tsx, as without a bundle.
     const sources = await paybridge(['--help'], { PAYBRIDGE_CLI_BUNDLE: 'off' });
@@ -416,7 +423,14 @@ describe('the paybridge bin', () => {
       expect(list.stderr).toBe('');
       expect(list.status).toBe(0);
       expect(list.stdout).toMatch(/cambio\s+bin-1\s+posted/);
-      expect(list.imports.some((u) => u.includes('@aws-sdk/client-dynamodb'))).toBe(true);
+      if (env.PAYBRIDGE_CLI_BUNDLE === 'off') expect(list.imports.some((u) => u.includes('@aws-sdk/client-dynamodb'))).toBe(true);
+      else {
+        // From the bundle: the DynamoDB client inside it, and no SDK package loaded from node_modules.
+        expect(bundledText(list.imports)).toMatch(CLIENTS.dynamodb);
+        expect(bundledText(list.imports)).not.toMatch(CLIENTS.sqs);
+        expect(bundledText(list.imports)).not.toMatch(CLIENTS.ssm);
+        expect(loaded(list.imports, [/@aws-sdk\//])).toEqual([]);
+      }
       expect(loaded(list.imports, [...HEAVY_PACKAGES, ...HEAVY_SOURCES])).toEqual([]);
     }
   });

@@ -78,7 +78,8 @@ describe('the packaged CloudFormation template', () => {
 
   it('serves exactly the routes of the local gateway and of the OpenAPI document (issue 14: one route table)', () => {
     const local = HTTP_ROUTES.map((r) => `${r.function} ${r.method} ${r.path}`).sort();
-    expect(packagedRoutes(resources).sort()).toEqual(local);
+    // The operator console is not the callers' API (not in the OpenAPI document): its routes are checked below.
+    expect(packagedRoutes(resources).filter((r) => !r.includes(' /console')).sort()).toEqual(local);
     const documented = (paths: Record<string, Json>) => Object.entries(paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
     const methodsAndPaths = HTTP_ROUTES.map((r) => `${r.method} ${r.path}`).sort();
     expect(documented(buildOpenApi().paths as Record<string, Json>)).toEqual(methodsAndPaths);
@@ -105,6 +106,8 @@ describe('the packaged CloudFormation template', () => {
     ['SSM on every parameter', (t) => addStatement(t, 'BrpSaleRole', { Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: '*' }), /BrpSaleRole .*ssm:GetParameters on every resource/],
     ["another system's SSM group", (t) => addStatement(t, 'BrpSaleRole', { Effect: 'Allow', Action: ['ssm:GetParametersByPath'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/cambio' } }), /BrpSaleRole .*SSM resource .*\/paybridge\/test\/cambio is outside/],
     ["being told to read another system's group", (t) => (t.Resources.BrpSaleLambdaFunction.Properties.Environment.Variables.SECRETS_PARAMETER_PATHS += ',/paybridge/test/nif'), /BrpSaleRole: reads SSM path \/paybridge\/test\/nif/],
+    ["a payment function told to read the console's group (OPERATOR_KEYS)", (t) => (t.Resources.BrpSaleLambdaFunction.Properties.Environment.Variables.SECRETS_PARAMETER_PATHS += ',/paybridge/test/console'), /BrpSaleRole: reads SSM path \/paybridge\/test\/console/],
+    ['a console method without its authorizer', (t) => Object.assign((t.Resources.ApiGatewayMethodConsoleProxyVarPost as Json).Properties, { AuthorizationType: 'NONE', AuthorizerId: undefined }), /ApiGatewayMethodConsoleProxyVarPost: method has neither an authorizer nor a required API key/],
     ['kms:Decrypt without kms:ViaService', (t) => addStatement(t, 'BrpSaleRole', { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: 'arn:aws:kms:eu-north-1:1:key/x' }), /kms:Decrypt without a kms:ViaService condition/],
     ['a shared role', (t) => (t.Resources.NifPaymentLambdaFunction.Properties.Role = { 'Fn::GetAtt': ['BrpSaleRole', 'Arn'] }), /BrpSaleRole: shared by BrpSaleLambdaFunction, NifPaymentLambdaFunction$/],
     ['no stage throttling', (t) => delete t.Resources.ApiGatewayStage.Properties.MethodSettings, /ApiGatewayStage: no default throttling/],
@@ -126,6 +129,7 @@ describe('the packaged CloudFormation template', () => {
     ['WAF sampled requests', (t) => (t.Resources.WebAcl.Properties.Rules[1].VisibilityConfig.SampledRequestsEnabled = true), /WebAcl: sampled requests are on/],
     ['no per-address webhook rule', (t) => t.Resources.WebAcl.Properties.Rules.pop(), /WebAcl: no rate-based rule blocking webhook requests/],
     ['a WAF log with the patient header', (t) => t.Resources.WafLogging.Properties.RedactedFields.splice(1, 1), /the WAF log does not redact the patient header/],
+    ["a WAF log with the console's session cookie", (t) => t.Resources.WafLogging.Properties.RedactedFields.splice(4, 1), /the WAF log does not redact the cookie header/],
     ['a quota on the webhooks plan', (t) => (Object.values(t.Resources).find((r: any) => r.Properties?.UsagePlanName === 'paybridge-Webhooks-test') as Json).Properties.Quota = { Limit: 1, Period: 'MONTH' }, /the webhooks' plan has a quota/],
   ])('the policy check fails on %s', (_what, breakIt, expected) => {
     const broken = structuredClone(template);
@@ -148,10 +152,13 @@ describe('the packaged CloudFormation template', () => {
     }
   });
 
-  it('has every function: one per route, one worker per system, the sweep, the Kontantanalys run and the authorizer', () => {
+  it('has every function: one per route, one worker per system, the sweep, the Kontantanalys run, the authorizer, the console and its authorizer', () => {
     const functions = ofType('AWS::Lambda::Function');
-    // The events routes share one function (issue 21); the event delivery function is the fourth beside the routes and workers.
-    expect(functions.length).toBe(new Set(HTTP_ROUTES.map((r) => r.function)).size + SYSTEM_NAMES.length + 4);
+    // The events routes share one function (issue 21); beside the routes and workers: the sweep, the
+    // Kontantanalys run, the authorizer, the event delivery function, the console and its authorizer.
+    expect(functions.length).toBe(new Set(HTTP_ROUTES.map((r) => r.function)).size + SYSTEM_NAMES.length + 6);
+    expect(fn('console').Properties.Handler).toBe('functions/console.handler');
+    expect(fn('consoleAuthorize').Properties.Handler).toBe('functions/console-authorize.handler');
     const schedules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties.ScheduleExpression).filter(Boolean).sort();
     expect(schedules).toEqual(['rate(1 day)', 'rate(1 minute)', 'rate(1 minute)']);
     expect(fn('authorize').Properties.Handler).toBe('functions/authorize.handler');
@@ -193,6 +200,15 @@ describe('the packaged CloudFormation template', () => {
     expect(dataOnly('kontantanalysGet')).toEqual(table('GetItem', 'PutItem', 'UpdateItem').sort());
     expect(dataOnly('openapi')).toEqual([]);
     expect(grants(roleOf('authorize')).filter((g) => !g.startsWith('logs:'))).toEqual(['ssm:GetParameters on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/common/API_KEYS']);
+    // The console (issue 22) reads pages and records, writes records (an action) and audit entries, queues on any system's
+    // queue; its authorizer reads the two parameters a session check needs, and nothing else.
+    expect(dataOnly('console')).toEqual([...table('BatchGetItem', 'GetItem', 'PutItem'), query, ...queues.map((q) => `sqs:SendMessage on ${q}`)].sort());
+    expect(grants(roleOf('consoleAuthorize')).filter((g) => !g.startsWith('logs:'))).toEqual(
+      ['common/LOG_HASH_KEY', 'console/OPERATOR_KEYS'].map((n) => `ssm:GetParameters on arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/paybridge/test/${n}`),
+    );
+    expect(grants(roleOf('console')).filter((g) => g.startsWith('ssm:'))).toEqual(
+      ['common', 'common/*', 'console', 'console/*'].map((n) => `ssm:GetParametersByPath on arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter/paybridge/test/${n}`),
+    );
     // Nothing deletes but a caller removing its own event endpoint (issue 21), on endpoint items only.
     for (const [id, role] of ofType('AWS::IAM::Role')) expect(grants(role).join('\n')).not.toMatch(id === 'EventEndpointsRole' ? /dynamodb:Scan|kms:/ : /dynamodb:Scan|dynamodb:DeleteItem|kms:/);
     const deletes = statements(roleOf('eventEndpoints')).filter((st) => [st.Action].flat().includes('dynamodb:DeleteItem'));
@@ -205,6 +221,8 @@ describe('the packaged CloudFormation template', () => {
     expect(items('kontantanalysGet')).toEqual([['kontantanalys#*'], ['webhook#*']]);
     expect(items('getPayment')).toEqual([SYSTEM_NAMES.map((s) => `${s}#*`), ['webhook#*']]);
     expect(items('sweep')[0]).toEqual([...SYSTEM_NAMES.map((s) => `${s}#*`), ...SYSTEM_NAMES.map((s) => `limiter#${s}`), 'fence#*']);
+    // The console: records of every system, the listing index's partitions and the audit entries; no fence, limiter or webhook id.
+    expect(items('console')).toEqual([0, 1].map(() => [...SYSTEM_NAMES.map((s) => `${s}#*`), 'pay#*', 'audit', 'audit#*']));
   });
 
   /**
@@ -279,8 +297,23 @@ describe('the packaged CloudFormation template', () => {
     expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::GetAtt': ['EventsQueue', 'Arn'] });
   });
 
+  it('puts the console\'s routes behind its own REQUEST authorizer without caching, and no API key (operators have none)', () => {
+    const consoleMethods = ofType('AWS::ApiGateway::Method').filter(([, m]) => JSON.stringify(m.Properties.Integration.Uri).includes('"ConsoleLambdaFunction"'));
+    expect(packagedRoutes(resources).filter((r) => r.includes(' /console')).sort()).toEqual(['console GET /console', 'console GET /console/{proxy+}', 'console POST /console/{proxy+}']);
+    expect(consoleMethods).toHaveLength(3);
+    for (const [, m] of consoleMethods) expect(m.Properties).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'ConsoleAuthorizeApiGatewayAuthorizer' }, ApiKeyRequired: false });
+    const authorizer = resources.ConsoleAuthorizeApiGatewayAuthorizer as Json;
+    expect(authorizer.Properties).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0, AuthorizerUri: { 'Fn::Join': ['', expect.arrayContaining([{ 'Fn::GetAtt': ['ConsoleAuthorizeLambdaFunction', 'Arn'] }])] } });
+    // No identity source: the page and the sign-in carry no cookie yet, and must still reach the authorizer.
+    expect(authorizer.Properties.IdentitySource).toBeUndefined();
+    expect(fn('consoleAuthorize').Properties.Environment.Variables).toEqual({ LOG_LEVEL: 'info', OPERATOR_KEYS_PARAMETER: '/paybridge/test/console/OPERATOR_KEYS', LOG_HASH_KEY_PARAMETER: '/paybridge/test/common/LOG_HASH_KEY' });
+    expect(fn('console').Properties.Environment.Variables.SECRETS_PARAMETER_PATHS).toBe('/paybridge/test/common,/paybridge/test/console');
+  });
+
   it('puts every route behind the REQUEST authorizer without caching, with an API key required, and a usage plan per caller', () => {
-    for (const [, m] of ofType('AWS::ApiGateway::Method')) expect(m.Properties).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'AuthorizeApiGatewayAuthorizer' }, ApiKeyRequired: true });
+    const callerMethods = ofType('AWS::ApiGateway::Method').filter(([, m]) => !JSON.stringify(m.Properties.Integration.Uri).includes('"ConsoleLambdaFunction"'));
+    expect(callerMethods).toHaveLength(HTTP_ROUTES.length);
+    for (const [, m] of callerMethods) expect(m.Properties).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'AuthorizeApiGatewayAuthorizer' }, ApiKeyRequired: true });
     const authorizer = resources.AuthorizeApiGatewayAuthorizer as Json;
     expect(authorizer.Properties).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0 });
     // Identity sources would make API Gateway refuse a request lacking either kind of credential before the authorizer runs.
@@ -311,7 +344,9 @@ describe('the packaged CloudFormation template', () => {
     expect(plan.Properties.Throttle).toEqual({ RateLimit: 50, BurstLimit: 100 });
     expect(plan.Properties.Quota).toBeUndefined();
     // Issue 20, item 11: the WAF log keeps no key, no patient and no path; the alarm topic is encrypted with a key CloudWatch may use.
-    expect((resources.WafLogging as Json).Properties.RedactedFields).toEqual([{ SingleHeader: { Name: 'x-api-key' } }, { SingleHeader: { Name: 'patient' } }, { UriPath: {} }, { QueryString: {} }]);
+    expect((resources.WafLogging as Json).Properties.RedactedFields).toEqual([
+      { SingleHeader: { Name: 'x-api-key' } }, { SingleHeader: { Name: 'patient' } }, { UriPath: {} }, { QueryString: {} }, { SingleHeader: { Name: 'cookie' } }, { SingleHeader: { Name: 'x-csrf-token' } },
+    ]);
     expect((resources.WafLogGroup as Json).Properties.LogGroupName).toMatch(/^aws-waf-logs-/);
     expect((resources.AlarmTopic as Json).Properties.KmsMasterKeyId).toEqual({ Ref: 'AlarmTopicKey' });
     const keyPolicy = (resources.AlarmTopicKey as Json).Properties.KeyPolicy.Statement as Json[];

@@ -4,7 +4,8 @@
  *
  * - every API method has an authorizer or requires an API key;
  * - no IAM statement has a wildcard action, and none gives SSM or DynamoDB actions a wildcard resource;
- * - no two functions share a role, and each reads only the common SSM path and its own system's;
+ * - no two functions share a role, and each reads only the common SSM path and its own system's (the
+ *   console: its own group);
  * - the stage has default throttling and a JSON access log, and is the one the deployment publishes;
  * - every queue and the table are encrypted; the table has point-in-time recovery and deletion protection;
  * - each worker's timeout is shorter than LEASE_SECONDS, its concurrency is reserved (and its event
@@ -14,7 +15,7 @@
  * - every DynamoDB grant is held to the items of its function by `dynamodb:LeadingKeys` (no table-wide one);
  * - every SNS topic is encrypted;
  * - the WAF is on by default, with a per-address rule on webhook requests; its sampled requests are off and
- *   its log redacts x-api-key, patient, the path and the query;
+ *   its log redacts x-api-key, patient, the console's cookie and CSRF token, the path and the query;
  * - the webhooks' usage plan (the one reached without a verified credential) has no quota to exhaust.
  *
  *   tsx test/template/policy.ts .serverless/cloudformation-template-update-stack.json
@@ -78,11 +79,14 @@ export function checkPolicy(template: Json): string[] {
     const env = (owner?.[1].Properties?.Environment?.Variables ?? {}) as Json;
     // What the function is told it may read, which must be what its role allows, and no more than common + one group.
     const paths: string[] = env.SECRETS_PARAMETER_PATHS ? String(env.SECRETS_PARAMETER_PATHS).split(',') : [];
-    const single: string[] = env.API_KEYS_PARAMETER ? [String(env.API_KEYS_PARAMETER)] : [];
+    // Single parameters a function is told to read by name (API_KEYS_PARAMETER, the console authorizer's two).
+    const single: string[] = Object.entries(env).filter(([k, v]) => k.endsWith('_PARAMETER') && typeof v === 'string').map(([, v]) => String(v));
     const queue = target(env.RETRY_QUEUE_URL);
     const system = queue ? String(resources[queue]?.Properties?.QueueName ?? '').match(/-retry-([a-z-]+)$/)?.[1] : undefined;
+    // The operator console reads its own group (OPERATOR_KEYS) beside common; no payment function may.
+    const isConsole = owner?.[1].Properties?.Handler === 'functions/console.handler';
     if (owner && paths.length > 0) {
-      const expected = [`${prefix}/common`, ...(system ? [`${prefix}/${ssmGroupOf(system)}`] : [])];
+      const expected = [`${prefix}/common`, ...(system ? [`${prefix}/${ssmGroupOf(system)}`] : []), ...(isConsole ? [`${prefix}/console`] : [])];
       for (const p of paths) if (!expected.includes(p)) problems.push(`${id}: reads SSM path ${p}, not only ${expected.join(' and ')}`);
     }
     for (const [pi, policy] of asList(role.Properties?.Policies).entries()) {
@@ -151,7 +155,8 @@ export function checkPolicy(template: Json): string[] {
     const header = (name: string) => redacted.some((f) => String(f.SingleHeader?.Name ?? '').toLowerCase() === name);
     if (!logging) problems.push(`${id}: no logging configuration`);
     else {
-      for (const h of ['x-api-key', 'patient']) if (!header(h)) problems.push(`${id}: the WAF log does not redact the ${h} header`);
+      // cookie and x-csrf-token: the console's session and its CSRF token (issue 22), credentials like the key.
+      for (const h of ['x-api-key', 'patient', 'cookie', 'x-csrf-token']) if (!header(h)) problems.push(`${id}: the WAF log does not redact the ${h} header`);
       if (!redacted.some((f) => f.UriPath)) problems.push(`${id}: the WAF log does not redact the path`);
     }
   }

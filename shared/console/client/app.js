@@ -4,6 +4,9 @@
 'use strict';
 
 const state = { session: null, systems: [] };
+// Where the console's API is, from where this script was loaded: /console/api/ under npm start, and
+// /<stage>/console/api/ on an API Gateway stage URL, which the server cannot see in its own paths.
+const API_BASE = new URL('../api/', document.currentScript.src).pathname;
 const main = document.getElementById('main');
 
 /** An element with attributes and children (strings become text nodes). */
@@ -31,7 +34,7 @@ async function api(path, opts = {}) {
   const headers = { accept: 'application/json' };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (opts.method && opts.method !== 'GET' && state.session) headers['x-csrf-token'] = state.session.csrf;
-  const res = await fetch(`/console/api/${path}`, { method: opts.method || 'GET', headers, credentials: 'same-origin', body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(`${API_BASE}${path}`, { method: opts.method || 'GET', headers, credentials: 'same-origin', body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = new Error(body.detail || `HTTP ${res.status}`);

@@ -18,6 +18,7 @@ describe('the bundle the paybridge command starts from', () => {
     mkdirSync(join(root, 'shared/cli'), { recursive: true });
     writeFileSync(join(root, 'tsconfig.json'), '{}');
     writeFileSync(join(root, 'package.json'), '{"type":"module"}');
+    writeFileSync(join(root, 'package-lock.json'), '{}');
     writeFileSync(join(root, 'shared/cli/launch.mjs'), '');
     writeFileSync(join(root, 'shared/cli/answer.ts'), `export const answer: number = ${answer};`);
     writeFileSync(join(root, 'shared/cli/run.ts'), `export async function main(_: string[]): Promise<number> { return (await import('./answer.js')).answer; }`);
