@@ -8,10 +8,17 @@
  *
  *   npm run bench:restart                    (defaults: 60 payments, 5/s, killed 3 s in)
  *   npm run bench:restart -- --n 60 --rate 5 --kill-after 3 --keep   (--keep: leave the data and the log)
+ *
+ * Settlement events out (issue 21) are checked in the same run: a receiver in this process (so what it got
+ * survives the kill) is registered as the caller's endpoint before the burst; at the end every settled
+ * payment must have its event (payment.posted, .held, .failed, .unknown), each transition one id, copies
+ * only with the same id.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -120,6 +127,40 @@ async function status(externalId: string): Promise<string | undefined> {
   }
 }
 
+/** The caller's event receiver: every delivery, by event id, with its signature checked. */
+const events = new Map<string, { type: string; key: string; revision: number; sequence: number; copies: number; verified: boolean }>();
+let eventSecret = '';
+const eventReceiver = createHttpServer((req, res) => {
+  let body = '';
+  req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+  req.on('end', () => {
+    let verified = true;
+    try {
+      new Webhook(eventSecret).verify(body, req.headers as Record<string, string>);
+    } catch {
+      verified = false;
+    }
+    const e = JSON.parse(body) as { id: string; type: string; data: { key: string; revision: number; sequence: number } };
+    const seen = events.get(e.id);
+    if (seen) seen.copies++;
+    else events.set(e.id, { type: e.type, key: e.data.key, revision: e.data.revision, sequence: e.data.sequence, copies: 1, verified });
+    res.writeHead(204).end();
+  });
+});
+await new Promise<void>((resolve) => eventReceiver.listen(0, '127.0.0.1', resolve));
+const eventReceiverUrl = `http://127.0.0.1:${(eventReceiver.address() as { port: number }).port}/events`;
+
+async function registerEndpoint(): Promise<void> {
+  const res = await fetch(`${base}/v1/event-endpoints`, {
+    method: 'POST',
+    headers: { 'x-api-key': DEV_API_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: eventReceiverUrl, description: 'bench:restart' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (res.status !== 201) throw new Error(`registering the event receiver: HTTP ${res.status} ${await res.text()}`);
+  eventSecret = ((await res.json()) as { secret: string }).secret;
+}
+
 const kill = (child: ChildProcess) => {
   try {
     process.kill(-(child.pid as number), 'SIGKILL');
@@ -133,6 +174,7 @@ const ids = Array.from({ length: N }, (_, i) => `rs-${run}-${i}`);
 let child = start();
 try {
   await ready(60_000);
+  await registerEndpoint();
   process.stdout.write(`npm start on ${base}, NIF sandbox at ${RATE}/s (rolling window); ${N} payments, killed ${KILL_AFTER_MS / 1000} s in\n`);
 
   // The burst: all N at once, as a POS flushing its buffer would. The kill lands mid-way.
@@ -168,6 +210,19 @@ try {
   // Anything still queued would show itself as a duplicate now.
   await sleep(3_000);
 
+  // Events: each settled payment's status event delivered (the retry schedule's first steps are 5 s apart).
+  const EVENT_OF: Record<string, string> = { posted: 'payment.posted', held: 'payment.held', failed: 'payment.failed', unknown: 'payment.unknown' };
+  const missing = () => ids.filter((id) => { const type = EVENT_OF[statuses.get(id) ?? '']; return type !== undefined && ![...events.values()].some((e) => e.key === id && e.type === type); });
+  const eventsUntil = Date.now() + 60_000;
+  while (missing().length > 0 && Date.now() < eventsUntil) await sleep(500);
+  const ours = [...events.values()].filter((e) => ids.includes(e.key));
+  const perTransition = new Map<string, number>();
+  // A revision posts once: two payment.posted ids for one (key, revision) would be one transition reported twice.
+  for (const e of ours.filter((x) => x.type === 'payment.posted')) perTransition.set(`${e.key}|${e.revision}`, (perTransition.get(`${e.key}|${e.revision}`) ?? 0) + 1);
+  const twoIds = [...perTransition.values()].filter((n) => n > 1).length;
+  const eventCopies = ours.reduce((sum, e) => sum + e.copies - 1, 0);
+  const eventsLost = missing().length;
+
   const counts = [...statuses.values()].reduce<Record<string, number>>((acc, s) => ((acc[s ?? 'no answer'] = (acc[s ?? 'no answer'] ?? 0) + 1), acc), {});
   const received = new Map<string, number>();
   for (const p of nif.payments) if (p.externalReference?.startsWith(`rs-${run}-`)) received.set(p.externalReference, (received.get(p.externalReference) ?? 0) + 1);
@@ -185,13 +240,16 @@ try {
       `statuses: ${JSON.stringify(counts)}`,
       `unknown: ${unknown.length} (${unknownReached} of them had reached NIF: sent before the kill, answer lost with the process)`,
       `NIF received ${received.size} distinct payments, ${duplicates} duplicates; posted without reaching NIF: ${notPosted}; 429s: ${nif.stats.rateLimited}; most in any second: ${nif.stats.maxInAnyWindow}`,
+      `events out: ${ours.length} event ids for these payments (${ours.filter((e) => !e.verified).length} with a bad signature), ${eventsLost} settled payments without their event, ${twoIds} posted revisions with more than one payment.posted id, ${eventCopies} copies of an id delivered again`,
       `npm start output: ${logFile}`,
     ].join('\n') + '\n',
   );
-  process.exitCode = settledAt !== undefined && duplicates === 0 && notPosted === 0 ? 0 : 1;
+  process.exitCode = settledAt !== undefined && duplicates === 0 && notPosted === 0 && eventsLost === 0 && twoIds === 0 ? 0 : 1;
 } finally {
   kill(child);
   await nif.close();
+  eventReceiver.closeAllConnections();
+  await new Promise<void>((resolve) => eventReceiver.close(() => resolve()));
   log.end();
   if (process.exitCode === 0 && !values.keep) rmSync(dir, { recursive: true, force: true });
 }
