@@ -15,8 +15,10 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { DEV_API_KEY, startStack } from '../../shared/local/stack.js';
+import { silenceSdkNodeVersionWarning } from '../../shared/quiet.js';
 import { CAMBIO_TENANT } from '../../shared/systems/cambio/describe.js';
 
+silenceSdkNodeVersionWarning();
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '50' }, outage: { type: 'string', default: '0' }, limit: { type: 'string', default: '600' } } });
 const N = Number(values.n);
 const CONCURRENCY = Number(values.concurrency);
