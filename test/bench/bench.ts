@@ -407,6 +407,9 @@ interface EndToEnd {
   /** Median round: milliseconds from the first call until the sandbox accepted the last payment. */
   paybridgeMs: number;
   peerMs: number;
+  /** The process's CPU milliseconds per payment while the calls ran, median round. */
+  paybridgeCpuMs: number;
+  peerCpuMs: number;
   /** DynamoDB requests per payment over all rounds, until every record said posted (sweep apart). */
   paybridgeRequests: number;
   peerRequests: number;
@@ -428,6 +431,7 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
   try {
     const tag = randomUUID().slice(0, 6);
     const times = { peer: [] as number[], paybridge: [] as number[] };
+    const cpuMs = { peer: [] as number[], paybridge: [] as number[] };
     const requests = { peer: 0, paybridge: 0 };
     let not201 = 0;
     for (let round = 0; round < E2E_ROUNDS; round++) {
@@ -443,7 +447,11 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
                 const status = await route(id);
                 if (status !== 201) not201++;
               };
+        const cpu0 = process.cpuUsage();
         const { ids } = await callAll(n, concurrency, `e2e-${who}-${tag}-${round}-c${concurrency}`, call);
+        const cpu = process.cpuUsage(cpu0);
+        // The whole process's CPU while the calls ran (dynalite and the sandbox included, for both alike).
+        cpuMs[who].push((cpu.user + cpu.system) / 1000 / n);
         // Bounded: a payment queued is posted by the worker within seconds here (nothing limits it).
         const deadline = Date.now() + 60_000;
         while (ids.some((id) => !sandbox.stats.applied[id]) && Date.now() < deadline) await sleep(5);
@@ -472,6 +480,8 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
       peerMs: median(times.peer),
       // Each round's pair ran back to back: their ratio is what load from elsewhere moves least.
       ratio: median(times.peer.map((t, i) => t / (times.paybridge[i] as number))),
+      paybridgeCpuMs: median(cpuMs.paybridge),
+      peerCpuMs: median(cpuMs.peer),
       paybridgeRequests: requests.paybridge / (n * E2E_ROUNDS),
       peerRequests: requests.peer / (n * E2E_ROUNDS),
       paybridgeNot201: not201,
@@ -546,8 +556,8 @@ async function main() {
   for (const e of endToEnd) {
     process.stdout.write(
       `intake end to end (both post every payment, CAMBIO_MAX_RPS ${NO_PACING_RPS}, sandbox unlimited), until the sandbox accepted the last one, in-process, ${e.n} payments, ${e.concurrency} at a time, ${e.rounds} rounds in pairs: median ` +
-        `paybridge ${e.paybridgeMs} ms (${e.paybridgeRequests.toFixed(2)} DynamoDB req each, ${e.paybridgeNot201} of ${e.n * e.rounds} not posted inline), ` +
-        `Powertools idempotency + the same post ${e.peerMs} ms (${e.peerRequests.toFixed(2)} req each); paybridge ${e.ratio.toFixed(2)}x the peer's speed (median of the pairs)\n`,
+        `paybridge ${e.paybridgeMs} ms (${e.paybridgeRequests.toFixed(2)} DynamoDB req and ${e.paybridgeCpuMs.toFixed(2)} CPU ms each, ${e.paybridgeNot201} of ${e.n * e.rounds} not posted inline), ` +
+        `Powertools idempotency + the same post ${e.peerMs} ms (${e.peerRequests.toFixed(2)} req and ${e.peerCpuMs.toFixed(2)} CPU ms each); paybridge ${e.ratio.toFixed(2)}x the peer's speed (median of the pairs)\n`,
     );
   }
   const strict = rows.filter((r) => r.scenario.startsWith('rolling N='));
