@@ -171,6 +171,12 @@ export interface StackOptions {
    * capacity tools count them: test/integration/no-scan.test.ts, test/bench/capacity.ts).
    */
   onDynamoRequest?: (exchange: DynamoExchange) => void;
+  /**
+   * A DynamoDB endpoint already running (a loopback one), used instead of starting dynalite in this
+   * process: a benchmark keeps the database's own work off the functions' event loop, as it is in AWS
+   * (test/bench/bench.ts). `dataDir` and `onDynamoRequest` do not apply to it.
+   */
+  dynamoEndpoint?: string;
 }
 
 export type LocalQueueKind = 'memory' | 'sqs';
@@ -251,20 +257,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
   }
   try {
     if (opts.dataDir) ownerOnlyDataDir(opts.dataDir);
-    const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
-    if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
-    const dynaliteRequests = trackDynalite(db);
-    await new Promise<void>((resolve, reject) => {
-      db.once('error', reject);
-      db.listen(0, '127.0.0.1', () => resolve());
-    });
-    // Closed last (cleanups run in reverse): by then no client of ours sends more, and the requests
-    // dynalite is still in are let finish (bounded) so none hits a closed database.
-    cleanups.push(async () => {
-      await dynaliteRequests.drained(3_000);
-      await new Promise<void>((resolve) => db.close(() => resolve()));
-    });
-    const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
+    const dynamoEndpoint = opts.dynamoEndpoint ?? (await startDynalite(opts, cleanups));
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
     const sandbox = async <T extends { start(port: number): Promise<T>; close(): Promise<void> }>(
@@ -504,4 +497,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
     for (const c of cleanups.reverse()) await c();
     throw err;
   }
+}
+
+/** dynalite in this process on a loopback port, closed last with the stack; its endpoint. */
+async function startDynalite(opts: StackOptions, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+  const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
+  if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
+  const dynaliteRequests = trackDynalite(db);
+  await new Promise<void>((resolve, reject) => {
+    db.once('error', reject);
+    db.listen(0, '127.0.0.1', () => resolve());
+  });
+  // Closed last (cleanups run in reverse): by then no client of ours sends more, and the requests
+  // dynalite is still in are let finish (bounded) so none hits a closed database.
+  cleanups.push(async () => {
+    await dynaliteRequests.drained(3_000);
+    await new Promise<void>((resolve) => db.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 }

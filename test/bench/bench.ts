@@ -14,6 +14,7 @@
  *   npm run bench -- --intake-only                  # the two intake comparisons alone (about a minute)
  *   npm run bench -- --e2e-only --e2e-concurrency 8 # the end-to-end one alone
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { BatchGetItemCommand, CreateTableCommand, type AttributeValue, type BatchGetItemCommandOutput } from '@aws-sdk/client-dynamodb';
@@ -43,6 +44,8 @@ const { values } = parseArgs({
     'e2e-concurrency': { type: 'string', default: '1,8' },
     /** Only the end-to-end intake comparison. */
     'e2e-only': { type: 'boolean', default: false },
+    /** Where the end-to-end comparison's dynalite runs: `separate` (its own process, as DynamoDB is in AWS) or `in-process`. */
+    'e2e-db': { type: 'string', default: 'separate' },
   },
 });
 const R = Number(values.rate);
@@ -54,6 +57,7 @@ const INTAKE_ROUNDS = 3;
 const E2E_N = Number(values['e2e-n']);
 /** Short rounds, many of them: load from elsewhere on a shared machine changes within seconds. */
 const E2E_ROUNDS = Number(values['e2e-rounds']);
+const E2E_DB = values['e2e-db'] === 'in-process' ? 'in-process' : 'separate';
 const E2E_CONCURRENCY = String(values['e2e-concurrency']).split(',').map(Number);
 /**
  * The highest CAMBIO_MAX_RPS the configuration accepts: the end-to-end comparison takes pacing out of the
@@ -76,7 +80,7 @@ function counter(): Counter {
  * a quiet window after it: a backlog builds on a service that is already running. The sandbox's counts
  * start again after the warm-up.
  */
-async function stackFor(c: Counter, opts: { limiter: LimiterKind; workers: number; sandboxRate?: number; maxRps?: number }): Promise<Stack> {
+async function stackFor(c: Counter, opts: { limiter: LimiterKind; workers: number; sandboxRate?: number; maxRps?: number; dynamoEndpoint?: string }): Promise<Stack> {
   const stack = await startStackFor(c, opts);
   const id = `warm-${randomUUID()}`;
   await post(stack, id);
@@ -108,9 +112,10 @@ async function readRecords(stack: Stack, pks: string[]): Promise<Map<string, { s
 const BENCH_READ = 'INDEXES';
 const benchClients = new Map<Stack, ReturnType<typeof makeDynamoClient>>();
 
-async function startStackFor(c: Counter, opts: { limiter: LimiterKind; workers: number; sandboxRate?: number; maxRps?: number }): Promise<Stack> {
+async function startStackFor(c: Counter, opts: { limiter: LimiterKind; workers: number; sandboxRate?: number; maxRps?: number; dynamoEndpoint?: string }): Promise<Stack> {
   return startStack({
     port: 0,
+    ...(opts.dynamoEndpoint ? { dynamoEndpoint: opts.dynamoEndpoint } : {}),
     // As `npm start` runs: the sweep every minute (its queries are counted too), no boot sweep to do.
     sweepIntervalMs: 60_000,
     bootSweep: false,
@@ -286,6 +291,42 @@ async function redeliveries(n: number): Promise<Row> {
   }
 }
 
+/** dynalite in its own process (test/bench/dynalite-process.ts): its endpoint, its request counts, its end. */
+interface DbProcess {
+  endpoint: string;
+  /** Requests by operation since the last take. */
+  take(): Promise<Record<string, number>>;
+  close(): void;
+}
+
+async function dbProcess(): Promise<DbProcess> {
+  const child: ChildProcess = fork(new URL('./dynalite-process.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const next = <T>(pick: (m: Record<string, unknown>) => T | undefined, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`dynalite process: no ${what} within 30 s`)), 30_000);
+      const on = (m: Record<string, unknown>) => {
+        const got = pick(m);
+        if (got === undefined) return;
+        clearTimeout(timer);
+        child.off('message', on);
+        resolve(got);
+      };
+      child.on('message', on);
+    });
+  const endpoint = await next((m) => (typeof m.endpoint === 'string' ? m.endpoint : undefined), 'endpoint');
+  return {
+    endpoint,
+    take: () => {
+      const got = next((m) => (m.byOp as Record<string, number> | undefined) ?? undefined, 'counts');
+      child.send({ counts: 'take' });
+      return got;
+    },
+    close: () => {
+      if (child.connected) child.disconnect();
+    },
+  };
+}
+
 interface IntakePair {
   stack: Stack;
   /** paybridge's Cambio route handler, in-process; resolves to the HTTP status it answered. */
@@ -299,8 +340,8 @@ interface IntakePair {
  * Cambio post with the same client, on the same dynalite (its own table), both warmed (token fetch,
  * connections) before anything is timed. In-process, no HTTP: handler against handler.
  */
-async function intakePair(c: Counter, maxRps: number): Promise<IntakePair> {
-  const stack = await stackFor(c, { limiter: 'bucket', workers: 1, sandboxRate: 100_000, maxRps });
+async function intakePair(c: Counter, maxRps: number, dynamoEndpoint?: string): Promise<IntakePair> {
+  const stack = await stackFor(c, { limiter: 'bucket', workers: 1, sandboxRate: 100_000, maxRps, ...(dynamoEndpoint ? { dynamoEndpoint } : {}) });
   try {
     const getDeps = async () => stack.deps;
     const handler = cambioRoute(getDeps);
@@ -426,7 +467,15 @@ interface EndToEnd {
  */
 async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd> {
   const c = counter();
-  const { stack, route, peer } = await intakePair(c, NO_PACING_RPS);
+  const db = E2E_DB === 'separate' ? await dbProcess() : undefined;
+  let pair: IntakePair;
+  try {
+    pair = await intakePair(c, NO_PACING_RPS, db?.endpoint);
+  } catch (err) {
+    db?.close();
+    throw err;
+  }
+  const { stack, route, peer } = pair;
   const sandbox = stack.cambio!;
   try {
     const tag = randomUUID().slice(0, 6);
@@ -439,6 +488,7 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
       for (const who of round % 2 === 0 ? (['peer', 'paybridge'] as const) : (['paybridge', 'peer'] as const)) {
         c.byOp = {};
         c.on = true;
+        await db?.take();
         const t0 = Date.now();
         const call =
           who === 'peer'
@@ -450,7 +500,7 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
         const cpu0 = process.cpuUsage();
         const { ids } = await callAll(n, concurrency, `e2e-${who}-${tag}-${round}-c${concurrency}`, call);
         const cpu = process.cpuUsage(cpu0);
-        // The whole process's CPU while the calls ran (dynalite and the sandbox included, for both alike).
+        // This process's CPU while the calls ran (the sandbox's included, and dynalite's when it runs in-process).
         cpuMs[who].push((cpu.user + cpu.system) / 1000 / n);
         // Bounded: a payment queued is posted by the worker within seconds here (nothing limits it).
         const deadline = Date.now() + 60_000;
@@ -466,6 +516,7 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
           }
         }
         c.on = false;
+        if (db) c.byOp = await db.take();
         // The minute sweep's Queries are not intake's (see measure).
         requests[who] += Object.entries(c.byOp).reduce((a, [op, v]) => (op === 'Query' ? a : a + v), 0);
       }
@@ -488,6 +539,7 @@ async function intakeEndToEnd(n: number, concurrency: number): Promise<EndToEnd>
     };
   } finally {
     await stack.close();
+    db?.close();
   }
 }
 
@@ -555,7 +607,7 @@ async function main() {
   }
   for (const e of endToEnd) {
     process.stdout.write(
-      `intake end to end (both post every payment, CAMBIO_MAX_RPS ${NO_PACING_RPS}, sandbox unlimited), until the sandbox accepted the last one, in-process, ${e.n} payments, ${e.concurrency} at a time, ${e.rounds} rounds in pairs: median ` +
+      `intake end to end (both post every payment, CAMBIO_MAX_RPS ${NO_PACING_RPS}, sandbox unlimited), until the sandbox accepted the last one, handlers in-process, dynalite ${E2E_DB === 'separate' ? 'in its own process' : 'in-process'}, ${e.n} payments, ${e.concurrency} at a time, ${e.rounds} rounds in pairs: median ` +
         `paybridge ${e.paybridgeMs} ms (${e.paybridgeRequests.toFixed(2)} DynamoDB req and ${e.paybridgeCpuMs.toFixed(2)} CPU ms each, ${e.paybridgeNot201} of ${e.n * e.rounds} not posted inline), ` +
         `Powertools idempotency + the same post ${e.peerMs} ms (${e.peerRequests.toFixed(2)} req and ${e.peerCpuMs.toFixed(2)} CPU ms each); paybridge ${e.ratio.toFixed(2)}x the peer's speed (median of the pairs)\n`,
     );
