@@ -87,6 +87,7 @@ async function main(): Promise<void> {
   const configured = process.env.WEBHOOK_SECRET?.trim().split(/\s+/)[0]?.replace(/^[a-z0-9-]+=/, '');
   const lines = banner({
     url: stack.url,
+    ...(stack.sqsEndpoint ? { queue: `SQS (fauxqs) on ${stack.sqsEndpoint}, polled as Lambda's event source mapping does (LOCAL_QUEUE=sqs)` } : {}),
     apiKey,
     webhookSecret: configured || DEV_WEBHOOK_SECRET,
     webhookSecretFrom: configured ? 'WEBHOOK_SECRET' : 'dev',

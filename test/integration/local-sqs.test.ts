@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,4 +198,35 @@ describe('LOCAL_QUEUE=sqs: a crash and a restart', () => {
     for (const r of refs.filter((_, i) => settled[i] === 'posted')) expect(nif.count(r), r).toBe(1);
     expect(await s.queue.idle(15_000)).toBe(true);
   }, 120_000);
+});
+
+describe('LOCAL_QUEUE=sqs npm start', () => {
+  it('says in its banner that the retry queue is SQS on a loopback endpoint, not the in-process one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'paybridge-sqs-start-'));
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer().once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+      });
+    });
+    const child = spawn(join('node_modules', '.bin', 'tsx'), ['shared/local/start.ts'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', PORT: String(port), LOCAL_QUEUE: 'sqs', PAYBRIDGE_DATA_DIR: join(dir, 'dynalite'), PAYBRIDGE_LOCAL_FILE: join(dir, 'local.json'), LOG_FORMAT: 'json', LOG_LEVEL: 'silent' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    try {
+      const line = await eventually(async () => /^ {2}retry queue .*$/m.exec(out)?.[0], 30_000, 100);
+      expect(line).toMatch(/SQS \(fauxqs\) on http:\/\/127\.0\.0\.1:\d+/);
+      expect(line).not.toContain('in-process');
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 45_000);
 });
