@@ -3,6 +3,8 @@ import { relative } from 'node:path';
 /** What `npm start` knows when it prints its banner. */
 export interface BannerInput {
   url: string;
+  /** The retry queue line when it is not the in-process queue (LOCAL_QUEUE=sqs). */
+  queue?: string;
   apiKey: string;
   /** The secret the routes verify signed webhooks with (the dev secret unless WEBHOOK_SECRET is set). */
   webhookSecret: string;
@@ -50,7 +52,7 @@ export function banner(b: BannerInput): string[] {
     '',
     `paybridge is running on ${b.url}`,
     `  records       dynalite, kept in ${shown(b.cwd, b.dataDir)} (a restart keeps them)`,
-    '  retry queue   in-process: delays, visibility timeout, dead letters after 5 receives; sweep every minute',
+    `  retry queue   ${b.queue ?? 'in-process: delays, visibility timeout, dead letters after 5 receives'}; sweep every minute`,
     `  API key       x-api-key: ${b.apiKey}`,
     `  webhooks      ${b.webhookSecretFrom === 'dev' ? 'dev secret' : 'WEBHOOK_SECRET'} ${b.webhookSecret} (sender "webhook"); ${cli} sign ROUTE BODY prints a signed curl`,
     ...(b.consoleUrl ? [`  console       ${b.consoleUrl} (sign in with the operator key ${b.operatorKeyFrom ? (b.operatorKeyFrom.startsWith('/') ? `in ${shown(b.cwd, b.operatorKeyFrom)}` : b.operatorKeyFrom) : 'of OPERATOR_KEYS'})`] : []),

@@ -1,4 +1,4 @@
-import { commonSchema, SYSTEM_NAMES, systemSchemas, type Config } from '../config.js';
+import { commonSchema, SYSTEM_NAMES, systemSchema, type Config } from '../config.js';
 import { localQueueUrl, SQS_PATH } from './sqs-endpoint.js';
 
 /**
@@ -15,7 +15,7 @@ export interface InvokeLocalEnvironment {
 }
 
 /** Only the application's own variables (config.ts), never the rest of the shell that started npm start. */
-const KNOWN = new Set([...Object.keys(commonSchema.shape), ...SYSTEM_NAMES.flatMap((s) => Object.keys(systemSchemas[s].shape)), 'LOG_HASH_KEY', 'LOG_LEVEL']);
+const KNOWN = new Set([...Object.keys(commonSchema().shape), ...SYSTEM_NAMES.flatMap((s) => Object.keys(systemSchema(s).shape)), 'LOG_HASH_KEY', 'LOG_LEVEL']);
 /** Local to this process, or AWS-only: a handler invoked elsewhere must not get them. */
 const NOT_PASSED = new Set(['PORT', 'SECRETS_PARAMETER_PREFIX', 'SECRETS_PARAMETER_PATHS', 'RETRY_QUEUE_URL', 'RETRY_QUEUE_URLS']);
 

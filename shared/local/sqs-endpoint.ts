@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { SYSTEM_NAMES } from '../config.js';
-import { parseRetryMessage, type MessageKeys } from '../queue/port.js';
-import type { LocalRetryQueue } from '../queue/local.js';
+import { parseRetryMessage, type MessageKeys, type RetryQueue } from '../queue/port.js';
 
 /**
  * The local stack's retry queues as an SQS endpoint, for `serverless invoke local` (issue 15): a
@@ -36,7 +35,7 @@ const fault = (type: string, message: string): SqsReply => ({ status: 400, body:
  * dropped: this endpoint asks for no key, so what arrives here may only wake a record, and the worker
  * then reads the record itself (fences still decide who may send).
  */
-export async function sqsCall(queue: LocalRetryQueue, keys: MessageKeys, target: string | undefined, input: Record<string, unknown>): Promise<SqsReply> {
+export async function sqsCall(queue: RetryQueue & { depth(system: string): Promise<number | undefined> }, keys: MessageKeys, target: string | undefined, input: Record<string, unknown>): Promise<SqsReply> {
   const operation = target?.replace(/^AmazonSQS\./, '');
   const system = systemOf(input.QueueUrl);
   if (operation !== 'SendMessage' && operation !== 'GetQueueAttributes') return fault('UnsupportedOperation', `the local stack's SQS endpoint answers SendMessage and GetQueueAttributes, not ${target ?? 'nothing'}`);

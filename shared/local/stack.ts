@@ -14,8 +14,8 @@ import { MIN_OPERATOR_KEY_LENGTH, parseOperatorKeys, type Operator } from '../ht
 import { ProblemError, validationProblem, type FieldError } from '../http/problem.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, memoryMetrics, type Metrics } from '../metrics.js';
-import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type LocalQueueOptions } from '../queue/local.js';
-import { retryMessageFields, type RetryMessage } from '../queue/port.js';
+import { DEFAULT_LOCAL_QUEUE, LocalRetryQueue, type BatchConsumer, type LocalQueueOptions } from '../queue/local.js';
+import { retryMessageFields, type RetryMessage, type RetryQueue } from '../queue/port.js';
 import { systemOfPk, type Fence, type PaymentRecord } from '../core/types.js';
 import { makeConsoleHandler, type ConsoleDeps } from '../console/handler.js';
 import { OverviewRecorder } from '../console/recorder.js';
@@ -45,6 +45,7 @@ import { tapDynalite, trackDynalite, type DynamoExchange } from './dynamo-tap.js
 import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
 import { SQS_PATH, sqsCall } from './sqs-endpoint.js';
+import type { SqsLocalQueue } from './sqs-poller.js';
 
 export const DEV_API_KEY = 'pb_dev_local_key';
 /** A fixed local secret so a terminal simulator can sign; never used outside `npm start`. */
@@ -146,6 +147,13 @@ export interface StackOptions {
   pacing?: Partial<PacingSettings>;
   queue?: Partial<LocalQueueOptions>;
   /**
+   * Which retry queues: `memory`, the in-process queue (the default: it starts at once), or `sqs`, an
+   * SQS server in this process (fauxqs on 127.0.0.1) that the functions' SQS adapter talks to and a
+   * poller that does what Lambda's event source mapping does (shared/local/sqs-poller.ts). `npm start`
+   * passes LOCAL_QUEUE's (localQueueKind). Absent: memory.
+   */
+  localQueue?: LocalQueueKind;
+  /**
    * Retry workers per system, each with its own view of the shared limiter (like separate Lambda
    * containers); the first shares the HTTP routes' view (one process). Default 1.
    */
@@ -171,9 +179,41 @@ export interface StackOptions {
   onDynamoRequest?: (exchange: DynamoExchange) => void;
   /** Events out (issue 21): the delivery schedule and timeouts (tests shorten them). */
   delivery?: Partial<DeliverySettings>;
+  /**
+   * A DynamoDB endpoint already running (a loopback one), used instead of starting dynalite in this
+   * process: a benchmark keeps the database's own work off the functions' event loop, as it is in AWS
+   * (test/bench/bench.ts). `dataDir` and `onDynamoRequest` do not apply to it.
+   */
+  dynamoEndpoint?: string;
 }
 
-export interface Stack {
+export type LocalQueueKind = 'memory' | 'sqs';
+
+/** LOCAL_QUEUE's value; anything but the two names stops the start, naming the variable. */
+export function localQueueKind(value: string | undefined): LocalQueueKind {
+  const v = value?.trim().toLowerCase();
+  if (!v || v === 'memory') return 'memory';
+  if (v === 'sqs') return 'sqs';
+  throw new Error(`invalid configuration: LOCAL_QUEUE must be memory (the in-process queue, the default) or sqs (fauxqs, the real SQS code path), not ${JSON.stringify(value)}`);
+}
+
+/** What the stack needs of its retry queues, whichever kind they are. */
+export interface StackQueue extends RetryQueue {
+  depth(system: string): Promise<number | undefined>;
+  /** One retry worker of `system` (its batches, at most `concurrency` at once). */
+  addConsumer(system: string, handle: BatchConsumer): void;
+  /** True once every queue is empty and no batch runs, false after `timeoutMs`. */
+  idle(timeoutMs: number): Promise<boolean>;
+  /** Hands out no more batches (a stop); those in flight finish. */
+  pause(): void;
+  /** True once no batch is in flight, false after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<boolean>;
+  deadLetterCount(): Promise<number>;
+  redriveDeadLetters(system?: string): number | Promise<number>;
+  close(): void;
+}
+
+export interface Stack<Q extends StackQueue = LocalRetryQueue> {
   url: string;
   /** The operator console's page. */
   consoleUrl: string;
@@ -182,7 +222,10 @@ export interface Stack {
   deps: AppDeps;
   /** Every worker's deps (the first is `deps`). */
   workerDeps: AppDeps[];
-  queue: LocalRetryQueue;
+  queue: Q;
+  /** Which kind `queue` is, and for `sqs` the SQS server's endpoint. */
+  queueKind: LocalQueueKind;
+  sqsEndpoint?: string;
   dynamoEndpoint: string;
   cambio: CambioSandbox | undefined;
   nif: NifSandbox | undefined;
@@ -210,7 +253,10 @@ export interface Stack {
  * the retry worker handler, the sweep on its schedule, sandboxes for every system whose base URL is
  * unset, and the HTTP routes through the same handler factories as in Lambda.
  */
-export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+export async function startStack(opts?: StackOptions & { localQueue?: 'memory' }): Promise<Stack>;
+export async function startStack(opts: StackOptions & { localQueue: 'sqs' }): Promise<Stack<SqsLocalQueue>>;
+export async function startStack(opts?: StackOptions): Promise<Stack<StackQueue>>;
+export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQueue>> {
   const env: Record<string, string | undefined> = { ...(opts.env ?? process.env) };
   const cleanups: (() => Promise<void> | void)[] = [];
   const hashKey = env.LOG_HASH_KEY || (opts.logHashKeyFile ? localLogHashKey(opts.logHashKeyFile) : undefined);
@@ -221,20 +267,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
   try {
     if (opts.dataDir) ownerOnlyDataDir(opts.dataDir);
-    const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
-    if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
-    const dynaliteRequests = trackDynalite(db);
-    await new Promise<void>((resolve, reject) => {
-      db.once('error', reject);
-      db.listen(0, '127.0.0.1', () => resolve());
-    });
-    // Closed last (cleanups run in reverse): by then no client of ours sends more, and the requests
-    // dynalite is still in are let finish (bounded) so none hits a closed database.
-    cleanups.push(async () => {
-      await dynaliteRequests.drained(3_000);
-      await new Promise<void>((resolve) => db.close(() => resolve()));
-    });
-    const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
+    const dynamoEndpoint = opts.dynamoEndpoint ?? (await startDynalite(opts, cleanups));
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
     const sandbox = async <T extends { start(port: number): Promise<T>; close(): Promise<void> }>(
@@ -284,12 +317,30 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: config.AWS_REGION });
     cleanups.push(() => client.destroy());
     const { listIndexAdded } = await ensureTable(client, config.TABLE_NAME);
-    const queue = new LocalRetryQueue({ ...DEFAULT_LOCAL_QUEUE, ...opts.queue }, config.messageKeys);
-    const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
-    cleanups.push(() => queue.close());
     const clock = opts.clock ?? Date.now;
     const modules = buildSystems(config, makeDispatcher(), clock);
     for (const m of opts.modules?.(modules) ?? []) modules.set(m.name, m);
+    const queueOptions: LocalQueueOptions = { ...DEFAULT_LOCAL_QUEUE, ...opts.queue };
+    const queueKind = opts.localQueue ?? 'memory';
+    let queue: StackQueue;
+    let sqsEndpoint: string | undefined;
+    if (queueKind === 'sqs') {
+      // Loaded only for this kind: the default start does not pay for an SQS server and client it does not use.
+      const [{ startFauxqs }, { SqsLocalQueue }] = await Promise.all([import('./fauxqs.js'), import('./sqs-poller.js')]);
+      const sqs = await startFauxqs(
+        [...modules.keys()],
+        { visibilityTimeoutSeconds: Math.max(0, Math.ceil(queueOptions.visibilityTimeoutMs / 1000)), maxReceiveCount: queueOptions.maxReceiveCount },
+        config.AWS_REGION,
+      );
+      cleanups.push(() => sqs.close());
+      sqsEndpoint = sqs.endpoint;
+      // Sends are signed by the functions' SQS adapter; the poller hands the bodies to the workers unchanged.
+      queue = new SqsLocalQueue(sqs, queueOptions, config.messageKeys);
+    } else {
+      queue = new LocalRetryQueue(queueOptions, config.messageKeys);
+    }
+    const workerTimeoutMs = opts.queue?.invocationTimeoutMs ?? 60_000;
+    cleanups.push(() => queue.close());
     // The console's overview listens to the lines and metrics the engine writes anyway.
     const recorder = new OverviewRecorder(clock);
     const log = recorder.log(opts.log ?? createLogger({ service: 'paybridge', stage: 'local' }, env.LOG_LEVEL));
@@ -335,7 +386,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const name of modules.keys()) {
       for (const [i, d] of workerDeps.entries()) {
         const worker = makeRetryWorker(async () => d, name as SystemName);
-        queue.queue(name).addConsumer((event) => worker(event, lambdaContext(`retry-${name}-${i}`, randomUUID(), workerTimeoutMs)));
+        queue.addConsumer(name, (event) => worker(event, lambdaContext(`retry-${name}-${i}`, randomUUID(), workerTimeoutMs)));
       }
     }
     const sweepHandler = makeSweep(getDeps);
@@ -442,8 +493,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await queue.send(message ?? { pk, system: systemOfPk(pk), reason: 'operator', now: true }, (b.delaySeconds as number | undefined) ?? 0);
         return { enqueued: 1 };
       }
-      if (hook === 'dlq') return { count: queue.deadLetters.length };
-      if (hook === 'dlq/redrive') return { moved: queue.redriveDeadLetters() };
+      if (hook === 'dlq') return { count: await queue.deadLetterCount() };
+      if (hook === 'dlq/redrive') return { moved: await queue.redriveDeadLetters() };
       if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
     };
@@ -464,7 +515,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await finish();
       })());
     const kill = () => (closing ??= finish());
-    return { url: api.url, consoleUrl: `${api.url}/console`, operatorKey, operators, deps, workerDeps, queue, dynamoEndpoint, cambio, nif, brp, kontantanalys, events: { store: eventStore, relay, deliverer }, kontantanalysSyncNow, sweepNow, boot, close, kill };
+    return { url: api.url, consoleUrl: `${api.url}/console`, operatorKey, operators, deps, workerDeps, queue, queueKind, ...(sqsEndpoint ? { sqsEndpoint } : {}), dynamoEndpoint, cambio, nif, brp, kontantanalys, events: { store: eventStore, relay, deliverer }, kontantanalysSyncNow, sweepNow, boot, close, kill };
   } catch (err) {
     for (const c of cleanups.reverse()) await c();
     throw err;
@@ -496,4 +547,22 @@ function wakingStore(store: RecordStore, onWrite: () => void): RecordStore {
     // The console's and the CLI's listing (issue 22) reads through the same store.
     ...(store.browse ? { browse: store.browse.bind(store) } : {}),
   };
+}
+
+/** dynalite in this process on a loopback port, closed last with the stack; its endpoint. */
+async function startDynalite(opts: StackOptions, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+  const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
+  if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
+  const dynaliteRequests = trackDynalite(db);
+  await new Promise<void>((resolve, reject) => {
+    db.once('error', reject);
+    db.listen(0, '127.0.0.1', () => resolve());
+  });
+  // Closed last (cleanups run in reverse): by then no client of ours sends more, and the requests
+  // dynalite is still in are let finish (bounded) so none hits a closed database.
+  cleanups.push(async () => {
+    await dynaliteRequests.drained(3_000);
+    await new Promise<void>((resolve) => db.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
 }

@@ -7,7 +7,7 @@ import { banner } from './banner.js';
 import { humanConsole, logFormat } from './console.js';
 import { preflight, readOther } from './preflight.js';
 import { HTTP_ROUTES } from './routes.js';
-import { DEV_API_KEY, DEV_WEBHOOK_SECRET, startStack } from './stack.js';
+import { DEV_API_KEY, DEV_WEBHOOK_SECRET, localQueueKind, startStack } from './stack.js';
 import { registerReceiver, startReceiver } from '../events/receiver.js';
 
 /** How often the human output sums up the metrics (and once more at stop). */
@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   // Beside log-hash-key, owner-only: what `npx paybridge` presents to the local hooks (OPERATOR_KEYS unset).
   const operatorKeyFile = join(dirname(dataDir), 'operator-key');
   const stack = await startStack({
+    localQueue: localQueueKind(process.env.LOCAL_QUEUE),
     dataDir,
     // Beside the records: `.data/log-hash-key` by default (see localLogHashKey).
     logHashKeyFile: join(dirname(dataDir), 'log-hash-key'),
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
   const configured = process.env.WEBHOOK_SECRET?.trim().split(/\s+/)[0]?.replace(/^[a-z0-9-]+=/, '');
   const lines = banner({
     url: stack.url,
+    ...(stack.sqsEndpoint ? { queue: `SQS (fauxqs) on ${stack.sqsEndpoint}, polled as Lambda's event source mapping does (LOCAL_QUEUE=sqs)` } : {}),
     apiKey,
     webhookSecret: configured || DEV_WEBHOOK_SECRET,
     webhookSecretFrom: configured ? 'WEBHOOK_SECRET' : 'dev',

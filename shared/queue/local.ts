@@ -230,6 +230,15 @@ export class LocalRetryQueue implements RetryQueue {
     this.queue(message.system).send(encodeRetryMessage(message, this.keys), delaySeconds);
   }
 
+  /** One worker of `system`'s queue. */
+  addConsumer(system: string, handle: BatchConsumer): void {
+    this.queue(system).addConsumer(handle);
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return this.deadLetters.length;
+  }
+
   async depth(system: string): Promise<number | undefined> {
     return this.queues.get(system)?.visible ?? 0;
   }

@@ -9,9 +9,10 @@ export { DEV_API_KEY };
  * bounded waits of the tests that chain several hops allow (brp.test.ts failed about one run in five).
  * `test/unit/queue/local.test.ts` and `drain.test.ts` exercise the window.
  */
-export async function testStack(opts: StackOptions = {}): Promise<Stack> {
+export async function testStack(opts: StackOptions & { localQueue?: 'memory' } = {}): Promise<Stack> {
   return startStack({
     port: 0,
+    localQueue: 'memory',
     sweepIntervalMs: false,
     ...opts,
     queue: { batchingWindowMs: 0, ...opts.queue },
@@ -28,7 +29,7 @@ export interface Reply {
 }
 
 export async function call(
-  stack: Stack,
+  stack: Pick<Stack, 'url'>,
   method: string,
   path: string,
   body?: unknown,
@@ -64,12 +65,12 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-export async function statusOf(stack: Stack, system: string, key: string): Promise<any> {
+export async function statusOf(stack: Pick<Stack, 'url'>, system: string, key: string): Promise<any> {
   const r = await call(stack, 'GET', `/v1/payments/${system}/${encodeURIComponent(key)}`);
   return r.status === 200 ? r.body : undefined;
 }
 
-export async function waitForStatus(stack: Stack, system: string, key: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+export async function waitForStatus(stack: Pick<Stack, 'url'>, system: string, key: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
   return eventually(async () => {
     const rec = await statusOf(stack, system, key);
     return rec && statuses.includes(rec.status) ? rec : undefined;
