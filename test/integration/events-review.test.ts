@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Stack } from '../../shared/local/stack.js';
+import { derivedExternalId } from '../../shared/systems/nif/index.js';
+import { call, eventually, testStack } from '../helpers/stack.js';
+
+/**
+ * The adversarial review of events out (issue 21): each case here failed on main before its fix.
+ * A receiver on loopback keeps every raw body it is sent.
+ */
+async function rawReceiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    bodies,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const FAST = { schedule: [0, 150, 150], jitter: 0, timeoutMs: 1_500 };
+
+describe('events out under review (issue 21)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('a NIF payment keyed by its natural key (which holds the personId) is reported without the personId', async () => {
+    const r = await rawReceiver();
+    try {
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      const personId = '8675682';
+      const body = {
+        amount: '450', comment: 'This was paid for club membership', isFamilyMember: 'true', isPaid: 'false', orgId: '7896', paidDate: '2015-05-08',
+        paidToOrgId: '4568', paymentCategory: 'Club membership', paymentTypeId: 0, periodFrom: '2015-05-08', periodTo: '2015-06-08', personId,
+      };
+      const sent = await call(stack, 'POST', '/v1/nif/membership/payments', body, { 'x-api-key': 'key-of-pos', ClubId: '4568' });
+      expect([201, 202]).toContain(sent.status);
+      const natural = `natural:${personId}:7896:0:2015-05-08:2015-06-08`;
+      const got = await eventually(async () => r.bodies.find((b) => b.includes('payment.posted')));
+      expect(got).not.toContain(personId);
+      // The caller can still tell which payment it was: the ExternalId paybridge sent NIF for it.
+      expect(JSON.parse(got).data).toMatchObject({ system: 'nif-membership', status: 'posted', externalId: derivedExternalId('4568', natural) });
+      const listed = await call(stack, 'GET', '/v1/events', undefined, { 'x-api-key': 'key-of-pos' });
+      expect(JSON.stringify(listed.body)).not.toContain(personId);
+      await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, { 'x-api-key': 'key-of-pos' });
+    } finally {
+      await r.close();
+    }
+  }, 20_000);
+});
