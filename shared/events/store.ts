@@ -22,6 +22,12 @@ export interface Endpoint {
   createdAt: string;
   createdMs: number;
   updatedAt: string;
+  /**
+   * Counts the endpoint's writes (absent on one made before it was kept). A caller's change is a
+   * read-modify-write of the whole item, so it is conditional on the version it read: a PATCH that read
+   * before a rotation or before the deliverer disabled the endpoint must not write back what it read.
+   */
+  version?: number;
 }
 
 /** One attempt to deliver, kept for the caller to see. */
@@ -231,15 +237,20 @@ export class EventStore {
 
   // ---- endpoints ----
 
+  /**
+   * Makes an endpoint, or replaces it when it is still at the version `e` was read at (`e.version`) and
+   * belongs to `e.caller`. False when the condition fails: deleted, another caller's, or changed since.
+   */
   async putEndpoint(e: Endpoint, create: boolean): Promise<boolean> {
+    const read = e.version;
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: endpointPk(e.id), ...e, [TABLE_KEYS.eventsIndexHash]: endpointsKey(e.caller), [TABLE_KEYS.eventsIndexRange]: e.createdMs },
+          Item: { pk: endpointPk(e.id), ...e, version: create ? 1 : (read ?? 0) + 1, [TABLE_KEYS.eventsIndexHash]: endpointsKey(e.caller), [TABLE_KEYS.eventsIndexRange]: e.createdMs },
           // The caller is part of the condition: no write of one caller's changes another's endpoint.
-          ConditionExpression: create ? 'attribute_not_exists(pk)' : 'caller = :c',
-          ...(create ? {} : { ExpressionAttributeValues: { ':c': e.caller } }),
+          ConditionExpression: create ? 'attribute_not_exists(pk)' : `caller = :c AND ${read === undefined ? 'attribute_not_exists(version)' : 'version = :v'}`,
+          ...(create ? {} : { ExpressionAttributeValues: { ':c': e.caller, ...(read === undefined ? {} : { ':v': read }) } }),
         }),
       );
       return true;
@@ -270,7 +281,10 @@ export class EventStore {
     return keys.map((k) => strip<Endpoint>(items.get(k.pk))).filter((e): e is Endpoint => e !== undefined);
   }
 
-  /** Sets fields of an endpoint without the read-modify-write of putEndpoint (the deliverer's bookkeeping). */
+  /**
+   * Sets fields of an endpoint without the read-modify-write of putEndpoint (the deliverer's bookkeeping),
+   * counting it as a write: a caller's change made from an earlier read then fails its condition.
+   */
   async patchEndpoint(id: string, set: Partial<Pick<Endpoint, 'failingSince' | 'pausedUntil' | 'disabled'>>, remove: ('failingSince' | 'pausedUntil')[] = []): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -282,8 +296,12 @@ export class EventStore {
       sets.push(`#${k} = :${k}`);
     }
     for (const k of remove) names[`#${k}`] = k;
-    const expression = [sets.length ? `SET ${sets.join(', ')}` : '', remove.length ? `REMOVE ${remove.map((k) => `#${k}`).join(', ')}` : ''].filter(Boolean).join(' ');
-    if (!expression) return;
+    if (sets.length === 0 && remove.length === 0) return;
+    names['#version'] = 'version';
+    values[':one'] = 1;
+    values[':zero'] = 0;
+    sets.push('#version = if_not_exists(#version, :zero) + :one');
+    const expression = [`SET ${sets.join(', ')}`, remove.length ? `REMOVE ${remove.map((k) => `#${k}`).join(', ')}` : ''].filter(Boolean).join(' ');
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -292,7 +310,7 @@ export class EventStore {
           UpdateExpression: expression,
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: names,
-          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+          ExpressionAttributeValues: values,
         }),
       );
     } catch (err) {

@@ -65,4 +65,72 @@ describe('events out under review (issue 21)', () => {
       await r.close();
     }
   }, 20_000);
+
+  /** Holds the next read of endpoint `id` (after it is made) until `release` is called: a request that read before another's write. */
+  function holdNextRead(id: string): { read: Promise<void>; release(): void; restore(): void } {
+    const store = stack.events.store;
+    const original = store.getEndpoint.bind(store);
+    let release!: () => void;
+    let reached!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const read = new Promise<void>((resolve) => (reached = resolve));
+    let held = false;
+    store.getEndpoint = async (asked: string) => {
+      const found = await original(asked);
+      if (asked === id && !held) {
+        held = true;
+        reached();
+        await gate;
+      }
+      return found;
+    };
+    return { read, release, restore: () => void (store.getEndpoint = original) };
+  }
+
+  it('a PATCH that read the endpoint before a rotation does not drop the new secret', async () => {
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const made = await call(stack, 'POST', '/v1/event-endpoints', { url: 'http://127.0.0.1:9/hook' }, pos);
+    const hold = holdNextRead(made.body.id);
+    try {
+      const patch = call(stack, 'PATCH', `/v1/event-endpoints/${made.body.id}`, { description: 'renamed' }, pos);
+      await hold.read;
+      hold.restore();
+      const rotated = await call(stack, 'POST', `/v1/event-endpoints/${made.body.id}/rotate-secret`, undefined, pos);
+      expect(rotated.status).toBe(200);
+      hold.release();
+      expect((await patch).status).toBe(200);
+      const now = await call(stack, 'GET', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+      expect(now.body.description).toBe('renamed');
+      // The secret the rotation showed (once) must sign: it is the one the caller now holds.
+      expect(now.body.signingSecrets).toHaveLength(2);
+      const stored = await stack.events.store.getEndpoint(made.body.id);
+      expect(stored?.secrets.map((x) => x.secret)).toContain(rotated.body.secret);
+    } finally {
+      hold.release();
+      hold.restore();
+      await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+    }
+  });
+
+  it('a PATCH that read the endpoint before the deliverer disabled it does not enable it again', async () => {
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const made = await call(stack, 'POST', '/v1/event-endpoints', { url: 'http://127.0.0.1:9/hook' }, pos);
+    const hold = holdNextRead(made.body.id);
+    try {
+      const patch = call(stack, 'PATCH', `/v1/event-endpoints/${made.body.id}`, { description: 'renamed' }, pos);
+      await hold.read;
+      hold.restore();
+      // What the deliverer writes on a 410 or after 5 days failing (shared/events/deliver.ts, disable).
+      await stack.events.store.patchEndpoint(made.body.id, { disabled: { at: new Date().toISOString(), reason: 'the endpoint answered 410 Gone' } });
+      hold.release();
+      expect((await patch).status).toBe(200);
+      const now = await call(stack, 'GET', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+      expect(now.body.description).toBe('renamed');
+      expect(now.body.enabled).toBe(false);
+    } finally {
+      hold.release();
+      hold.restore();
+      await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+    }
+  });
 });
