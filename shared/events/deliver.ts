@@ -35,6 +35,9 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
   rotationOverlapMs: 86_400_000,
 };
 
+/** A claimed delivery is due again this long after its request would have timed out (a sender that died mid-send). */
+const CLAIM_SLACK_MS = 30_000;
+
 /** Bodies over this are not what Standard Webhooks recommends (and what receivers accept): events stay far below. */
 export const MAX_EVENT_BYTES = 20 * 1024;
 
@@ -171,8 +174,13 @@ export class Deliverer {
     loop.timer.unref();
   }
 
-  /** One batch of an endpoint's due deliveries. True when it sent something (another batch may be due). */
-  private async pass(endpointId: string): Promise<boolean> {
+  /**
+   * One batch of an endpoint's due deliveries. True when it sent something (another batch may be due).
+   * `claim`: each is taken (EventStore.claimDelivery) before it is sent, where other processes may send the
+   * same endpoint's deliveries at once (the AWS function's concurrent invocations); one process's own loops
+   * never overlap per endpoint, so the local stack spares that write.
+   */
+  private async pass(endpointId: string, claim = false): Promise<boolean> {
     const endpoint = await this.store.getEndpoint(endpointId);
     const now = this.now();
     if (!endpoint || endpoint.disabled || (endpoint.pausedUntil ?? 0) > now) return false;
@@ -188,6 +196,7 @@ export class Deliverer {
           if (await this.store.recordAttempt({ ...waited, tries: d.tries }, d.tries)) continue;
         }
       }
+      if (claim && !(await this.store.claimDelivery(d, this.now() + this.settings.timeoutMs + CLAIM_SLACK_MS))) continue;
       const outcome = await this.attempt(endpoint, d);
       worked = true;
       if (outcome === 'stop') break;
@@ -286,7 +295,7 @@ export class Deliverer {
     const ids = only ?? (await Promise.all(this.opts.callers().map((c) => this.store.listEndpoints(c)))).flat().map((e) => e.id);
     await Promise.all(
       ids.map(async (id) => {
-        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id))) break;
+        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id, true))) break;
       }),
     );
   }

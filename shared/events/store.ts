@@ -356,6 +356,31 @@ export class EventStore {
   }
 
   /**
+   * Takes a due delivery for one sender until `until` (one conditional write on what was read: still
+   * pending, same tries, same due time): two delivery functions that read it at once send it once. The
+   * other finds the condition failed, and any later read finds it due only at `until`, after which a
+   * sender that died mid-send is replaced.
+   */
+  async claimDelivery(d: Delivery, until: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: deliveryPk(d.endpointId, d.eventId) },
+          UpdateExpression: 'SET nextAttemptAt = :u, #r = :u',
+          ConditionExpression: '#s = :pending AND tries = :t AND nextAttemptAt = :n',
+          ExpressionAttributeNames: { '#s': 'status', '#r': TABLE_KEYS.eventsIndexRange },
+          ExpressionAttributeValues: { ':u': until, ':pending': 'pending', ':t': d.tries, ':n': d.nextAttemptAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
    * Writes the delivery's outcome if no one else did since `expectedTries` (one conditional write): a
    * pending delivery stays in its endpoint's due partition at its next attempt; a finished one leaves it.
    */

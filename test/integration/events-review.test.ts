@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHandler } from '../../functions/event-delivery.js';
+import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { derivedExternalId } from '../../shared/systems/nif/index.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
@@ -133,4 +136,38 @@ describe('events out under review (issue 21)', () => {
       await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
     }
   });
+});
+
+describe('two AWS delivery functions at once (issue 21 review)', () => {
+  it('send a due delivery once between them', async () => {
+    // Only the AWS function sends here: the local stack's own deliverer is stopped.
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const hits: string[] = [];
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits.push(String(req.headers['webhook-id']));
+        // Slow enough that the second function reads the delivery while the first is still sending it.
+        setTimeout(() => res.writeHead(204).end(), 400);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await stack.events.deliverer.close();
+      const pos = { 'x-api-key': 'key-of-pos' };
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }, pos);
+      const test = await call(stack, 'POST', `/v1/event-endpoints/${made.body.id}/test`, undefined, pos);
+      expect(test.status).toBe(202);
+      const handler = makeHandler(async () => stack.deps);
+      const minute = { 'detail-type': 'Scheduled Event', source: 'aws.events', id: randomUUID(), time: new Date().toISOString(), region: 'eu-north-1', resources: [], account: '0', version: '0', detail: {} } as never;
+      await Promise.all([0, 1].map(() => handler(minute, lambdaContext('eventDelivery', randomUUID(), 20_000) as never)));
+      expect(hits.filter((h) => h === test.body.eventId)).toHaveLength(1);
+      const d = await stack.events.store.getDelivery(made.body.id, test.body.eventId);
+      expect(d).toMatchObject({ status: 'delivered', tries: 1 });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
 });
