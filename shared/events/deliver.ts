@@ -269,22 +269,28 @@ export class Deliverer {
     return 'next';
   }
 
-  /** Disables an endpoint, raises the alarm, and tells the caller's other endpoints. */
+  /**
+   * Tells the caller's other endpoints, then disables the endpoint and raises the alarm. In that order: a
+   * process that dies before the disable leaves the endpoint enabled, so its next failure does all of it
+   * again, and the event's id (the endpoint and the version read before disabling it) makes nothing twice.
+   * Disabled first, a death before the event left it disabled with no one told, and nothing to retry it.
+   */
   private async disable(endpoint: Endpoint, reason: string): Promise<void> {
     const at = this.now();
-    await this.store.patchEndpoint(endpoint.id, { disabled: { at: new Date(at).toISOString(), reason } });
-    // The alarm: an error line with a fixed message, which the stack's metric filter counts (docs/events.md).
-    this.opts.log.error('event endpoint disabled', { endpoint: endpoint.id, caller: endpoint.caller, reason });
     const event: PaymentEvent = {
-      id: eventId(`endpoint#${endpoint.id}`, 0, Math.floor(at / 1000)),
+      id: eventId(`endpoint#${endpoint.id}`, 0, endpoint.version ?? 0),
       type: 'endpoint.disabled',
       timestamp: new Date(at).toISOString(),
       data: { endpointId: endpoint.id, url: endpoint.url, reason },
     };
     const others = (await this.store.listEndpoints(endpoint.caller)).filter((e) => e.id !== endpoint.id && !e.disabled && (e.eventTypes.length === 0 || (e.eventTypes as string[]).includes('endpoint.disabled')));
     const stored = { event, caller: endpoint.caller, createdMs: at };
+    const told = await fanOut(this.store, stored, at, others);
     await this.store.putEvent(stored);
-    for (const id of await fanOut(this.store, stored, at, others)) this.kick(id);
+    await this.store.patchEndpoint(endpoint.id, { disabled: { at: new Date(at).toISOString(), reason } });
+    // The alarm: an error line with a fixed message, which the stack's metric filter counts (docs/events.md).
+    this.opts.log.error('event endpoint disabled', { endpoint: endpoint.id, caller: endpoint.caller, reason });
+    for (const id of told) this.kick(id);
   }
 
   /**

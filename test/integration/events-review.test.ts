@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/event-delivery.js';
+import { Deliverer } from '../../shared/events/deliver.js';
+import type { EventStore } from '../../shared/events/store.js';
 import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { derivedExternalId } from '../../shared/systems/nif/index.js';
@@ -164,6 +166,72 @@ describe('two AWS delivery functions at once (issue 21 review)', () => {
       expect(hits.filter((h) => h === test.body.eventId)).toHaveLength(1);
       const d = await stack.events.store.getDelivery(made.body.id, test.body.eventId);
       expect(d).toMatchObject({ status: 'delivered', tries: 1 });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
+
+describe('a kill while an endpoint is being disabled (issue 21 review)', () => {
+  /** The store as one process sees it, dying just after the write `dieAfter` picks has been made. */
+  function dying(store: EventStore, dieAfter: (method: string, args: unknown[]) => boolean): EventStore {
+    let dead = false;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          if (dead) throw new Error('killed');
+          const out = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (dieAfter(String(prop), args)) {
+            dead = true;
+            throw new Error('killed');
+          }
+          return out;
+        };
+      },
+    });
+  }
+
+  it.each([
+    ['the disable itself', (m: string, a: unknown[]) => m === 'patchEndpoint' && (a[1] as { disabled?: unknown }).disabled !== undefined],
+    ['keeping the endpoint.disabled event', (m: string, a: unknown[]) => m === 'putEvent' && (a[0] as { event: { type: string } }).event.type === 'endpoint.disabled'],
+  ])('loses no endpoint.disabled to the other endpoints when the process dies just after %s', async (_what, dieAfter) => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const got: { endpoint: string; type: string; id: string }[] = [];
+    const server: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; type: string };
+        got.push({ endpoint: String(req.url), type: e.type, id: e.id });
+        res.writeHead(req.url === '/gone' ? 410 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const settings = { ...FAST, schedule: [0, 50, 50] };
+    try {
+      await stack.events.deliverer.close();
+      const pos = { 'x-api-key': 'key-of-pos' };
+      const gone = await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/gone` }, pos);
+      await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/other` }, pos);
+      await call(stack, 'POST', `/v1/event-endpoints/${gone.body.id}/test`, undefined, pos);
+      const callers = () => ['pos'];
+      const first = new Deliverer(dying(stack.events.store, dieAfter), { log: stack.deps.log, policy: { allowLoopback: true }, callers, settings });
+      await first.deliverDue(Date.now() + 10_000, [gone.body.id]).catch(() => undefined);
+      await first.close();
+      // The restarted process: whatever the first one left undone is done now.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = new Deliverer(stack.events.store, { log: stack.deps.log, policy: { allowLoopback: true }, callers, settings });
+      await second.deliverDue(Date.now() + 10_000);
+      await eventually(async () => got.some((g) => g.endpoint === '/other'), 3_000).catch(() => undefined);
+      await second.close();
+      expect((await stack.events.store.getEndpoint(gone.body.id))?.disabled).toBeDefined();
+      const told = got.filter((g) => g.endpoint === '/other');
+      expect(told.map((g) => g.type)).toEqual(['endpoint.disabled']);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
