@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException, DescribeTableCommand, UpdateTableComma
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../store/client.js';
 import { TABLE_KEYS } from '../store/table.js';
-import { PENDING_SHARDS, pendingKey, type EventType, type OutboxRecord, type PaymentEvent } from './model.js';
+import { eventId, NO_CALLER, PENDING_SHARDS, pendingKey, type EventType, type OutboxRecord, type PaymentEvent } from './model.js';
 
 /** A caller's webhook endpoint (`endpoint#<id>`). */
 export interface Endpoint {
@@ -57,6 +57,15 @@ export interface Delivery {
   previousId?: string;
   createdMs: number;
   updatedAt: string;
+}
+
+/** What the console's timeline shows of one settlement event of a payment: no secret, no answer's bytes. */
+export interface PaymentEventSummary {
+  id: string;
+  type: EventType;
+  sequence: number;
+  time: string;
+  deliveries: { endpointId: string; status: DeliveryStatus; tries: number; lastAttempt?: { at: string; httpStatus: number; ms: number } }[];
 }
 
 export interface StoredEvent {
@@ -233,6 +242,40 @@ export class EventStore {
     const keys = await this.keys(eventsKey(caller), { limit: opts.limit, ...(opts.since !== undefined ? { after: opts.since } : {}), newestFirst: !opts.oldestFirst });
     const items = await this.getMany(keys.map((k) => k.pk));
     return keys.map((k) => strip<StoredEvent>(items.get(k.pk))).filter((e): e is StoredEvent => e !== undefined);
+  }
+
+  /**
+   * A payment's settlement events and their deliveries, oldest first, for the console's timeline (issue 22):
+   * ids only, never an endpoint item (its secrets) nor an answer's bytes. The ids are derived from the record
+   * (key, revision, sequence: model.ts eventId), so the events are read by key, the last `limit` sequence
+   * numbers over the last ten revisions; the caller's endpoint ids come from the index's keys alone.
+   */
+  async paymentEvents(record: OutboxRecord, limit = 50): Promise<PaymentEventSummary[]> {
+    const last = record.lastEvent;
+    if (!last) return [];
+    const ids: string[] = [];
+    for (let seq = Math.max(1, last.seq - limit + 1); seq <= last.seq; seq++) {
+      for (let revision = Math.max(1, last.revision - 9); revision <= last.revision; revision++) ids.push(eventId(record.pk, revision, seq));
+    }
+    const caller = record.caller ?? NO_CALLER;
+    const found = await this.getMany(ids.map(eventPk));
+    const events = [...found.values()].map((i) => strip<StoredEvent>(i)).filter((e): e is StoredEvent => e !== undefined && e.caller === caller);
+    events.sort((a, b) => (a.event.data.sequence ?? 0) - (b.event.data.sequence ?? 0));
+    const endpointIds = caller === NO_CALLER ? [] : (await this.keys(endpointsKey(caller), { limit: 100 })).map((k) => k.pk.slice(endpointPk('').length));
+    const deliveries = await this.getMany(events.flatMap((e) => endpointIds.map((ep) => deliveryPk(ep, e.event.id))));
+    return events.map((e) => ({
+      id: e.event.id,
+      type: e.event.type,
+      sequence: e.event.data.sequence ?? 0,
+      time: e.event.timestamp,
+      deliveries: endpointIds
+        .map((ep) => strip<Delivery>(deliveries.get(deliveryPk(ep, e.event.id))))
+        .filter((d): d is Delivery => d !== undefined)
+        .map((d) => {
+          const a = d.attempts[d.attempts.length - 1];
+          return { endpointId: d.endpointId, status: d.status, tries: d.tries, ...(a ? { lastAttempt: { at: a.at, httpStatus: a.status, ms: a.ms } } : {}) };
+        }),
+    }));
   }
 
   // ---- endpoints ----
