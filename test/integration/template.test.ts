@@ -228,8 +228,9 @@ describe('the packaged CloudFormation template', () => {
     expect(items('kontantanalysGet')).toEqual([['kontantanalys#*'], ['webhook#*']]);
     expect(items('getPayment')).toEqual([SYSTEM_NAMES.map((s) => `${s}#*`), ['webhook#*']]);
     expect(items('sweep')[0]).toEqual([...SYSTEM_NAMES.map((s) => `${s}#*`), ...SYSTEM_NAMES.map((s) => `limiter#${s}`), 'fence#*']);
-    // The console: records of every system, the listing index's partitions and the audit entries; no fence, limiter or webhook id.
-    expect(items('console')).toEqual([0, 1].map(() => [...SYSTEM_NAMES.map((s) => `${s}#*`), 'pay#*', 'audit', 'audit#*']));
+    // The console: records of every system, the listing index's partitions and the audit entries; no fence, limiter or webhook id;
+    // read only, the timeline's events, deliveries and endpoint index keys.
+    expect(items('console')).toEqual([...[0, 1].map(() => [...SYSTEM_NAMES.map((s) => `${s}#*`), 'pay#*', 'audit', 'audit#*']), ...[0, 1].map(() => ['event#*', 'delivery#*', 'endpoints#*'])]);
   });
 
   /**
