@@ -157,12 +157,16 @@ export function stampForWrite<R extends PaymentRecord>(record: R, now: number): 
   return stamped;
 }
 
+/** The longest downstream id an event carries (NIF, BRP and Kontantanalys ids are far shorter). */
+const REFERENCE_MAX_CHARS = 100;
+
 /** The downstream's own reference for a record, where it gave one: ids only, never personal data. */
 export function referenceOf(record: PaymentRecord): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   const pick = (from: unknown, name: string, as: string) => {
     const v = from && typeof from === 'object' ? (from as Record<string, unknown>)[name] : undefined;
-    if (typeof v === 'string' || typeof v === 'number') out[as] = v;
+    // Ids only: whatever else a downstream put there stays out, and the event far under 20 KB (MAX_EVENT_BYTES).
+    if ((typeof v === 'string' && v.length <= REFERENCE_MAX_CHARS) || (typeof v === 'number' && Number.isFinite(v))) out[as] = v;
   };
   const body = record.result?.body;
   // NIF answers the payment row it added (both generations).
