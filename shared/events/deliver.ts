@@ -181,13 +181,20 @@ export class Deliverer {
    * never overlap per endpoint, so the local stack spares that write.
    */
   private async pass(endpointId: string, claim = false): Promise<boolean> {
-    const endpoint = await this.store.getEndpoint(endpointId);
+    let endpoint = await this.store.getEndpoint(endpointId);
     const now = this.now();
-    if (!endpoint || endpoint.disabled || (endpoint.pausedUntil ?? 0) > now) return false;
+    const usable = (e: Endpoint | undefined): e is Endpoint => e !== undefined && !e.disabled && (e.pausedUntil ?? 0) <= this.now();
+    if (!usable(endpoint)) return false;
     const due = await this.store.due(endpointId, now, 25);
     let worked = false;
     for (const d of due) {
       if (this.closed) break;
+      // Read again before each send after the first: a batch can take minutes (15 s a request), and the caller may
+      // have moved the endpoint to another URL, rotated its secret or deleted it meanwhile.
+      if (worked) {
+        endpoint = await this.store.getEndpoint(endpointId);
+        if (!usable(endpoint)) break;
+      }
       if (d.previousId) {
         const before = await this.store.getDelivery(endpointId, d.previousId);
         if (before && before.status === 'pending') {

@@ -239,3 +239,53 @@ describe('a kill while an endpoint is being disabled (issue 21 review)', () => {
     }
   }, 20_000);
 });
+
+describe('an endpoint changed while its deliveries are being sent (issue 21 review)', () => {
+  it('sends nothing more to the old URL once the caller has moved the endpoint', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const got = { old: 0, moved: 0 };
+    let endpointId = '';
+    let movedUrl = '';
+    const moved: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        got.moved++;
+        res.writeHead(204).end();
+      });
+    });
+    const old: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        got.old++;
+        // The caller moves its endpoint (its old host is going away) while the first delivery is in flight.
+        const move = got.old === 1 ? call(stack, 'PATCH', `/v1/event-endpoints/${endpointId}`, { url: movedUrl }, pos) : Promise.resolve(undefined);
+        void move.then(() => res.writeHead(204).end());
+      });
+    });
+    for (const s of [old, moved]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    movedUrl = `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`;
+    try {
+      await stack.events.deliverer.close();
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(old.address() as AddressInfo).port}/hook` }, pos);
+      endpointId = made.body.id;
+      const ids = new Set<string>();
+      // Bounded: three test events with distinct ids (one per millisecond).
+      for (let i = 0; i < 20 && ids.size < 3; i++) {
+        ids.add((await call(stack, 'POST', `/v1/event-endpoints/${endpointId}/test`, undefined, pos)).body.eventId as string);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      expect(ids.size).toBe(3);
+      const deliverer = new Deliverer(stack.events.store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
+      await deliverer.deliverDue(Date.now() + 10_000, [endpointId]);
+      await deliverer.close();
+      expect(got).toEqual({ old: 1, moved: 2 });
+    } finally {
+      for (const s of [old, moved]) {
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      await stack.close();
+    }
+  }, 20_000);
+});
