@@ -94,7 +94,7 @@ async function changeEndpoint(store: EventStore, first: Endpoint, caller: string
 }
 
 /** Re-makes the deliveries of `events` to `endpoint` that are not pending there (resend, recover): paced by the deliverer. */
-async function redeliver(store: EventStore, endpoint: Endpoint, events: { event: PaymentEvent; caller: string; createdMs: number }[], now: number): Promise<number> {
+async function redeliver(store: EventStore, endpoint: Endpoint, events: { event: PaymentEvent; caller: string; createdMs: number }[], now: number, onlyExisting = false): Promise<number> {
   let n = 0;
   for (const stored of events) {
     const existing = await store.getDelivery(endpoint.id, stored.event.id);
@@ -102,7 +102,7 @@ async function redeliver(store: EventStore, endpoint: Endpoint, events: { event:
     if (existing) {
       // Again from the start of the schedule, with its attempts kept.
       if (await store.recordAttempt({ ...existing, status: 'pending', tries: 0, nextAttemptAt: now + n }, existing.tries)) n++;
-    } else if ((await fanOut(store, stored, now + n, [endpoint])).length > 0) n++;
+    } else if (!onlyExisting && (await fanOut(store, stored, now + n, [endpoint])).length > 0) n++;
   }
   return n;
 }
@@ -212,7 +212,10 @@ export async function handleEvents(req: HttpRequest, deps: AppDeps): Promise<Htt
       let queued = 0;
       for (const e of await store.listEndpoints(caller)) {
         if (e.disabled) continue;
-        queued += await redeliver(store, e, [x], now);
+        // An endpoint that takes only other types gets it again only if it had it (a test event sent to it),
+        // never for the first time: as recover, a resend follows the endpoint's own choice of types.
+        const wanted = e.eventTypes.length === 0 || (e.eventTypes as string[]).includes(x.event.type);
+        queued += await redeliver(store, e, [x], now, !wanted);
         rt.kick(e.id);
       }
       return { status: 202, body: { eventId: x.event.id, queued }, headers: noStore };

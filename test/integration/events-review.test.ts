@@ -289,3 +289,40 @@ describe('an endpoint changed while its deliveries are being sent (issue 21 revi
     }
   }, 20_000);
 });
+
+describe('resending an event (issue 21 review)', () => {
+  it('goes only to the endpoints that take its type', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const got: Record<string, string[]> = { all: [], failedOnly: [] };
+    const server: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        got[String(req.url).slice(1)]?.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string }).type);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/all` }, pos);
+      await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/failedOnly`, eventTypes: ['payment.failed'] }, pos);
+      const sent = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'resend-types-1', paymentType: 'CARD' }, pos);
+      expect([201, 202]).toContain(sent.status);
+      await eventually(async () => got.all?.includes('payment.posted'));
+      const listed = await call(stack, 'GET', '/v1/events', undefined, pos);
+      const id = (listed.body.events as { id: string; type: string }[]).find((e) => e.type === 'payment.posted')?.id as string;
+      const resent = await call(stack, 'POST', `/v1/events/${id}/resend`, undefined, pos);
+      expect(resent.status).toBe(202);
+      await eventually(async () => (got.all?.length ?? 0) >= 2);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(got).toEqual({ all: ['payment.posted', 'payment.posted'], failedOnly: [] });
+      expect(resent.body.queued).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
