@@ -149,6 +149,8 @@ interface Access {
   queryIndexes?: boolean;
   /** Items it may delete, by leading key (a caller's event endpoints only): a statement of its own. */
   deletes?: string[];
+  /** Items it may only read (BatchGetItem, and Query on the indexes), beside those `leadingKeys` grants. */
+  readKeys?: string[];
   /** The items it may touch (LEADING_KEYS): required with `table` or `queryIndexes`. */
   leadingKeys?: string[];
   /** Queues it may send to. */
@@ -184,6 +186,11 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
   const items = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.leadingKeys } };
   if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn'), Condition: items });
   if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*'), Condition: items });
+  if (access.readKeys?.length) {
+    const read = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.readKeys } };
+    statements.push({ Effect: 'Allow', Action: ['dynamodb:BatchGetItem'], Resource: getAtt('RecordsTable', 'Arn'), Condition: read });
+    statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*'), Condition: read });
+  }
   if (access.deletes?.length) {
     statements.push({ Effect: 'Allow', Action: ['dynamodb:DeleteItem'], Resource: getAtt('RecordsTable', 'Arn'), Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.deletes } } });
   }
@@ -437,6 +444,7 @@ function consoleSpecs(cfg: StackConfig): Record<string, FunctionSpec> {
         table: CONSOLE_TABLE,
         queryIndexes: true,
         leadingKeys: [...SYSTEMS.map(LEADING_KEYS.records), ...CONSOLE_LEADING_KEYS],
+        readKeys: CONSOLE_READ_KEYS,
         sendTo: SYSTEMS,
       },
     },
@@ -460,6 +468,11 @@ function consoleSpecs(cfg: StackConfig): Record<string, FunctionSpec> {
 const CONSOLE_TABLE: TableAction[] = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem'];
 /** The listing index's partitions and the audit entries (shared/store/indexes.ts LIST_PARTS, shared/store/browse.ts AuditLog). */
 const CONSOLE_LEADING_KEYS = ['pay#*', 'audit', 'audit#*'];
+/**
+ * Read only (Access.readKeys): a payment's settlement events and their deliveries for the timeline, and the
+ * index keys of a caller's endpoints (their ids; never an endpoint item, which holds its secrets).
+ */
+const CONSOLE_READ_KEYS = ['event#*', 'delivery#*', 'endpoints#*'];
 
 // ---- End of the console's part. ----
 

@@ -36,7 +36,7 @@ function durationMs(text: string | undefined, fallback: number): number {
 }
 
 const line = (e: { id: string; type: string; timestamp?: string; data?: Record<string, unknown> }) =>
-  [e.timestamp ?? '', e.type.padEnd(17), e.data?.system ? `${e.data.system}/${String(e.data.key)}` : '', e.data?.sequence !== undefined ? `seq ${e.data.sequence}` : '', e.data?.status ?? '', e.id].filter(Boolean).join('  ');
+  [e.timestamp ?? '', e.type.padEnd(17), e.data?.system ? `${e.data.system}/${String(e.data.key ?? `externalId ${String(e.data.externalId)}`)}` : '', e.data?.sequence !== undefined ? `seq ${e.data.sequence}` : '', e.data?.status ?? '', e.id].filter(Boolean).join('  ');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

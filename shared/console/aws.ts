@@ -6,6 +6,7 @@ import { sqsQueue } from '../queue/sqs.js';
 import { AuditLog, browsePayments } from '../store/browse.js';
 import { documentClient, dynamoTable, makeDynamoClient } from '../store/dynamo.js';
 import { DESCRIPTIONS } from '../systems/descriptions.js';
+import { eventsRuntime } from '../events/runtime.js';
 import type { ConsoleDeps } from './handler.js';
 import { sessionSecret } from './session.js';
 
@@ -47,6 +48,7 @@ export function awsConsoleDeps(env: Record<string, string | undefined> = process
       audit: new AuditLog(client, config.TABLE_NAME, config.RECORD_TTL_DAYS, app.clock),
       browse: (o) => browsePayments(client, config.TABLE_NAME, o),
       fence,
+      paymentEvents: (record) => eventsRuntime(app).store.paymentEvents(record),
     };
     cached = { app, deps };
     return deps;

@@ -12,6 +12,7 @@ import type { AuditEntry, AuditLog, BrowseFilter, BrowsePage } from '../store/br
 import { asset, type Asset } from './assets.js';
 import { cookieOf, csrfToken, csrfValid, issueSession, readSession, SESSION_COOKIE, sessionCookie, type Session } from './session.js';
 import { timelineOf } from './timeline.js';
+import type { PaymentEventSummary } from '../events/store.js';
 
 /**
  * The operator console (issue 22): `/console` on `npm start`, its own function in AWS. One handler for
@@ -34,6 +35,8 @@ export interface ConsoleDeps {
   fence(): Fence;
   /** Per-system charts' data (the local stack's metrics recorder); absent where none is kept. */
   overview?(now: number): Promise<unknown>;
+  /** A payment's settlement events and their deliveries (shared/events/store.ts, paymentEvents); absent: only the record's last event. */
+  paymentEvents?(record: PaymentRecord): Promise<PaymentEventSummary[]>;
 }
 
 export const CONSOLE_CSP = [
@@ -317,7 +320,7 @@ async function detail(deps: ConsoleDeps, system: string, key: string, now: numbe
   const audit = (await deps.audit.list({ limit: 50, of: { system, key } })).entries.map((a) => ({ ...a, reason: scrub.text(a.reason), ...(a.evidence ? { evidence: scrub.text(a.evidence) } : {}) }));
   const history = view.history.map((h) => (h.detail !== undefined ? { ...h, detail: scrub.text(h.detail) } : h));
   const revisions = view.revisions?.map((r) => ({ ...r, reason: scrub.text(r.reason) }));
-  const extra = record as PaymentRecord & { lastEvent?: unknown; events?: unknown };
+  const extra = record as PaymentRecord & { lastEvent?: unknown };
   return {
     payment: {
       ...view,
@@ -329,7 +332,7 @@ async function detail(deps: ConsoleDeps, system: string, key: string, now: numbe
       ...(record.caller ? { caller: record.caller } : {}),
       ...(extra.lastEvent !== undefined ? { lastEvent: extra.lastEvent } : {}),
     },
-    timeline: timelineOf({ history, ...(revisions ? { revisions } : {}), lastEvent: extra.lastEvent, events: extra.events }, audit),
+    timeline: timelineOf({ history, ...(revisions ? { revisions } : {}), lastEvent: extra.lastEvent }, audit, await deps.paymentEvents?.(record)),
     actions: Object.fromEntries(ACTIONS.map((a) => [a, previewOperatorAction(record, a, now)])),
     audit,
   };

@@ -1,5 +1,6 @@
 import type { HistoryEntry, PaymentRecord, RevisionSummary } from '../core/types.js';
 import type { AuditEntry } from '../store/browse.js';
+import type { PaymentEventSummary } from '../events/store.js';
 
 /**
  * A payment's timeline for the console: the record's history entries (deliveries, claims, attempts,
@@ -17,6 +18,8 @@ export interface TimelineEntry {
   /** The HTTP status an attempt's entry names. */
   httpStatus?: number;
   who?: string;
+  /** A settlement event's entry: the event and its deliveries, ids and outcomes only (never a secret or an answer's bytes). */
+  settlement?: PaymentEventSummary;
 }
 
 const KINDS: Record<string, TimelineKind> = {
@@ -51,18 +54,25 @@ function fromHistory(h: HistoryEntry): TimelineEntry {
   return { at: h.at, kind, event: h.event, ...(h.detail !== undefined ? { detail: h.detail } : {}), ...(http ? { httpStatus: Number(http[1]) } : {}), ...(by?.[1] ? { who: by[1] } : {}) };
 }
 
-/** A settlement event as another part of paybridge may keep it on the record (`lastEvent`, `events`). */
-interface EventLike {
+/** The record's own `lastEvent` (shared/events/model.ts): all the timeline has of events where they cannot be read. */
+interface LastEventLike {
   id?: string;
   type?: string;
   seq?: number;
-  at?: string;
-  deliveries?: unknown[];
+  at?: number | string;
+}
+
+/** One line of a delivery, as the timeline's detail text says it. */
+function deliveryText(d: PaymentEventSummary['deliveries'][number]): string {
+  const last = d.lastAttempt ? `, last HTTP ${d.lastAttempt.httpStatus === 0 ? 'none' : d.lastAttempt.httpStatus} in ${d.lastAttempt.ms} ms` : '';
+  return `${d.endpointId} ${d.status} after ${d.tries} tr${d.tries === 1 ? 'y' : 'ies'}${last}`;
 }
 
 export function timelineOf(
-  record: Pick<PaymentRecord, 'history'> & { revisions?: RevisionSummary[]; lastEvent?: unknown; events?: unknown },
+  record: Pick<PaymentRecord, 'history'> & { revisions?: RevisionSummary[]; lastEvent?: unknown },
   audit: AuditEntry[],
+  /** The payment's settlement events with their deliveries (EventStore.paymentEvents), where they could be read. */
+  settlement?: PaymentEventSummary[],
 ): TimelineEntry[] {
   const entries: TimelineEntry[] = record.history.map(fromHistory);
   for (const r of record.revisions ?? []) {
@@ -71,13 +81,16 @@ export function timelineOf(
   for (const a of audit) {
     entries.push({ at: a.at, kind: 'operator', event: `audit: ${a.action}`, who: a.who, detail: `why: ${a.reason}${a.evidence ? `; evidence: ${a.evidence}` : ''}; ${a.ok ? 'done' : 'refused'}: ${a.result}` });
   }
-  const events = [...(Array.isArray(record.events) ? (record.events as EventLike[]) : []), ...(record.lastEvent && typeof record.lastEvent === 'object' ? [record.lastEvent as EventLike] : [])];
-  const seen = new Set<string>();
+  const events = [...(settlement ?? [])];
+  const last = record.lastEvent && typeof record.lastEvent === 'object' ? (record.lastEvent as LastEventLike) : undefined;
+  // The newest event is on the record before the relay has kept it (pending): shown without deliveries yet.
+  if (last?.id && last.type && !events.some((e) => e.id === last.id)) {
+    const at = typeof last.at === 'number' ? new Date(last.at).toISOString() : (last.at ?? '');
+    events.push({ id: last.id, type: last.type as PaymentEventSummary['type'], sequence: last.seq ?? 0, time: at, deliveries: [] });
+  }
   for (const e of events) {
-    const id = e.id ?? `${e.type}#${e.seq}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    entries.push({ at: e.at ?? '', kind: 'event', event: `${e.type ?? 'event'}${e.seq !== undefined ? ` #${e.seq}` : ''}`, detail: `${Array.isArray(e.deliveries) ? e.deliveries.length : 0} deliveries` });
+    const detail = `${e.id}; ${e.deliveries.length === 0 ? 'no deliveries yet' : e.deliveries.map(deliveryText).join('; ')}`;
+    entries.push({ at: e.time, kind: 'event', event: `${e.type} #${e.sequence}`, detail, settlement: e });
   }
   return entries.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
 }

@@ -77,8 +77,24 @@ async function owned(store: EventStore, id: string, caller: string): Promise<End
   return e;
 }
 
+/**
+ * A caller's change of its endpoint: written only over the version it was made from (EventStore.putEndpoint),
+ * and made again from a fresh read when another write came between (a rotation, the deliverer's bookkeeping
+ * or disable), a bounded number of times. A PATCH from a stale read would otherwise drop a rotated secret
+ * the caller was just shown, or enable an endpoint the deliverer had just disabled.
+ */
+async function changeEndpoint(store: EventStore, first: Endpoint, caller: string, change: (read: Endpoint) => Endpoint): Promise<Endpoint> {
+  let read = first;
+  for (let round = 0; round < 5; round++) {
+    const next = change(read);
+    if (await store.putEndpoint(next, false)) return { ...next, version: (read.version ?? 0) + 1 };
+    read = await owned(store, first.id, caller);
+  }
+  throw new ProblemError(409, 'endpoint-changed', 'Endpoint changed meanwhile', `Event endpoint ${first.id} kept changing while this request was made: send it again.`);
+}
+
 /** Re-makes the deliveries of `events` to `endpoint` that are not pending there (resend, recover): paced by the deliverer. */
-async function redeliver(store: EventStore, endpoint: Endpoint, events: { event: PaymentEvent; caller: string; createdMs: number }[], now: number): Promise<number> {
+async function redeliver(store: EventStore, endpoint: Endpoint, events: { event: PaymentEvent; caller: string; createdMs: number }[], now: number, onlyExisting = false): Promise<number> {
   let n = 0;
   for (const stored of events) {
     const existing = await store.getDelivery(endpoint.id, stored.event.id);
@@ -86,7 +102,7 @@ async function redeliver(store: EventStore, endpoint: Endpoint, events: { event:
     if (existing) {
       // Again from the start of the schedule, with its attempts kept.
       if (await store.recordAttempt({ ...existing, status: 'pending', tries: 0, nextAttemptAt: now + n }, existing.tries)) n++;
-    } else if ((await fanOut(store, stored, now + n, [endpoint])).length > 0) n++;
+    } else if (!onlyExisting && (await fanOut(store, stored, now + n, [endpoint])).length > 0) n++;
   }
   return n;
 }
@@ -128,15 +144,16 @@ export async function handleEvents(req: HttpRequest, deps: AppDeps): Promise<Htt
       const e = await owned(store, id, caller);
       const b = parse(patchBody, bodyOf(req), 'endpoint');
       if (b.url !== undefined) await urlChecked(b.url, rt.policy);
-      const { disabled: _d, failingSince: _f, pausedUntil: _p, ...rest } = e;
-      const next: Endpoint = {
-        ...(b.enabled ? rest : e),
-        ...(b.url !== undefined ? { url: b.url } : {}),
-        ...(b.eventTypes !== undefined ? { eventTypes: b.eventTypes } : {}),
-        ...(b.description !== undefined ? { description: b.description } : {}),
-        updatedAt: new Date(now).toISOString(),
-      };
-      if (!(await store.putEndpoint(next, false))) throw new ProblemError(404, 'endpoint-not-found', 'Endpoint not found', `No event endpoint ${id} is registered.`);
+      const next = await changeEndpoint(store, e, caller, (read) => {
+        const { disabled: _d, failingSince: _f, pausedUntil: _p, ...rest } = read;
+        return {
+          ...(b.enabled ? rest : read),
+          ...(b.url !== undefined ? { url: b.url } : {}),
+          ...(b.eventTypes !== undefined ? { eventTypes: b.eventTypes } : {}),
+          ...(b.description !== undefined ? { description: b.description } : {}),
+          updatedAt: new Date(now).toISOString(),
+        };
+      });
       if (b.enabled) rt.kick(e.id);
       return { status: 200, body: endpointView(next, now), headers: noStore };
     }
@@ -150,9 +167,10 @@ export async function handleEvents(req: HttpRequest, deps: AppDeps): Promise<Htt
       const secret = newSecret();
       // The old secrets keep signing (both signatures in one header) for the overlap, then stop.
       const until = now + DEFAULT_DELIVERY.rotationOverlapMs;
-      const kept = e.secrets.filter((s) => s.until === undefined || s.until > now).map((s) => ({ secret: s.secret, until: Math.min(s.until ?? until, until) }));
-      const next: Endpoint = { ...e, secrets: [{ secret }, ...kept], updatedAt: new Date(now).toISOString() };
-      await store.putEndpoint(next, false);
+      const next = await changeEndpoint(store, e, caller, (read) => {
+        const kept = read.secrets.filter((s) => s.until === undefined || s.until > now).map((s) => ({ secret: s.secret, until: Math.min(s.until ?? until, until) }));
+        return { ...read, secrets: [{ secret }, ...kept], updatedAt: new Date(now).toISOString() };
+      });
       return { status: 200, body: { ...endpointView(next, now), secret }, headers: noStore };
     }
     case 'POST /v1/event-endpoints/{id}/test': {
@@ -194,7 +212,10 @@ export async function handleEvents(req: HttpRequest, deps: AppDeps): Promise<Htt
       let queued = 0;
       for (const e of await store.listEndpoints(caller)) {
         if (e.disabled) continue;
-        queued += await redeliver(store, e, [x], now);
+        // An endpoint that takes only other types gets it again only if it had it (a test event sent to it),
+        // never for the first time: as recover, a resend follows the endpoint's own choice of types.
+        const wanted = e.eventTypes.length === 0 || (e.eventTypes as string[]).includes(x.event.type);
+        queued += await redeliver(store, e, [x], now, !wanted);
         rt.kick(e.id);
       }
       return { status: 202, body: { eventId: x.event.id, queued }, headers: noStore };

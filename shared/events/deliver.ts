@@ -35,6 +35,9 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
   rotationOverlapMs: 86_400_000,
 };
 
+/** A claimed delivery is due again this long after its request would have timed out (a sender that died mid-send). */
+const CLAIM_SLACK_MS = 30_000;
+
 /** Bodies over this are not what Standard Webhooks recommends (and what receivers accept): events stay far below. */
 export const MAX_EVENT_BYTES = 20 * 1024;
 
@@ -171,15 +174,27 @@ export class Deliverer {
     loop.timer.unref();
   }
 
-  /** One batch of an endpoint's due deliveries. True when it sent something (another batch may be due). */
-  private async pass(endpointId: string): Promise<boolean> {
-    const endpoint = await this.store.getEndpoint(endpointId);
+  /**
+   * One batch of an endpoint's due deliveries. True when it sent something (another batch may be due).
+   * `claim`: each is taken (EventStore.claimDelivery) before it is sent, where other processes may send the
+   * same endpoint's deliveries at once (the AWS function's concurrent invocations); one process's own loops
+   * never overlap per endpoint, so the local stack spares that write.
+   */
+  private async pass(endpointId: string, claim = false): Promise<boolean> {
+    let endpoint = await this.store.getEndpoint(endpointId);
     const now = this.now();
-    if (!endpoint || endpoint.disabled || (endpoint.pausedUntil ?? 0) > now) return false;
+    const usable = (e: Endpoint | undefined): e is Endpoint => e !== undefined && !e.disabled && (e.pausedUntil ?? 0) <= this.now();
+    if (!usable(endpoint)) return false;
     const due = await this.store.due(endpointId, now, 25);
     let worked = false;
     for (const d of due) {
       if (this.closed) break;
+      // Read again before each send after the first: a batch can take minutes (15 s a request), and the caller may
+      // have moved the endpoint to another URL, rotated its secret or deleted it meanwhile.
+      if (worked) {
+        endpoint = await this.store.getEndpoint(endpointId);
+        if (!usable(endpoint)) break;
+      }
       if (d.previousId) {
         const before = await this.store.getDelivery(endpointId, d.previousId);
         if (before && before.status === 'pending') {
@@ -188,6 +203,7 @@ export class Deliverer {
           if (await this.store.recordAttempt({ ...waited, tries: d.tries }, d.tries)) continue;
         }
       }
+      if (claim && !(await this.store.claimDelivery(d, this.now() + this.settings.timeoutMs + CLAIM_SLACK_MS))) continue;
       const outcome = await this.attempt(endpoint, d);
       worked = true;
       if (outcome === 'stop') break;
@@ -260,22 +276,28 @@ export class Deliverer {
     return 'next';
   }
 
-  /** Disables an endpoint, raises the alarm, and tells the caller's other endpoints. */
+  /**
+   * Tells the caller's other endpoints, then disables the endpoint and raises the alarm. In that order: a
+   * process that dies before the disable leaves the endpoint enabled, so its next failure does all of it
+   * again, and the event's id (the endpoint and the version read before disabling it) makes nothing twice.
+   * Disabled first, a death before the event left it disabled with no one told, and nothing to retry it.
+   */
   private async disable(endpoint: Endpoint, reason: string): Promise<void> {
     const at = this.now();
-    await this.store.patchEndpoint(endpoint.id, { disabled: { at: new Date(at).toISOString(), reason } });
-    // The alarm: an error line with a fixed message, which the stack's metric filter counts (docs/events.md).
-    this.opts.log.error('event endpoint disabled', { endpoint: endpoint.id, caller: endpoint.caller, reason });
     const event: PaymentEvent = {
-      id: eventId(`endpoint#${endpoint.id}`, 0, Math.floor(at / 1000)),
+      id: eventId(`endpoint#${endpoint.id}`, 0, endpoint.version ?? 0),
       type: 'endpoint.disabled',
       timestamp: new Date(at).toISOString(),
       data: { endpointId: endpoint.id, url: endpoint.url, reason },
     };
     const others = (await this.store.listEndpoints(endpoint.caller)).filter((e) => e.id !== endpoint.id && !e.disabled && (e.eventTypes.length === 0 || (e.eventTypes as string[]).includes('endpoint.disabled')));
     const stored = { event, caller: endpoint.caller, createdMs: at };
+    const told = await fanOut(this.store, stored, at, others);
     await this.store.putEvent(stored);
-    for (const id of await fanOut(this.store, stored, at, others)) this.kick(id);
+    await this.store.patchEndpoint(endpoint.id, { disabled: { at: new Date(at).toISOString(), reason } });
+    // The alarm: an error line with a fixed message, which the stack's metric filter counts (docs/events.md).
+    this.opts.log.error('event endpoint disabled', { endpoint: endpoint.id, caller: endpoint.caller, reason });
+    for (const id of told) this.kick(id);
   }
 
   /**
@@ -286,7 +308,7 @@ export class Deliverer {
     const ids = only ?? (await Promise.all(this.opts.callers().map((c) => this.store.listEndpoints(c)))).flat().map((e) => e.id);
     await Promise.all(
       ids.map(async (id) => {
-        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id))) break;
+        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id, true))) break;
       }),
     );
   }

@@ -157,12 +157,16 @@ export function stampForWrite<R extends PaymentRecord>(record: R, now: number): 
   return stamped;
 }
 
+/** The longest downstream id an event carries (NIF, BRP and Kontantanalys ids are far shorter). */
+const REFERENCE_MAX_CHARS = 100;
+
 /** The downstream's own reference for a record, where it gave one: ids only, never personal data. */
 export function referenceOf(record: PaymentRecord): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   const pick = (from: unknown, name: string, as: string) => {
     const v = from && typeof from === 'object' ? (from as Record<string, unknown>)[name] : undefined;
-    if (typeof v === 'string' || typeof v === 'number') out[as] = v;
+    // Ids only: whatever else a downstream put there stays out, and the event far under 20 KB (MAX_EVENT_BYTES).
+    if ((typeof v === 'string' && v.length <= REFERENCE_MAX_CHARS) || (typeof v === 'number' && Number.isFinite(v))) out[as] = v;
   };
   const body = record.result?.body;
   // NIF answers the payment row it added (both generations).
@@ -212,21 +216,35 @@ function statusPath(system: string, key: string): string {
 /** The caller an event belongs to; records from before callers were recorded belong to none. */
 export const NO_CALLER = '-';
 
+/**
+ * For a first-generation NIF payment keyed by its natural key (`<ClubId>:natural:<personId>:...`, given
+ * neither an externalId nor an Idempotency-Key): the ExternalId sent to NIF for it (shared/systems/nif,
+ * `derivedExternalId`, kept in the record's request). Undefined for every other key.
+ */
+function naturalKeyExternalId(record: PaymentRecord): { externalId?: string } | undefined {
+  if (!record.system.startsWith('nif') || !/^[^:]*:natural:/.test(record.key)) return undefined;
+  const payment = (record.request as { payment?: { externalId?: unknown } } | undefined)?.payment;
+  return typeof payment?.externalId === 'string' ? { externalId: payment.externalId } : {};
+}
+
 /** The event the record's `lastEvent` stands for, built from the record alone. */
 export function eventOf(record: OutboxRecord, last: LastEvent | undefined = record.lastEvent): PaymentEvent | undefined {
   if (!last) return undefined;
   const decision = last.decision?.slice(0, last.decision.indexOf('@'));
+  const natural = naturalKeyExternalId(record);
   return {
     id: last.id,
     type: last.type,
     timestamp: new Date(last.at).toISOString(),
     data: {
       system: record.system,
-      key: record.key,
+      // A NIF natural key holds the personId (docs/routes.md), and so does its status URL: the event names
+      // the payment by the ExternalId paybridge derived from that key and sent NIF instead.
+      ...(natural ?? { key: record.key }),
       revision: last.revision,
       status: last.status,
       sequence: last.seq,
-      statusUrl: (record.system === 'kontantanalys' ? kontantanalysPath(record.key) : undefined) ?? statusPath(record.system, record.key),
+      ...(natural !== undefined ? {} : { statusUrl: (record.system === 'kontantanalys' ? kontantanalysPath(record.key) : undefined) ?? statusPath(record.system, record.key) }),
       reference: referenceOf(record),
       ...(decision ? { decision } : {}),
     },

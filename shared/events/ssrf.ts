@@ -1,5 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, SocketAddress } from 'node:net';
 import { Agent } from 'undici';
 
 /**
@@ -24,18 +24,40 @@ for (const [net, prefix] of [
 ] as const) PRIVATE.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of [
   ['::', 128],
+  // IPv4-compatible (deprecated): ::a9fe:a9fe is 169.254.169.254 to a stack that still maps it.
+  ['::', 96],
+  ['100::', 64],
+  // Teredo and 6to4 tunnel to the IPv4 address inside them; local-use NAT64 (RFC 8215) translates into
+  // the operator's own network. The well-known NAT64 prefix is judged by the address it carries (below).
+  ['2001::', 32],
+  ['2001:db8::', 32],
+  ['2002::', 16],
+  ['64:ff9b:1::', 48],
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const) PRIVATE.addSubnet(net, prefix, 'ipv6');
+const NAT64 = new BlockList();
+NAT64.addSubnet('64:ff9b::', 96, 'ipv6');
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 
-/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is judged as the IPv4 address it carries. */
+/**
+ * An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is judged as the IPv4 address it carries, and so is
+ * one in the well-known NAT64 prefix (RFC 6052: `64:ff9b::a9fe:a9fe` is 169.254.169.254 behind a NAT64
+ * gateway, as in an IPv6-only VPC subnet); a NAT64 address of a public IPv4 address stays allowed.
+ */
 function plain(address: string): { address: string; family: 'ipv4' | 'ipv6' } {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return { address: mapped[1] as string, family: 'ipv4' };
+  if (isIP(address) === 6 && NAT64.check(address, 'ipv6')) {
+    const low = new SocketAddress({ address, family: 'ipv6' }).address.split(':').slice(-2);
+    const word = (h: string | undefined) => parseInt(h || '0', 16);
+    const [hi, lo] = [word(low[0]), word(low[1])];
+    return { address: [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.'), family: 'ipv4' };
+  }
   return { address, family: isIP(address) === 6 ? 'ipv6' : 'ipv4' };
 }
 

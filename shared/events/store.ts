@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException, DescribeTableCommand, UpdateTableComma
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../store/client.js';
 import { TABLE_KEYS } from '../store/table.js';
-import { PENDING_SHARDS, pendingKey, type EventType, type OutboxRecord, type PaymentEvent } from './model.js';
+import { eventId, NO_CALLER, PENDING_SHARDS, pendingKey, type EventType, type OutboxRecord, type PaymentEvent } from './model.js';
 
 /** A caller's webhook endpoint (`endpoint#<id>`). */
 export interface Endpoint {
@@ -22,6 +22,12 @@ export interface Endpoint {
   createdAt: string;
   createdMs: number;
   updatedAt: string;
+  /**
+   * Counts the endpoint's writes (absent on one made before it was kept). A caller's change is a
+   * read-modify-write of the whole item, so it is conditional on the version it read: a PATCH that read
+   * before a rotation or before the deliverer disabled the endpoint must not write back what it read.
+   */
+  version?: number;
 }
 
 /** One attempt to deliver, kept for the caller to see. */
@@ -51,6 +57,15 @@ export interface Delivery {
   previousId?: string;
   createdMs: number;
   updatedAt: string;
+}
+
+/** What the console's timeline shows of one settlement event of a payment: no secret, no answer's bytes. */
+export interface PaymentEventSummary {
+  id: string;
+  type: EventType;
+  sequence: number;
+  time: string;
+  deliveries: { endpointId: string; status: DeliveryStatus; tries: number; lastAttempt?: { at: string; httpStatus: number; ms: number } }[];
 }
 
 export interface StoredEvent {
@@ -229,17 +244,56 @@ export class EventStore {
     return keys.map((k) => strip<StoredEvent>(items.get(k.pk))).filter((e): e is StoredEvent => e !== undefined);
   }
 
+  /**
+   * A payment's settlement events and their deliveries, oldest first, for the console's timeline (issue 22):
+   * ids only, never an endpoint item (its secrets) nor an answer's bytes. The ids are derived from the record
+   * (key, revision, sequence: model.ts eventId), so the events are read by key, the last `limit` sequence
+   * numbers over the last ten revisions; the caller's endpoint ids come from the index's keys alone.
+   */
+  async paymentEvents(record: OutboxRecord, limit = 50): Promise<PaymentEventSummary[]> {
+    const last = record.lastEvent;
+    if (!last) return [];
+    const ids: string[] = [];
+    for (let seq = Math.max(1, last.seq - limit + 1); seq <= last.seq; seq++) {
+      for (let revision = Math.max(1, last.revision - 9); revision <= last.revision; revision++) ids.push(eventId(record.pk, revision, seq));
+    }
+    const caller = record.caller ?? NO_CALLER;
+    const found = await this.getMany(ids.map(eventPk));
+    const events = [...found.values()].map((i) => strip<StoredEvent>(i)).filter((e): e is StoredEvent => e !== undefined && e.caller === caller);
+    events.sort((a, b) => (a.event.data.sequence ?? 0) - (b.event.data.sequence ?? 0));
+    const endpointIds = caller === NO_CALLER ? [] : (await this.keys(endpointsKey(caller), { limit: 100 })).map((k) => k.pk.slice(endpointPk('').length));
+    const deliveries = await this.getMany(events.flatMap((e) => endpointIds.map((ep) => deliveryPk(ep, e.event.id))));
+    return events.map((e) => ({
+      id: e.event.id,
+      type: e.event.type,
+      sequence: e.event.data.sequence ?? 0,
+      time: e.event.timestamp,
+      deliveries: endpointIds
+        .map((ep) => strip<Delivery>(deliveries.get(deliveryPk(ep, e.event.id))))
+        .filter((d): d is Delivery => d !== undefined)
+        .map((d) => {
+          const a = d.attempts[d.attempts.length - 1];
+          return { endpointId: d.endpointId, status: d.status, tries: d.tries, ...(a ? { lastAttempt: { at: a.at, httpStatus: a.status, ms: a.ms } } : {}) };
+        }),
+    }));
+  }
+
   // ---- endpoints ----
 
+  /**
+   * Makes an endpoint, or replaces it when it is still at the version `e` was read at (`e.version`) and
+   * belongs to `e.caller`. False when the condition fails: deleted, another caller's, or changed since.
+   */
   async putEndpoint(e: Endpoint, create: boolean): Promise<boolean> {
+    const read = e.version;
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: endpointPk(e.id), ...e, [TABLE_KEYS.eventsIndexHash]: endpointsKey(e.caller), [TABLE_KEYS.eventsIndexRange]: e.createdMs },
+          Item: { pk: endpointPk(e.id), ...e, version: create ? 1 : (read ?? 0) + 1, [TABLE_KEYS.eventsIndexHash]: endpointsKey(e.caller), [TABLE_KEYS.eventsIndexRange]: e.createdMs },
           // The caller is part of the condition: no write of one caller's changes another's endpoint.
-          ConditionExpression: create ? 'attribute_not_exists(pk)' : 'caller = :c',
-          ...(create ? {} : { ExpressionAttributeValues: { ':c': e.caller } }),
+          ConditionExpression: create ? 'attribute_not_exists(pk)' : `caller = :c AND ${read === undefined ? 'attribute_not_exists(version)' : 'version = :v'}`,
+          ...(create ? {} : { ExpressionAttributeValues: { ':c': e.caller, ...(read === undefined ? {} : { ':v': read }) } }),
         }),
       );
       return true;
@@ -270,7 +324,10 @@ export class EventStore {
     return keys.map((k) => strip<Endpoint>(items.get(k.pk))).filter((e): e is Endpoint => e !== undefined);
   }
 
-  /** Sets fields of an endpoint without the read-modify-write of putEndpoint (the deliverer's bookkeeping). */
+  /**
+   * Sets fields of an endpoint without the read-modify-write of putEndpoint (the deliverer's bookkeeping),
+   * counting it as a write: a caller's change made from an earlier read then fails its condition.
+   */
   async patchEndpoint(id: string, set: Partial<Pick<Endpoint, 'failingSince' | 'pausedUntil' | 'disabled'>>, remove: ('failingSince' | 'pausedUntil')[] = []): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -282,8 +339,12 @@ export class EventStore {
       sets.push(`#${k} = :${k}`);
     }
     for (const k of remove) names[`#${k}`] = k;
-    const expression = [sets.length ? `SET ${sets.join(', ')}` : '', remove.length ? `REMOVE ${remove.map((k) => `#${k}`).join(', ')}` : ''].filter(Boolean).join(' ');
-    if (!expression) return;
+    if (sets.length === 0 && remove.length === 0) return;
+    names['#version'] = 'version';
+    values[':one'] = 1;
+    values[':zero'] = 0;
+    sets.push('#version = if_not_exists(#version, :zero) + :one');
+    const expression = [`SET ${sets.join(', ')}`, remove.length ? `REMOVE ${remove.map((k) => `#${k}`).join(', ')}` : ''].filter(Boolean).join(' ');
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -292,7 +353,7 @@ export class EventStore {
           UpdateExpression: expression,
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: names,
-          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+          ExpressionAttributeValues: values,
         }),
       );
     } catch (err) {
@@ -335,6 +396,31 @@ export class EventStore {
   /** The next due time of an endpoint's earliest pending delivery. */
   async nextDue(endpointId: string): Promise<number | undefined> {
     return (await this.keys(dueKey(endpointId), { limit: 1 }))[0]?.at;
+  }
+
+  /**
+   * Takes a due delivery for one sender until `until` (one conditional write on what was read: still
+   * pending, same tries, same due time): two delivery functions that read it at once send it once. The
+   * other finds the condition failed, and any later read finds it due only at `until`, after which a
+   * sender that died mid-send is replaced.
+   */
+  async claimDelivery(d: Delivery, until: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: deliveryPk(d.endpointId, d.eventId) },
+          UpdateExpression: 'SET nextAttemptAt = :u, #r = :u',
+          ConditionExpression: '#s = :pending AND tries = :t AND nextAttemptAt = :n',
+          ExpressionAttributeNames: { '#s': 'status', '#r': TABLE_KEYS.eventsIndexRange },
+          ExpressionAttributeValues: { ':u': until, ':pending': 'pending', ':t': d.tries, ':n': d.nextAttemptAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   /**

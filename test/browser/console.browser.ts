@@ -1,4 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
@@ -88,7 +90,11 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 
+/** Servers a test started, closed after the run. */
+const after: (() => Promise<void>)[] = [];
+
 afterAll(async () => {
+  for (const close of after.splice(0)) await close();
   await browser?.close();
   await stack?.close();
   if (Object.keys(measured).length > 0) writeFileSync(`${SHOTS}/measured.json`, `${JSON.stringify(measured, null, 2)}\n`);
@@ -104,6 +110,18 @@ describe('the operator console in chromium', () => {
   });
 
   it('redrives a held payment with a reason, sees it posted and the audit entry', async () => {
+    // An endpoint of the dev caller's: the payment's settlement events show on its timeline with their deliveries.
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    after.push(async () => {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    });
+    const endpoint = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` });
+    expect(endpoint.status).toBe(201);
     await heldPayment('browser-held-1');
     const context = await browser.newContext();
     const page = await signIn(context, OPERATOR_KEY);
@@ -127,6 +145,10 @@ describe('the operator console in chromium', () => {
       return (await page.locator('dl.facts .status').textContent()) === 'posted';
     }, 30_000, 500);
     await expect(page.locator('ol.timeline').textContent()).resolves.toMatch(/redriven/);
+    // payment.held #1 was delivered long before the redrive: its row names the endpoint, delivered, HTTP 204.
+    const held = page.locator('ol.timeline li.settlement').filter({ hasText: 'payment.held #1' });
+    await expect(held.locator('table.deliveries tbody tr').first().textContent()).resolves.toMatch(new RegExp(`${endpoint.body.id}.*delivered.*HTTP 204`));
+    await expect(page.locator('ol.timeline').textContent()).resolves.not.toMatch(/whsec_/);
     await view(context, 'audit', `${stack.url}/console#/audit`, 'td.key a');
     await page.goto(`${stack.url}/console#/audit`);
     await page.waitForSelector('td.key a');

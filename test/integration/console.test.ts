@@ -1,8 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PaymentRecord } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { CONSOLE_CSP } from '../../shared/console/handler.js';
-import { DEV_API_KEY, eventually, testStack } from '../helpers/stack.js';
+import { call, DEV_API_KEY, eventually, testStack } from '../helpers/stack.js';
 
 /** Issue 22: the console's sign-in, session, CSRF and roles, its listing and actions, at the HTTP level. */
 
@@ -137,4 +139,40 @@ describe('the operator console API', () => {
     const res = await fetch(url(`/api/payments/cambio/${encodeURIComponent(encodeURIComponent('a b/c'))}`), { headers: { cookie: op.cookie } });
     expect(res.status).toBe(200);
   });
+
+  it("shows the payment's settlement events on its timeline, each with its deliveries, and no secret (issue 22 item 4)", async () => {
+    const hits: number[] = [];
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits.push(hits.length);
+        // The first answer fails: the delivery shows two tries and the last answer's status.
+        res.writeHead(hits.length === 1 ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` });
+      expect(made.status).toBe(201);
+      const sent = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'console-events-1', paymentType: 'CARD' });
+      expect([201, 202]).toContain(sent.status);
+      const op = await signIn(VIEWER_KEY);
+      type Entry = { kind: string; at: string; event: string; settlement?: { id: string; type: string; sequence: number; time: string; deliveries: { endpointId: string; status: string; tries: number; lastAttempt?: { httpStatus: number; ms: number } }[] } };
+      // The relay keeps the event and the deliverer sends it twice (500, then 204 after the 5 s step): read until delivered.
+      const body = await eventually(async () => {
+        const res = await fetch(url('/api/payments/cambio/console-events-1'), { headers: { cookie: op.cookie } });
+        const text = await res.text();
+        const entry = (JSON.parse(text) as { timeline: Entry[] }).timeline.find((t) => t.kind === 'event');
+        return entry?.settlement?.deliveries[0]?.status === 'delivered' ? { text, entry } : undefined;
+      }, 20_000);
+      expect(body.entry.settlement).toMatchObject({ type: 'payment.posted', sequence: 1, id: expect.stringMatching(/^evt_/), deliveries: [{ endpointId: made.body.id, status: 'delivered', tries: 2, lastAttempt: { httpStatus: 204, ms: expect.any(Number) } }] });
+      expect(body.entry.at).toBe(body.entry.settlement?.time);
+      expect(body.entry.at).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect(body.text).not.toContain('whsec_');
+      expect(body.text).not.toContain(made.body.secret);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  }, 30_000);
 });

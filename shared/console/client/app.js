@@ -223,6 +223,35 @@ async function payments(params) {
 }
 
 /** Bulk redrive or repost by the current filter: a preview with the count, then a paced, cancellable run. */
+
+/** A settlement event on the timeline: its type, sequence and id, and a row per delivery (endpoint id, status, tries, last answer). */
+function settlementItem(t) {
+  const e = t.settlement;
+  const rows = e.deliveries.map((dl) =>
+    h(
+      'tr',
+      {},
+      h('td', { class: 'key' }, dl.endpointId),
+      h('td', {}, dl.status),
+      h('td', {}, String(dl.tries)),
+      h('td', {}, dl.lastAttempt ? (dl.lastAttempt.httpStatus ? `HTTP ${dl.lastAttempt.httpStatus}` : 'no answer') : '—'),
+      h('td', {}, dl.lastAttempt ? `${dl.lastAttempt.ms} ms` : '—'),
+    ),
+  );
+  return h(
+    'li',
+    { class: 'settlement', 'data-event-id': e.id },
+    h('time', { datetime: t.at }, when(t.at)),
+    h('span', { class: 'kind' }, 'event'),
+    h('strong', {}, `${e.type} #${e.sequence}`),
+    ' ',
+    h('code', {}, e.id),
+    rows.length
+      ? h('table', { class: 'deliveries' }, h('thead', {}, h('tr', {}, h('th', {}, 'Endpoint'), h('th', {}, 'Status'), h('th', {}, 'Tries'), h('th', {}, 'Last answer'), h('th', {}, 'Time'))), h('tbody', {}, rows))
+      : h('span', { class: 'muted' }, ' — no deliveries yet'),
+  );
+}
+
 function bulkPanel(filter) {
   const reason = h('textarea', { name: 'bulk-reason', rows: 2 });
   const out = h('div', { 'aria-live': 'polite' });
@@ -311,7 +340,11 @@ async function payment(system, key) {
   const timeline = h(
     'ol',
     { class: 'timeline' },
-    d.timeline.map((t) => h('li', {}, h('time', { datetime: t.at }, when(t.at)), h('span', { class: 'kind' }, t.kind), h('strong', {}, t.event), t.who ? ` by ${t.who}` : '', t.detail ? ` — ${t.detail}` : '')),
+    d.timeline.map((t) =>
+      t.settlement
+        ? settlementItem(t)
+        : h('li', {}, h('time', { datetime: t.at }, when(t.at)), h('span', { class: 'kind' }, t.kind), h('strong', {}, t.event), t.who ? ` by ${t.who}` : '', t.detail ? ` — ${t.detail}` : ''),
+    ),
   );
   show(
     h('p', {}, h('a', { href: '#/payments' }, '← Payments')),

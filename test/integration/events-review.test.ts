@@ -1,0 +1,328 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHandler } from '../../functions/event-delivery.js';
+import { Deliverer } from '../../shared/events/deliver.js';
+import type { EventStore } from '../../shared/events/store.js';
+import { lambdaContext } from '../../shared/local/server.js';
+import type { Stack } from '../../shared/local/stack.js';
+import { derivedExternalId } from '../../shared/systems/nif/index.js';
+import { call, eventually, testStack } from '../helpers/stack.js';
+
+/**
+ * The adversarial review of events out (issue 21): each case here failed on main before its fix.
+ * A receiver on loopback keeps every raw body it is sent.
+ */
+async function rawReceiver(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    bodies,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const FAST = { schedule: [0, 150, 150], jitter: 0, timeoutMs: 1_500 };
+
+describe('events out under review (issue 21)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('a NIF payment keyed by its natural key (which holds the personId) is reported without the personId', async () => {
+    const r = await rawReceiver();
+    try {
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      const personId = '8675682';
+      const body = {
+        amount: '450', comment: 'This was paid for club membership', isFamilyMember: 'true', isPaid: 'false', orgId: '7896', paidDate: '2015-05-08',
+        paidToOrgId: '4568', paymentCategory: 'Club membership', paymentTypeId: 0, periodFrom: '2015-05-08', periodTo: '2015-06-08', personId,
+      };
+      const sent = await call(stack, 'POST', '/v1/nif/membership/payments', body, { 'x-api-key': 'key-of-pos', ClubId: '4568' });
+      expect([201, 202]).toContain(sent.status);
+      const natural = `natural:${personId}:7896:0:2015-05-08:2015-06-08`;
+      const got = await eventually(async () => r.bodies.find((b) => b.includes('payment.posted')));
+      expect(got).not.toContain(personId);
+      // The caller can still tell which payment it was: the ExternalId paybridge sent NIF for it.
+      expect(JSON.parse(got).data).toMatchObject({ system: 'nif-membership', status: 'posted', externalId: derivedExternalId('4568', natural) });
+      const listed = await call(stack, 'GET', '/v1/events', undefined, { 'x-api-key': 'key-of-pos' });
+      expect(JSON.stringify(listed.body)).not.toContain(personId);
+      await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, { 'x-api-key': 'key-of-pos' });
+    } finally {
+      await r.close();
+    }
+  }, 20_000);
+
+  /** Holds the next read of endpoint `id` (after it is made) until `release` is called: a request that read before another's write. */
+  function holdNextRead(id: string): { read: Promise<void>; release(): void; restore(): void } {
+    const store = stack.events.store;
+    const original = store.getEndpoint.bind(store);
+    let release!: () => void;
+    let reached!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const read = new Promise<void>((resolve) => (reached = resolve));
+    let held = false;
+    store.getEndpoint = async (asked: string) => {
+      const found = await original(asked);
+      if (asked === id && !held) {
+        held = true;
+        reached();
+        await gate;
+      }
+      return found;
+    };
+    return { read, release, restore: () => void (store.getEndpoint = original) };
+  }
+
+  it('a PATCH that read the endpoint before a rotation does not drop the new secret', async () => {
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const made = await call(stack, 'POST', '/v1/event-endpoints', { url: 'http://127.0.0.1:9/hook' }, pos);
+    const hold = holdNextRead(made.body.id);
+    try {
+      const patch = call(stack, 'PATCH', `/v1/event-endpoints/${made.body.id}`, { description: 'renamed' }, pos);
+      await hold.read;
+      hold.restore();
+      const rotated = await call(stack, 'POST', `/v1/event-endpoints/${made.body.id}/rotate-secret`, undefined, pos);
+      expect(rotated.status).toBe(200);
+      hold.release();
+      expect((await patch).status).toBe(200);
+      const now = await call(stack, 'GET', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+      expect(now.body.description).toBe('renamed');
+      // The secret the rotation showed (once) must sign: it is the one the caller now holds.
+      expect(now.body.signingSecrets).toHaveLength(2);
+      const stored = await stack.events.store.getEndpoint(made.body.id);
+      expect(stored?.secrets.map((x) => x.secret)).toContain(rotated.body.secret);
+    } finally {
+      hold.release();
+      hold.restore();
+      await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+    }
+  });
+
+  it('a PATCH that read the endpoint before the deliverer disabled it does not enable it again', async () => {
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const made = await call(stack, 'POST', '/v1/event-endpoints', { url: 'http://127.0.0.1:9/hook' }, pos);
+    const hold = holdNextRead(made.body.id);
+    try {
+      const patch = call(stack, 'PATCH', `/v1/event-endpoints/${made.body.id}`, { description: 'renamed' }, pos);
+      await hold.read;
+      hold.restore();
+      // What the deliverer writes on a 410 or after 5 days failing (shared/events/deliver.ts, disable).
+      await stack.events.store.patchEndpoint(made.body.id, { disabled: { at: new Date().toISOString(), reason: 'the endpoint answered 410 Gone' } });
+      hold.release();
+      expect((await patch).status).toBe(200);
+      const now = await call(stack, 'GET', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+      expect(now.body.description).toBe('renamed');
+      expect(now.body.enabled).toBe(false);
+    } finally {
+      hold.release();
+      hold.restore();
+      await call(stack, 'DELETE', `/v1/event-endpoints/${made.body.id}`, undefined, pos);
+    }
+  });
+});
+
+describe('two AWS delivery functions at once (issue 21 review)', () => {
+  it('send a due delivery once between them', async () => {
+    // Only the AWS function sends here: the local stack's own deliverer is stopped.
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const hits: string[] = [];
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits.push(String(req.headers['webhook-id']));
+        // Slow enough that the second function reads the delivery while the first is still sending it.
+        setTimeout(() => res.writeHead(204).end(), 400);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await stack.events.deliverer.close();
+      const pos = { 'x-api-key': 'key-of-pos' };
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }, pos);
+      const test = await call(stack, 'POST', `/v1/event-endpoints/${made.body.id}/test`, undefined, pos);
+      expect(test.status).toBe(202);
+      const handler = makeHandler(async () => stack.deps);
+      const minute = { 'detail-type': 'Scheduled Event', source: 'aws.events', id: randomUUID(), time: new Date().toISOString(), region: 'eu-north-1', resources: [], account: '0', version: '0', detail: {} } as never;
+      await Promise.all([0, 1].map(() => handler(minute, lambdaContext('eventDelivery', randomUUID(), 20_000) as never)));
+      expect(hits.filter((h) => h === test.body.eventId)).toHaveLength(1);
+      const d = await stack.events.store.getDelivery(made.body.id, test.body.eventId);
+      expect(d).toMatchObject({ status: 'delivered', tries: 1 });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
+
+describe('a kill while an endpoint is being disabled (issue 21 review)', () => {
+  /** The store as one process sees it, dying just after the write `dieAfter` picks has been made. */
+  function dying(store: EventStore, dieAfter: (method: string, args: unknown[]) => boolean): EventStore {
+    let dead = false;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          if (dead) throw new Error('killed');
+          const out = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (dieAfter(String(prop), args)) {
+            dead = true;
+            throw new Error('killed');
+          }
+          return out;
+        };
+      },
+    });
+  }
+
+  it.each([
+    ['the disable itself', (m: string, a: unknown[]) => m === 'patchEndpoint' && (a[1] as { disabled?: unknown }).disabled !== undefined],
+    ['keeping the endpoint.disabled event', (m: string, a: unknown[]) => m === 'putEvent' && (a[0] as { event: { type: string } }).event.type === 'endpoint.disabled'],
+  ])('loses no endpoint.disabled to the other endpoints when the process dies just after %s', async (_what, dieAfter) => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const got: { endpoint: string; type: string; id: string }[] = [];
+    const server: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; type: string };
+        got.push({ endpoint: String(req.url), type: e.type, id: e.id });
+        res.writeHead(req.url === '/gone' ? 410 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const settings = { ...FAST, schedule: [0, 50, 50] };
+    try {
+      await stack.events.deliverer.close();
+      const pos = { 'x-api-key': 'key-of-pos' };
+      const gone = await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/gone` }, pos);
+      await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/other` }, pos);
+      await call(stack, 'POST', `/v1/event-endpoints/${gone.body.id}/test`, undefined, pos);
+      const callers = () => ['pos'];
+      const first = new Deliverer(dying(stack.events.store, dieAfter), { log: stack.deps.log, policy: { allowLoopback: true }, callers, settings });
+      await first.deliverDue(Date.now() + 10_000, [gone.body.id]).catch(() => undefined);
+      await first.close();
+      // The restarted process: whatever the first one left undone is done now.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = new Deliverer(stack.events.store, { log: stack.deps.log, policy: { allowLoopback: true }, callers, settings });
+      await second.deliverDue(Date.now() + 10_000);
+      await eventually(async () => got.some((g) => g.endpoint === '/other'), 3_000).catch(() => undefined);
+      await second.close();
+      expect((await stack.events.store.getEndpoint(gone.body.id))?.disabled).toBeDefined();
+      const told = got.filter((g) => g.endpoint === '/other');
+      expect(told.map((g) => g.type)).toEqual(['endpoint.disabled']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
+
+describe('an endpoint changed while its deliveries are being sent (issue 21 review)', () => {
+  it('sends nothing more to the old URL once the caller has moved the endpoint', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const got = { old: 0, moved: 0 };
+    let endpointId = '';
+    let movedUrl = '';
+    const moved: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        got.moved++;
+        res.writeHead(204).end();
+      });
+    });
+    const old: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        got.old++;
+        // The caller moves its endpoint (its old host is going away) while the first delivery is in flight.
+        const move = got.old === 1 ? call(stack, 'PATCH', `/v1/event-endpoints/${endpointId}`, { url: movedUrl }, pos) : Promise.resolve(undefined);
+        void move.then(() => res.writeHead(204).end());
+      });
+    });
+    for (const s of [old, moved]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    movedUrl = `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`;
+    try {
+      await stack.events.deliverer.close();
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(old.address() as AddressInfo).port}/hook` }, pos);
+      endpointId = made.body.id;
+      const ids = new Set<string>();
+      // Bounded: three test events with distinct ids (one per millisecond).
+      for (let i = 0; i < 20 && ids.size < 3; i++) {
+        ids.add((await call(stack, 'POST', `/v1/event-endpoints/${endpointId}/test`, undefined, pos)).body.eventId as string);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      expect(ids.size).toBe(3);
+      const deliverer = new Deliverer(stack.events.store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
+      await deliverer.deliverDue(Date.now() + 10_000, [endpointId]);
+      await deliverer.close();
+      expect(got).toEqual({ old: 1, moved: 2 });
+    } finally {
+      for (const s of [old, moved]) {
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      await stack.close();
+    }
+  }, 20_000);
+});
+
+describe('resending an event (issue 21 review)', () => {
+  it('goes only to the endpoints that take its type', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const got: Record<string, string[]> = { all: [], failedOnly: [] };
+    const server: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        got[String(req.url).slice(1)]?.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string }).type);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/all` }, pos);
+      await call(stack, 'POST', '/v1/event-endpoints', { url: `${base}/failedOnly`, eventTypes: ['payment.failed'] }, pos);
+      const sent = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'resend-types-1', paymentType: 'CARD' }, pos);
+      expect([201, 202]).toContain(sent.status);
+      await eventually(async () => got.all?.includes('payment.posted'));
+      const listed = await call(stack, 'GET', '/v1/events', undefined, pos);
+      const id = (listed.body.events as { id: string; type: string }[]).find((e) => e.type === 'payment.posted')?.id as string;
+      const resent = await call(stack, 'POST', `/v1/events/${id}/resend`, undefined, pos);
+      expect(resent.status).toBe(202);
+      await eventually(async () => (got.all?.length ?? 0) >= 2);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(got).toEqual({ all: ['payment.posted', 'payment.posted'], failedOnly: [] });
+      expect(resent.body.queued).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
