@@ -12,6 +12,7 @@ import { SimLimiter } from './pacer.js';
 import { NO_QUEUE_FAULTS, SIM_MESSAGE_KEYS, SimQueue } from './queue.js';
 import { checkpointOnly, NO_STORE_FAULTS, SimStore, short, type Writer } from './store.js';
 import { Downstream, NO_CALL_FAULTS, SIM_SYSTEMS, simModules, type Effect, type SimRequest, type SimSystem } from './systems.js';
+import { simulateEvents, type EventCounts } from './outbox.js';
 import { Container, SIM_EPOCH, World } from './world.js';
 
 /**
@@ -73,6 +74,8 @@ export interface SeedResult {
   steps: number;
   simulatedMs: number;
   statuses: Record<string, number>;
+  /** What the events-out part of the run did (test/sim/outbox.ts: EventCounts). */
+  events?: EventCounts;
 }
 
 /** The stated bound of clock skew between containers (each container's clock is off by up to this). */
@@ -260,10 +263,10 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
   };
   const pacers = new Map<Container, EngineDeps['pacer']>();
   const depsFor = (c: Container, writer: Writer): EngineDeps => {
-    const view = store.view(c, writer);
     const skew = skewOf.get(c) ?? 0;
     const mods = modules(c);
     const clock = () => world.now + skew;
+    const view = store.view(c, writer, clock);
     return {
       store: view,
       fences: view,
@@ -514,6 +517,8 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
     'sim',
   );
 
+  const eventsOut = simulateEvents({ seed, world, store, violate, quiet: () => quiet, storm, activeMs: ACTIVE_MS, onError });
+
   const finished = await world.run(SIM_EPOCH + END_MS, () => undefined, opts.maxSteps, opts.ticks);
   if (!finished) violate('livelock', `more than ${opts.maxSteps} steps`);
 
@@ -542,5 +547,10 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
       violate('needless-unknown', `${short(pay.pk)} is unknown but ${pay.system} never received a request for it`);
     }
   }
-  return { seed, violations, ...(world.lines ? { lines: world.lines } : {}), steps: world.steps, simulatedMs: world.now - SIM_EPOCH, statuses };
+  // Events out, after the engine's checks (this moves the clock on): every container stops, what was on
+  // the wire lands, a last relay pass runs with no faults, then the events' invariants are checked.
+  for (const list of Object.values(roles)) for (const c of list) c.dead = true;
+  operatorBox.dead = true;
+  if (finished) await eventsOut.finish(opts.maxSteps);
+  return { seed, violations, ...(world.lines ? { lines: world.lines } : {}), steps: world.steps, simulatedMs: world.now - SIM_EPOCH, statuses, events: eventsOut.counts };
 }
