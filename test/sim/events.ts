@@ -16,6 +16,8 @@ export class SimEventStore {
   readonly deliveries = new Map<string, Delivery>();
   /** Event ids kept by putEvent, in the order they were kept. */
   readonly kept: string[] = [];
+  /** Called after a write of `container`'s applied (the relay's crash between publishing and clearing is injected here). */
+  onApplied: (what: 'putEvent' | 'createDelivery' | 'clearPending', container: Container | undefined) => void = () => undefined;
 
   constructor(
     private readonly world: World,
@@ -46,7 +48,7 @@ export class SimEventStore {
     const io = <T>(effect: () => T, write = false) => w.io(container, this.records.latency(this.rng), effect, write);
     const log = (text: () => string) => w.log(actor, text);
     /** One conditional write with the store's faults: `apply` answers whether the condition held. */
-    const write = (what: string, apply: () => boolean, echo: boolean) =>
+    const write = (what: string, kind: 'putEvent' | 'createDelivery' | 'clearPending', apply: () => boolean, echo: boolean) =>
       io(() => {
         const fault = this.records.fault(false, this.rng);
         if (fault === 'errorBefore') {
@@ -54,6 +56,7 @@ export class SimEventStore {
           throw new StoreError(`simulated: ${what} failed before it was written`);
         }
         const done = apply();
+        if (done && !container?.dead) this.onApplied(kind, container);
         if (done && fault === 'lostReply') {
           log(() => `${what}: written, reply lost`);
           throw new StoreError(`simulated: ${what} was written, its reply lost`);
@@ -72,6 +75,7 @@ export class SimEventStore {
       putEvent: (e) =>
         write(
           `event put ${e.event.id.slice(4, 10)}`,
+          'putEvent',
           () => {
             if (this.events.has(e.event.id)) return false;
             this.events.set(e.event.id, e);
@@ -85,6 +89,7 @@ export class SimEventStore {
       createDelivery: (d) =>
         write(
           `delivery ${d.endpointId}/${d.eventId.slice(4, 10)}`,
+          'createDelivery',
           () => {
             const k = `${d.endpointId}#${d.eventId}`;
             if (this.deliveries.has(k)) return false;
@@ -96,6 +101,7 @@ export class SimEventStore {
       clearPending: (pk, id) =>
         write(
           `clear ${short(pk)} ${id.slice(4, 10)}`,
+          'clearPending',
           () => this.records.clearPending(pk, id),
           // Its condition (lastEvent.id) still holds after it: the SDK's retry succeeds again.
           false,

@@ -1,6 +1,6 @@
 import type { PaymentRecord } from '../../shared/core/types.js';
 import { eventId, type LastEvent, type OutboxRecord } from '../../shared/events/model.js';
-import { EventRelay, wants } from '../../shared/events/relay.js';
+import { EventRelay, wants, type RelayStore } from '../../shared/events/relay.js';
 import type { Endpoint } from '../../shared/events/store.js';
 import type { Logger } from '../../shared/log.js';
 import { seededRandom } from '../../shared/systems/sandbox.js';
@@ -35,6 +35,8 @@ export interface EventCounts {
   /** Engine writes that stamped an event on a record whose earlier pending event was not yet kept. */
   stampedOverPending: number;
   relayCrashes: number;
+  /** Of those, crashes right after a delivery was made or an event kept, before the mark was cleared. */
+  crashesAfterPublish: number;
   /** 1 when the run used the AWS shape (stream messages), 0 for local relays. */
   aws: number;
 }
@@ -95,12 +97,14 @@ export function simulateEvents(ctx: {
   storm: number;
   activeMs: number;
   onError: (actor: string) => (err: unknown) => void;
+  /** Test hook: a broken relay, to show the invariants can fail (test/sim/sim.test.ts). */
+  relay?: (store: RelayStore, opts: ConstructorParameters<typeof EventRelay>[1]) => EventRelay;
 }): { counts: EventCounts; finish: (maxSteps: number) => Promise<void> } {
   const { world, store, violate } = ctx;
   const rng = new Rng(seededRandom((ctx.seed ^ 0x2545f491) >>> 0));
   const events = new SimEventStore(world, store, rng, scenarioEndpoints());
   const aws = rng.chance(0.4);
-  const counts: EventCounts = { stamped: 0, kept: 0, deliveries: 0, cleared: 0, marksRestored: 0, stampedOverPending: 0, relayCrashes: 0, aws: aws ? 1 : 0 };
+  const counts: EventCounts = { stamped: 0, kept: 0, deliveries: 0, cleared: 0, marksRestored: 0, stampedOverPending: 0, relayCrashes: 0, crashesAfterPublish: 0, aws: aws ? 1 : 0 };
   /** Every event stamped by a write the store applied, by id. */
   const stamps = new Map<string, Stamp>();
   /** Per record, the status and revision its last transition reported (the simulation's own bookkeeping). */
@@ -157,7 +161,8 @@ export function simulateEvents(ctx: {
   const relayOf = (name: string): Relay => {
     const c = new Container(name);
     const skew = rng.int(-500, 500);
-    return { c, relay: new EventRelay(events.view(c, name), { log: logger(name), clock: () => world.now + skew }) };
+    const opts = { log: logger(name), clock: () => world.now + skew };
+    return { c, relay: ctx.relay ? ctx.relay(events.view(c, name), opts) : new EventRelay(events.view(c, name), opts) };
   };
   const relays: Relay[] = [];
   const names: string[] = [];
@@ -257,26 +262,32 @@ export function simulateEvents(ctx: {
       world.spawn(undefined, world.now + rng.int(0, 50), async () => (relays[rng.int(0, relays.length - 1)] as Relay).relay.kick(), ctx.onError('events'));
     });
   }
-  // Crashes of the relay's containers, while faults happen.
+  /** A relay container dies with its work in flight; a fresh one takes its place (a local one boots with a scan). */
+  const crash = (i: number, why: string) => {
+    const old = relays[i] as Relay;
+    if (old.c.dead) return;
+    old.c.dead = true;
+    old.c.controller.abort(new Error('simulated crash'));
+    crashes++;
+    counts.relayCrashes++;
+    names[i] = `${(names[i] as string).split("'")[0]}'${crashes}`;
+    world.log('CRASH', () => `${old.c.name} died ${why}; ${names[i]} starts`);
+    if (aws) startAws(i);
+    else startLocal(i, true);
+  };
+  // Crashes of the relay's containers, while faults happen: at random moments, and right after keeping an
+  // event (before its deliveries are all made or its mark is cleared), the window the relay's idempotence is for.
   for (let n = rng.chance(0.5) ? rng.int(1, 3) : 0; n > 0; n--) {
-    world.spawn(
-      undefined,
-      SIM_EPOCH + rng.int(0, ctx.activeMs),
-      async () => {
-        const i = rng.int(0, relays.length - 1);
-        const old = relays[i] as Relay;
-        old.c.dead = true;
-        old.c.controller.abort(new Error('simulated crash'));
-        crashes++;
-        counts.relayCrashes++;
-        names[i] = `${(names[i] as string).split("'")[0]}'${crashes}`;
-        world.log('CRASH', () => `${old.c.name} died with its work in flight; ${names[i]} starts`);
-        if (aws) startAws(i);
-        else startLocal(i, true);
-      },
-      ctx.onError('crash'),
-    );
+    world.spawn(undefined, SIM_EPOCH + rng.int(0, ctx.activeMs), async () => crash(rng.int(0, relays.length - 1), 'with its work in flight'), ctx.onError('crash'));
   }
+  const crashAfterPublish = rng.chance(0.3) ? 0.05 : 0;
+  events.onApplied = (what, container) => {
+    if (what === 'clearPending' || ctx.quiet() || !rng.chance(crashAfterPublish)) return;
+    const i = relays.findIndex((r) => r.c === container);
+    if (i < 0) return;
+    counts.crashesAfterPublish++;
+    crash(i, 'right after a write of its relay pass');
+  };
 
   // --- the end: a quiescent pass, then every event must have been handed on ---------------------------
   const finish = async (maxSteps: number) => {

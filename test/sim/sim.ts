@@ -57,6 +57,8 @@ export interface SimOptions {
   ticks: number;
   /** Test hook: a broken module, to show the invariants can fail (test/sim/sim.test.ts). */
   breakModule?: (system: string, module: SystemModule) => SystemModule;
+  /** Test hooks: a broken outbox stamp or relay (test/sim/sim.test.ts). */
+  breakEvents?: { stamp?: SimStore['stamp']; relay?: Parameters<typeof simulateEvents>[0]['relay'] };
 }
 
 export const DEFAULT_SIM: SimOptions = { payments: 20, enable: new Set(), trace: false, maxSteps: 200_000, ticks: 6 };
@@ -137,6 +139,7 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
 
   // --- the ports -----------------------------------------------------------------------------------
   const store = new SimStore(world, SETTINGS.indexShards);
+  if (opts.breakEvents?.stamp) store.stamp = opts.breakEvents.stamp;
   const queue = new SimQueue(world);
   const limiter = new SimLimiter(world);
   const downstreams = new Map<SimSystem, Downstream>(SIM_SYSTEMS.map((s) => [s, new Downstream(s, world, SETTINGS.attemptTimeoutMs)]));
@@ -517,7 +520,7 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
     'sim',
   );
 
-  const eventsOut = simulateEvents({ seed, world, store, violate, quiet: () => quiet, storm, activeMs: ACTIVE_MS, onError });
+  const eventsOut = simulateEvents({ seed, world, store, violate, quiet: () => quiet, storm, activeMs: ACTIVE_MS, onError, ...(opts.breakEvents?.relay ? { relay: opts.breakEvents.relay } : {}) });
 
   const finished = await world.run(SIM_EPOCH + END_MS, () => undefined, opts.maxSteps, opts.ticks);
   if (!finished) violate('livelock', `more than ${opts.maxSteps} steps`);

@@ -78,6 +78,8 @@ export class SimStore {
   observers: WriteObserver[] = [];
   /** Called after the relay's clearPending removed a record's pending mark (no engine write: the version stays). */
   clearObservers: ((pk: string, before: PaymentRecord, after: PaymentRecord) => void)[] = [];
+  /** What claim and replace stamp with: DynamoRecordStore's own (a test swaps in a broken one). */
+  stamp: (record: PaymentRecord, now: number) => PaymentRecord = stampForWrite;
 
   constructor(
     private readonly world: World,
@@ -132,7 +134,7 @@ export class SimStore {
       // The settlement event is stamped when the call is made, as DynamoRecordStore.item() does before it
       // sends the write (the same stampForWrite: the engine's own record object gets the outbox fields).
       claim: (record) => {
-        const item = stampForWrite(record, clock());
+        const item = this.stamp(record, clock());
         return io((): ClaimResult => {
           const existing = this.records.get(record.pk);
           const fault = this.fault(false);
@@ -164,7 +166,7 @@ export class SimStore {
           return out;
         }),
       replace: (record, expectedVersion) => {
-        const item = stampForWrite(record, clock());
+        const item = this.stamp(record, clock());
         return io(() => {
           const existing = this.records.get(record.pk);
           const fault = this.fault(existing !== undefined && checkpointOnly(existing, record));
