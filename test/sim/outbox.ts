@@ -134,6 +134,8 @@ export function simulateEvents(ctx: {
       if (!transition) violate('event-without-transition', `${short(pk)} v${a.version} stamped ${stamped.type} #${stamped.seq} on a write that reports nothing new (${b?.status} -> ${a.status})`);
       const expectedSeq = (b?.lastEvent?.seq ?? 0) + 1;
       if (stamped.seq !== expectedSeq) violate('event-sequence', `${short(pk)} stamped #${stamped.seq} after #${expectedSeq - 1}`);
+      // Per-payment order rests on the chain: a delivery waits while the one of `previousId` is pending to its endpoint.
+      if (stamped.previousId !== b?.lastEvent?.id) violate('event-chain', `${short(pk)} stamped #${stamped.seq} after ${b?.lastEvent?.id.slice(4, 10) ?? 'none'} but names ${stamped.previousId?.slice(4, 10) ?? 'none'} as its previous`);
       if (stamped.id !== eventId(pk, stamped.revision, stamped.seq)) violate('event-id', `${short(pk)} stamped id ${stamped.id} for r${stamped.revision} #${stamped.seq}`);
       const seen = stamps.get(stamped.id);
       if (seen) violate('event-id-reused', `${short(pk)} stamped ${stamped.id.slice(4, 10)} for ${transition ?? 'no transition'}; it was stamped before for ${seen.transition}`);
@@ -325,6 +327,7 @@ export function simulateEvents(ctx: {
         continue;
       }
       const d = kept.event.data;
+      if (kept.previousId !== s.event.previousId) violate('event-chain', `${short(s.pk)}: ${id.slice(4, 10)} was kept with previous ${kept.previousId?.slice(4, 10) ?? 'none'}, stamped with ${s.event.previousId?.slice(4, 10) ?? 'none'}`);
       if (kept.event.type !== s.event.type || d.sequence !== s.event.seq || d.revision !== s.event.revision || d.status !== s.event.status) {
         violate('event-content', `${short(s.pk)}: ${id.slice(4, 10)} was stamped as ${s.event.type} #${s.event.seq} ${s.event.status} but published as ${kept.event.type} #${d.sequence} ${d.status}`);
       }
