@@ -146,9 +146,9 @@ export function simulateEvents(ctx: {
       violate('event-missing', `${short(pk)} v${a.version}: ${transition} stamped no event (last ${a.lastEvent?.type ?? 'none'} #${a.lastEvent?.seq ?? 0})`);
     }
     if (!b?.eventsKey && a.eventsKey && !stamped) counts.marksRestored++;
-    // Events a write drops from the outbox before they were kept are lost unless kept later: checked at the end.
-    if (!aws || !a.eventNew) return;
-    sendMessage(pk, 1);
+    // AWS: the stream's pipe keeps only the write that stamped (eventNew); an event a later write drops
+    // from the outbox before it was kept is caught at the end (event-not-handed-on).
+    if (aws && a.eventNew) sendMessage(pk, 1);
   });
   store.clearObservers.push((pk, before) => {
     counts.cleared++;
