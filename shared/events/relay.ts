@@ -2,6 +2,12 @@ import type { Logger } from '../log.js';
 import { eventOf, NO_CALLER, type OutboxRecord } from './model.js';
 import type { Endpoint, EventStore, StoredEvent } from './store.js';
 
+/**
+ * What the relay and fanOut use of the store: the DynamoDB EventStore, or the deterministic simulation's
+ * (test/sim/events.ts), which drives this same relay code under crashes and lost replies.
+ */
+export type RelayStore = Pick<EventStore, 'pending' | 'pendingByScan' | 'getEvent' | 'putEvent' | 'clearPending' | 'createDelivery' | 'listEndpoints'>;
+
 /** Events a relay pass hands on at once. */
 const RELAY_PARALLEL = 8;
 
@@ -15,7 +21,7 @@ export function wants(endpoint: Endpoint, type: string, at: number): boolean {
  * and event, made once (a conditional write), so publishing the same event twice makes nothing new.
  * Returns the endpoints given a new delivery.
  */
-export async function fanOut(store: EventStore, stored: StoredEvent, now: number, only?: Endpoint[], endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
+export async function fanOut(store: RelayStore, stored: StoredEvent, now: number, only?: Endpoint[], endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
   const endpoints = only ?? (stored.caller === NO_CALLER ? [] : await (endpointsOf ?? ((c) => store.listEndpoints(c)))(stored.caller));
   const made: string[] = [];
   for (const e of endpoints) {
@@ -53,7 +59,7 @@ export class EventRelay {
   handedOn = 0;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: RelayStore,
     private readonly opts: { log: Logger; clock?: () => number; pollMs?: number; onDeliveries?: (endpointIds: string[]) => void },
   ) {}
 

@@ -51,15 +51,17 @@ const from = int('from', 1) as number;
 const count = seeds as number;
 
 /** A worker process's share: its seeds' failures as one JSON line on stdout. */
-async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number; first: string }[]; cpuMs: number }> {
+async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number; first: string }[]; cpuMs: number; events: Record<string, number> }> {
   const failing: { seed: number; invariants: string[]; violations: number; first: string }[] = [];
   const cpu = process.cpuUsage();
+  const events: Record<string, number> = {};
   for (let s = first; s < first + n; s++) {
     const r = await runSeed(s, { payments, enable });
+    for (const [k, v] of Object.entries(r.events ?? {})) events[k] = (events[k] ?? 0) + v;
     if (r.violations.length > 0) failing.push({ seed: s, invariants: [...new Set(r.violations.map((v) => v.invariant))], violations: r.violations.length, first: `${r.violations[0]?.invariant}: ${r.violations[0]?.detail}` });
   }
   const used = process.cpuUsage(cpu);
-  return { failing, cpuMs: (used.user + used.system) / 1000 };
+  return { failing, cpuMs: (used.user + used.system) / 1000, events };
 }
 
 const worker = opt('worker-range');
@@ -98,6 +100,10 @@ process.stdout.write(
   `seeds ${from}..${from + count - 1} (${count}), payments ${payments}${enable.size ? `, enabled ${[...enable].join(',')}` : ''}: ` +
     `${failing.length} failing seed(s), ${failing.reduce((n, r) => n + r.violations, 0)} violation(s), ${secs.toFixed(1)} s, ${perMinute} seeds/minute (${jobs} process${jobs > 1 ? 'es' : ''}, ${(results.reduce((n, r) => n + r.cpuMs, 0) / count).toFixed(1)} ms CPU per seed)\n`,
 );
+// What the events-out part exercised, summed over the seeds (test/sim/outbox.ts: EventCounts).
+const eventTotals: Record<string, number> = {};
+for (const r of results) for (const [k, v] of Object.entries(r.events)) eventTotals[k] = (eventTotals[k] ?? 0) + v;
+process.stdout.write(`  events: ${Object.entries(eventTotals).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
 for (const [inv, list] of byInvariant) process.stdout.write(`  ${inv}: ${list.length} seed(s), first ${list.slice(0, 5).join(', ')}\n`);
 // `--list`: every failing seed with its first violation.
 if (args.includes('--list')) for (const f of failing) process.stdout.write(`  seed ${f.seed}: ${f.first}\n`);

@@ -1,6 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../shared/core/types.js';
-import { runSeed, type Violation } from './sim.js';
+import { stampEvent, stampForWrite, type OutboxRecord } from '../../shared/events/model.js';
+import { EventRelay } from '../../shared/events/relay.js';
+import { runSeed, type SimOptions, type Violation } from './sim.js';
+
+/** The first seed (of at most `seeds`) on which `invariant` is violated with `breakEvents`, and its violations. */
+async function firstBroken(breakEvents: NonNullable<SimOptions['breakEvents']>, invariant: string, seeds = 20): Promise<Violation[]> {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const found = (await runSeed(seed, { breakEvents })).violations.filter((v) => v.invariant === invariant);
+    if (found.length > 0) return found;
+  }
+  return [];
+}
+
+/** A relay that clears the mark before it hands the events on: a crash or a failure in between loses them. */
+class ClearingFirst extends EventRelay {
+  constructor(
+    private readonly relayStore: ConstructorParameters<typeof EventRelay>[0],
+    opts: ConstructorParameters<typeof EventRelay>[1],
+  ) {
+    super(relayStore, opts);
+  }
+  override async handOn(record: OutboxRecord, endpointsOf?: Parameters<EventRelay['handOn']>[1]): Promise<string[]> {
+    if (record.lastEvent) await this.relayStore.clearPending(record.pk, record.lastEvent.id);
+    return super.handOn(record, endpointsOf);
+  }
+}
 
 /**
  * The whole engine under the deterministic simulation (docs/simulation.md). The features listed in
@@ -77,5 +102,27 @@ describe('deterministic simulation', () => {
       found.push(...r.violations.filter((v) => v.invariant === 'stuck'));
     }
     expect(found[0]?.detail).toMatch(/still reconciling/);
+  }, 60_000);
+
+  // Settlement events out (issue 21): the event invariants can fail too.
+  it('catches a store that stamps without giving the engine its record back (the bug stampForWrite fixed)', async () => {
+    // stampEvent alone leaves the engine's own record without the new lastEvent: its next write stamps
+    // the next status change with a sequence number, and so an id, already used.
+    const found = await firstBroken({ stamp: stampEvent }, 'event-id-reused');
+    expect(found[0]?.detail).toMatch(/stamped \S+ for .+; it was stamped before for status \w+ r\d/);
+  }, 60_000);
+
+  it('catches an outbox that keeps only the newest pending event', async () => {
+    const dropEarlier = (record: Parameters<typeof stampForWrite>[0], now: number) => {
+      const s = stampForWrite(record, now);
+      return s.eventNew && s.lastEvent ? { ...s, pendingEvents: [s.lastEvent] } : s;
+    };
+    const found = await firstBroken({ stamp: dropEarlier }, 'event-not-handed-on');
+    expect(found[0]?.detail).toMatch(/payment\.\w+ #\d+ \(\S+, .+\) was never published/);
+  }, 60_000);
+
+  it('catches a relay that clears the mark before handing the event on', async () => {
+    const found = await firstBroken({ relay: (store, opts) => new ClearingFirst(store, opts) }, 'event-not-handed-on');
+    expect(found.length).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -12,6 +12,7 @@ import { SimLimiter } from './pacer.js';
 import { NO_QUEUE_FAULTS, SIM_MESSAGE_KEYS, SimQueue } from './queue.js';
 import { checkpointOnly, NO_STORE_FAULTS, SimStore, short, type Writer } from './store.js';
 import { Downstream, NO_CALL_FAULTS, SIM_SYSTEMS, simModules, type Effect, type SimRequest, type SimSystem } from './systems.js';
+import { simulateEvents, type EventCounts } from './outbox.js';
 import { Container, SIM_EPOCH, World } from './world.js';
 
 /**
@@ -56,6 +57,8 @@ export interface SimOptions {
   ticks: number;
   /** Test hook: a broken module, to show the invariants can fail (test/sim/sim.test.ts). */
   breakModule?: (system: string, module: SystemModule) => SystemModule;
+  /** Test hooks: a broken outbox stamp or relay (test/sim/sim.test.ts). */
+  breakEvents?: { stamp?: SimStore['stamp']; relay?: Parameters<typeof simulateEvents>[0]['relay'] };
 }
 
 export const DEFAULT_SIM: SimOptions = { payments: 20, enable: new Set(), trace: false, maxSteps: 200_000, ticks: 6 };
@@ -73,6 +76,8 @@ export interface SeedResult {
   steps: number;
   simulatedMs: number;
   statuses: Record<string, number>;
+  /** What the events-out part of the run did (test/sim/outbox.ts: EventCounts). */
+  events?: EventCounts;
 }
 
 /** The stated bound of clock skew between containers (each container's clock is off by up to this). */
@@ -134,6 +139,7 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
 
   // --- the ports -----------------------------------------------------------------------------------
   const store = new SimStore(world, SETTINGS.indexShards);
+  if (opts.breakEvents?.stamp) store.stamp = opts.breakEvents.stamp;
   const queue = new SimQueue(world);
   const limiter = new SimLimiter(world);
   const downstreams = new Map<SimSystem, Downstream>(SIM_SYSTEMS.map((s) => [s, new Downstream(s, world, SETTINGS.attemptTimeoutMs)]));
@@ -260,10 +266,10 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
   };
   const pacers = new Map<Container, EngineDeps['pacer']>();
   const depsFor = (c: Container, writer: Writer): EngineDeps => {
-    const view = store.view(c, writer);
     const skew = skewOf.get(c) ?? 0;
     const mods = modules(c);
     const clock = () => world.now + skew;
+    const view = store.view(c, writer, clock);
     return {
       store: view,
       fences: view,
@@ -514,6 +520,8 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
     'sim',
   );
 
+  const eventsOut = simulateEvents({ seed, world, store, violate, quiet: () => quiet, storm, activeMs: ACTIVE_MS, onError, ...(opts.breakEvents?.relay ? { relay: opts.breakEvents.relay } : {}) });
+
   const finished = await world.run(SIM_EPOCH + END_MS, () => undefined, opts.maxSteps, opts.ticks);
   if (!finished) violate('livelock', `more than ${opts.maxSteps} steps`);
 
@@ -542,5 +550,10 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
       violate('needless-unknown', `${short(pay.pk)} is unknown but ${pay.system} never received a request for it`);
     }
   }
-  return { seed, violations, ...(world.lines ? { lines: world.lines } : {}), steps: world.steps, simulatedMs: world.now - SIM_EPOCH, statuses };
+  // Events out, after the engine's checks (this moves the clock on): every container stops, what was on
+  // the wire lands, a last relay pass runs with no faults, then the events' invariants are checked.
+  for (const list of Object.values(roles)) for (const c of list) c.dead = true;
+  operatorBox.dead = true;
+  if (finished) await eventsOut.finish(opts.maxSteps);
+  return { seed, violations, ...(world.lines ? { lines: world.lines } : {}), steps: world.steps, simulatedMs: world.now - SIM_EPOCH, statuses, events: eventsOut.counts };
 }

@@ -1,8 +1,9 @@
 import type { PaymentRecord, Status } from '../../shared/core/types.js';
+import { stampForWrite, type OutboxRecord } from '../../shared/events/model.js';
 import type { DueKind } from '../../shared/store/indexes.js';
 import { withIndexes } from '../../shared/store/indexes.js';
 import type { ClaimResult, FenceStore, ListPage, RecordStore } from '../../shared/store/port.js';
-import type { Container, World } from './world.js';
+import type { Container, Rng, World } from './world.js';
 
 /**
  * The record table with DynamoDB's semantics, as the engine's ports see it: a claim is a put if absent
@@ -75,22 +76,25 @@ export class SimStore {
   readonly fenceItems = new Map<string, Map<number, number>>();
   faults: StoreFaults = NO_STORE_FAULTS;
   observers: WriteObserver[] = [];
+  /** Called after the relay's clearPending removed a record's pending mark (no engine write: the version stays). */
+  clearObservers: ((pk: string, before: PaymentRecord, after: PaymentRecord) => void)[] = [];
+  /** What claim and replace stamp with: DynamoRecordStore's own (a test swaps in a broken one). */
+  stamp: (record: PaymentRecord, now: number) => PaymentRecord = stampForWrite;
 
   constructor(
     private readonly world: World,
     private readonly shards = 8,
   ) {}
 
-  private latency(): number {
-    const r = this.world.rng;
+  /** `rng`: the generator to draw from (the events' actors bring their own, so the engine's scenario per seed is unchanged). */
+  latency(r: Rng = this.world.rng): number {
     // Mostly a few milliseconds; now and then a slow one (a throttled partition, a GC pause).
     return r.chance(0.03) ? r.int(200, 3_000) : r.int(2, 12);
   }
 
-  private fault(checkpoint: boolean): 'errorBefore' | 'lostReply' | 'echo' | undefined {
+  fault(checkpoint: boolean, r: Rng = this.world.rng): 'errorBefore' | 'lostReply' | 'echo' | undefined {
     const f = this.faults;
     if (checkpoint && !f.onCheckpoints) return undefined;
-    const r = this.world.rng;
     if (r.chance(f.errorBefore)) return 'errorBefore';
     if (r.chance(f.lostReply)) return 'lostReply';
     if (r.chance(f.sdkRetryEcho)) return 'echo';
@@ -104,14 +108,34 @@ export class SimStore {
     for (const o of this.observers) o(record.pk, before, stored, writer);
   }
 
-  /** The ports as one container (and, for a caller's request, one caller) uses them. */
-  view(container: Container | undefined, writer: Writer): RecordStore & FenceStore {
+  /**
+   * The relay's clearPending (shared/events/store.ts): removes the pending mark of event `id` unless the
+   * record has moved on to another event, and leaves the version (and everything else) alone.
+   */
+  clearPending(pk: string, id: string): boolean {
+    const existing = this.records.get(pk) as OutboxRecord | undefined;
+    if (!existing || existing.lastEvent?.id !== id) return false;
+    const { eventsKey: _k, eventAt: _a, pendingEvents: _p, ...rest } = existing;
+    const after = freeze(rest as PaymentRecord);
+    this.records.set(pk, after);
+    for (const o of this.clearObservers) o(pk, existing, after);
+    return true;
+  }
+
+  /**
+   * The ports as one container (and, for a caller's request, one caller) uses them. `clock`: the
+   * container's own clock, which stamps the settlement events as DynamoRecordStore's does.
+   */
+  view(container: Container | undefined, writer: Writer, clock: () => number = () => this.world.now): RecordStore & FenceStore {
     const w = this.world;
     const io = <T>(effect: () => T, applyIfDead = false) => w.io(container, this.latency(), effect, applyIfDead);
     const log = (text: () => string) => w.log(writer.actor, text);
     return {
-      claim: (record) =>
-        io((): ClaimResult => {
+      // The settlement event is stamped when the call is made, as DynamoRecordStore.item() does before it
+      // sends the write (the same stampForWrite: the engine's own record object gets the outbox fields).
+      claim: (record) => {
+        const item = this.stamp(record, clock());
+        return io((): ClaimResult => {
           const existing = this.records.get(record.pk);
           const fault = this.fault(false);
           if (fault === 'errorBefore') {
@@ -119,7 +143,7 @@ export class SimStore {
             throw new StoreError('simulated: the claim failed before it was written');
           }
           if (existing) return { claimed: false, existing: copy(existing) };
-          this.put(record, writer);
+          this.put(item, writer);
           if (fault === 'lostReply') {
             log(() => `store claim ${short(record.pk)}: written, reply lost`);
             throw new StoreError('simulated: the claim was written, its reply lost');
@@ -129,7 +153,8 @@ export class SimStore {
             return { claimed: false, existing: copy(this.records.get(record.pk) as PaymentRecord) };
           }
           return { claimed: true };
-        }, true),
+        }, true);
+      },
       get: (pk) => io(() => copy(this.records.get(pk))),
       getMany: (pks) =>
         io(() => {
@@ -140,8 +165,9 @@ export class SimStore {
           }
           return out;
         }),
-      replace: (record, expectedVersion) =>
-        io(() => {
+      replace: (record, expectedVersion) => {
+        const item = this.stamp(record, clock());
+        return io(() => {
           const existing = this.records.get(record.pk);
           const fault = this.fault(existing !== undefined && checkpointOnly(existing, record));
           if (fault === 'errorBefore') {
@@ -149,7 +175,7 @@ export class SimStore {
             throw new StoreError('simulated: the write failed before it was made');
           }
           if (!existing || existing.version !== expectedVersion) return false;
-          this.put({ ...record, version: expectedVersion + 1 }, writer);
+          this.put({ ...item, version: expectedVersion + 1 }, writer);
           if (fault === 'lostReply') {
             log(() => `store replace ${short(record.pk)} v${expectedVersion}: written, reply lost`);
             throw new StoreError('simulated: the write was made, its reply lost');
@@ -159,7 +185,8 @@ export class SimStore {
             return false;
           }
           return true;
-        }, true),
+        }, true);
+      },
       due: (system, before, limit, kind: DueKind = 'due', after) =>
         io(() => {
           const out: { pk: string; at: number }[] = [];

@@ -198,6 +198,11 @@ export class World {
     this.stopped = true;
   }
 
+  /** Lets a stopped world run again (the final relay pass after the run: test/sim/sim.ts). */
+  resume(): void {
+    this.stopped = false;
+  }
+
   pendingOps(): number {
     return this.ops.size;
   }
