@@ -215,6 +215,15 @@ export class Pacer {
     return got ?? [];
   }
 
+  /**
+   * Whether a send on `slot` would land in a pause this container has learnt of since the slot was handed
+   * out (a 429 of its own, or of a send before it): the sender takes a new slot instead of meeting the pause
+   * as one more 429. Advice from the last view, without a request.
+   */
+  pausedAt(system: string, slot: number): boolean {
+    return slot < this.seen(system).pausedUntil;
+  }
+
   /** When the shared schedule expects the next free slot (from the last view): for re-queueing without a write. */
   nextFree(system: string): number {
     const s = this.seen(system);
@@ -226,7 +235,7 @@ export class Pacer {
    * headers are learnt; the first failure of an outage and the first success after it are recorded.
    * Returns 'recovered' when this success ended an outage (the caller wakes the waiting payments).
    */
-  async feedback(system: string, configured: number, outcome: Outcome): Promise<'recovered' | undefined> {
+  async feedback(system: string, configured: number, outcome: Outcome, sentAt?: number): Promise<'recovered' | undefined> {
     const now = this.clock();
     const rate = 'rate' in outcome ? outcome.rate : undefined;
     try {
@@ -234,8 +243,10 @@ export class Pacer {
         // A 429 means the window is fuller than this container thought: no lane until the pause is over.
         this.lanes.delete(system);
         this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)));
+        // This container's own lane sends are known exactly; other lanes count as their whole share.
+        const ownLane = { owner: this.owner, sends: this.laneSends.get(system) ?? [] };
         await this.update(system, (s) => {
-          const next = learn(on429(s, configured, now, outcome.waitMs, this.settings), configured, rate ?? {}, now);
+          const next = learn(on429(s, configured, now, outcome.waitMs, this.settings, sentAt, ownLane), configured, rate ?? {}, now);
           return { state: next, result: true };
         });
         return undefined;

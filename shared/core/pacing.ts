@@ -59,6 +59,11 @@ export interface LimiterState {
   lastIncreaseAt?: number;
   /** The last 429: a second one soon after means the limit really is lower than the pace. */
   lastLimitedAt?: number;
+  /**
+   * The quiet spell before the next probe above a rate lowered by 429s (`raiseRate`): doubled by each probe
+   * that failed, halved by each that held. Absent: PROBE_EVERY_MS.
+   */
+  probeEveryMs?: number;
   /** Set by the first failed attempt of an outage, cleared by the first success after it. */
   failingSince?: number;
 }
@@ -155,8 +160,14 @@ export function reserveSlots(
     t += slotInterval(raised, configured, t, s);
   }
   if (slots.length === 0) return { slots, state: raised };
-  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number, recent: liveSends(log, t, s) } };
+  // The sends of the last two windows are kept, not only what a later slot can share a window with: a 429
+  // for a send made up to a round trip ago is measured against the window before that send (`on429`).
+  const recent = [...(raised.recent ?? []).filter((x) => x > now - HISTORY_WINDOWS * w), ...slots.map((x) => Math.ceil(x))].sort((a, b) => a - b);
+  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number, recent } };
 }
+
+/** How many paced windows of sends the schedule remembers (`recent`). */
+const HISTORY_WINDOWS = 2;
 
 /**
  * Leases (or renews) `owner`'s intake lane. A new lane starts only when the shared schedule has been
@@ -207,8 +218,8 @@ export function grantLane(
 export function releaseLane(state: LimiterState, owner: string, sends: readonly number[], now: number, s: PacingSettings): LimiterState | undefined {
   if (!state.lanes[owner]) return undefined;
   const { [owner]: _gone, ...others } = state.lanes;
-  const mine = sends.filter((t) => t > now - pacedWindow(s)).map((t) => Math.ceil(t));
-  const recent = [...liveSends(state.recent, now, s), ...mine].sort((a, b) => a - b);
+  const mine = sends.filter((t) => t > now - HISTORY_WINDOWS * pacedWindow(s)).map((t) => Math.ceil(t));
+  const recent = [...(state.recent ?? []).filter((x) => x > now - HISTORY_WINDOWS * pacedWindow(s)), ...mine].sort((a, b) => a - b);
   return { ...state, lanes: others, ...(recent.length > 0 ? { recent } : {}) };
 }
 
@@ -249,38 +260,106 @@ export function slotUsable(slot: number, now: number, s: PacingSettings): boolea
 /** 429s this close together say the limit is lower than the pace, not that one send arrived late. */
 export const REPEATED_429_MS = 10_000;
 
+/** The shortest quiet spell between probes upward (after a multiplicative decrease, which measured nothing). */
+export const PROBE_EVERY_MS = 5_000;
 /**
- * A 429: a pause until the stated wait, always. A lone 429 is most likely one send that arrived late
- * (network or scheduling jitter beyond the margin); a second within REPEATED_429_MS means the limit is
- * lower than the pace (the downstream is shared, or configured lower): multiplicative decrease, once
- * per window however many calls of that window were refused. Slots already handed out are not taken
- * back: their senders meet the pause as 429s of their own.
+ * The first spell after a rate measured from a 429 (`sendsBefore`): that rate is the limit as it was a moment
+ * ago, and each probe above a strict window costs a 429 and the wait it states, so probes start rare.
  */
-export function on429(state: LimiterState, configured: number, now: number, waitMs: number | undefined, s: PacingSettings): LimiterState {
-  const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
-  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
-  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
-  if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
-  const rate = Math.max(s.minRate, currentRate(state, configured) * 0.7);
-  return { ...base, rate, lastDecreaseAt: now, lastIncreaseAt: now };
+export const PROBE_AFTER_MEASURE_MS = 20_000;
+/** Failed probes no longer lengthen the spell beyond this. */
+export const PROBE_MAX_MS = 320_000;
+
+/**
+ * The sends the schedule knows of in the window before a send that left at `sentAt`: the shared slots
+ * (`recent`), and for each live lane its own sends where they are known (`ownLane`: this container's), else
+ * its whole `r` (a lane given back is in `recent`). An upper bound on what was accepted there: a slot handed out may have gone unused or been
+ * refused. The send's own slot (at most `lateMs` before it left) is not counted.
+ */
+export function sendsBefore(state: LimiterState, sentAt: number, s: PacingSettings, ownLane?: { owner: string; sends: readonly number[] }): number {
+  // Slot times, not arrivals: a slot up to a margin older than the window may have arrived (late) inside it.
+  const inWindow = (x: number) => x > sentAt - s.windowMs - s.marginMs && x < sentAt - s.lateMs;
+  let n = (state.recent ?? []).filter(inWindow).length;
+  for (const [owner, lane] of Object.entries(state.lanes)) {
+    if (lane.until + pacedWindow(s) <= sentAt - s.windowMs) continue;
+    n += owner === ownLane?.owner ? ownLane.sends.filter(inWindow).length : lane.r;
+  }
+  return n;
 }
 
-/** Additive increase: one send per second more for every five seconds without a 429, up to the ceiling. */
+/**
+ * A 429: a pause until the stated wait, always; and what it teaches about the limit.
+ *
+ * A strict rolling window (Azure API Management's `rate-limit`) refuses a call only when the window before it
+ * already holds the limit's R accepted calls. So when the schedule knows how many sends it made in the window
+ * before the refused one (`sentAt`; `sendsBefore`), that count bounds what this client may send per window: at
+ * most that many were accepted there, and they were enough to fill it (whatever other clients of the same
+ * subscription took is already left out). Below the current rate, the rate drops to that count at once
+ * (TCP's fast retransmit rather than its slow halving: the measurement says where the limit is). Paced at R
+ * with slots (windowMs + marginMs) / R apart, a window never holds more than R, so the learnt rate is met
+ * without further 429s; a count one too high (a slot that went unused) shows itself at the next 429 and
+ * is corrected by it.
+ *
+ * Without a count below the rate (no `sentAt`, or the window held no fewer sends than the rate: one send that
+ * arrived late by more than the margin), a lone 429 only pauses; a second within REPEATED_429_MS means the
+ * limit is lower than the pace (the downstream is shared, or configured lower): multiplicative decrease,
+ * once per window. A 429 for a send that left before the last decrease was paced at the old rate and
+ * teaches nothing more. Slots already handed out are not taken back here: senders check the pause before
+ * they send (`Pacer.pausedAt`).
+ */
+export function on429(
+  state: LimiterState,
+  configured: number,
+  now: number,
+  waitMs: number | undefined,
+  s: PacingSettings,
+  sentAt?: number,
+  ownLane?: { owner: string; sends: readonly number[] },
+): LimiterState {
+  const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
+  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
+  if (sentAt !== undefined && state.lastDecreaseAt !== undefined && sentAt <= state.lastDecreaseAt) return base;
+  const rate = currentRate(state, configured);
+  // A failed probe: the rate was raised since the last decrease (or never lowered) and a 429 came back.
+  const probed = state.lastIncreaseAt !== undefined && state.lastIncreaseAt > (state.lastDecreaseAt ?? -Infinity);
+  const lowered = (to: number, measured: boolean): LimiterState => {
+    const spell = Math.max(measured ? PROBE_AFTER_MEASURE_MS : PROBE_EVERY_MS, probed ? 2 * (state.probeEveryMs ?? PROBE_EVERY_MS) : 0);
+    return { ...base, rate: Math.max(s.minRate, to), lastDecreaseAt: now, lastIncreaseAt: now, probeEveryMs: Math.min(PROBE_MAX_MS, spell) };
+  };
+  if (sentAt !== undefined) {
+    const counted = sendsBefore(state, sentAt, s, ownLane);
+    if (counted < rate && counted >= 1) return lowered(counted, true);
+  }
+  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
+  if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
+  return lowered(rate * 0.7, false);
+}
+
+/**
+ * Probing upward (TCP's additive increase, spaced like BBR's bandwidth probes): one send per second more
+ * after a quiet spell without a 429 (`probeEveryMs`), up to the configured ceiling. At a limit that does not
+ * move, each probe fails (a 429, which `on429` turns back to the measured rate) and the next spell is twice
+ * as long, so probes grow rare; a probe that holds halves the spell, so a limit that rose is found in a few
+ * steps.
+ */
 export function raiseRate(state: LimiterState, configured: number, now: number): LimiterState {
   if (state.rate === undefined) return state;
   if (state.rate >= configured) {
-    const { rate: _r, ...rest } = state;
+    const { rate: _r, probeEveryMs: _p, ...rest } = state;
     return rest;
   }
   const since = Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0);
-  const steps = Math.floor((now - since) / 5_000);
-  if (steps <= 0) return state;
-  const rate = state.rate + steps;
+  const every = state.probeEveryMs ?? PROBE_EVERY_MS;
+  if (now - since < every) return state;
+  // The rate before this step held for a whole spell: if it was itself a probe, that probe held.
+  const held = state.lastIncreaseAt !== undefined && state.lastIncreaseAt > (state.lastDecreaseAt ?? -Infinity);
+  const probeEveryMs = held ? Math.max(PROBE_EVERY_MS, every / 2) : every;
+  const rate = Math.floor(state.rate) + 1;
   if (rate >= configured) {
-    const { rate: _r, ...rest } = state;
-    return { ...rest, lastIncreaseAt: now };
+    const { rate: _r, probeEveryMs: _p, ...ceiling } = state;
+    return { ...ceiling, lastIncreaseAt: now };
   }
-  return { ...state, rate, lastIncreaseAt: since + steps * 5_000 };
+  return { ...state, rate, lastIncreaseAt: now, probeEveryMs };
 }
 
 /** What the downstream's rate-limit headers teach: a lower rate to pace to, and a pause when none are left. */
