@@ -45,6 +45,12 @@ export class Pacer {
    */
   private readonly laneLocks = new Map<string, Promise<unknown>>();
   private epoch: { id: string; n: number } | undefined;
+  /** Per system: the shared slots this container was handed, and when (a 429 since then makes them stale). */
+  private readonly booked = new Map<string, Map<number, number>>();
+  /** Per system: the last 429 this container heard, and the pause it stated. */
+  private readonly heard = new Map<string, { at: number; until: number }>();
+  /** Per system: when this container's sends that the downstream accepted left (the last two windows). */
+  private readonly accepted = new Map<string, number[]>();
 
   constructor(
     private readonly store: LimiterStore,
@@ -205,14 +211,23 @@ export class Pacer {
     });
   }
 
-  /** Up to `k` shared slots, none later than `latest`, in one conditional write. */
-  async reserve(system: string, configured: number, k: number, latest: number): Promise<number[]> {
+  /**
+   * Up to `k` shared slots, none later than `latest`, in one conditional write. `unused`: slots this container
+   * was handed before and did not send on (the same write stops counting them as sends).
+   */
+  async reserve(system: string, configured: number, k: number, latest: number, unused: readonly number[] = []): Promise<number[]> {
     const now = this.clock();
     const got = await this.update(system, (s) => {
-      const r = reserveSlots(s, configured, now, k, latest, this.settings);
+      const r = reserveSlots(s, configured, now, k, latest, this.settings, unused);
       return r.slots.length === 0 ? undefined : { state: r.state, result: r.slots };
     });
-    return got ?? [];
+    const slots = got ?? [];
+    let booked = this.booked.get(system);
+    if (!booked) this.booked.set(system, (booked = new Map()));
+    for (const [slot] of booked) if (slot < now - 2 * (this.settings.windowMs + this.settings.marginMs)) booked.delete(slot);
+    for (const slot of unused) booked.delete(slot);
+    for (const slot of slots) booked.set(slot, now);
+    return slots;
   }
 
   /**
@@ -221,7 +236,14 @@ export class Pacer {
    * as one more 429. Advice from the last view, without a request.
    */
   pausedAt(system: string, slot: number): boolean {
-    return slot < this.seen(system).pausedUntil;
+    const seen = this.seen(system);
+    // This container's own 429s count from the moment they are heard, before their write is through.
+    const heard = this.heard.get(system);
+    if (slot < Math.max(seen.pausedUntil, heard?.until ?? 0)) return true;
+    // Handed out before the last 429: placed at the pace that met it (a rate learnt since would space it further).
+    const bookedAt = this.booked.get(system)?.get(slot);
+    const limitedAt = Math.max(seen.lastLimitedAt ?? -Infinity, heard?.at ?? -Infinity);
+    return bookedAt !== undefined && bookedAt <= limitedAt;
   }
 
   /** When the shared schedule expects the next free slot (from the last view): for re-queueing without a write. */
@@ -238,15 +260,21 @@ export class Pacer {
   async feedback(system: string, configured: number, outcome: Outcome, sentAt?: number): Promise<'recovered' | undefined> {
     const now = this.clock();
     const rate = 'rate' in outcome ? outcome.rate : undefined;
+    if (sentAt !== undefined && outcome.type !== 'rate_limited' && 'httpStatus' in outcome && outcome.httpStatus !== undefined && outcome.httpStatus < 500) {
+      const accepted = (this.accepted.get(system) ?? []).filter((t) => t > now - 2 * (this.settings.windowMs + this.settings.marginMs));
+      accepted.push(sentAt);
+      this.accepted.set(system, accepted);
+    }
     try {
       if (outcome.type === 'rate_limited') {
         // A 429 means the window is fuller than this container thought: no lane until the pause is over.
         this.lanes.delete(system);
+        this.heard.set(system, { at: now, until: Math.max(this.heard.get(system)?.until ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)) });
         this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)));
         // This container's own lane sends are known exactly; other lanes count as their whole share.
         const ownLane = { owner: this.owner, sends: this.laneSends.get(system) ?? [] };
         await this.update(system, (s) => {
-          const next = learn(on429(s, configured, now, outcome.waitMs, this.settings, sentAt, ownLane), configured, rate ?? {}, now);
+          const next = learn(on429(s, configured, now, outcome.waitMs, this.settings, sentAt, ownLane, this.accepted.get(system) ?? []), configured, rate ?? {}, now);
           return { state: next, result: true };
         });
         return undefined;

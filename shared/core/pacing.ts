@@ -144,8 +144,10 @@ export function reserveSlots(
   k: number,
   latest: number,
   s: PacingSettings,
+  /** Slots handed out before whose sends were never made (late, or paused by a 429): no longer counted. */
+  unused: readonly number[] = [],
 ): { slots: number[]; state: LimiterState } {
-  const raised = raiseRate(state, configured, now);
+  const raised = withoutSends(raiseRate(state, configured, now), unused);
   const w = pacedWindow(s);
   let log = liveSends(raised.recent, now, s);
   let t = Math.max(raised.next, now, raised.pausedUntil);
@@ -168,6 +170,17 @@ export function reserveSlots(
 
 /** How many paced windows of sends the schedule remembers (`recent`). */
 const HISTORY_WINDOWS = 2;
+
+/** The state without the given slots among its known sends (one each): they were handed out but not sent. */
+function withoutSends(state: LimiterState, unused: readonly number[]): LimiterState {
+  if (unused.length === 0 || !state.recent) return state;
+  const recent = [...state.recent];
+  for (const slot of unused) {
+    const i = recent.indexOf(Math.ceil(slot));
+    if (i >= 0) recent.splice(i, 1);
+  }
+  return { ...state, recent };
+}
 
 /**
  * Leases (or renews) `owner`'s intake lane. A new lane starts only when the shared schedule has been
@@ -315,9 +328,15 @@ export function on429(
   s: PacingSettings,
   sentAt?: number,
   ownLane?: { owner: string; sends: readonly number[] },
+  /** This container's sends the downstream accepted (answered other than 429), by the time they left. */
+  acceptedHere: readonly number[] = [],
 ): LimiterState {
   const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
-  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
+  // The refused send's own slot (the last known send at most `lateMs` before it left) was no accepted call:
+  // kept among the sends, it would make the next 429's count one too high.
+  const own = sentAt === undefined ? undefined : (state.recent ?? []).filter((x) => x <= Math.ceil(sentAt) && x >= sentAt - s.lateMs - 1).at(-1);
+  const known = own === undefined ? state : withoutSends(state, [own]);
+  const base = { ...known, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
   if (sentAt !== undefined && state.lastDecreaseAt !== undefined && sentAt <= state.lastDecreaseAt) return base;
   const rate = currentRate(state, configured);
   // A failed probe: the rate was raised since the last decrease (or never lowered) and a 429 came back.
@@ -327,7 +346,14 @@ export function on429(
     return { ...base, rate: Math.max(s.minRate, to), lastDecreaseAt: now, lastIncreaseAt: now, probeEveryMs: Math.min(PROBE_MAX_MS, spell) };
   };
   if (sentAt !== undefined) {
-    const counted = sendsBefore(state, sentAt, s, ownLane);
+    // What this container saw accepted in that window: a lower bound on what may be sent there, exact where
+    // one container makes every send (the local stack; a system with one worker). Preferred: the schedule's
+    // count also holds slots handed out but not sent, and sends still unanswered, so on a busy machine it
+    // can sit far above the limit.
+    const seen = acceptedHere.filter((x) => x > sentAt - s.windowMs - s.marginMs && x < sentAt).length;
+    if (seen < rate && seen >= 1) return lowered(seen, true);
+    // None seen here (another container made those sends): the schedule's count bounds it from above.
+    const counted = sendsBefore(known, sentAt, s, ownLane);
     if (counted < rate && counted >= 1) return lowered(counted, true);
   }
   const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;

@@ -226,7 +226,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           const latest = Math.min(latestStart, batchDeadline - deps.settings.attemptTimeoutMs / 2);
           let again: number[] = [];
           try {
-            if (tries < 3 && latest > deps.clock()) again = await deps.pacer.reserve(system, rate, 1, latest);
+            if (tries < 3 && latest > deps.clock()) again = await deps.pacer.reserve(system, rate, 1, latest, [slot]);
           } catch (err) {
             wlog.warn('rate limiter unavailable; the message waits', { error: err });
           }

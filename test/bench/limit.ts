@@ -24,7 +24,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { currentRate } from '../../shared/core/pacing.js';
 import { DEV_API_KEY } from '../../shared/local/stack.js';
+import { DynamoLimiterStore, makeDynamoClient } from '../../shared/store/dynamo.js';
 import { CambioSandbox } from '../../shared/systems/cambio/simulator.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
 
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '50' },
     keep: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -199,6 +202,26 @@ async function untilAccepted(control: string, prefix: string, n: number, limitMs
   return undefined;
 }
 
+/** The rate the shared limiter paces to at the end (read after the counts: the bench's own read is not paybridge's). */
+async function learntRate(dir: string, system: string, configured: number): Promise<string> {
+  try {
+    const local = JSON.parse(readFileSync(join(dir, 'local.json'), 'utf8')) as { dynamoEndpoint: string; tableName: string };
+    const client = makeDynamoClient({ endpoint: local.dynamoEndpoint, region: 'eu-north-1' });
+    const state = await new DynamoLimiterStore(client, local.tableName).read(system);
+    client.destroy();
+    return `paced at ${currentRate(state, configured)}/s at the end${state.probeEveryMs ? `, next probe after ${state.probeEveryMs / 1000} s quiet` : ''}`;
+  } catch (err) {
+    return `limiter not read: ${(err as Error).message}`;
+  }
+}
+
+/** Accepted calls per second from `from`: where the drain ran below the limit. */
+const perSecond = (times: number[], from: number) => {
+  const out: number[] = [];
+  for (const t of times) out[Math.floor((t - from) / 1000)] = (out[Math.floor((t - from) / 1000)] ?? 0) + 1;
+  return Array.from(out, (x) => x ?? 0).join(',');
+};
+
 const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 const minus = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
 
@@ -272,7 +295,7 @@ async function drain(scenario: string, n: number, configured: number, real: numb
       duplicates: view.duplicates,
       maxInAnyWindow: view.maxInAnyWindow,
       load: `${loadBefore} → ${load()}`,
-      note: JSON.stringify(minus(after, before)),
+      note: `${JSON.stringify(minus(after, before))}; ${await learntRate(dir, 'cambio', configured)}${values.verbose ? `; per second: ${perSecond(accepted, firstDelivery)}` : ''}`,
     };
   } finally {
     kill(pb?.child);
@@ -354,7 +377,7 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
       duplicates: view.duplicates,
       maxInAnyWindow: view.maxInAnyWindow,
       load: `${loadBefore} → ${load()}`,
-      note: `${rest} had not reached NIF at the kill (${allowed.toFixed(1)} s at ${real}/s); answering ${((readyAt - restartedAt) / 1000).toFixed(1)} s after the restart; last acceptance ${((lastAccept - restartedAt) / 1000).toFixed(1)} s, all settled ${((settledAt - restartedAt) / 1000).toFixed(1)} s after it; ${JSON.stringify(counts)}`,
+      note: `${await learntRate(dir, 'nif', configured)}; ${rest} had not reached NIF at the kill (${allowed.toFixed(1)} s at ${real}/s); answering ${((readyAt - restartedAt) / 1000).toFixed(1)} s after the restart; last acceptance ${((lastAccept - restartedAt) / 1000).toFixed(1)} s, all settled ${((settledAt - restartedAt) / 1000).toFixed(1)} s after it; ${JSON.stringify(counts)}`,
     };
   } finally {
     kill(child);

@@ -6,8 +6,8 @@ import { retryAfterSeconds, SandboxRateLimit, seededRandom } from '../../../shar
 /**
  * Issue 23 item 1: the shared schedule against a strict rolling window (Azure API Management's `rate-limit`)
  * whose limit nobody told it. A discrete-event model of one worker: it reserves its batch's slots in one go
- * (`reserveSlots`), sends each on its slot (up to `lateMs` late; a slot a 429 has since paused is taken again,
- * as `Pacer.pausedAt` makes the worker do), each call reaching the gateway half a round trip later, and
+ * (`reserveSlots`), sends each on its slot (up to `lateMs` late; a slot a 429 has since paused, or handed out
+ * before the last 429, is taken again, the old one given up, as `Pacer.pausedAt` and the worker do), each call reaching the gateway half a round trip later, and
  * every 429 fed back with the time its send left (`on429`), as `sendOnce` does.
  */
 const S = DEFAULT_PACING;
@@ -20,7 +20,7 @@ interface Run {
   rateAt: (t: number) => number;
 }
 
-function drive(opts: { real: (t: number) => number; configured: number; seconds: number; batch: number; seed: number; rttMs: [number, number] }): Run {
+function drive(opts: { real: (t: number) => number; configured: number; seconds: number; batch: number; seed: number; rttMs: [number, number]; seesAccepted?: boolean }): Run {
   const random = seededRandom(opts.seed);
   const between = ([lo, hi]: [number, number]) => lo + random() * (hi - lo);
   let now = T0;
@@ -28,6 +28,8 @@ function drive(opts: { real: (t: number) => number; configured: number; seconds:
   let limitNow = opts.real(T0);
   const gateway = new SandboxRateLimit('rolling', limitNow, () => now);
   const accepted: number[] = [];
+  // When the sends that were accepted left: what `Pacer.feedback` hands `on429` (this container's).
+  const acceptedSent: number[] = [];
   let refused = 0;
   const refusedAt: number[] = [];
   const rates: [number, number][] = [];
@@ -40,12 +42,16 @@ function drive(opts: { real: (t: number) => number; configured: number; seconds:
     while (i > 0 && (events[i - 1] as Event).at > e.at) i--;
     events.splice(i, 0, e);
   };
-  const reserve = (k: number) => {
-    const r = reserveSlots(state, opts.configured, now, k, now + 60_000, S);
+  const bookedAt = new Map<number, number>();
+  const reserve = (k: number, unused: number[] = []) => {
+    const r = reserveSlots(state, opts.configured, now, k, now + 60_000, S, unused);
     state = r.state;
     rates.push([now, currentRate(state, opts.configured)]);
+    for (const slot of r.slots) bookedAt.set(slot, now);
     return r.slots;
   };
+  // As `Pacer.pausedAt`: in a pause, or handed out before the last 429.
+  const stale = (slot: number) => slot < state.pausedUntil || (state.lastLimitedAt !== undefined && (bookedAt.get(slot) ?? Infinity) <= state.lastLimitedAt);
   for (let steps = 0; events.length > 0 && steps < 200_000; steps++) {
     const e = events.shift() as Event;
     now = e.at;
@@ -61,8 +67,8 @@ function drive(opts: { real: (t: number) => number; configured: number; seconds:
       for (const slot of slots) push({ at: slot + random() * S.lateMs, kind: 'send', slot, tries: 0 });
       if (slots.length === 0) push({ at: now + 50, kind: 'batch' });
     } else if (e.kind === 'send') {
-      if (e.slot < state.pausedUntil || !slotUsable(e.slot, now, S)) {
-        const again = e.tries < 3 ? reserve(1)[0] : undefined;
+      if (stale(e.slot) || !slotUsable(e.slot, now, S)) {
+        const again = e.tries < 3 ? reserve(1, [e.slot])[0] : undefined;
         if (again !== undefined) push({ at: again + random() * S.lateMs, kind: 'send', slot: again, tries: e.tries + 1 });
         else if (--inFlight === 0) push({ at: now, kind: 'batch' });
         continue;
@@ -78,7 +84,8 @@ function drive(opts: { real: (t: number) => number; configured: number; seconds:
       }
       push({ at: now + e.rtt / 2, kind: 'answer', sentAt: e.sentAt, ...(d.ok ? {} : { waitMs: retryAfterSeconds(d.waitMs) * 1_000 }) });
     } else {
-      if (e.waitMs !== undefined) state = on429(state, opts.configured, now, e.waitMs, S, e.sentAt);
+      if (e.waitMs === undefined) acceptedSent.push(e.sentAt);
+      else state = on429(state, opts.configured, now, e.waitMs, S, e.sentAt, undefined, opts.seesAccepted ? acceptedSent : []);
       if (--inFlight === 0) push({ at: now, kind: 'batch' });
     }
   }
@@ -100,22 +107,26 @@ describe('learning a limit nobody told us (issue 23 item 1)', () => {
         fc.double({ min: 1.2, max: 3, noNaN: true }),
         fc.integer({ min: 1, max: 10 }),
         fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-        (real, over, batch, seed) => {
+        fc.boolean(),
+        (real, over, batch, seed, seesAccepted) => {
           const configured = Math.ceil(real * over);
-          const run = drive({ real: () => real, configured, seconds: 40, batch, seed, rttMs: [4, 24] });
+          // seesAccepted: one container makes every send and measures what was accepted (the local stack);
+          // otherwise only the shared schedule's count is at hand (another container's sends).
+          const run = drive({ real: () => real, configured, seconds: 40, batch, seed, rttMs: [4, 24], seesAccepted });
           const calls = run.accepted.length + run.refused;
-          // Converged: from 4 s on, at least 90 % of what the real limit allows went through.
-          expect(acceptedBetween(run, 4_000, 40_000)).toBeGreaterThanOrEqual(0.9 * real * 36);
+          // Converged: from 4 s on, at least 90 % of what the real limit allows went through, less one more
+          // stated wait (a failed probe's).
+          expect(acceptedBetween(run, 4_000, 40_000)).toBeGreaterThanOrEqual(0.9 * real * 36 - real);
           // And kept off it: a few 429s to learn and to probe, not a share of the traffic.
           expect(run.refused).toBeLessThanOrEqual(Math.max(3, 0.03 * calls));
         },
       ),
-      { numRuns: 40, seed: 23 },
+      { numRuns: 60, seed: 23 },
     );
   });
 
   it('configured 25/s against a real 10/s: the rate is 10 within 2 s, and the gateway never sees more than 10 in a second after that', () => {
-    const run = drive({ real: () => 10, configured: 25, seconds: 30, batch: 10, seed: 1, rttMs: [4, 24] });
+    const run = drive({ real: () => 10, configured: 25, seconds: 30, batch: 10, seed: 1, rttMs: [4, 24], seesAccepted: true });
     expect(run.rateAt(T0 + 2_000)).toBeLessThanOrEqual(10);
     expect(acceptedBetween(run, 2_000, 30_000)).toBeGreaterThanOrEqual(0.9 * 10 * 28);
     expect(run.refused).toBeLessThanOrEqual(6);
