@@ -328,6 +328,7 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
     const run = `lc-${Math.random().toString(36).slice(2, 8)}-`;
     const ids = Array.from({ length: n }, (_, i) => `${run}${i}`);
     const answers = new Map<string, number>();
+    const burstAt = Date.now();
     const burst = Promise.all(ids.map(async (id) => answers.set(id, await deliver(pb!.base, 'nif', id))));
     await sleep(killAfterMs);
     kill(child);
@@ -377,7 +378,7 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
       duplicates: view.duplicates,
       maxInAnyWindow: view.maxInAnyWindow,
       load: `${loadBefore} → ${load()}`,
-      note: `${await learntRate(dir, 'nif', configured)}; ${rest} had not reached NIF at the kill (${allowed.toFixed(1)} s at ${real}/s); answering ${((readyAt - restartedAt) / 1000).toFixed(1)} s after the restart; last acceptance ${((lastAccept - restartedAt) / 1000).toFixed(1)} s, all settled ${((settledAt - restartedAt) / 1000).toFixed(1)} s after it; ${JSON.stringify(counts)}`,
+      note: `${await learntRate(dir, 'nif', configured)}${values.verbose ? `; per second from the burst: ${perSecond([...view.accepted].sort((a, b) => a - b), burstAt)}; restarted at ${((restartedAt - burstAt) / 1000).toFixed(1)} s` : ''}; ${rest} had not reached NIF at the kill (${allowed.toFixed(1)} s at ${real}/s); answering ${((readyAt - restartedAt) / 1000).toFixed(1)} s after the restart; last acceptance ${((lastAccept - restartedAt) / 1000).toFixed(1)} s, all settled ${((settledAt - restartedAt) / 1000).toFixed(1)} s after it; ${JSON.stringify(counts)}`,
     };
   } finally {
     kill(child);
