@@ -47,6 +47,9 @@ export class Pacer {
   private epoch: { id: string; n: number } | undefined;
   /** Per system: the shared slots this container was handed, and when (a 429 since then makes them stale). */
   private readonly booked = new Map<string, Map<number, number>>();
+  /** Per system: stale slots taken again (`rebook`), old → new. */
+  private readonly rebooked = new Map<string, Map<number, number>>();
+  private readonly rebookLocks = new Map<string, Promise<unknown>>();
   /** Per system: the last 429 this container heard, and the pause it stated. */
   private readonly heard = new Map<string, { at: number; until: number }>();
   /** Per system: when this container's sends that the downstream accepted left (the last two windows). */
@@ -240,10 +243,37 @@ export class Pacer {
     // This container's own 429s count from the moment they are heard, before their write is through.
     const heard = this.heard.get(system);
     if (slot < Math.max(seen.pausedUntil, heard?.until ?? 0)) return true;
-    // Handed out before the last 429: placed at the pace that met it (a rate learnt since would space it further).
+    // Handed out before the rate was lowered: placed at the pace that met the limit. (A lone 429 lowers
+    // nothing: the slots after its pause stand.)
     const bookedAt = this.booked.get(system)?.get(slot);
-    const limitedAt = Math.max(seen.lastLimitedAt ?? -Infinity, heard?.at ?? -Infinity);
-    return bookedAt !== undefined && bookedAt <= limitedAt;
+    return bookedAt !== undefined && seen.lastDecreaseAt !== undefined && bookedAt <= seen.lastDecreaseAt;
+  }
+
+  /**
+   * A new slot for `slot`, which `pausedAt` calls stale. Every stale slot this container holds is taken again
+   * in the same write, in order (their senders are waiting for them too), so a 429 costs one write here, not
+   * one per slot booked ahead at the old pace. Undefined when no slot is left before `latest`.
+   */
+  rebook(system: string, configured: number, slot: number, latest: number): Promise<number | undefined> {
+    const done = this.rebooked.get(system)?.get(slot);
+    if (done !== undefined) return Promise.resolve(done);
+    return serially(this.rebookLocks, system, async () => {
+      const map = this.rebooked.get(system) ?? new Map<number, number>();
+      this.rebooked.set(system, map);
+      const known = map.get(slot);
+      if (known !== undefined) return known;
+      const now = this.clock();
+      for (const [old] of map) if (old < now - 2 * (this.settings.windowMs + this.settings.marginMs)) map.delete(old);
+      const stale = [...(this.booked.get(system)?.keys() ?? [])].filter((x) => x >= now - this.settings.lateMs && !map.has(x) && this.pausedAt(system, x));
+      if (!stale.includes(slot)) stale.push(slot);
+      stale.sort((a, b) => a - b);
+      const fresh = await this.reserve(system, configured, stale.length, latest, stale);
+      stale.forEach((old, i) => {
+        const next = fresh[i];
+        if (next !== undefined) map.set(old, next);
+      });
+      return map.get(slot);
+    });
   }
 
   /** When the shared schedule expects the next free slot (from the last view): for re-queueing without a write. */

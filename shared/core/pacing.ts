@@ -77,6 +77,14 @@ export function currentRate(state: LimiterState, configured: number): number {
   return Math.min(configured, state.rate ?? configured, state.learnedRate ?? Infinity);
 }
 
+/**
+ * The rate a reservation made at `now` would pace to: what the status of the limiter shows beside the
+ * configured rate (the console's chart), with a probe that is due counted in.
+ */
+export function pacedRate(state: LimiterState, configured: number, now: number): number {
+  return currentRate(raiseRate(state, configured, now), configured);
+}
+
 function lanesActiveAt(state: LimiterState, t: number, s: PacingSettings): number {
   let sum = 0;
   // A lane's sends count until a whole window after it ends.

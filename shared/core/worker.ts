@@ -200,8 +200,8 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           if (start > deps.clock()) await deps.sleep(start - deps.clock());
           // The process stopped while this send waited for its slot: it never happens.
           if (deps.stopping?.aborted) return;
-          // A slot handed out before a 429 paused the system is not sent on: it would meet the pause as one
-          // more 429 (issue 23). Like a late one, it takes a new slot.
+          // A slot in a pause a 429 stated, or placed at a rate a 429 has since lowered, is not sent on: it
+          // would meet the limit as one more 429 (issue 23). Like a late one, it takes a new slot.
           const paused = deps.pacer.pausedAt(system, slot);
           if (precise && !paused && slotUsable(slot, deps.clock(), deps.pacer.settings)) {
             const deadline = deadlineOf(slot);
@@ -226,7 +226,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           const latest = Math.min(latestStart, batchDeadline - deps.settings.attemptTimeoutMs / 2);
           let again: number[] = [];
           try {
-            if (tries < 3 && latest > deps.clock()) again = await deps.pacer.reserve(system, rate, 1, latest, [slot]);
+            // Slots a 429 made stale are taken again together, one write for all of this container's (rebook).
+            if (tries < 3 && latest > deps.clock()) {
+              const stale = deps.pacer.pausedAt(system, slot);
+              again = stale ? [await deps.pacer.rebook(system, rate, slot, latest)].filter((x): x is number => x !== undefined) : await deps.pacer.reserve(system, rate, 1, latest, [slot]);
+            }
           } catch (err) {
             wlog.warn('rate limiter unavailable; the message waits', { error: err });
           }

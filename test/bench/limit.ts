@@ -295,7 +295,7 @@ async function drain(scenario: string, n: number, configured: number, real: numb
       duplicates: view.duplicates,
       maxInAnyWindow: view.maxInAnyWindow,
       load: `${loadBefore} → ${load()}`,
-      note: `${JSON.stringify(minus(after, before))}; ${await learntRate(dir, 'cambio', configured)}${values.verbose ? `; per second: ${perSecond(accepted, firstDelivery)}` : ''}`,
+      note: `${JSON.stringify(minus(after, before))}; ${await learntRate(dir, 'cambio', configured)}${values.verbose ? `; per second: ${perSecond(accepted, firstDelivery)}; first 20 accepted at (ms): ${accepted.slice(0, 20).map((t) => t - firstDelivery).join(' ')}` : ''}`,
     };
   } finally {
     kill(pb?.child);

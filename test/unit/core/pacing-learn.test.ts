@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { currentRate, DEFAULT_PACING, EMPTY_LIMITER, on429, reserveSlots, slotUsable, type LimiterState } from '../../../shared/core/pacing.js';
+import { currentRate, DEFAULT_PACING, EMPTY_LIMITER, on429, pacedRate, reserveSlots, slotUsable, type LimiterState } from '../../../shared/core/pacing.js';
 import { retryAfterSeconds, SandboxRateLimit, seededRandom } from '../../../shared/systems/sandbox.js';
 
 /**
  * Issue 23 item 1: the shared schedule against a strict rolling window (Azure API Management's `rate-limit`)
  * whose limit nobody told it. A discrete-event model of one worker: it reserves its batch's slots in one go
  * (`reserveSlots`), sends each on its slot (up to `lateMs` late; a slot a 429 has since paused, or handed out
- * before the last 429, is taken again, the old one given up, as `Pacer.pausedAt` and the worker do), each call reaching the gateway half a round trip later, and
+ * before the rate was lowered, is taken again, the old one given up, as `Pacer.pausedAt` and the worker do), each call reaching the gateway half a round trip later, and
  * every 429 fed back with the time its send left (`on429`), as `sendOnce` does.
  */
 const S = DEFAULT_PACING;
@@ -50,8 +50,8 @@ function drive(opts: { real: (t: number) => number; configured: number; seconds:
     for (const slot of r.slots) bookedAt.set(slot, now);
     return r.slots;
   };
-  // As `Pacer.pausedAt`: in a pause, or handed out before the last 429.
-  const stale = (slot: number) => slot < state.pausedUntil || (state.lastLimitedAt !== undefined && (bookedAt.get(slot) ?? Infinity) <= state.lastLimitedAt);
+  // As `Pacer.pausedAt`: in a pause, or handed out before the rate was lowered.
+  const stale = (slot: number) => slot < state.pausedUntil || (state.lastDecreaseAt !== undefined && (bookedAt.get(slot) ?? Infinity) <= state.lastDecreaseAt);
   for (let steps = 0; events.length > 0 && steps < 200_000; steps++) {
     const e = events.shift() as Event;
     now = e.at;
@@ -148,5 +148,15 @@ describe('learning a limit nobody told us (issue 23 item 1)', () => {
     expect(run.rateAt(T0 + 19_000)).toBeLessThanOrEqual(5);
     expect(run.rateAt(T0 + 140_000)).toBeGreaterThanOrEqual(9);
     expect(run.refused).toBeLessThanOrEqual(0.03 * (run.accepted.length + run.refused));
+  });
+
+  it('the rate shown beside the configured one is the one paced to: the lowest of ceiling, measured rate and stated limit, with a due probe', () => {
+    const base = { ...EMPTY_LIMITER, lanes: {} };
+    // Stated by headers 20/s, measured from 429s 5/s: paced at 5 (the console showed 20, the stated one, before).
+    expect(pacedRate({ ...base, learnedRate: 20, rate: 5, lastDecreaseAt: T0, probeEveryMs: 20_000 }, 25, T0 + 1_000)).toBe(5);
+    expect(pacedRate({ ...base, learnedRate: 4, rate: 5, lastDecreaseAt: T0, probeEveryMs: 20_000 }, 25, T0 + 1_000)).toBe(4);
+    // A probe that is due counts: the next reservation paces one higher.
+    expect(pacedRate({ ...base, rate: 5, lastDecreaseAt: T0, probeEveryMs: 20_000 }, 25, T0 + 20_000)).toBe(6);
+    expect(pacedRate(base, 25, T0)).toBe(25);
   });
 });
