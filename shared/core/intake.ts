@@ -153,8 +153,7 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
     if (p.at > deps.clock()) await deps.sleep(p.at - deps.clock());
     // The claim ended after the permit came due: if later than a send may be, the permit is spent
     // (sending now could put one call too many in the downstream's window). Another one, or the queue.
-    // Likewise when a 429 since the permit paused the system: sent, it would be one more 429 (issue 23).
-    if (!slotUsable(p.at, deps.clock(), deps.pacer.settings) || deps.pacer.pausedAt(module.name, p.at)) {
+    if (!slotUsable(p.at, deps.clock(), deps.pacer.settings)) {
       const now = deps.clock();
       // The record says "sending" from its claim. A parking system does not wait for another send with
       // it: a crash during that wait would park as unknown a payment that never left. The others may,

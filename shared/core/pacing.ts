@@ -281,6 +281,9 @@ export function slotUsable(slot: number, now: number, s: PacingSettings): boolea
 /** 429s this close together say the limit is lower than the pace, not that one send arrived late. */
 export const REPEATED_429_MS = 10_000;
 
+/** Accepted calls in the window before a lone 429 from which it measures the limit (fewer: only a second 429 does). */
+export const MEASURE_FROM = 3;
+
 /** The shortest quiet spell between probes upward (after a multiplicative decrease, which measured nothing). */
 export const PROBE_EVERY_MS = 5_000;
 /**
@@ -353,18 +356,23 @@ export function on429(
     const spell = Math.max(measured ? PROBE_AFTER_MEASURE_MS : PROBE_EVERY_MS, probed ? 2 * (state.probeEveryMs ?? PROBE_EVERY_MS) : 0);
     return { ...base, rate: Math.max(s.minRate, to), lastDecreaseAt: now, lastIncreaseAt: now, probeEveryMs: Math.min(PROBE_MAX_MS, spell) };
   };
-  if (sentAt !== undefined) {
+  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
+  // Only a refusal by the per-window limit measures it: a wait stated longer than the window is another limit
+  // speaking (a quota, an overloaded backend, a fault), and what was accepted before it says nothing of the rate.
+  // A lone 429 after a window of one or two calls is more likely a blip than a limit of one or two: it
+  // measures only when a second one follows.
+  const trusted = (n: number) => n >= 1 && n < rate && (n >= MEASURE_FROM || repeated);
+  if (sentAt !== undefined && (waitMs === undefined || waitMs <= s.windowMs)) {
     // What this container saw accepted in that window: a lower bound on what may be sent there, exact where
     // one container makes every send (the local stack; a system with one worker). Preferred: the schedule's
     // count also holds slots handed out but not sent, and sends still unanswered, so on a busy machine it
     // can sit far above the limit.
     const seen = acceptedHere.filter((x) => x > sentAt - s.windowMs - s.marginMs && x < sentAt).length;
-    if (seen < rate && seen >= 1) return lowered(seen, true);
+    if (trusted(seen)) return lowered(seen, true);
     // None seen here (another container made those sends): the schedule's count bounds it from above.
     const counted = sendsBefore(known, sentAt, s, ownLane);
-    if (counted < rate && counted >= 1) return lowered(counted, true);
+    if (seen === 0 && trusted(counted)) return lowered(counted, true);
   }
-  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
   if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
   return lowered(rate * 0.7, false);
 }

@@ -159,4 +159,16 @@ describe('learning a limit nobody told us (issue 23 item 1)', () => {
     expect(pacedRate({ ...base, rate: 5, lastDecreaseAt: T0, probeEveryMs: 20_000 }, 25, T0 + 20_000)).toBe(6);
     expect(pacedRate(base, 25, T0)).toBe(25);
   });
+
+  it.each<[string, number[], number | undefined, Partial<LimiterState>, number | undefined]>([
+    ['ten accepted in the second before a 429 (wait 1 s): paced at 10', [100, 200, 300, 400, 500, 600, 700, 800, 900, 950], 1_000, {}, 10],
+    ['one accepted before a lone 429: a blip, not a limit of one (pause only)', [500], 1_000, {}, undefined],
+    ['one accepted before a second 429 within 10 s: measured', [500], 1_000, { lastLimitedAt: T0 - 2_000 }, 1],
+    ['a wait stated longer than the window (a quota, a fault): nothing measured', [100, 200, 300, 400, 500, 600], 5_000, {}, undefined],
+  ])('%s', (_name, acceptedOffsets, waitMs, over, rate) => {
+    const sentAt = T0 + 1_000;
+    const next = on429({ ...EMPTY_LIMITER, lanes: {}, ...over }, 25, sentAt + 20, waitMs, S, sentAt, undefined, acceptedOffsets.map((x) => T0 + x));
+    expect(next.rate).toBe(rate);
+    expect(next.pausedUntil).toBe(sentAt + 20 + (waitMs ?? 1_000));
+  });
 });
