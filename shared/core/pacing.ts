@@ -369,9 +369,12 @@ export function on429(
     // can sit far above the limit.
     const seen = acceptedHere.filter((x) => x > sentAt - s.windowMs - s.marginMs && x < sentAt).length;
     if (trusted(seen)) return lowered(seen, true);
+    // As many accepted as the rate (a send late beyond the margin, or one placed at the pace before the last
+    // decrease), or a lone blip: the limit is not below the rate, and the 30 % cut below is not for this.
+    if (seen > 0) return base;
     // None seen here (another container made those sends): the schedule's count bounds it from above.
     const counted = sendsBefore(known, sentAt, s, ownLane);
-    if (seen === 0 && trusted(counted)) return lowered(counted, true);
+    if (trusted(counted)) return lowered(counted, true);
   }
   if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
   return lowered(rate * 0.7, false);
