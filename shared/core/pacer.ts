@@ -264,7 +264,10 @@ export class Pacer {
       if (known !== undefined) return known;
       const now = this.clock();
       for (const [old] of map) if (old < now - 2 * (this.settings.windowMs + this.settings.marginMs)) map.delete(old);
-      const stale = [...(this.booked.get(system)?.keys() ?? [])].filter((x) => x >= now - this.settings.lateMs && !map.has(x) && this.pausedAt(system, x));
+      // Only slots still ahead: one due already may have been sent on (its sender checked before the 429 was
+      // heard), and giving it up would drop a real send from the schedule's count. Its sender, if it did not
+      // send, asks for itself.
+      const stale = [...(this.booked.get(system)?.keys() ?? [])].filter((x) => x > now && !map.has(x) && this.pausedAt(system, x));
       if (!stale.includes(slot)) stale.push(slot);
       stale.sort((a, b) => a - b);
       const fresh = await this.reserve(system, configured, stale.length, latest, stale);
