@@ -203,7 +203,7 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
   });
   const [settled, feedback] = await Promise.all([
     settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {}),
-    safeRate(module, (rate) => deps.pacer.feedback(module.name, rate, outcome)),
+    safeRate(module, (rate) => deps.pacer.feedback(module.name, rate, outcome, started)),
   ]);
   return { record: settled, outcome, recovered: feedback === 'recovered' };
 }

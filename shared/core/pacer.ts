@@ -45,6 +45,15 @@ export class Pacer {
    */
   private readonly laneLocks = new Map<string, Promise<unknown>>();
   private epoch: { id: string; n: number } | undefined;
+  /** Per system: the shared slots this container was handed, and when (a 429 since then makes them stale). */
+  private readonly booked = new Map<string, Map<number, number>>();
+  /** Per system: stale slots taken again (`rebook`), old → new. */
+  private readonly rebooked = new Map<string, Map<number, number>>();
+  private readonly rebookLocks = new Map<string, Promise<unknown>>();
+  /** Per system: the last 429 this container heard, and the pause it stated. */
+  private readonly heard = new Map<string, { at: number; until: number }>();
+  /** Per system: when this container's sends that the downstream accepted left (the last two windows). */
+  private readonly accepted = new Map<string, number[]>();
 
   constructor(
     private readonly store: LimiterStore,
@@ -205,14 +214,69 @@ export class Pacer {
     });
   }
 
-  /** Up to `k` shared slots, none later than `latest`, in one conditional write. */
-  async reserve(system: string, configured: number, k: number, latest: number): Promise<number[]> {
+  /**
+   * Up to `k` shared slots, none later than `latest`, in one conditional write. `unused`: slots this container
+   * was handed before and did not send on (the same write stops counting them as sends).
+   */
+  async reserve(system: string, configured: number, k: number, latest: number, unused: readonly number[] = []): Promise<number[]> {
     const now = this.clock();
     const got = await this.update(system, (s) => {
-      const r = reserveSlots(s, configured, now, k, latest, this.settings);
+      const r = reserveSlots(s, configured, now, k, latest, this.settings, unused);
       return r.slots.length === 0 ? undefined : { state: r.state, result: r.slots };
     });
-    return got ?? [];
+    const slots = got ?? [];
+    let booked = this.booked.get(system);
+    if (!booked) this.booked.set(system, (booked = new Map()));
+    for (const [slot] of booked) if (slot < now - 2 * (this.settings.windowMs + this.settings.marginMs)) booked.delete(slot);
+    for (const slot of unused) booked.delete(slot);
+    for (const slot of slots) booked.set(slot, now);
+    return slots;
+  }
+
+  /**
+   * Whether a send on `slot` would land in a pause this container has learnt of since the slot was handed
+   * out (a 429 of its own, or of a send before it): the sender takes a new slot instead of meeting the pause
+   * as one more 429. Advice from the last view, without a request.
+   */
+  pausedAt(system: string, slot: number): boolean {
+    const seen = this.seen(system);
+    // This container's own 429s count from the moment they are heard, before their write is through.
+    const heard = this.heard.get(system);
+    if (slot < Math.max(seen.pausedUntil, heard?.until ?? 0)) return true;
+    // Handed out before the rate was lowered: placed at the pace that met the limit. (A lone 429 lowers
+    // nothing: the slots after its pause stand.)
+    const bookedAt = this.booked.get(system)?.get(slot);
+    return bookedAt !== undefined && seen.lastDecreaseAt !== undefined && bookedAt <= seen.lastDecreaseAt;
+  }
+
+  /**
+   * A new slot for `slot`, which `pausedAt` calls stale. Every stale slot this container holds is taken again
+   * in the same write, in order (their senders are waiting for them too), so a 429 costs one write here, not
+   * one per slot booked ahead at the old pace. Undefined when no slot is left before `latest`.
+   */
+  rebook(system: string, configured: number, slot: number, latest: number): Promise<number | undefined> {
+    const done = this.rebooked.get(system)?.get(slot);
+    if (done !== undefined) return Promise.resolve(done);
+    return serially(this.rebookLocks, system, async () => {
+      const map = this.rebooked.get(system) ?? new Map<number, number>();
+      this.rebooked.set(system, map);
+      const known = map.get(slot);
+      if (known !== undefined) return known;
+      const now = this.clock();
+      for (const [old] of map) if (old < now - 2 * (this.settings.windowMs + this.settings.marginMs)) map.delete(old);
+      // Only slots still ahead: one due already may have been sent on (its sender checked before the 429 was
+      // heard), and giving it up would drop a real send from the schedule's count. Its sender, if it did not
+      // send, asks for itself.
+      const stale = [...(this.booked.get(system)?.keys() ?? [])].filter((x) => x > now && !map.has(x) && this.pausedAt(system, x));
+      if (!stale.includes(slot)) stale.push(slot);
+      stale.sort((a, b) => a - b);
+      const fresh = await this.reserve(system, configured, stale.length, latest, stale);
+      stale.forEach((old, i) => {
+        const next = fresh[i];
+        if (next !== undefined) map.set(old, next);
+      });
+      return map.get(slot);
+    });
   }
 
   /** When the shared schedule expects the next free slot (from the last view): for re-queueing without a write. */
@@ -226,16 +290,24 @@ export class Pacer {
    * headers are learnt; the first failure of an outage and the first success after it are recorded.
    * Returns 'recovered' when this success ended an outage (the caller wakes the waiting payments).
    */
-  async feedback(system: string, configured: number, outcome: Outcome): Promise<'recovered' | undefined> {
+  async feedback(system: string, configured: number, outcome: Outcome, sentAt?: number): Promise<'recovered' | undefined> {
     const now = this.clock();
     const rate = 'rate' in outcome ? outcome.rate : undefined;
+    if (sentAt !== undefined && outcome.type !== 'rate_limited' && 'httpStatus' in outcome && outcome.httpStatus !== undefined && outcome.httpStatus < 500) {
+      const accepted = (this.accepted.get(system) ?? []).filter((t) => t > now - 2 * (this.settings.windowMs + this.settings.marginMs));
+      accepted.push(sentAt);
+      this.accepted.set(system, accepted);
+    }
     try {
       if (outcome.type === 'rate_limited') {
         // A 429 means the window is fuller than this container thought: no lane until the pause is over.
         this.lanes.delete(system);
+        this.heard.set(system, { at: now, until: Math.max(this.heard.get(system)?.until ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)) });
         this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)));
+        // This container's own lane sends are known exactly; other lanes count as their whole share.
+        const ownLane = { owner: this.owner, sends: this.laneSends.get(system) ?? [] };
         await this.update(system, (s) => {
-          const next = learn(on429(s, configured, now, outcome.waitMs, this.settings), configured, rate ?? {}, now);
+          const next = learn(on429(s, configured, now, outcome.waitMs, this.settings, sentAt, ownLane, this.accepted.get(system) ?? []), configured, rate ?? {}, now);
           return { state: next, result: true };
         });
         return undefined;

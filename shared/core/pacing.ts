@@ -59,6 +59,11 @@ export interface LimiterState {
   lastIncreaseAt?: number;
   /** The last 429: a second one soon after means the limit really is lower than the pace. */
   lastLimitedAt?: number;
+  /**
+   * The quiet spell before the next probe above a rate lowered by 429s (`raiseRate`): doubled by each probe
+   * that failed, halved by each that held. Absent: PROBE_EVERY_MS.
+   */
+  probeEveryMs?: number;
   /** Set by the first failed attempt of an outage, cleared by the first success after it. */
   failingSince?: number;
 }
@@ -70,6 +75,14 @@ export const pacedWindow = (s: PacingSettings): number => s.windowMs + s.marginM
 /** The rate to pace to now: the configured ceiling, lowered by the controller and by what the downstream said. */
 export function currentRate(state: LimiterState, configured: number): number {
   return Math.min(configured, state.rate ?? configured, state.learnedRate ?? Infinity);
+}
+
+/**
+ * The rate a reservation made at `now` would pace to: what the status of the limiter shows beside the
+ * configured rate (the console's chart), with a probe that is due counted in.
+ */
+export function pacedRate(state: LimiterState, configured: number, now: number): number {
+  return currentRate(raiseRate(state, configured, now), configured);
 }
 
 function lanesActiveAt(state: LimiterState, t: number, s: PacingSettings): number {
@@ -139,8 +152,10 @@ export function reserveSlots(
   k: number,
   latest: number,
   s: PacingSettings,
+  /** Slots handed out before whose sends were never made (late, or paused by a 429): no longer counted. */
+  unused: readonly number[] = [],
 ): { slots: number[]; state: LimiterState } {
-  const raised = raiseRate(state, configured, now);
+  const raised = withoutSends(raiseRate(state, configured, now), unused);
   const w = pacedWindow(s);
   let log = liveSends(raised.recent, now, s);
   let t = Math.max(raised.next, now, raised.pausedUntil);
@@ -155,7 +170,24 @@ export function reserveSlots(
     t += slotInterval(raised, configured, t, s);
   }
   if (slots.length === 0) return { slots, state: raised };
-  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number, recent: liveSends(log, t, s) } };
+  // The sends of the last two windows are kept, not only what a later slot can share a window with: a 429
+  // for a send made up to a round trip ago is measured against the window before that send (`on429`).
+  const recent = [...(raised.recent ?? []).filter((x) => x > now - HISTORY_WINDOWS * w), ...slots.map((x) => Math.ceil(x))].sort((a, b) => a - b);
+  return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number, recent } };
+}
+
+/** How many paced windows of sends the schedule remembers (`recent`). */
+const HISTORY_WINDOWS = 2;
+
+/** The state without the given slots among its known sends (one each): they were handed out but not sent. */
+function withoutSends(state: LimiterState, unused: readonly number[]): LimiterState {
+  if (unused.length === 0 || !state.recent) return state;
+  const recent = [...state.recent];
+  for (const slot of unused) {
+    const i = recent.indexOf(Math.ceil(slot));
+    if (i >= 0) recent.splice(i, 1);
+  }
+  return { ...state, recent };
 }
 
 /**
@@ -207,8 +239,8 @@ export function grantLane(
 export function releaseLane(state: LimiterState, owner: string, sends: readonly number[], now: number, s: PacingSettings): LimiterState | undefined {
   if (!state.lanes[owner]) return undefined;
   const { [owner]: _gone, ...others } = state.lanes;
-  const mine = sends.filter((t) => t > now - pacedWindow(s)).map((t) => Math.ceil(t));
-  const recent = [...liveSends(state.recent, now, s), ...mine].sort((a, b) => a - b);
+  const mine = sends.filter((t) => t > now - HISTORY_WINDOWS * pacedWindow(s)).map((t) => Math.ceil(t));
+  const recent = [...(state.recent ?? []).filter((x) => x > now - HISTORY_WINDOWS * pacedWindow(s)), ...mine].sort((a, b) => a - b);
   return { ...state, lanes: others, ...(recent.length > 0 ? { recent } : {}) };
 }
 
@@ -249,38 +281,130 @@ export function slotUsable(slot: number, now: number, s: PacingSettings): boolea
 /** 429s this close together say the limit is lower than the pace, not that one send arrived late. */
 export const REPEATED_429_MS = 10_000;
 
+/** Accepted calls in the window before a lone 429 from which it measures the limit (fewer: only a second 429 does). */
+export const MEASURE_FROM = 3;
+
+/** The shortest quiet spell between probes upward (after a multiplicative decrease, which measured nothing). */
+export const PROBE_EVERY_MS = 5_000;
 /**
- * A 429: a pause until the stated wait, always. A lone 429 is most likely one send that arrived late
- * (network or scheduling jitter beyond the margin); a second within REPEATED_429_MS means the limit is
- * lower than the pace (the downstream is shared, or configured lower): multiplicative decrease, once
- * per window however many calls of that window were refused. Slots already handed out are not taken
- * back: their senders meet the pause as 429s of their own.
+ * The first spell after a rate measured from a 429 (`sendsBefore`): that rate is the limit as it was a moment
+ * ago, and each probe above a strict window costs a 429 and the wait it states, so probes start rare.
  */
-export function on429(state: LimiterState, configured: number, now: number, waitMs: number | undefined, s: PacingSettings): LimiterState {
-  const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
-  const base = { ...state, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
-  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
-  if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
-  const rate = Math.max(s.minRate, currentRate(state, configured) * 0.7);
-  return { ...base, rate, lastDecreaseAt: now, lastIncreaseAt: now };
+export const PROBE_AFTER_MEASURE_MS = 20_000;
+/** Failed probes no longer lengthen the spell beyond this. */
+export const PROBE_MAX_MS = 320_000;
+
+/**
+ * The sends the schedule knows of in the window before a send that left at `sentAt`: the shared slots
+ * (`recent`), and for each live lane its own sends where they are known (`ownLane`: this container's), else
+ * its whole `r` (a lane given back is in `recent`). An upper bound on what was accepted there: a slot handed out may have gone unused or been
+ * refused. The send's own slot (at most `lateMs` before it left) is not counted.
+ */
+export function sendsBefore(state: LimiterState, sentAt: number, s: PacingSettings, ownLane?: { owner: string; sends: readonly number[] }): number {
+  // Slot times, not arrivals: a slot up to a margin older than the window may have arrived (late) inside it.
+  const inWindow = (x: number) => x > sentAt - s.windowMs - s.marginMs && x < sentAt - s.lateMs;
+  let n = (state.recent ?? []).filter(inWindow).length;
+  for (const [owner, lane] of Object.entries(state.lanes)) {
+    if (lane.until + pacedWindow(s) <= sentAt - s.windowMs) continue;
+    n += owner === ownLane?.owner ? ownLane.sends.filter(inWindow).length : lane.r;
+  }
+  return n;
 }
 
-/** Additive increase: one send per second more for every five seconds without a 429, up to the ceiling. */
+/**
+ * A 429: a pause until the stated wait, always; and what it teaches about the limit.
+ *
+ * A strict rolling window (Azure API Management's `rate-limit`) refuses a call only when the window before it
+ * already holds the limit's R accepted calls. So when the schedule knows how many sends it made in the window
+ * before the refused one (`sentAt`; `sendsBefore`), that count bounds what this client may send per window: at
+ * most that many were accepted there, and they were enough to fill it (whatever other clients of the same
+ * subscription took is already left out). Below the current rate, the rate drops to that count at once
+ * (TCP's fast retransmit rather than its slow halving: the measurement says where the limit is). Paced at R
+ * with slots (windowMs + marginMs) / R apart, a window never holds more than R, so the learnt rate is met
+ * without further 429s; a count one too high (a slot that went unused) shows itself at the next 429 and
+ * is corrected by it.
+ *
+ * Without a count below the rate (no `sentAt`, or the window held no fewer sends than the rate: one send that
+ * arrived late by more than the margin), a lone 429 only pauses; a second within REPEATED_429_MS means the
+ * limit is lower than the pace (the downstream is shared, or configured lower): multiplicative decrease,
+ * once per window. A 429 for a send that left before the last decrease was paced at the old rate and
+ * teaches nothing more. Slots already handed out are not taken back here: senders check the pause before
+ * they send (`Pacer.pausedAt`).
+ */
+export function on429(
+  state: LimiterState,
+  configured: number,
+  now: number,
+  waitMs: number | undefined,
+  s: PacingSettings,
+  sentAt?: number,
+  ownLane?: { owner: string; sends: readonly number[] },
+  /** This container's sends the downstream accepted (answered other than 429), by the time they left. */
+  acceptedHere: readonly number[] = [],
+): LimiterState {
+  const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
+  // The refused send's own slot (the last known send at most `lateMs` before it left) was no accepted call:
+  // kept among the sends, it would make the next 429's count one too high.
+  const own = sentAt === undefined ? undefined : (state.recent ?? []).filter((x) => x <= Math.ceil(sentAt) && x >= sentAt - s.lateMs - 1).at(-1);
+  const known = own === undefined ? state : withoutSends(state, [own]);
+  const base = { ...known, pausedUntil, next: Math.max(state.next, pausedUntil), lastLimitedAt: now };
+  if (sentAt !== undefined && state.lastDecreaseAt !== undefined && sentAt <= state.lastDecreaseAt) return base;
+  const rate = currentRate(state, configured);
+  // A failed probe: the rate was raised since the last decrease (or never lowered) and a 429 came back.
+  const probed = state.lastIncreaseAt !== undefined && state.lastIncreaseAt > (state.lastDecreaseAt ?? -Infinity);
+  const lowered = (to: number, measured: boolean): LimiterState => {
+    const spell = Math.max(measured ? PROBE_AFTER_MEASURE_MS : PROBE_EVERY_MS, probed ? 2 * (state.probeEveryMs ?? PROBE_EVERY_MS) : 0);
+    return { ...base, rate: Math.max(s.minRate, to), lastDecreaseAt: now, lastIncreaseAt: now, probeEveryMs: Math.min(PROBE_MAX_MS, spell) };
+  };
+  const repeated = state.lastLimitedAt !== undefined && now - state.lastLimitedAt < REPEATED_429_MS;
+  // Only a refusal by the per-window limit measures it: a wait stated longer than the window is another limit
+  // speaking (a quota, an overloaded backend, a fault), and what was accepted before it says nothing of the rate.
+  // A lone 429 after a window of one or two calls is more likely a blip than a limit of one or two: it
+  // measures only when a second one follows.
+  const trusted = (n: number) => n >= 1 && n < rate && (n >= MEASURE_FROM || repeated);
+  if (sentAt !== undefined && (waitMs === undefined || waitMs <= s.windowMs)) {
+    // What this container saw accepted in that window: a lower bound on what may be sent there, exact where
+    // one container makes every send (the local stack; a system with one worker). Preferred: the schedule's
+    // count also holds slots handed out but not sent, and sends still unanswered, so on a busy machine it
+    // can sit far above the limit.
+    const seen = acceptedHere.filter((x) => x > sentAt - s.windowMs - s.marginMs && x < sentAt).length;
+    if (trusted(seen)) return lowered(seen, true);
+    // As many accepted as the rate (a send late beyond the margin, or one placed at the pace before the last
+    // decrease), or a lone blip: the limit is not below the rate, and the 30 % cut below is not for this.
+    if (seen > 0) return base;
+    // None seen here (another container made those sends): the schedule's count bounds it from above.
+    const counted = sendsBefore(known, sentAt, s, ownLane);
+    if (trusted(counted)) return lowered(counted, true);
+  }
+  if (!repeated || (state.lastDecreaseAt !== undefined && now - state.lastDecreaseAt < s.windowMs)) return base;
+  return lowered(rate * 0.7, false);
+}
+
+/**
+ * Probing upward (TCP's additive increase, spaced like BBR's bandwidth probes): one send per second more
+ * after a quiet spell without a 429 (`probeEveryMs`), up to the configured ceiling. At a limit that does not
+ * move, each probe fails (a 429, which `on429` turns back to the measured rate) and the next spell is twice
+ * as long, so probes grow rare; a probe that holds halves the spell, so a limit that rose is found in a few
+ * steps.
+ */
 export function raiseRate(state: LimiterState, configured: number, now: number): LimiterState {
   if (state.rate === undefined) return state;
   if (state.rate >= configured) {
-    const { rate: _r, ...rest } = state;
+    const { rate: _r, probeEveryMs: _p, ...rest } = state;
     return rest;
   }
   const since = Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0);
-  const steps = Math.floor((now - since) / 5_000);
-  if (steps <= 0) return state;
-  const rate = state.rate + steps;
+  const every = state.probeEveryMs ?? PROBE_EVERY_MS;
+  if (now - since < every) return state;
+  // The rate before this step held for a whole spell: if it was itself a probe, that probe held.
+  const held = state.lastIncreaseAt !== undefined && state.lastIncreaseAt > (state.lastDecreaseAt ?? -Infinity);
+  const probeEveryMs = held ? Math.max(PROBE_EVERY_MS, every / 2) : every;
+  const rate = Math.floor(state.rate) + 1;
   if (rate >= configured) {
-    const { rate: _r, ...rest } = state;
-    return { ...rest, lastIncreaseAt: now };
+    const { rate: _r, probeEveryMs: _p, ...ceiling } = state;
+    return { ...ceiling, lastIncreaseAt: now };
   }
-  return { ...state, rate, lastIncreaseAt: since + steps * 5_000 };
+  return { ...state, rate, lastIncreaseAt: now, probeEveryMs };
 }
 
 /** What the downstream's rate-limit headers teach: a lower rate to pace to, and a pause when none are left. */

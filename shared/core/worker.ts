@@ -200,7 +200,10 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           if (start > deps.clock()) await deps.sleep(start - deps.clock());
           // The process stopped while this send waited for its slot: it never happens.
           if (deps.stopping?.aborted) return;
-          if (precise && slotUsable(slot, deps.clock(), deps.pacer.settings)) {
+          // A slot in a pause a 429 stated, or placed at a rate a 429 has since lowered, is not sent on: it
+          // would meet the limit as one more 429 (issue 23). Like a late one, it takes a new slot.
+          const paused = deps.pacer.pausedAt(system, slot);
+          if (precise && !paused && slotUsable(slot, deps.clock(), deps.pacer.settings)) {
             const deadline = deadlineOf(slot);
             const began = deps.clock();
             const mine = await consume(deps, [{ work: w, deadline }], wlog, note, failed);
@@ -209,7 +212,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
             fenced = deadline;
             if (slot > deps.clock()) await deps.sleep(slot - deps.clock());
           }
-          const usable = slotUsable(slot, deps.clock(), deps.pacer.settings);
+          const usable = slotUsable(slot, deps.clock(), deps.pacer.settings) && (fenced !== undefined || !deps.pacer.pausedAt(system, slot));
           if (fenced !== undefined && (deps.stopping?.aborted || !usable)) {
             // Its fence is spent and nothing was sent: recorded as due again at once (a write, under a
             // fresh fence), rather than held through another wait where a crash would leave it unknown.
@@ -223,7 +226,11 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           const latest = Math.min(latestStart, batchDeadline - deps.settings.attemptTimeoutMs / 2);
           let again: number[] = [];
           try {
-            if (tries < 3 && latest > deps.clock()) again = await deps.pacer.reserve(system, rate, 1, latest);
+            // Slots a 429 made stale are taken again together, one write for all of this container's (rebook).
+            if (tries < 3 && latest > deps.clock()) {
+              const stale = deps.pacer.pausedAt(system, slot);
+              again = stale ? [await deps.pacer.rebook(system, rate, slot, latest)].filter((x): x is number => x !== undefined) : await deps.pacer.reserve(system, rate, 1, latest, [slot]);
+            }
           } catch (err) {
             wlog.warn('rate limiter unavailable; the message waits', { error: err });
           }

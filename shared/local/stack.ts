@@ -7,7 +7,7 @@ import { makeHandler as makeRetryWorker } from '../../functions/retry-worker.js'
 import { makeHandler as makeSweep } from '../../functions/sweep.js';
 import { parseConfig, type SystemName } from '../config.js';
 import type { EngineSettings } from '../core/lifecycle.js';
-import type { PacingSettings } from '../core/pacing.js';
+import { pacedRate, type PacingSettings } from '../core/pacing.js';
 import { sweep, type SweepReport } from '../core/recovery.js';
 import { buildDeps, type AppDeps } from '../deps.js';
 import { MIN_OPERATOR_KEY_LENGTH, parseOperatorKeys, type Operator } from '../http/operators.js';
@@ -455,7 +455,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
         }
         const state = await limiter.read(name).catch(() => undefined);
         const depth = await queue.depth(name);
-        recorder.sample(name, { ...(depth !== undefined ? { depth } : {}), ...(configured !== undefined ? { configured } : {}), ...(state ? { learnt: state.learnedRate ?? state.rate ?? configured } : {}) });
+        recorder.sample(name, { ...(depth !== undefined ? { depth } : {}), ...(configured !== undefined ? { configured } : {}), ...(state && configured !== undefined ? { learnt: pacedRate(state, configured, clock()) } : {}) });
       }
     };
     const sampler = setInterval(() => void sampleRates().catch(() => undefined), 30_000);

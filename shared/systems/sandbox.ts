@@ -216,6 +216,7 @@ export class SandboxRateLimit {
   private limiter: Limiter;
   private current: LimiterSettings;
   private readonly peak = new WindowPeak(1000);
+  private readonly acceptListeners: ((at: number) => void)[] = [];
 
   constructor(
     kind: LimiterKind,
@@ -252,8 +253,19 @@ export class SandboxRateLimit {
   take(): LimiterDecision {
     const now = this.clock();
     const decision = this.limiter.take(now);
-    if (decision.ok) this.peak.record(now);
+    if (decision.ok) {
+      this.peak.record(now);
+      for (const listener of this.acceptListeners) listener(now);
+    }
     return decision;
+  }
+
+  /**
+   * Hears the time of every call the limit lets through: what a benchmark running the sandbox in a
+   * process of its own reports as the downstream's acceptances (test/bench/limit.ts).
+   */
+  onAccept(listener: (at: number) => void): void {
+    this.acceptListeners.push(listener);
   }
 
   resetPeak(): void {

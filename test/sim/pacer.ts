@@ -43,6 +43,9 @@ export class SimLimiter {
       releaseLane: async () => undefined,
       reserve: async (_system: string, _rate: number, k: number) => Array.from({ length: k }, () => clock()),
       nextFree: () => clock(),
+      // Permits are granted at once and no 429 pauses the system here: no slot is ever in a pause.
+      pausedAt: () => false,
+      rebook: async () => clock(),
       endPreviousRun: async () => undefined,
       refresh: (system: string) => io(() => state(system)),
       feedback: (system: string, _rate: number, outcome: Outcome) =>

@@ -132,6 +132,11 @@ export class NifSandbox {
     this.server = undefined;
   }
 
+  /** Hears the time of every call its rate limit lets through (see SandboxRateLimit.onAccept). */
+  onAccepted(listener: (at: number) => void): void {
+    this.rate.onAccept(listener);
+  }
+
   /** Switches the limiter (and rate) at run time; throws LimiterSettingsError for impossible settings. */
   setLimiter(kind: LimiterKind, ratePerSecond = this.options.ratePerSecond): LimiterSettings {
     const settings = this.rate.set(kind, ratePerSecond);

@@ -148,12 +148,17 @@ describe('the rate controller', () => {
     expect(on429(state({ rate: 0.25, lastLimitedAt: T - 1 }), 10, T, 1, S).rate).toBe(S.minRate);
   });
 
-  it('recovers additively: one send per second more every five seconds without a 429, up to the ceiling', () => {
+  it('probes upward additively: one send per second more after five seconds without a 429, one step per spell, up to the ceiling', () => {
     const low = state({ rate: 5, lastDecreaseAt: T });
     expect(raiseRate(low, 10, T + 4_999).rate).toBe(5);
-    expect(raiseRate(low, 10, T + 10_000).rate).toBe(7);
-    expect(raiseRate(low, 10, T + 60_000).rate).toBeUndefined();
-    expect(currentRate(raiseRate(low, 10, T + 60_000), 10)).toBe(10);
+    // One step per probe, however long the quiet was: the step must hold for a spell before the next.
+    const once = raiseRate(low, 10, T + 10_000);
+    expect(once).toMatchObject({ rate: 6, lastIncreaseAt: T + 10_000 });
+    expect(raiseRate(once, 10, T + 14_999).rate).toBe(6);
+    let s1: LimiterState = once;
+    for (let t = T + 15_000; t <= T + 40_000; t += 5_000) s1 = raiseRate(s1, 10, t);
+    expect(s1.rate).toBeUndefined();
+    expect(currentRate(s1, 10)).toBe(10);
   });
 
   it('the configured rate is a ceiling; a lower limit the downstream states is learnt', () => {
@@ -177,9 +182,10 @@ describe('the rate controller', () => {
 describe('releaseLane: a lane given back early', () => {
   const lane = { r: 5, until: T + 4_000 };
   it.each<[string, number[], number[] | undefined]>([
-    ['its sends of the last paced window become known sends', [T - 1_500, T - 300, T - 100.5], [T - 300, T - 100]],
+    // Two paced windows are kept: a 429 for a send made a round trip ago is measured against the window before it.
+    ['its sends of the last two paced windows become known sends', [T - 2_500, T - 1_500, T - 300, T - 100.5], [T - 1_500, T - 300, T - 100]],
     ['a send promised ahead is known too', [T - 100, T + 150], [T - 100, T + 150]],
-    ['only sends older than a paced window: none kept', [T - 2_000, T - 1_031], undefined],
+    ['only sends older than two paced windows: none kept', [T - 3_000, T - 2_061], undefined],
     ['nothing sent: none', [], undefined],
   ])('%s; the lane stops counting', (_name, sends, recent) => {
     const s1 = releaseLane(state({ lanes: { me: lane, other: { r: 2, until: T + 9_000 } } }), 'me', sends, T, S) as LimiterState;
@@ -187,9 +193,9 @@ describe('releaseLane: a lane given back early', () => {
     expect(s1.recent).toEqual(recent);
   });
 
-  it('merges with the sends already known, oldest first, and forgets those out of every window', () => {
-    const s1 = releaseLane(state({ lanes: { me: lane }, recent: [T - 2_000, T - 200, T + 50] }), 'me', [T - 250, T - 100], T, S) as LimiterState;
-    expect(s1.recent).toEqual([T - 250, T - 200, T - 100, T + 50]);
+  it('merges with the sends already known, oldest first, and forgets those older than two windows', () => {
+    const s1 = releaseLane(state({ lanes: { me: lane }, recent: [T - 2_100, T - 2_000, T - 200, T + 50] }), 'me', [T - 250, T - 100], T, S) as LimiterState;
+    expect(s1.recent).toEqual([T - 2_000, T - 250, T - 200, T - 100, T + 50]);
   });
 
   it('no lane of its own: nothing to write', () => {

@@ -1,0 +1,31 @@
+/**
+ * Loaded into `npm start`'s process by `npm run bench:limit` (`node --import tsx --import ./test/bench/limit-tap.ts
+ * shared/local/start.ts`): counts the requests that reach the embedded DynamoDB (dynalite), by operation, and
+ * answers them as JSON on a loopback port of their own (LIMIT_BENCH_TAP_PORT). Counting at the server sees
+ * every client of it, as `onDynamoRequest` does in-process (shared/local/dynamo-tap.ts), without a hook in
+ * the product's entry point. A request is DynamoDB's when it names a `DynamoDB_20120810.<Operation>` target.
+ */
+import { createServer, Server, type IncomingMessage } from 'node:http';
+
+const port = Number(process.env.LIMIT_BENCH_TAP_PORT);
+const counts: Record<string, number> = {};
+const emit = Server.prototype.emit;
+Server.prototype.emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+  if (event === 'request') {
+    const target = (args[0] as IncomingMessage).headers['x-amz-target'];
+    if (typeof target === 'string' && target.startsWith('DynamoDB_')) {
+      const op = target.slice(target.indexOf('.') + 1);
+      counts[op] = (counts[op] ?? 0) + 1;
+    }
+  }
+  return (emit as (this: Server, event: string | symbol, ...rest: unknown[]) => boolean).call(this, event, ...args);
+} as typeof Server.prototype.emit;
+
+if (Number.isInteger(port) && port > 0) {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(counts));
+  });
+  server.listen(port, '127.0.0.1');
+  server.unref();
+}
