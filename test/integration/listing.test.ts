@@ -24,7 +24,10 @@ describe('the listing index', () => {
   beforeAll(async () => {
     stack = await testStack({
       onDynamoRequest: (x) => {
-        if (counting) requests.push(x.operation);
+        // The stack's own background passes (the events relay on events-index, the sweep on due-index) are not
+        // the listing's: every other request while it runs is counted, whatever index it reads.
+        const index = String(x.request.IndexName ?? '');
+        if (counting && index !== 'events-index' && index !== 'due-index') requests.push(x.operation);
       },
     });
     const base = Date.now() - 3_600_000;
