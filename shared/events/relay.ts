@@ -67,6 +67,11 @@ export class EventRelay {
     return (this.opts.clock ?? Date.now)();
   }
 
+  /** Records a write just stamped, handed on by the next pass without reading the index (latest per key). */
+  private offered = new Map<string, OutboxRecord>();
+  /** Whether the next pass reads the pending partitions (the poll, a plain kick) or only the offered records. */
+  private scan = true;
+
   /** Starts the fallback poll (a record written by another process, a kick that was missed). */
   start(): this {
     const every = this.opts.pollMs ?? 2_000;
@@ -75,19 +80,41 @@ export class EventRelay {
     return this;
   }
 
-  /** Asks for a pass soon (the store's writes call it); passes never overlap. */
-  kick(): void {
+  /**
+   * A write of this process just stamped an event on `record` (as written): the next pass hands it on
+   * from this copy, without the four pending-partition Queries and the BatchGetItem a scanning pass
+   * costs. Safe with a stale copy: publishing is idempotent and the clear is conditional on its event
+   * being the record's last; anything missed here is found by the poll.
+   */
+  offer(record: OutboxRecord): void {
     if (this.closed) return;
+    this.offered.set(record.pk, record);
+    this.run(false);
+  }
+
+  /** Asks for a scanning pass soon (the poll); passes never overlap. */
+  kick(): void {
+    this.run(true);
+  }
+
+  private run(scan: boolean): void {
+    if (this.closed) return;
+    if (scan) this.scan = true;
     if (this.running) {
       this.again = true;
       return;
     }
     this.running = (async () => {
       try {
-        // Bounded: a pass per kick that came in during the one before, and 100 passes at most.
+        // Bounded: a pass per kick or offer that came in during the one before, and 100 passes at most.
         for (let pass = 0; pass < 100; pass++) {
           this.again = false;
-          const n = await this.drain();
+          const offered = [...this.offered.values()];
+          this.offered.clear();
+          for (let i = 0; i < offered.length; i += RELAY_PARALLEL) await Promise.all(offered.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r)));
+          const scanning = this.scan;
+          this.scan = false;
+          const n = scanning ? await this.drain() : 0;
           if (!this.again && n === 0) break;
           if (this.closed) break;
         }
