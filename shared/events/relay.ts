@@ -111,7 +111,15 @@ export class EventRelay {
           this.again = false;
           const offered = [...this.offered.values()];
           this.offered.clear();
-          for (let i = 0; i < offered.length; i += RELAY_PARALLEL) await Promise.all(offered.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r)));
+          // One look-up of a caller's endpoints for the offered records of this pass, as drain does; no
+          // look-up of each event first (a fresh stamp is new, and publishing is idempotent either way).
+          const looked = new Map<string, Promise<Endpoint[]>>();
+          const endpointsOf = (caller: string) => {
+            let found = looked.get(caller);
+            if (!found) looked.set(caller, (found = this.store.listEndpoints(caller)));
+            return found;
+          };
+          for (let i = 0; i < offered.length; i += RELAY_PARALLEL) await Promise.all(offered.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf, true)));
           const scanning = this.scan;
           this.scan = false;
           const n = scanning ? await this.drain() : 0;
@@ -148,7 +156,7 @@ export class EventRelay {
   }
 
   /** Hands on every event the record has pending; returns the deliveries made. */
-  async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
+  async handOn(record: OutboxRecord, endpointsOf?: (caller: string) => Promise<Endpoint[]>, fresh = false): Promise<string[]> {
     const last = record.lastEvent;
     if (!last) return [];
     const made: string[] = [];
@@ -156,7 +164,7 @@ export class EventRelay {
       const event = eventOf(record, stamped);
       // Kept only after its deliveries are made: a kept event is one handed on in full, and a record whose
       // mark an engine write from an older copy put back needs only the mark cleared again.
-      if (!event || (await this.store.getEvent(event.id))) continue;
+      if (!event || (!fresh && (await this.store.getEvent(event.id)))) continue;
       made.push(...(await this.publish({ event, caller: record.caller ?? NO_CALLER, createdMs: stamped.at, ...(stamped.previousId ? { previousId: stamped.previousId } : {}) }, endpointsOf)));
     }
     await this.store.clearPending(record.pk, last.id);
