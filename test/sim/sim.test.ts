@@ -32,9 +32,9 @@ class ClearingFirst extends EventRelay {
  * KNOWN_DEFECTS are left out until the engine is fixed; everything else must hold on every seed.
  */
 describe('deterministic simulation', () => {
-  it('keeps every invariant over 300 seeds of 20 payments', async () => {
+  it('keeps every invariant over 200 seeds of 20 payments', async () => {
     const failing: { seed: number; violations: Violation[] }[] = [];
-    for (let seed = 1; seed <= 300; seed++) {
+    for (let seed = 1; seed <= 200; seed++) {
       const r = await runSeed(seed);
       if (r.violations.length > 0) failing.push({ seed, violations: r.violations });
     }
