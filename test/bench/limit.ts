@@ -20,12 +20,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { currentRate } from '../../shared/core/pacing.js';
 import { DEV_API_KEY } from '../../shared/local/stack.js';
+import { freePort } from '../helpers/start.js';
 import { DynamoLimiterStore, makeDynamoClient } from '../../shared/store/dynamo.js';
 import { CambioSandbox } from '../../shared/systems/cambio/simulator.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
@@ -54,17 +54,6 @@ interface DownstreamView {
   duplicates: number;
   rateLimited: number;
   maxInAnyWindow: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const progress = (text: string) => process.stderr.write(`  [${new Date().toISOString().slice(11, 23)}] ${text}\n`);

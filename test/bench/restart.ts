@@ -17,12 +17,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEV_API_KEY } from '../../shared/local/stack.js';
+import { freePort } from '../helpers/start.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
 
 const { values } = parseArgs({
@@ -41,17 +41,6 @@ const SETTLE_LIMIT_MS = Number(values['settle-limit']) * 1000;
 const TERMINAL = new Set(['posted', 'unknown', 'failed', 'held']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const YEAR = new Date().getFullYear();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const nif = await new NifSandbox({ ratePerSecond: RATE, limiter: 'rolling' }).start(0);
 const dir = mkdtempSync(join(tmpdir(), 'paybridge-restart-'));
