@@ -113,12 +113,7 @@ export class EventRelay {
           this.offered.clear();
           // One look-up of a caller's endpoints for the offered records of this pass, as drain does; no
           // look-up of each event first (a fresh stamp is new, and publishing is idempotent either way).
-          const looked = new Map<string, Promise<Endpoint[]>>();
-          const endpointsOf = (caller: string) => {
-            let found = looked.get(caller);
-            if (!found) looked.set(caller, (found = this.store.listEndpoints(caller)));
-            return found;
-          };
+          const endpointsOf = this.endpointsOnce();
           for (let i = 0; i < offered.length; i += RELAY_PARALLEL) await Promise.all(offered.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf, true)));
           const scanning = this.scan;
           this.scan = false;
@@ -134,16 +129,21 @@ export class EventRelay {
     })();
   }
 
-  /** One pass: every pending event found is handed on. Returns how many. */
-  async drain(before = this.now()): Promise<number> {
-    const pending = await this.store.pending(before);
-    // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
+  /** A look-up of callers' endpoints that reads each caller's once (one per pass). */
+  private endpointsOnce(): (caller: string) => Promise<Endpoint[]> {
     const looked = new Map<string, Promise<Endpoint[]>>();
-    const endpointsOf = (caller: string) => {
+    return (caller) => {
       let found = looked.get(caller);
       if (!found) looked.set(caller, (found = this.store.listEndpoints(caller)));
       return found;
     };
+  }
+
+  /** One pass: every pending event found is handed on. Returns how many. */
+  async drain(before = this.now()): Promise<number> {
+    const pending = await this.store.pending(before);
+    // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
+    const endpointsOf = this.endpointsOnce();
     for (let i = 0; i < pending.length; i += RELAY_PARALLEL) await Promise.all(pending.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf)));
     return pending.length;
   }
