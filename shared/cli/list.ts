@@ -93,29 +93,19 @@ function browseFilter(run: Run): BrowseFilter {
 
 /** The listing through the store's listing index (the console's too). */
 async function browseList(run: Run, c: CliContext, limit: number, filter: BrowseFilter): Promise<number> {
-  const { values, io, now } = run;
+  const { values } = run;
   const page = await (c.store.browse as NonNullable<typeof c.store.browse>)({ limit, ...(values.cursor ? { cursor: values.cursor } : { filter }) });
   const records = page.records;
-  if (values.json) {
-    io.out(JSON.stringify({ where: c.where, payments: records.map(summary), ...(page.cursor ? { cursor: page.cursor } : {}) }, null, 2));
-    return 0;
-  }
   const heading =
     records.length === 0
       ? `no payments on ${c.where}${page.cursor ? ' in the newest part read' : ''} (${describeFilter(filter)})`
       : `${plural(records.length, 'payment')} on ${c.where}, newest first (${describeFilter(filter)})`;
-  io.out(heading);
-  if (records.length > 0) {
-    const rows = records.map((r) => [r.system, r.key, r.status, String(r.revision ?? 1), String(r.attempts), iso(r.createdAt), age(r.updatedAt, now), lastError(r)]);
-    for (const line of table([['SYSTEM', 'KEY', 'STATUS', 'REV', 'ATTEMPTS', 'CREATED', 'UPDATED', 'LAST ERROR'], ...rows])) io.out(line);
-  }
-  if (page.cursor) io.out(`more: --cursor ${page.cursor}`);
-  return 0;
+  return printPage(run, c.where, records, page.cursor, heading);
 }
 
 /** `paybridge payments list`: newest first, every status unless --status names some, a page at a time. */
 export async function list(run: Run): Promise<number> {
-  const { values, io, now } = run;
+  const { values, now } = run;
   if (run.args.length > 0) throw new UsageError(`payments list takes no SYSTEM or KEY (got "${run.args.join(' ')}"): filter with --system and --status`);
   const limit = parseLimit(values.limit);
   const filter = browseFilter(run);
@@ -152,16 +142,22 @@ export async function list(run: Run): Promise<number> {
   // Kontantanalys keeps its scheduled run's summary as a record (`run:latest`): not a payment.
   const records = page.records.filter((r) => !(r.system === 'kontantanalys' && r.key.startsWith('run:')));
 
+  const heading = records.length === 0 ? `no payments on ${c.where} (${describe(query)})` : `${plural(records.length, 'payment')} on ${c.where}, newest first (${describe(query)})`;
+  return printPage(run, c.where, records, page.cursor, heading);
+}
+
+/** A page of payments as `--json` or as a table under `heading`, and the cursor for the next page. */
+function printPage(run: Run, where: string, records: PaymentRecord[], cursor: string | undefined, heading: string): number {
+  const { values, io, now } = run;
   if (values.json) {
-    io.out(JSON.stringify({ where: c.where, payments: records.map(summary), ...(page.cursor ? { cursor: page.cursor } : {}) }, null, 2));
+    io.out(JSON.stringify({ where, payments: records.map(summary), ...(cursor ? { cursor } : {}) }, null, 2));
     return 0;
   }
-  const heading = records.length === 0 ? `no payments on ${c.where} (${describe(query)})` : `${plural(records.length, 'payment')} on ${c.where}, newest first (${describe(query)})`;
   io.out(heading);
   if (records.length > 0) {
     const rows = records.map((r) => [r.system, r.key, r.status, String(r.revision ?? 1), String(r.attempts), iso(r.createdAt), age(r.updatedAt, now), lastError(r)]);
     for (const line of table([['SYSTEM', 'KEY', 'STATUS', 'REV', 'ATTEMPTS', 'CREATED', 'UPDATED', 'LAST ERROR'], ...rows])) io.out(line);
   }
-  if (page.cursor) io.out(`more: --cursor ${page.cursor}`);
+  if (cursor) io.out(`more: --cursor ${cursor}`);
   return 0;
 }
