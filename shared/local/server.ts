@@ -218,23 +218,7 @@ export async function startLocalApi(
       if (consolePage && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
         const body = await readLimited(req);
         if (body === undefined) return write(res, problemResponse(new ProblemError(413, 'payload-too-large', 'Request body too large', 'The body exceeds the gateway limit.'), url.pathname));
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
-        const event = {
-          resource: '/console/{proxy+}',
-          path: url.pathname,
-          httpMethod: req.method ?? 'GET',
-          headers,
-          multiValueHeaders: {},
-          queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : null,
-          multiValueQueryStringParameters: null,
-          pathParameters: null,
-          stageVariables: null,
-          body: body === '' ? null : body,
-          isBase64Encoded: false,
-          requestContext: { requestId, path: url.pathname, httpMethod: req.method, stage: 'local' },
-        } as unknown as APIGatewayProxyEvent;
-        return write(res, await consolePage(event));
+        return write(res, await consolePage(gatewayEvent(req, url, body, requestId, '/console/{proxy+}', null)));
       }
       const candidates = routes.filter((r) => r.regex.test(url.pathname));
       const route = candidates.find((r) => r.method === req.method);
@@ -248,25 +232,30 @@ export async function startLocalApi(
       if (body === undefined) return write(res, problemResponse(new ProblemError(413, 'payload-too-large', 'Request body too large', 'The body exceeds the gateway limit.'), url.pathname));
       const match = route.regex.exec(url.pathname) as RegExpExecArray;
       const pathParameters = Object.fromEntries(route.names.map((n, i) => [n, match[i + 1] as string]));
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
-      const event = {
-        resource: route.path,
-        path: url.pathname,
-        httpMethod: req.method ?? 'GET',
-        headers,
-        multiValueHeaders: {},
-        queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : null,
-        multiValueQueryStringParameters: null,
-        pathParameters: route.names.length ? pathParameters : null,
-        stageVariables: null,
-        body: body === '' ? null : body,
-        isBase64Encoded: false,
-        requestContext: { requestId, path: url.pathname, httpMethod: req.method, stage: 'local' },
-      } as unknown as APIGatewayProxyEvent;
+      const event = gatewayEvent(req, url, body, requestId, route.path, route.names.length ? pathParameters : null);
       write(res, await route.handler(event, lambdaContext(route.function, requestId)));
     })().catch((err: Error) => {
       if (!res.headersSent) write(res, problemResponse(new ProblemError(500, 'internal-error', 'Internal error', err.message)));
     });
   }, port);
+}
+
+/** The API Gateway (REST, payload v1) event for a request the local gateway received. */
+function gatewayEvent(req: IncomingMessage, url: URL, body: string, requestId: string, resource: string, pathParameters: Record<string, string> | null): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  return {
+    resource,
+    path: url.pathname,
+    httpMethod: req.method ?? 'GET',
+    headers,
+    multiValueHeaders: {},
+    queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : null,
+    multiValueQueryStringParameters: null,
+    pathParameters,
+    stageVariables: null,
+    body: body === '' ? null : body,
+    isBase64Encoded: false,
+    requestContext: { requestId, path: url.pathname, httpMethod: req.method, stage: 'local' },
+  } as unknown as APIGatewayProxyEvent;
 }
