@@ -82,15 +82,24 @@ describe('recovery of unfinished attempts', () => {
   });
 
   it('an in-process attempt that died while sending is stranded once its lease ends (park: unknown, sent once)', async () => {
-    dieAfter.add('i-died');
-    void inline('double-park', 'i-died');
-    await eventually(async () => downstream.count('i-died') === 1);
-    const during = await record('double-park', 'i-died');
-    expect(during).toMatchObject({ status: 'retrying', sending: true, leaseOwner: 'route' });
-    await sleep(ATTEMPT_MS + 2 * MARGIN_MS + 100);
-    const r = await sweepUntilSettled('double-park', 'i-died');
-    expect(r.status).toBe('unknown');
-    expect(downstream.count('i-died')).toBe(1);
+    // On a busy machine the claim can end after its permit, and the attempt goes to the queue instead
+    // (a fenced worker send, no lease): that payment must end the same way, and the next key is tried,
+    // so that one in-process attempt is always the one that dies (at most three tries).
+    let inProcess = false;
+    for (let i = 0; i < 3 && !inProcess; i++) {
+      const key = `i-died-${i}`;
+      dieAfter.add(key);
+      void inline('double-park', key);
+      await eventually(async () => downstream.count(key) === 1);
+      const during = await record('double-park', key);
+      inProcess = !queuedAfterClaim(during!);
+      if (inProcess) expect(during).toMatchObject({ status: 'retrying', sending: true, leaseOwner: 'route' });
+      await sleep(ATTEMPT_MS + 2 * MARGIN_MS + 100);
+      const r = await sweepUntilSettled('double-park', key);
+      expect(r.status).toBe('unknown');
+      expect(downstream.count(key)).toBe(1);
+    }
+    expect(inProcess, 'three claims in a row missed their permit: no in-process attempt was made').toBe(true);
   });
 
   it('a worker that died while getting its token leaves the payment due, never unknown, and it posts once (issue 10)', async () => {
