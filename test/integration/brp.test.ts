@@ -66,7 +66,7 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
       await stack.sweepNow();
       const r = await statusOf(stack, 'brp', id);
       return r && ['posted', 'unknown', 'failed'].includes(r.status) ? r : undefined;
-    }, 15_000, 200);
+    }, 25_000, 200);
 
   afterEach(() => {
     stack.brp!.clearFaults();
