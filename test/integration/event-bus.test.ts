@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeHandler } from '../../functions/event-delivery.js';
+import { slsResources, type StackConfig } from '../../shared/aws/stack.js';
+import { recordPk } from '../../shared/core/types.js';
+import { lambdaContext } from '../../shared/local/server.js';
+import type { Stack } from '../../shared/local/stack.js';
+import { derivedExternalId } from '../../shared/systems/nif/index.js';
+import { pipeInput, streamTap, type StreamRecord } from '../helpers/events-pipe.js';
+import { call, eventually, testStack } from '../helpers/stack.js';
+
+/** Only the service and stage name the events resources; the rest as serverless.yml's defaults. */
+const CFG: StackConfig = {
+  service: 'paybridge',
+  stage: 'unit',
+  tableName: 'paybridge-unit-records',
+  ssmPrefix: '/paybridge/unit',
+  rates: { cambio: 10, 'nif-membership': 10, 'nif-corporate': 10, nif: 10, brp: 2, kontantanalys: 5 },
+  callers: ['pos'],
+  callerPlan: { rateLimit: 20, burstLimit: 40, quota: 1_000_000, period: 'MONTH' },
+  callerPlans: {},
+  webhookPlan: { rateLimit: 50, burstLimit: 100 },
+  workerTimeout: 60,
+  leaseSeconds: 90,
+  kontantanalysSyncSchedule: 'rate(1 day)',
+};
+/** The events pipe's InputTemplate as deployed (shared/aws/stack.ts). */
+const INPUT_TEMPLATE = String((slsResources(CFG).Resources as Record<string, any>).EventsPipe.Properties.TargetParameters.InputTemplate);
+
+/** The SQS message EventsQueue hands the delivery function for one bus event (the rule's target is the whole event). */
+const sqsEvent = (detail: unknown) =>
+  ({
+    Records: [
+      {
+        messageId: randomUUID(),
+        receiptHandle: randomUUID(),
+        body: JSON.stringify({ version: '0', id: randomUUID(), 'detail-type': 'paybridge.payment-event', source: 'paybridge', account: '000000000000', time: new Date().toISOString(), region: 'eu-north-1', resources: [], detail }),
+        attributes: { ApproximateReceiveCount: '1' },
+        messageAttributes: {},
+        eventSource: 'aws:sqs',
+        awsRegion: 'eu-north-1',
+        md5OfBody: '',
+        eventSourceARN: 'arn:aws:sqs:eu-north-1:000000000000:events',
+      },
+    ],
+  }) as never;
+
+/**
+ * Events out in AWS (issue 21): stream -> pipe (InputTemplate) -> the stage's bus, which other consumers
+ * subscribe to -> EventsQueue -> functions/event-delivery.ts. Here the stream is a tap on the local stack's
+ * table, the pipe is its InputTemplate applied to each new image, and the delivery function is invoked
+ * with the message the queue would hand it. The local relay is stopped, so what is handed on is what the
+ * delivery function did.
+ */
+describe('the events bus message (issue 21)', () => {
+  let tap: Awaited<ReturnType<typeof streamTap>>;
+  let stack: Stack;
+  beforeAll(async () => {
+    tap = await streamTap();
+    stack = await testStack({ dynamoEndpoint: tap.endpoint, env: { API_KEYS: 'pos=key-of-pos' } });
+    await stack.events.relay.close();
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await tap?.close();
+  });
+
+  /** A first-generation NIF payment with neither externalId nor Idempotency-Key: keyed by its natural key. */
+  async function naturalKeyPayment(): Promise<{ personId: string; natural: string; stamped: StreamRecord }> {
+    const personId = String(1_000_000 + Math.floor(Math.random() * 8_000_000));
+    const body = {
+      amount: '450', comment: 'Club membership', isFamilyMember: 'true', isPaid: 'false', orgId: '7896', paidDate: '2015-05-08',
+      paidToOrgId: '4568', paymentCategory: 'Club membership', paymentTypeId: 0, periodFrom: '2015-05-08', periodTo: '2015-06-08', personId,
+    };
+    const sent = await call(stack, 'POST', '/v1/nif/membership/payments', body, { 'x-api-key': 'key-of-pos', ClubId: '4568' });
+    expect([201, 202]).toContain(sent.status);
+    const natural = `natural:${personId}:7896:0:2015-05-08:2015-06-08`;
+    const pk = recordPk('nif-membership', '4568', `4568:${natural}`);
+    const stamped = await eventually(async () => tap.records.find((r) => r.dynamodb.NewImage.pk?.S === pk && r.dynamodb.NewImage.status?.S === 'posted'));
+    return { personId, natural, stamped };
+  }
+
+  it('holds no personId for a NIF payment keyed by its natural key: it names the payment by the ExternalId sent NIF', async () => {
+    const { personId, natural, stamped } = await naturalKeyPayment();
+    const detail = pipeInput(INPUT_TEMPLATE, stamped) as Record<string, string>;
+    expect(JSON.stringify(detail)).not.toContain(personId);
+    expect(detail).toMatchObject({ type: 'payment.posted', system: 'nif-membership', key: derivedExternalId('4568', natural), status: 'posted', sequence: '1' });
+  }, 20_000);
+});
