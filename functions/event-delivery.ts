@@ -1,42 +1,73 @@
 import middy from '@middy/core';
 import type { Context, ScheduledEvent, SQSEvent } from 'aws-lambda';
+import * as z from 'zod';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { Deliverer } from '../shared/events/deliver.js';
-import type { OutboxRecord } from '../shared/events/model.js';
+import { PENDING_SHARDS, pendingKey, type OutboxRecord } from '../shared/events/model.js';
 import { EventRelay } from '../shared/events/relay.js';
 import { configuredCallers, eventsRuntime } from '../shared/events/runtime.js';
+import type { EventStore } from '../shared/events/store.js';
 import { SYSTEM_NAMES } from '../shared/config.js';
 import { systemOfPk } from '../shared/core/types.js';
 import { logInvocation } from '../shared/log.js';
 import { dynamoTable } from '../shared/store/dynamo.js';
 
 /**
- * What the pipe puts on the bus for each new event (serverless.yml, EventsPipe's InputTemplate): the
- * event's own fields from the record's stream image, nothing of the request (no personal data).
+ * What the pipe puts on the bus for each new event (shared/aws/stack.ts, EventsPipe's InputTemplate): the
+ * event's own fields from the record's stream image, every value a string. Nothing of the request, and no
+ * record key: `key` is the payment's name in its events (`eventSubjectOf`), never a key holding the
+ * personId; `eventsKey` and `at` are where the record's pending mark sits in events-index.
  */
 export interface BusDetail {
   id: string;
   type: string;
-  pk: string;
   system: string;
   key: string;
   revision: string;
   status: string;
   sequence: string;
   at: string;
-  previousId?: string;
-  caller?: string;
-  statusUrl?: string;
+  eventsKey: string;
 }
 
-/** The record key a bus message names, if it names one of a payment system's records. */
-function recordKeyOf(body: string): string | undefined {
+const PENDING_PARTITIONS = Array.from({ length: PENDING_SHARDS }, (_, s) => pendingKey(s)) as [string, ...string[]];
+
+/** The part of a bus message the function acts on: which pending mark, and which event of the record there. */
+const busPointer = z.object({
+  detail: z.object({
+    id: z.string().min(1).max(100),
+    eventsKey: z.enum(PENDING_PARTITIONS),
+    at: z.string().regex(/^\d{1,15}$/).transform(Number),
+  }),
+});
+
+/** A message put on the queue before the bus stopped carrying the record key (a deploy does not drain the queue). */
+const legacyPointer = z.object({
+  detail: z.object({ pk: z.string().max(2048).refine((pk) => (SYSTEM_NAMES as readonly string[]).includes(systemOfPk(pk))) }),
+});
+
+/** The records a bus message is about, read now: by the pending mark it names, or by the key an older message named. */
+async function recordsOf(body: string, deps: AppDeps, events: EventStore): Promise<OutboxRecord[] | undefined> {
+  let parsed: unknown;
   try {
-    const pk = (JSON.parse(body) as { detail?: Partial<BusDetail> }).detail?.pk;
-    return typeof pk === 'string' && pk.length <= 2048 && (SYSTEM_NAMES as readonly string[]).includes(systemOfPk(pk)) ? pk : undefined;
+    parsed = JSON.parse(body);
   } catch {
     return undefined;
   }
+  const pointer = busPointer.safeParse(parsed);
+  if (pointer.success) {
+    const { id, eventsKey, at } = pointer.data.detail;
+    // The record whose pending events include this one. None found: handed on already (by another message of
+    // the same record, whose later event moved its mark, or by the minute run), or not yet in the index,
+    // which the minute run's backstop covers.
+    return (await events.pendingAt(eventsKey, at)).filter((r) => (r.pendingEvents ?? (r.lastEvent ? [r.lastEvent] : [])).some((e) => e.id === id));
+  }
+  const legacy = legacyPointer.safeParse(parsed);
+  if (legacy.success) {
+    const record = (await deps.store.get(legacy.data.detail.pk)) as OutboxRecord | undefined;
+    return record ? [record] : [];
+  }
+  return undefined;
 }
 
 /**
@@ -59,14 +90,15 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
         // The message only says which record wrote an event: what is published is what that record holds
         // pending (its own stamped events, the reference read now), never the message's fields. Whoever
         // may send to the queue can make the function look at a record, not report anything it did not.
-        const pk = recordKeyOf(message.body);
-        if (pk === undefined) {
-          deps.log.warn('event message without a record key: dropped', { messageId: message.messageId });
+        const records = await recordsOf(message.body, deps, rt.store);
+        if (records === undefined) {
+          deps.log.warn('event message naming no pending event: dropped', { messageId: message.messageId });
           continue;
         }
-        const record = (await deps.store.get(pk)) as OutboxRecord | undefined;
-        if (!record?.eventsKey) continue; // handed on already (another message of the same record, or the minute run)
-        (await relay.handOn(record)).forEach((id) => touched.add(id));
+        for (const record of records) {
+          if (!record.eventsKey) continue; // handed on already (another message of the same record, or the minute run)
+          (await relay.handOn(record)).forEach((id) => touched.add(id));
+        }
       }
       await deliverer.deliverDue(until, [...touched]);
     } else {

@@ -553,21 +553,24 @@ export function slsResources(cfg: StackConfig): { Resources: Json; Outputs: Json
  * Events out in AWS (issue 21): the table's stream -> a pipe (new events only, a retry limit and a DLQ,
  * where the defaults would retry a bad record for 24 h and then drop it) -> the stage's bus (AWS-native
  * consumers add their own rules) -> a rule -> EventsQueue -> the delivery function. The pipe passes the
- * event's own fields only (InputTemplate): the record's request, which may hold personal data, never
- * leaves the table.
+ * event's own fields only (InputTemplate): the record's request and its key, either of which may hold
+ * personal data, never leave the table.
  */
 function eventsResources(cfg: StackConfig): Json {
   const image = (path: string) => `<$.dynamodb.NewImage.${path}>`;
+  // Other consumers subscribe to the bus: no record key (`pk`, `key`), as a NIF natural key holds the personId.
+  // `key` is the name the payment's HTTP events give it (eventSubject, written with the event), and the
+  // delivery function finds the record by its pending mark (eventsKey, at) instead (functions/event-delivery.ts).
   const template = {
     id: image('lastEvent.M.id.S'),
     type: image('lastEvent.M.type.S'),
-    pk: image('pk.S'),
     system: image('system.S'),
-    key: image('key.S'),
+    key: image('eventSubject.S'),
     revision: image('lastEvent.M.revision.N'),
     status: image('lastEvent.M.status.S'),
     sequence: image('lastEvent.M.seq.N'),
     at: image('lastEvent.M.at.N'),
+    eventsKey: image('eventsKey.S'),
   };
   const queue = (name: string, extra: Json = {}) => ({ Type: 'AWS::SQS::Queue', Properties: { QueueName: `${cfg.service}-${cfg.stage}-${name}`, SqsManagedSseEnabled: true, ...extra } });
   return {

@@ -66,6 +66,11 @@ export interface Outbox {
    * stream sees each write by itself.
    */
   pendingEvents?: LastEvent[];
+  /**
+   * The name the payment's events give it (`eventSubjectOf`), written with each new event: what the pipe
+   * puts on the bus as `key` in AWS (shared/aws/stack.ts), where the record's own key may hold personal data.
+   */
+  eventSubject?: string;
 }
 
 /** Events kept pending on one record at most: far more status changes than a relay pass ever falls behind by. */
@@ -135,6 +140,7 @@ export function stampEvent<R extends PaymentRecord>(next: R, now: number): R & O
     eventsKey: pendingKey(shardOf(record.pk, PENDING_SHARDS)),
     eventAt: now,
     eventNew: id,
+    eventSubject: eventSubjectOf(record),
   };
 }
 
@@ -153,6 +159,7 @@ export function stampForWrite<R extends PaymentRecord>(record: R, now: number): 
     target.pendingEvents = stamped.pendingEvents;
     target.eventsKey = stamped.eventsKey;
     target.eventAt = stamped.eventAt;
+    target.eventSubject = stamped.eventSubject;
   }
   return stamped;
 }
@@ -225,6 +232,18 @@ function naturalKeyExternalId(record: PaymentRecord): { externalId?: string } | 
   if (!record.system.startsWith('nif') || !/^[^:]*:natural:/.test(record.key)) return undefined;
   const payment = (record.request as { payment?: { externalId?: unknown } } | undefined)?.payment;
   return typeof payment?.externalId === 'string' ? { externalId: payment.externalId } : {};
+}
+
+/** What the bus says for a natural-key NIF payment whose request holds no ExternalId (none made since the first NIF routes). */
+const NO_SUBJECT = '-';
+
+/**
+ * The payment's name in its events: its key, or for a NIF natural key (which holds the personId) the
+ * ExternalId paybridge derived and sent NIF, as `eventOf` names it. Never the key of such a payment.
+ */
+export function eventSubjectOf(record: PaymentRecord): string {
+  const natural = naturalKeyExternalId(record);
+  return natural === undefined ? record.key : (natural.externalId ?? NO_SUBJECT);
 }
 
 /** The event the record's `lastEvent` stands for, built from the record alone. */

@@ -164,6 +164,18 @@ export class EventStore {
   }
 
   /**
+   * The records of pending partition `partition` whose event was stamped at `at` (epoch ms): how AWS's
+   * delivery function finds the record a bus message is about, as the message names no record key
+   * (functions/event-delivery.ts). One Query of the index (rarely more than one key: one shard, one
+   * millisecond), then the records themselves read consistently.
+   */
+  async pendingAt(partition: string, at: number, limit = 100): Promise<OutboxRecord[]> {
+    const keys = await this.keys(partition, { after: at, before: at, limit });
+    const records = await this.getMany(keys.map((k) => k.pk));
+    return [...records.values()].filter((r) => r.eventsKey !== undefined && r.lastEvent !== undefined) as unknown as OutboxRecord[];
+  }
+
+  /**
    * Local stack at boot only: records whose event is pending, found by a Scan. dynalite writes an item and
    * its index entries as separate steps, so a process killed between them can leave a pending event the
    * index does not show (the same hole shared/local/reindex.ts closes for the due index). AWS never runs it.

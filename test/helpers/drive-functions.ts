@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { Webhook } from 'standardwebhooks';
 import { vi } from 'vitest';
@@ -19,6 +19,7 @@ import { encodeRetryMessage, type MessageKeys, type RetryMessage } from '../../s
 /** The stage's RETRY_MESSAGE_KEY in this drive (the stand-in Parameter Store holds it). */
 const MESSAGE_KEYS: MessageKeys = { sign: 'iam-test-retry-message-key-0123456789abcdef', verify: ['iam-test-retry-message-key-0123456789abcdef'] };
 import { AwsCallRecorder, fakeSqs, fakeSsm } from './aws-calls.js';
+import { pipeInput } from './events-pipe.js';
 
 type Json = Record<string, any>;
 
@@ -423,10 +424,15 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
       const deliveryFn = functions.find((f) => f.consumes && f.environment.RETRY_QUEUE_URL === undefined && !f.routes.length && f.scheduled && f.name.toLowerCase().includes('event'));
       const item = stamped.Items?.[0];
       if (deliveryFn && item) {
-        const ev = item.lastEvent?.M ?? {};
-        // As the pipe's InputTemplate puts it on the bus (shared/aws/stack.ts): every value a string.
-        const detail = { id: ev.id?.S, type: ev.type?.S, pk: item.pk?.S, system: item.system?.S, key: item.key?.S, revision: ev.revision?.N, status: ev.status?.S, sequence: ev.seq?.N, at: ev.at?.N };
+        // As the packaged pipe's InputTemplate puts it on the bus, from the record's image (every value a string).
+        const pipe = Object.values(template.Resources as Record<string, Json>).find((r) => r.Type === 'AWS::Pipes::Pipe');
+        const detail = pipeInput(String(pipe?.Properties?.TargetParameters?.InputTemplate), { dynamodb: { NewImage: item } });
         await invoke(deliveryFn, { Records: [{ messageId: randomUUID(), receiptHandle: randomUUID(), body: JSON.stringify({ detail }), attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, eventSource: 'aws:sqs', awsRegion: 'eu-north-1' }] });
+        // The message found its record and handed the event on (its pending mark cleared): the calls recorded are that path's.
+        const after = makeDynamoClient({ endpoint: dynamoEndpoint });
+        const handed = await after.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: String(item.pk?.S) } }, ConsistentRead: true }));
+        after.destroy();
+        if (handed.Item?.eventsKey) serverErrors.push('events out: the delivery function did not hand on the event its bus message named');
         await invoke(deliveryFn, { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} });
         driven.add(deliveryFn.name);
       } else serverErrors.push(`events out: ${deliveryFn ? 'no record with a pending event to hand on' : 'no delivery function in the template'}`);

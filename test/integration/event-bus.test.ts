@@ -86,4 +86,40 @@ describe('the events bus message (issue 21)', () => {
     expect(JSON.stringify(detail)).not.toContain(personId);
     expect(detail).toMatchObject({ type: 'payment.posted', system: 'nif-membership', key: derivedExternalId('4568', natural), status: 'posted', sequence: '1' });
   }, 20_000);
+
+  it('is enough for the delivery function to hand on the event, from the record it finds by the pending mark', async () => {
+    const { personId, stamped } = await naturalKeyPayment();
+    const pk = String(stamped.dynamodb.NewImage.pk?.S);
+    const detail = pipeInput(INPUT_TEMPLATE, stamped) as Record<string, string>;
+    expect(await stack.events.store.getEvent(String(detail.id))).toBeUndefined();
+    await makeHandler(async () => stack.deps)(sqsEvent(detail), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+    const kept = await stack.events.store.getEvent(String(detail.id));
+    expect(kept?.event).toMatchObject({ id: detail.id, type: 'payment.posted', data: { system: 'nif-membership', status: 'posted', externalId: detail.key } });
+    expect(JSON.stringify(kept)).not.toContain(personId);
+    expect(((await stack.deps.store.get(pk)) as { eventsKey?: string } | undefined)?.eventsKey).toBeUndefined();
+  }, 20_000);
+
+  it('still hands on an event from a message put on the queue before the bus stopped naming the record (detail.pk)', async () => {
+    const key = `bus-${randomUUID().slice(0, 8)}`;
+    const sent = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: key, paymentType: 'CARD' }, { 'x-api-key': 'key-of-pos' });
+    expect([201, 202]).toContain(sent.status);
+    const pk = recordPk('cambio', 'default', key);
+    const stamped = await eventually(async () => tap.records.find((r) => r.dynamodb.NewImage.pk?.S === pk && r.dynamodb.NewImage.status?.S === 'posted'));
+    const image = stamped.dynamodb.NewImage as Record<string, any>;
+    const last = image.lastEvent.M;
+    // The detail as the pipe's template made it until then.
+    const old = { id: last.id.S, type: last.type.S, pk, system: 'cambio', key, revision: last.revision.N, status: last.status.S, sequence: last.seq.N, at: last.at.N };
+    await makeHandler(async () => stack.deps)(sqsEvent(old), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+    expect((await stack.events.store.getEvent(old.id))?.event).toMatchObject({ type: 'payment.posted', data: { system: 'cambio', key } });
+  }, 20_000);
+
+  it('hands on nothing for a message naming a pending mark with another event id, or a partition that is not one', async () => {
+    const { stamped } = await naturalKeyPayment();
+    const detail = pipeInput(INPUT_TEMPLATE, stamped) as Record<string, string>;
+    const handler = makeHandler(async () => stack.deps);
+    await handler(sqsEvent({ ...detail, id: 'evt_forged' }), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+    await handler(sqsEvent({ ...detail, eventsKey: 'events#pos' }), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+    expect(await stack.events.store.getEvent(String(detail.id))).toBeUndefined();
+    expect(((await stack.deps.store.get(String(stamped.dynamodb.NewImage.pk?.S))) as { eventsKey?: string } | undefined)?.eventsKey).toBe(detail.eventsKey);
+  }, 20_000);
 });

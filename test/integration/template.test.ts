@@ -285,6 +285,8 @@ describe('the packaged CloudFormation template', () => {
     expect(JSON.parse(pipe.Properties.SourceParameters.FilterCriteria.Filters[0].Pattern)).toEqual({ dynamodb: { NewImage: { eventNew: { S: [{ exists: true }] } } } });
     // Only the event's own fields reach the bus: nothing of the request (personal data).
     expect(pipe.Properties.TargetParameters.InputTemplate).not.toMatch(/request|caller|history|result/);
+    // Nor the record's key, which holds the personId for a NIF natural key (test/integration/event-bus.test.ts).
+    expect(pipe.Properties.TargetParameters.InputTemplate).not.toMatch(/NewImage\.(pk|key)\./);
     const bus = resources[pipe.Properties.Target['Fn::GetAtt'][0]] as Json;
     expect(bus).toMatchObject({ Type: 'AWS::Events::EventBus', Properties: { Name: 'paybridge-test-events' } });
     const pipeGrants = grants(resources[pipe.Properties.RoleArn['Fn::GetAtt'][0]] as Json);

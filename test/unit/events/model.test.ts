@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PaymentRecord } from '../../../shared/core/types.js';
 import { classifyAnswer, nextTryAt, retryAfterMs, RETRY_SCHEDULE_MS } from '../../../shared/events/deliver.js';
-import { eventOf, stampEvent, type OutboxRecord } from '../../../shared/events/model.js';
+import { eventOf, stampEvent, stampForWrite, type OutboxRecord } from '../../../shared/events/model.js';
 import { refusedAddress, urlProblems } from '../../../shared/events/ssrf.js';
 
 const base: PaymentRecord = {
@@ -75,6 +75,23 @@ describe('stampEvent: the outbox in the record write (issue 21)', () => {
     const event = eventOf(posted);
     expect(event).toMatchObject({ type: 'payment.posted', data: { system: 'nif', key: 'club:1', sequence: 1, status: 'posted', statusUrl: '/v1/payments/nif/club%3A1', reference: { nifPaymentId: 1200001 } } });
     expect(JSON.stringify(event)).not.toMatch(/9283002|private|personId|comment|patient/);
+  });
+});
+
+describe('the payment\'s name on the events bus (eventSubject)', () => {
+  it('is the key, except a NIF natural key (it holds the personId): the ExternalId derived for it, as the HTTP event names it', () => {
+    expect(write({ ...base, status: 'posted' }).eventSubject).toBe('club:1');
+    const natural = { ...base, system: 'nif-membership', key: '4568:natural:9283002:7896:0:2015-05-08:2015-06-08', status: 'posted' as const, request: { clubId: '4568', payment: { personId: 9283002, externalId: 'pbDerived' } } };
+    const stamped = write(natural);
+    expect(stamped.eventSubject).toBe('pbDerived');
+    expect(eventOf(stamped)?.data.externalId).toBe(stamped.eventSubject);
+    expect(write({ ...natural, request: { clubId: '4568', payment: { personId: 9283002 } } }).eventSubject).not.toContain('9283002');
+  });
+
+  it('is carried forward to the engine\'s own copy with the rest of the outbox, so a later write keeps it', () => {
+    const record: PaymentRecord = { ...base, status: 'posted' };
+    stampForWrite(record, 1_000);
+    expect((record as OutboxRecord).eventSubject).toBe('club:1');
   });
 });
 
