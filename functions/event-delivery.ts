@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { awsDeps, type AppDeps } from '../shared/deps.js';
 import { Deliverer } from '../shared/events/deliver.js';
 import { PENDING_SHARDS, pendingKey, type OutboxRecord } from '../shared/events/model.js';
-import { EventRelay } from '../shared/events/relay.js';
+import { EventRelay, recordsPointedAt } from '../shared/events/relay.js';
 import { configuredCallers, eventsRuntime } from '../shared/events/runtime.js';
 import type { EventStore } from '../shared/events/store.js';
 import { SYSTEM_NAMES } from '../shared/config.js';
@@ -55,13 +55,7 @@ async function recordsOf(body: string, deps: AppDeps, events: EventStore): Promi
     return undefined;
   }
   const pointer = busPointer.safeParse(parsed);
-  if (pointer.success) {
-    const { id, eventsKey, at } = pointer.data.detail;
-    // The record whose pending events include this one. None found: handed on already (by another message of
-    // the same record, whose later event moved its mark, or by the minute run), or not yet in the index,
-    // which the minute run's backstop covers.
-    return (await events.pendingAt(eventsKey, at)).filter((r) => (r.pendingEvents ?? (r.lastEvent ? [r.lastEvent] : [])).some((e) => e.id === id));
-  }
+  if (pointer.success) return recordsPointedAt(events, pointer.data.detail);
   const legacy = legacyPointer.safeParse(parsed);
   if (legacy.success) {
     const record = (await deps.store.get(legacy.data.detail.pk)) as OutboxRecord | undefined;

@@ -8,6 +8,26 @@ import type { Endpoint, EventStore, StoredEvent } from './store.js';
  */
 export type RelayStore = Pick<EventStore, 'pending' | 'pendingByScan' | 'getEvent' | 'putEvent' | 'clearPending' | 'createDelivery' | 'listEndpoints'>;
 
+/** Where a bus message says its event is (AWS, functions/event-delivery.ts): the record's pending mark, and the event's id. */
+export interface PendingPointer {
+  id: string;
+  /** The pending partition of events-index, `pending#<shard>`. */
+  eventsKey: string;
+  /** The mark's range key: when the event was stamped (epoch ms). */
+  at: number;
+}
+
+/**
+ * The record a bus message is about, found without its key (a NIF natural key holds the personId, and
+ * the bus is read by others): the pending records stamped at that moment in that partition, of which
+ * only one holding the event pending. None when its event was handed on already (by another message of
+ * the same record, whose later event moved the mark, or by the minute run), or when the index does not
+ * show it yet: the minute run's backstop (`drain`) hands that one on from the record itself.
+ */
+export async function recordsPointedAt(store: Pick<EventStore, 'pendingAt'>, p: PendingPointer): Promise<OutboxRecord[]> {
+  return (await store.pendingAt(p.eventsKey, p.at)).filter((r) => (r.pendingEvents ?? (r.lastEvent ? [r.lastEvent] : [])).some((e) => e.id === p.id));
+}
+
 /** Events a relay pass hands on at once. */
 const RELAY_PARALLEL = 8;
 

@@ -1,6 +1,6 @@
 import { PENDING_SHARDS, pendingKey, type OutboxRecord } from '../../shared/events/model.js';
 import type { RelayStore } from '../../shared/events/relay.js';
-import type { Delivery, Endpoint, StoredEvent } from '../../shared/events/store.js';
+import type { Delivery, Endpoint, EventStore, StoredEvent } from '../../shared/events/store.js';
 import { short, StoreError, type SimStore } from './store.js';
 import type { Container, Rng, World } from './world.js';
 
@@ -43,7 +43,7 @@ export class SimEventStore {
     return this.endpoints.get(caller) ?? [];
   }
 
-  view(container: Container | undefined, actor: string): RelayStore {
+  view(container: Container | undefined, actor: string): RelayStore & Pick<EventStore, 'pendingAt'> {
     const w = this.world;
     const io = <T>(effect: () => T, write = false) => w.io(container, this.records.latency(this.rng), effect, write);
     const log = (text: () => string) => w.log(actor, text);
@@ -70,6 +70,8 @@ export class SimEventStore {
     return {
       pending: (before, limit = 100) => io(() => this.pendingNow(before, limit)),
       pendingByScan: () => io(() => this.pendingNow(Number.POSITIVE_INFINITY, Number.MAX_SAFE_INTEGER)),
+      // AWS's delivery function finding a bus message's record by its mark (shared/events/relay.ts, recordsPointedAt).
+      pendingAt: (partition, at, limit = 100) => io(() => this.pendingNow(at, Number.MAX_SAFE_INTEGER).filter((r) => r.eventsKey === partition && r.eventAt === at).slice(0, limit)),
       getEvent: (id) => io(() => this.events.get(id)),
       listEndpoints: (caller) => io(() => this.endpointsOf(caller)),
       putEvent: (e) =>

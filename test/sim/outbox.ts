@@ -1,6 +1,6 @@
 import type { PaymentRecord } from '../../shared/core/types.js';
 import { eventId, type LastEvent, type OutboxRecord } from '../../shared/events/model.js';
-import { EventRelay, wants, type RelayStore } from '../../shared/events/relay.js';
+import { EventRelay, recordsPointedAt, wants, type PendingPointer, type RelayStore } from '../../shared/events/relay.js';
 import type { Endpoint } from '../../shared/events/store.js';
 import type { Logger } from '../../shared/log.js';
 import { seededRandom } from '../../shared/systems/sandbox.js';
@@ -148,7 +148,8 @@ export function simulateEvents(ctx: {
     if (!b?.eventsKey && a.eventsKey && !stamped) counts.marksRestored++;
     // AWS: the stream's pipe keeps only the write that stamped (eventNew); an event a later write drops
     // from the outbox before it was kept is caught at the end (event-not-handed-on).
-    if (aws && a.eventNew) sendMessage(pk, 1);
+    // The message names the event and its pending mark, never the record (functions/event-delivery.ts).
+    if (aws && a.eventNew && a.lastEvent && a.eventsKey && a.eventAt !== undefined) sendMessage({ pk, pointer: { id: a.lastEvent.id, eventsKey: a.eventsKey, at: a.eventAt } }, 1);
   });
   store.clearObservers.push((pk, before) => {
     counts.cleared++;
@@ -159,12 +160,14 @@ export function simulateEvents(ctx: {
   interface Relay {
     c: Container;
     relay: EventRelay;
+    store: ReturnType<SimEventStore['view']>;
   }
   const relayOf = (name: string): Relay => {
     const c = new Container(name);
     const skew = rng.int(-500, 500);
     const opts = { log: logger(name), clock: () => world.now + skew };
-    return { c, relay: ctx.relay ? ctx.relay(events.view(c, name), opts) : new EventRelay(events.view(c, name), opts) };
+    const store = events.view(c, name);
+    return { c, store, relay: ctx.relay ? ctx.relay(store, opts) : new EventRelay(store, opts) };
   };
   const relays: Relay[] = [];
   const anyPending = () => {
@@ -194,13 +197,17 @@ export function simulateEvents(ctx: {
     );
   };
 
-  // AWS: one message per stamped write, handled in a delivery container; a failure is received again.
-  const handle = async (r: Relay, pk: string) => {
-    const record = (await store.view(r.c, { actor: r.c.name }).get(pk)) as OutboxRecord | undefined;
-    if (!record?.eventsKey) return;
-    await r.relay.handOn(record);
+  // AWS: one message per stamped write, handled in a delivery container; a failure is received again. `pk`
+  // is for the log only: the handler finds the record by the pointer, as functions/event-delivery.ts does.
+  interface Message {
+    pk: string;
+    pointer: PendingPointer;
+  }
+  const handle = async (r: Relay, m: Message) => {
+    for (const record of await recordsPointedAt(r.store, m.pointer)) if (record.eventsKey) await r.relay.handOn(record);
   };
-  function sendMessage(pk: string, receive: number): void {
+  function sendMessage(m: Message, receive: number): void {
+    const { pk } = m;
     if (receive === 1 && !ctx.quiet() && rng.chance(0.03 * ctx.storm)) {
       world.log('events', () => `message of ${short(pk)} dead-lettered by the pipe`);
       return;
@@ -218,7 +225,7 @@ export function simulateEvents(ctx: {
             undefined,
             world.now + 120_000,
             async () => {
-              if (!done && receive < 5) sendMessage(pk, receive + 1);
+              if (!done && receive < 5) sendMessage(m, receive + 1);
               else if (!done) world.log('events', () => `message of ${short(pk)} dead-lettered after 5 receives`);
             },
             ctx.onError('events'),
@@ -228,7 +235,7 @@ export function simulateEvents(ctx: {
             world.now,
             async () => {
               try {
-                await handle(r, pk);
+                await handle(r, m);
                 done = true;
               } catch (err) {
                 world.log(r.c.name, () => `message of ${short(pk)} failed: ${(err as Error).message}`);
