@@ -81,7 +81,7 @@ export const makeHandler = (getDeps: () => Promise<AppDeps>) =>
   try {
     if ('Records' in event) {
       for (const message of event.Records) {
-        // The message only says which record wrote an event: what is published is what that record holds
+        // The message only points at a record's pending event: what is published is what that record holds
         // pending (its own stamped events, the reference read now), never the message's fields. Whoever
         // may send to the queue can make the function look at a record, not report anything it did not.
         const records = await recordsOf(message.body, deps, rt.store);
