@@ -212,7 +212,9 @@ export class EventStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk },
-          UpdateExpression: 'REMOVE #k, #a, pendingEvents',
+          // eventNew too: the stream's record of this write holds the whole item, and the pipe takes every
+          // image carrying eventNew (shared/aws/stack.ts), so the bus would get the event again, without its mark.
+          UpdateExpression: 'REMOVE #k, #a, pendingEvents, eventNew',
           ConditionExpression: 'lastEvent.#id = :id',
           ExpressionAttributeNames: { '#k': TABLE_KEYS.eventsIndexHash, '#a': TABLE_KEYS.eventsIndexRange, '#id': 'id' },
           ExpressionAttributeValues: { ':id': id },

@@ -69,3 +69,29 @@ export function pipeInput(template: string, record: unknown): unknown {
   });
   return JSON.parse(text);
 }
+
+/**
+ * Whether an EventBridge Pipes filter pattern takes one source record: each field of the pattern must
+ * match, an object by its fields, an array by any of its entries. Only what our pipe's filter uses is
+ * modelled (a literal, or `{ exists: true|false }`); anything else is an error rather than a guess.
+ */
+export function pipeTakes(pattern: unknown, record: unknown): boolean {
+  if (Array.isArray(pattern)) {
+    return pattern.some((p) => {
+      if (p && typeof p === 'object') {
+        const rule = p as Record<string, unknown>;
+        if (Object.keys(rule).length !== 1 || typeof rule.exists !== 'boolean') throw new Error(`pipeTakes: unsupported rule ${JSON.stringify(p)}`);
+        return rule.exists === (record !== undefined);
+      }
+      return record === p;
+    });
+  }
+  if (pattern && typeof pattern === 'object') {
+    return Object.entries(pattern as Record<string, unknown>).every(([k, sub]) => {
+      const at = record && typeof record === 'object' ? (record as Record<string, unknown>)[k] : undefined;
+      // A nested object in a pattern needs the field itself; only `exists: false` may match its absence.
+      return Array.isArray(sub) ? pipeTakes(sub, at) : at !== undefined && pipeTakes(sub, at);
+    });
+  }
+  throw new Error(`pipeTakes: unsupported pattern ${JSON.stringify(pattern)}`);
+}

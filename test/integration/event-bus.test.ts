@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/event-delivery.js';
 import { slsResources, type StackConfig } from '../../shared/aws/stack.js';
@@ -6,7 +8,7 @@ import { recordPk } from '../../shared/core/types.js';
 import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { derivedExternalId } from '../../shared/systems/nif/index.js';
-import { pipeInput, streamTap, type StreamRecord } from '../helpers/events-pipe.js';
+import { pipeInput, pipeTakes, streamTap, type StreamRecord } from '../helpers/events-pipe.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
 
 /** Only the service and stage name the events resources; the rest as serverless.yml's defaults. */
@@ -25,7 +27,10 @@ const CFG: StackConfig = {
   kontantanalysSyncSchedule: 'rate(1 day)',
 };
 /** The events pipe's InputTemplate as deployed (shared/aws/stack.ts). */
-const INPUT_TEMPLATE = String((slsResources(CFG).Resources as Record<string, any>).EventsPipe.Properties.TargetParameters.InputTemplate);
+const PIPE = (slsResources(CFG).Resources as Record<string, any>).EventsPipe.Properties;
+const INPUT_TEMPLATE = String(PIPE.TargetParameters.InputTemplate);
+/** The events pipe's filter as deployed: which stream records it takes at all. */
+const PIPE_FILTERS = (PIPE.SourceParameters.FilterCriteria.Filters as { Pattern: string }[]).map((f) => JSON.parse(f.Pattern) as unknown);
 
 /** The SQS message EventsQueue hands the delivery function for one bus event (the rule's target is the whole event). */
 const sqsEvent = (detail: unknown) =>
@@ -121,5 +126,19 @@ describe('the events bus message (issue 21)', () => {
     await handler(sqsEvent({ ...detail, eventsKey: 'events#pos' }), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
     expect(await stack.events.store.getEvent(String(detail.id))).toBeUndefined();
     expect(((await stack.deps.store.get(String(stamped.dynamodb.NewImage.pk?.S))) as { eventsKey?: string } | undefined)?.eventsKey).toBe(detail.eventsKey);
+  }, 20_000);
+
+  it('takes one stream record per event: the write that clears the pending mark is not put on the bus again', async () => {
+    const { stamped } = await naturalKeyPayment();
+    const pk = String(stamped.dynamodb.NewImage.pk?.S);
+    expect(PIPE_FILTERS.some((f) => pipeTakes(f, stamped))).toBe(true);
+    const detail = pipeInput(INPUT_TEMPLATE, stamped) as Record<string, string>;
+    await makeHandler(async () => stack.deps)(sqsEvent(detail), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+    // The clear is an UpdateItem: the stream's record of it holds the whole item after it (NEW_IMAGE). Were the
+    // pipe to take it, the bus would get the event a second time, with no pending mark to find it by.
+    const cleared = (await stack.events.store.doc.send(new GetCommand({ TableName: stack.events.store.tableName, Key: { pk }, ConsistentRead: true }))).Item;
+    expect(cleared?.eventsKey).toBeUndefined();
+    const image = { eventName: 'MODIFY', eventSource: 'aws:dynamodb', dynamodb: { Keys: { pk: { S: pk } }, NewImage: marshall(cleared, { removeUndefinedValues: true }), StreamViewType: 'NEW_IMAGE' } };
+    expect(PIPE_FILTERS.some((f) => pipeTakes(f, image))).toBe(false);
   }, 20_000);
 });

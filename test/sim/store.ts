@@ -115,7 +115,7 @@ export class SimStore {
   clearPending(pk: string, id: string): boolean {
     const existing = this.records.get(pk) as OutboxRecord | undefined;
     if (!existing || existing.lastEvent?.id !== id) return false;
-    const { eventsKey: _k, eventAt: _a, pendingEvents: _p, ...rest } = existing;
+    const { eventsKey: _k, eventAt: _a, pendingEvents: _p, eventNew: _n, ...rest } = existing;
     const after = freeze(rest as PaymentRecord);
     this.records.set(pk, after);
     for (const o of this.clearObservers) o(pk, existing, after);
