@@ -41,9 +41,16 @@ const busPointer = z.object({
   }),
 });
 
+/**
+ * A key DynamoDB reads: at most 2048 bytes of UTF-8 (not characters), and valid UTF-8 at all (no lone
+ * surrogate). DynamoDB answers any other with a ValidationException, which would fail the whole batch,
+ * the honest messages in it too, five receives running and then into the DLQ.
+ */
+const readableKey = (pk: string) => pk.isWellFormed() && Buffer.byteLength(pk, 'utf8') <= 2048;
+
 /** A message put on the queue before the bus stopped carrying the record key (a deploy does not drain the queue). */
 const legacyPointer = z.object({
-  detail: z.object({ pk: z.string().max(2048).refine((pk) => (SYSTEM_NAMES as readonly string[]).includes(systemOfPk(pk))) }),
+  detail: z.object({ pk: z.string().refine((pk) => readableKey(pk) && (SYSTEM_NAMES as readonly string[]).includes(systemOfPk(pk))) }),
 });
 
 /** The records a bus message is about, read now: by the pending mark it names, or by the key an older message named. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeHandler } from '../../functions/event-delivery.js';
 import { recordPk } from '../../shared/core/types.js';
 import { eventId, PENDING_SHARDS, pendingKey } from '../../shared/events/model.js';
@@ -49,5 +49,22 @@ describe('the AWS event delivery function trusts the record, not the message (is
     expect(await stack.events.store.getEvent(forged)).toBeUndefined();
     const listed = await call(stack, 'GET', '/v1/events', undefined, { 'x-api-key': 'key-of-pos' });
     expect(listed.body.events.filter((e: { data: { key: string } }) => e.data.key === key).map((e: { type: string }) => e.type)).toEqual(['payment.held']);
+  });
+
+  it('reads no key DynamoDB would refuse for an old-shape message (over 2048 UTF-8 bytes, or not well-formed): one such message must not fail the batch', async () => {
+    // 2048 characters but 4 000 bytes, and a lone surrogate: DynamoDB answers either read with a
+    // ValidationException, which would fail the whole batch (its honest messages too) five times, into the DLQ.
+    const oversized = `cambio#default#${'é'.repeat(2000)}`;
+    const malformed = 'cambio#default#\ud800';
+    expect(oversized.length).toBeLessThanOrEqual(2048);
+    const get = vi.spyOn(stack.deps.store, 'get');
+    try {
+      const handler = makeHandler(async () => stack.deps);
+      await handler(message({ id: 'evt_x', pk: oversized }), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+      await handler(message({ id: 'evt_x', pk: malformed }), lambdaContext('eventDelivery', randomUUID(), 20_000) as never);
+      expect(get.mock.calls.map(([pk]) => pk).filter((pk) => Buffer.byteLength(pk, 'utf8') > 2048 || !pk.isWellFormed())).toEqual([]);
+    } finally {
+      get.mockRestore();
+    }
   });
 });
