@@ -153,6 +153,12 @@ interface Access {
   readKeys?: string[];
   /** The items it may touch (LEADING_KEYS): required with `table` or `queryIndexes`. */
   leadingKeys?: string[];
+  /**
+   * Fewer table actions on other items, a statement each (ForAllValues holds per statement: one call never
+   * mixes the two kinds): the event delivery function reads payment records and clears their pending mark,
+   * but writes only its own items whole.
+   */
+  alsoItems?: { table: TableAction[]; leadingKeys: string[] }[];
   /** Queues it may send to. */
   sendTo?: SystemName[];
   /** The queue its SQS event source consumes. */
@@ -185,6 +191,9 @@ function role(cfg: StackConfig, fn: string, access: Access): Json {
   // ForAllValues: every key a request names (all of a BatchGetItem's) must match one of the patterns.
   const items = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.leadingKeys } };
   if (access.table?.length) statements.push({ Effect: 'Allow', Action: access.table, Resource: getAtt('RecordsTable', 'Arn'), Condition: items });
+  for (const also of access.alsoItems ?? []) {
+    statements.push({ Effect: 'Allow', Action: also.table, Resource: getAtt('RecordsTable', 'Arn'), Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': also.leadingKeys } } });
+  }
   if (access.queryIndexes) statements.push({ Effect: 'Allow', Action: ['dynamodb:Query'], Resource: sub('${RecordsTable.Arn}/index/*'), Condition: items });
   if (access.readKeys?.length) {
     const read = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': access.readKeys } };
@@ -378,10 +387,13 @@ function specs(cfg: StackConfig): Record<string, FunctionSpec> {
     // What shared/events/store.ts sends: Get/Put/Update and BatchGet by key, Query on events-index.
     access: {
       ssmGroups: [COMMON_GROUP],
+      // The events' own items (endpoints, events, deliveries), and the events-index partitions it queries.
       table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'],
       queryIndexes: true,
-      // The record of each event (its reference; its pending mark cleared), and the events' own items.
-      leadingKeys: [...SYSTEMS.map(LEADING_KEYS.records), ...LEADING_KEYS.events],
+      leadingKeys: [...LEADING_KEYS.events],
+      // The record of each event, read (by its pending mark, or an old message's key) and its mark cleared
+      // (an UpdateItem): never written whole, which only the engine's writes do.
+      alsoItems: [{ table: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], leadingKeys: SYSTEMS.map(LEADING_KEYS.records) }],
       consumeEvents: true,
     },
   };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse, type Tags } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { readConfig, type VariableContext } from '../../shared/aws/osls.js';
-import { bindStage, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, SSM_GROUP, SYSTEMS, validateConfig, workerConcurrency, type StackConfig } from '../../shared/aws/stack.js';
+import { bindStage, roleId, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, SSM_GROUP, SYSTEMS, validateConfig, workerConcurrency, type StackConfig } from '../../shared/aws/stack.js';
 import { buildOpenApi } from '../../shared/http/openapi.js';
 import { HTTP_ROUTES } from '../../shared/local/routes.js';
 import { TABLE_KEYS } from '../../shared/store/table.js';
@@ -106,6 +106,20 @@ describe('serverless.yml and the generated stack', () => {
     [2.2, 6],
   ])('sizes a worker for %d sends/s at %d: max(2, ceil(rate x 2) + 1)', (rate, expected) => {
     expect(workerConcurrency(rate)).toBe(expected);
+  });
+
+  it('lets the event delivery function read payment records and clear their pending mark, never write one whole (issue 21)', () => {
+    const statements = generated[roleId('eventDelivery')].Properties.Policies[0].PolicyDocument.Statement as any[];
+    // IAM's StringLike on dynamodb:LeadingKeys: `*` any run of characters.
+    const like = (pattern: string, key: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\?]/g, '\\$&').replace(/\*/g, '.*')}$`).test(key);
+    const allows = (action: string, key: string) =>
+      statements.some((st) => st.Effect === 'Allow' && [st.Action].flat().includes(action) && ([st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']].flat().filter(Boolean) as string[]).some((p) => like(p, key)));
+    for (const record of SYSTEMS.map((system) => `${system}#default#k`)) {
+      expect(['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'].filter((a) => !allows(a, record))).toEqual([]);
+      expect(allows('dynamodb:PutItem', record)).toBe(false);
+    }
+    // Its own items: events and deliveries are written whole.
+    expect(['event#evt_x', 'delivery#ep#evt_x'].every((k) => allows('dynamodb:PutItem', k))).toBe(true);
   });
 
   it('gives each function the queue and SSM paths of its own system, and read routes neither queue nor group', () => {
