@@ -14,7 +14,8 @@ export interface StreamRecord {
  * proxy that keeps the item of every PutItem DynamoDB accepted and that carries `eventNew` (the pipe's
  * filter, shared/aws/stack.ts). A record is only ever written whole by PutItem (shared/store/dynamo.ts,
  * claim and replace), so that item is the write's new image. A write that failed its condition made no
- * stream record and is not kept.
+ * stream record and is not kept. The one UpdateItem on a record, the relay's clear, also makes a stream
+ * record; it is not kept here, as it removes eventNew (event-bus.test.ts checks its image against the filter).
  */
 export async function streamTap(): Promise<{ endpoint: string; records: StreamRecord[]; close(): Promise<void> }> {
   const db = dynalite({ createTableMs: 0 });
