@@ -37,6 +37,8 @@ export const DEFAULT_DELIVERY: DeliverySettings = {
 
 /** A claimed delivery is due again this long after its request would have timed out (a sender that died mid-send). */
 const CLAIM_SLACK_MS = 30_000;
+/** Due deliveries one pass reads and sends (a full batch: another pass follows). */
+const DUE_BATCH = 25;
 
 /** Bodies over this are not what Standard Webhooks recommends (and what receivers accept): events stay far below. */
 export const MAX_EVENT_BYTES = 20 * 1024;
@@ -145,26 +147,33 @@ export class Deliverer {
     const l = loop;
     clearTimeout(l.timer);
     l.running = (async () => {
+      // The endpoint as the last pass read it: the timer for the next due delivery is set from it, without
+      // reading it once more (a pass reads it afresh before it sends anything).
+      let seen: Endpoint | undefined | null = null;
       try {
         for (let pass = 0; pass < 1000 && !this.closed; pass++) {
           l.again = false;
-          const worked = await this.pass(endpointId);
-          if (!worked && !l.again) break;
+          const done = await this.pass(endpointId);
+          seen = done.endpoint;
+          // A pass that took fewer than a batch has sent everything due when it read: another pass only
+          // when a kick came in meanwhile (a new delivery), not one more read of an empty due list.
+          if (!l.again && (!done.worked || !done.more)) break;
         }
       } catch (err) {
         if (!this.closed) this.opts.log.warn('event delivery pass failed; retried on the next poll', { error: err, endpoint: endpointId });
       } finally {
         l.running = undefined;
-        if (!this.closed) await this.wakeLater(endpointId).catch(() => undefined);
+        if (!this.closed) await this.wakeLater(endpointId, seen).catch(() => undefined);
       }
     })();
   }
 
   /** A timer for the endpoint's next due delivery (or its pause's end). */
-  private async wakeLater(endpointId: string): Promise<void> {
+  private async wakeLater(endpointId: string, seen: Endpoint | undefined | null = null): Promise<void> {
     const loop = this.loops.get(endpointId);
     if (!loop || this.closed) return;
-    const endpoint = await this.store.getEndpoint(endpointId);
+    // null: no pass read it (a pass that failed): read here.
+    const endpoint = seen === null ? await this.store.getEndpoint(endpointId) : seen;
     if (!endpoint || endpoint.disabled) return;
     const next = Math.max((await this.store.nextDue(endpointId)) ?? Infinity, endpoint.pausedUntil ?? 0);
     if (!Number.isFinite(next)) return;
@@ -180,20 +189,24 @@ export class Deliverer {
    * same endpoint's deliveries at once (the AWS function's concurrent invocations); one process's own loops
    * never overlap per endpoint, so the local stack spares that write.
    */
-  private async pass(endpointId: string, claim = false): Promise<boolean> {
+  private async pass(endpointId: string, claim = false): Promise<{ worked: boolean; more: boolean; endpoint: Endpoint | undefined }> {
     let endpoint = await this.store.getEndpoint(endpointId);
     const now = this.now();
     const usable = (e: Endpoint | undefined): e is Endpoint => e !== undefined && !e.disabled && (e.pausedUntil ?? 0) <= this.now();
-    if (!usable(endpoint)) return false;
-    const due = await this.store.due(endpointId, now, 25);
+    if (!usable(endpoint)) return { worked: false, more: false, endpoint };
+    const due = await this.store.due(endpointId, now, DUE_BATCH);
     let worked = false;
+    let stopped = false;
     for (const d of due) {
       if (this.closed) break;
       // Read again before each send after the first: a batch can take minutes (15 s a request), and the caller may
       // have moved the endpoint to another URL, rotated its secret or deleted it meanwhile.
       if (worked) {
         endpoint = await this.store.getEndpoint(endpointId);
-        if (!usable(endpoint)) break;
+        if (!usable(endpoint)) {
+          stopped = true;
+          break;
+        }
       }
       if (d.previousId) {
         const before = await this.store.getDelivery(endpointId, d.previousId);
@@ -206,9 +219,13 @@ export class Deliverer {
       if (claim && !(await this.store.claimDelivery(d, this.now() + this.settings.timeoutMs + CLAIM_SLACK_MS))) continue;
       const outcome = await this.attempt(endpoint, d);
       worked = true;
-      if (outcome === 'stop') break;
+      if (outcome === 'stop') {
+        stopped = true;
+        break;
+      }
     }
-    return worked;
+    // A full batch may have more behind it; a stopped one (paused, disabled) is left to the timer.
+    return { worked, more: !stopped && due.length >= DUE_BATCH, endpoint };
   }
 
   /** Sends one delivery and records what came of it. 'stop' when the endpoint must not be sent more now. */
@@ -308,7 +325,10 @@ export class Deliverer {
     const ids = only ?? (await Promise.all(this.opts.callers().map((c) => this.store.listEndpoints(c)))).flat().map((e) => e.id);
     await Promise.all(
       ids.map(async (id) => {
-        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) if (!(await this.pass(id, true))) break;
+        for (let pass = 0; pass < 100 && this.now() + this.settings.timeoutMs < until; pass++) {
+          const done = await this.pass(id, true);
+          if (!done.worked || !done.more) break;
+        }
       }),
     );
   }

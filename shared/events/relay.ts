@@ -6,7 +6,7 @@ import type { Endpoint, EventStore, StoredEvent } from './store.js';
  * What the relay and fanOut use of the store: the DynamoDB EventStore, or the deterministic simulation's
  * (test/sim/events.ts), which drives this same relay code under crashes and lost replies.
  */
-export type RelayStore = Pick<EventStore, 'pending' | 'pendingByScan' | 'getEvent' | 'putEvent' | 'clearPending' | 'createDelivery' | 'listEndpoints'>;
+export type RelayStore = Pick<EventStore, 'pending' | 'pendingByScan' | 'getEvent' | 'putEvent' | 'clearPending' | 'createDelivery' | 'listEndpoints'> & Partial<Pick<EventStore, 'endpointGeneration'>>;
 
 /** Where a bus message says its event is (AWS, functions/event-delivery.ts): the record's pending mark, and the event's id. */
 export interface PendingPointer {
@@ -70,6 +70,9 @@ export async function fanOut(store: RelayStore, stored: StoredEvent, now: number
  * Every step is idempotent, so a kill anywhere between the status write and the clear loses nothing: the
  * next pass (or the next start) does it again, and makes the same event id and no second delivery.
  */
+/** How long the local relay keeps a caller's endpoints when no write through its store says otherwise. */
+const ENDPOINTS_KEPT_MS = 1_000;
+
 export class EventRelay {
   private running: Promise<void> | undefined;
   private again = false;
@@ -149,12 +152,33 @@ export class EventRelay {
     })();
   }
 
-  /** A look-up of callers' endpoints that reads each caller's once (one per pass). */
+  /**
+   * Callers' endpoints as last read, and the store's endpoint generation at the read: kept for passes to
+   * come while no endpoint was written through the store since (this process's routes and deliverer) and
+   * for at most ENDPOINTS_KEPT_MS (a write by another process). A look-up per offered record was a Query and
+   * a BatchGetItem per payment (issue 23: DynamoDB requests per payment).
+   */
+  private readonly endpointLists = new Map<string, { generation: number; at: number; found: Promise<Endpoint[]> }>();
+
+  /** A look-up of callers' endpoints that reads each caller's at most once a pass. */
   private endpointsOnce(): (caller: string) => Promise<Endpoint[]> {
     const looked = new Map<string, Promise<Endpoint[]>>();
     return (caller) => {
       let found = looked.get(caller);
-      if (!found) looked.set(caller, (found = this.store.listEndpoints(caller)));
+      if (found) return found;
+      const generation = this.store.endpointGeneration?.();
+      const kept = this.endpointLists.get(caller);
+      if (generation !== undefined && kept && kept.generation === generation && this.now() - kept.at < ENDPOINTS_KEPT_MS) found = kept.found;
+      else {
+        found = this.store.listEndpoints(caller);
+        if (generation !== undefined) {
+          const entry = { generation, at: this.now(), found };
+          this.endpointLists.set(caller, entry);
+          // A failed read is not kept (the next pass reads again).
+          found.catch(() => this.endpointLists.get(caller) === entry && this.endpointLists.delete(caller));
+        }
+      }
+      looked.set(caller, found);
       return found;
     };
   }

@@ -294,11 +294,37 @@ export class EventStore {
 
   // ---- endpoints ----
 
+  /** Endpoint writes begun and ended through this store (each counts twice): see endpointGeneration. */
+  private endpointWrites = 0;
+
+  /**
+   * Changes whenever an endpoint write through this store begins or ends: a list of a caller's endpoints
+   * read under the same generation is still what the table holds, as far as this process's writes go (the
+   * local relay keeps one that long, EventRelay.endpointsOnce).
+   */
+  endpointGeneration(): number {
+    return this.endpointWrites;
+  }
+
+  /** Runs an endpoint write, counted before and after (a list read while it runs is not kept). */
+  private async endpointWrite<T>(write: () => Promise<T>): Promise<T> {
+    this.endpointWrites++;
+    try {
+      return await write();
+    } finally {
+      this.endpointWrites++;
+    }
+  }
+
   /**
    * Makes an endpoint, or replaces it when it is still at the version `e` was read at (`e.version`) and
    * belongs to `e.caller`. False when the condition fails: deleted, another caller's, or changed since.
    */
-  async putEndpoint(e: Endpoint, create: boolean): Promise<boolean> {
+  putEndpoint(e: Endpoint, create: boolean): Promise<boolean> {
+    return this.endpointWrite(() => this.writeEndpoint(e, create));
+  }
+
+  private async writeEndpoint(e: Endpoint, create: boolean): Promise<boolean> {
     const read = e.version;
     try {
       await this.doc.send(
@@ -322,7 +348,11 @@ export class EventStore {
     return strip<Endpoint>(res.Item);
   }
 
-  async deleteEndpoint(id: string, caller: string): Promise<boolean> {
+  deleteEndpoint(id: string, caller: string): Promise<boolean> {
+    return this.endpointWrite(() => this.removeEndpoint(id, caller));
+  }
+
+  private async removeEndpoint(id: string, caller: string): Promise<boolean> {
     try {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: endpointPk(id) }, ConditionExpression: 'caller = :c', ExpressionAttributeValues: { ':c': caller } }));
       return true;
@@ -342,7 +372,11 @@ export class EventStore {
    * Sets fields of an endpoint without the read-modify-write of putEndpoint (the deliverer's bookkeeping),
    * counting it as a write: a caller's change made from an earlier read then fails its condition.
    */
-  async patchEndpoint(id: string, set: Partial<Pick<Endpoint, 'failingSince' | 'pausedUntil' | 'disabled'>>, remove: ('failingSince' | 'pausedUntil')[] = []): Promise<void> {
+  patchEndpoint(id: string, set: Partial<Pick<Endpoint, 'failingSince' | 'pausedUntil' | 'disabled'>>, remove: ('failingSince' | 'pausedUntil')[] = []): Promise<void> {
+    return this.endpointWrite(() => this.setEndpointFields(id, set, remove));
+  }
+
+  private async setEndpointFields(id: string, set: Partial<Pick<Endpoint, 'failingSince' | 'pausedUntil' | 'disabled'>>, remove: ('failingSince' | 'pausedUntil')[]): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
     const sets: string[] = [];

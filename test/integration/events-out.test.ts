@@ -103,6 +103,26 @@ describe('settlement events out (issue 21)', () => {
     await call(stack, 'DELETE', `/v1/event-endpoints/${ep.id}`, undefined, { 'x-api-key': 'key-of-pos' });
   });
 
+  it('an endpoint made or deleted between two payments is heard by the second one at once (the relay keeps endpoint lists only until a write)', async () => {
+    const first = await receiver();
+    const second = await receiver();
+    receivers.push(first, second);
+    await endpoint(first, 'key-of-web');
+    // The relay reads web's endpoints for this payment's event and keeps the list.
+    expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice('kept-1'), { 'x-api-key': 'key-of-web' })).status);
+    await eventually(async () => first.got.find((e) => e.data.key === 'kept-1'));
+    // Well within the time the relay keeps a list: a new endpoint, then a payment, then the old endpoint gone.
+    const added = await endpoint(second, 'key-of-web');
+    expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice('kept-2'), { 'x-api-key': 'key-of-web' })).status);
+    await eventually(async () => second.got.find((e) => e.data.key === 'kept-2'), 5_000, 20);
+    await eventually(async () => first.got.find((e) => e.data.key === 'kept-2'), 5_000, 20);
+    expect((await call(stack, 'DELETE', `/v1/event-endpoints/${added.id}`, undefined, { 'x-api-key': 'key-of-web' })).status).toBe(204);
+    expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice('kept-3'), { 'x-api-key': 'key-of-web' })).status);
+    await eventually(async () => first.got.find((e) => e.data.key === 'kept-3'), 5_000, 20);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(second.got.map((e) => e.data.key)).toEqual(['kept-2']);
+  });
+
   it('refuses bad endpoints with field-level 400s', async () => {
     const bad = await call(stack, 'POST', '/v1/event-endpoints', { url: 'http://10.0.0.7/hook', eventTypes: ['payment.nope'] }, { 'x-api-key': 'key-of-pos' });
     expect(bad.status).toBe(400);
