@@ -46,7 +46,7 @@ export async function eventsCommand(run: Run): Promise<number> {
   switch (sub) {
     case 'list': {
       const file = local(run);
-      const events = ((await api(file, 'GET', '/v1/events')).body.events as Parameters<typeof line>[0][]).slice(0, parseLimit(values.limit, 50));
+      const events = (await api(file, 'GET', `/v1/events?limit=${parseLimit(values.limit, 50)}`)).body.events as Parameters<typeof line>[0][];
       if (values.json) io.out(JSON.stringify(events, null, 2));
       else for (const e of events) io.out(line(e));
       if (!values.json && events.length === 0) io.out('no events yet');

@@ -23,6 +23,14 @@ function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   return r.data;
 }
 
+/** `GET /v1/events?limit=N`: the newest N events, 1 to 1,000 (100 when not given); anything else is a 400 naming it. */
+function eventsLimit(given: string | undefined): number {
+  if (given === undefined) return 100;
+  const n = /^\d{1,4}$/.test(given) ? Number(given) : Number.NaN;
+  if (!(n >= 1 && n <= 1000)) throw validationProblem([{ pointer: 'query:limit', detail: 'must be a whole number from 1 to 1000' }], 'query');
+  return n;
+}
+
 function bodyOf(req: HttpRequest): unknown {
   if (req.rawBody.trim() === '') return {};
   const type = req.headers['content-type'] ?? '';
@@ -198,7 +206,7 @@ export async function handleEvents(req: HttpRequest, deps: AppDeps): Promise<Htt
       return { status: 202, body: { endpointId: e.id, since: b.since, events: events.length, queued }, headers: noStore };
     }
     case 'GET /v1/events': {
-      const limit = Math.min(1000, Math.max(1, Number(new URLSearchParams(req.path.split('?')[1] ?? '').get('limit') ?? 100) || 100));
+      const limit = eventsLimit(req.query?.limit);
       return { status: 200, body: { events: (await store.listEvents(caller, { limit })).map((x) => x.event) }, headers: noStore };
     }
     case 'GET /v1/events/{id}': {

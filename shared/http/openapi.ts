@@ -130,7 +130,11 @@ export function buildOpenApi(): Json {
       const e = EVENT_OPS[`${route.method} ${route.path}`] as { summary: string; body?: string; ok: string };
       Object.assign(op, {
         summary: e.summary,
-        parameters: route.path.includes('{id}') ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] : [],
+        parameters: route.path.includes('{id}')
+          ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }]
+          : `${route.method} ${route.path}` === 'GET /v1/events'
+            ? [{ name: 'limit', in: 'query', required: false, description: 'How many of the newest events (100 when not given)', schema: { type: 'integer', minimum: 1, maximum: 1000 } }]
+            : [],
         ...(e.body ? { requestBody: { required: true, content: json(e.body) } } : {}),
         responses: {
           [e.ok]: { description: e.ok === '204' ? 'Done' : 'See the summary' },

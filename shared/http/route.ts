@@ -12,6 +12,8 @@ export interface HttpRequest {
   method: string;
   path: string;
   pathParameters: Record<string, string>;
+  /** The query string's parameters (the last of a repeated name). Absent where a caller of the handler gives none. */
+  query?: Record<string, string>;
   /** Lower-cased names. */
   headers: Record<string, string | undefined>;
   rawBody: string;
@@ -144,7 +146,7 @@ export function httpRoute(opts: {
       }
       const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
       const reply = await opts.handle(
-        { method: event.httpMethod, path: event.path, pathParameters, headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
+        { method: event.httpMethod, path: event.path, pathParameters, query: queryOf(event), headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
         deps,
       );
       result = toResult(reply);
@@ -162,4 +164,11 @@ export function httpRoute(opts: {
     if (delivery && deps) await settleDelivery(deps, delivery, result);
     return logged(result, principal);
   });
+}
+
+/** The query string's parameters as API Gateway passes them (values it gives as null left out). */
+function queryOf(event: APIGatewayProxyEvent): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (typeof v === 'string') query[k] = v;
+  return query;
 }

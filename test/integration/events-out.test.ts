@@ -123,6 +123,19 @@ describe('settlement events out (issue 21)', () => {
     expect(second.got.map((e) => e.data.key)).toEqual(['kept-2']);
   });
 
+  it('GET /v1/events takes a limit, and names it when it is not one', async () => {
+    for (const id of ['lim-1', 'lim-2', 'lim-3']) expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice(id), { 'x-api-key': 'key-of-web' })).status);
+    await eventually(async () => ((await call(stack, 'GET', '/v1/events?limit=1000', undefined, { 'x-api-key': 'key-of-web' })).body.events as unknown[]).length >= 3);
+    const two = await call(stack, 'GET', '/v1/events?limit=2', undefined, { 'x-api-key': 'key-of-web' });
+    expect(two.status).toBe(200);
+    expect(two.body.events).toHaveLength(2);
+    for (const bad of ['0', '1001', 'ten', '2.5']) {
+      const refused = await call(stack, 'GET', `/v1/events?limit=${bad}`, undefined, { 'x-api-key': 'key-of-web' });
+      expect(refused.status, bad).toBe(400);
+      expect(refused.body.errors).toEqual([{ pointer: 'query:limit', detail: 'must be a whole number from 1 to 1000' }]);
+    }
+  });
+
   it('refuses bad endpoints with field-level 400s', async () => {
     const bad = await call(stack, 'POST', '/v1/event-endpoints', { url: 'http://10.0.0.7/hook', eventTypes: ['payment.nope'] }, { 'x-api-key': 'key-of-pos' });
     expect(bad.status).toBe(400);
