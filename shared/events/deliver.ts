@@ -155,8 +155,8 @@ export class Deliverer {
           l.again = false;
           const done = await this.pass(endpointId);
           seen = done.endpoint;
-          // A pass that took fewer than a batch has sent everything due when it read: another pass only
-          // when a kick came in meanwhile (a new delivery), not one more read of an empty due list.
+          // A pass whose index page was short of a batch has sent everything due when it read: another pass
+          // only when a kick came in meanwhile (a new delivery), not one more read of an empty due list.
           if (!l.again && (!done.worked || !done.more)) break;
         }
       } catch (err) {
@@ -194,7 +194,7 @@ export class Deliverer {
     const now = this.now();
     const usable = (e: Endpoint | undefined): e is Endpoint => e !== undefined && !e.disabled && (e.pausedUntil ?? 0) <= this.now();
     if (!usable(endpoint)) return { worked: false, more: false, endpoint };
-    const due = await this.store.due(endpointId, now, DUE_BATCH);
+    const { deliveries: due, full } = await this.store.due(endpointId, now, DUE_BATCH);
     let worked = false;
     let stopped = false;
     for (const d of due) {
@@ -224,8 +224,8 @@ export class Deliverer {
         break;
       }
     }
-    // A full batch may have more behind it; a stopped one (paused, disabled) is left to the timer.
-    return { worked, more: !stopped && due.length >= DUE_BATCH, endpoint };
+    // A full page of the index may have more behind it; a stopped one (paused, disabled) is left to the timer.
+    return { worked, more: !stopped && full, endpoint };
   }
 
   /** Sends one delivery and records what came of it. 'stop' when the endpoint must not be sent more now. */

@@ -434,11 +434,17 @@ export class EventStore {
     return strip<Delivery>(res.Item);
   }
 
-  /** Deliveries of an endpoint due at or before `before`, soonest first. */
-  async due(endpointId: string, before: number, limit: number): Promise<Delivery[]> {
+  /**
+   * Deliveries of an endpoint due at or before `before`, soonest first, and whether the index gave a full
+   * page of `limit` keys (more may be due behind it). Counted on the keys, not on the pending deliveries:
+   * an entry of one sent meanwhile (events-index is eventually consistent in AWS) is dropped here, and a
+   * page short by it is still full.
+   */
+  async due(endpointId: string, before: number, limit: number): Promise<{ deliveries: Delivery[]; full: boolean }> {
     const keys = await this.keys(dueKey(endpointId), { before, limit });
     const items = await this.getMany(keys.map((k) => k.pk));
-    return keys.map((k) => strip<Delivery>(items.get(k.pk))).filter((d): d is Delivery => d !== undefined && d.status === 'pending');
+    const deliveries = keys.map((k) => strip<Delivery>(items.get(k.pk))).filter((d): d is Delivery => d !== undefined && d.status === 'pending');
+    return { deliveries, full: keys.length >= limit };
   }
 
   /** The next due time of an endpoint's earliest pending delivery. */

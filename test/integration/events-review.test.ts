@@ -326,3 +326,53 @@ describe('resending an event (issue 21 review)', () => {
     }
   }, 20_000);
 });
+
+describe('the AWS one-shot delivery with a backlog (review of 6ed7d13)', () => {
+  it('takes the next batch after a full index page, even when the page holds an entry no longer pending (events-index lags the table)', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    let hits = 0;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits++;
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await stack.events.deliverer.close();
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }, pos);
+      const endpointId = made.body.id as string;
+      const store = stack.events.store;
+      const at = Date.now() - 60_000;
+      const delivery = (n: number, status: 'pending' | 'delivered') => ({
+        endpointId,
+        eventId: `evt_backlog${n}`,
+        caller: 'pos',
+        event: { id: `evt_backlog${n}`, type: 'endpoint.test' as const, timestamp: new Date(at).toISOString(), data: { endpointId, message: 'backlog' } },
+        status,
+        tries: 0,
+        nextAttemptAt: at + n,
+        attempts: [],
+        createdMs: at,
+        updatedAt: new Date(at).toISOString(),
+      });
+      // A delivery another invocation has just sent, whose due entry events-index still shows (AWS's index is
+      // eventually consistent): the table says delivered, the index still lists it first.
+      const { PutCommand } = await import('@aws-sdk/lib-dynamodb');
+      await store.doc.send(new PutCommand({ TableName: store.tableName, Item: { pk: `delivery#${endpointId}#evt_backlog0`, ...delivery(0, 'delivered'), eventsKey: `due#${endpointId}`, eventAt: at } }));
+      // Bounded: 30 due behind it, more than one batch of 25.
+      for (let n = 1; n <= 30; n++) expect(await store.createDelivery(delivery(n, 'pending'))).toBe(true);
+      const deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
+      await deliverer.deliverDue(Date.now() + 10_000, [endpointId]);
+      await deliverer.close();
+      expect(hits).toBe(30);
+      expect(await store.nextDue(endpointId)).toBe(at);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
