@@ -154,9 +154,11 @@ export class EventRelay {
 
   /**
    * Callers' endpoints as last read, and the store's endpoint generation at the read: kept for passes to
-   * come while no endpoint was written through the store since (this process's routes and deliverer) and
-   * for at most ENDPOINTS_KEPT_MS (a write by another process). A look-up per offered record was a Query and
-   * a BatchGetItem per payment (issue 23: DynamoDB requests per payment).
+   * come while no endpoint was written since (through the store: this process's routes and deliverer; at
+   * the local stack's own dynalite: any process, `serverless invoke local` included) and for at most
+   * ENDPOINTS_KEPT_MS (another process's write to a DynamoDB the stack was given, which it cannot count).
+   * A look-up per offered record was a Query and a BatchGetItem per payment (issue 23: DynamoDB requests
+   * per payment).
    */
   private readonly endpointLists = new Map<string, { generation: number; at: number; found: Promise<Endpoint[]> }>();
 

@@ -76,7 +76,9 @@ export interface StoredEvent {
   previousId?: string;
 }
 
-const endpointPk = (id: string) => `endpoint#${id}`;
+/** An endpoint item's key begins so (the local stack counts writes to such keys at its dynalite). */
+export const ENDPOINT_PK_PREFIX = 'endpoint#';
+const endpointPk = (id: string) => `${ENDPOINT_PK_PREFIX}${id}`;
 const eventPk = (id: string) => `event#${id}`;
 export const deliveryPk = (endpointId: string, eventId: string) => `delivery#${endpointId}#${eventId}`;
 const endpointsKey = (caller: string) => `endpoints#${caller}`;
@@ -106,6 +108,12 @@ export class EventStore {
     client: DynamoDBClient,
     readonly tableName: string,
     private readonly clock: () => number = Date.now,
+    /**
+     * Endpoint writes the database has answered, whoever sent them (the local stack's in-process dynalite
+     * counts them: shared/local/dynamo-tap.ts countWrites). Without it, only this store's own writes move
+     * endpointGeneration, and another process's are seen once a kept list is a second old.
+     */
+    private readonly endpointWritesSeen?: () => number,
   ) {
     this.doc = documentClient(client);
   }
@@ -298,12 +306,12 @@ export class EventStore {
   private endpointWrites = 0;
 
   /**
-   * Changes whenever an endpoint write through this store begins or ends: a list of a caller's endpoints
-   * read under the same generation is still what the table holds, as far as this process's writes go (the
-   * local relay keeps one that long, EventRelay.endpointsOnce).
+   * Changes whenever an endpoint write through this store begins or ends, and whenever the database answers
+   * one from anywhere (endpointWritesSeen, where given): a list of a caller's endpoints read under the same
+   * generation is still what the table holds (the local relay keeps one that long, EventRelay.endpointsOnce).
    */
   endpointGeneration(): number {
-    return this.endpointWrites;
+    return this.endpointWrites + (this.endpointWritesSeen?.() ?? 0);
   }
 
   /** Runs an endpoint write, counted before and after (a list read while it runs is not kept). */

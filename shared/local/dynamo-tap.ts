@@ -56,6 +56,33 @@ export function tapDynalite(server: Server, observe: (exchange: DynamoExchange) 
   });
 }
 
+/** The DynamoDB operations that write items. */
+const WRITE_OPERATIONS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+
+/**
+ * Counts the writes dynalite answers whose request holds `marker` (a key as the wire carries it, e.g.
+ * `"S":"endpoint#`), whoever sent them: this process's clients and any other process's (`serverless
+ * invoke local` on the stack's tables). Counted when dynalite answers, after it applied the write, so a
+ * read that began before the count moved may not show that write, and one that began after it does. A
+ * payment whose own fields happen to hold the marker only counts once too many (a list read again).
+ */
+export function countWrites(server: Server, marker: string): () => number {
+  const needle = Buffer.from(marker, 'utf8');
+  let count = 0;
+  inFrontOf(server, (req, res) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    if (!WRITE_OPERATIONS.has(target.slice(target.indexOf('.') + 1))) return true;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    onEnd(res, () => {
+      // The whole body: a marker split between two chunks is still found.
+      if (Buffer.concat(chunks).includes(needle)) count++;
+    });
+    return true;
+  });
+  return () => count;
+}
+
 /**
  * Runs `before` ahead of the server's own request handlers (registered before it listens); they get the
  * request only when `before` returns true, else `before` has answered it.

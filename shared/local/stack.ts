@@ -28,7 +28,7 @@ import { Deliverer, type DeliverySettings } from '../events/deliver.js';
 import { EventRelay } from '../events/relay.js';
 import { dueEvent, type OutboxRecord } from '../events/model.js';
 import { attachEvents, configuredCallers } from '../events/runtime.js';
-import { EventStore } from '../events/store.js';
+import { ENDPOINT_PK_PREFIX, EventStore } from '../events/store.js';
 import type { RecordStore } from '../store/port.js';
 import { DynamoWebhookStore } from '../store/webhooks.js';
 import { CambioSandbox, type CambioSandboxOptions } from '../systems/cambio/simulator.js';
@@ -41,7 +41,7 @@ import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
 import type { SystemModule } from '../systems/types.js';
 import { indexForListing, reindexUnfinished } from './reindex.js';
-import { tapDynalite, trackDynalite, type DynamoExchange } from './dynamo-tap.js';
+import { countWrites, tapDynalite, trackDynalite, type DynamoExchange } from './dynamo-tap.js';
 import { invokeLocalEnvironment } from './invoke-env.js';
 import { lambdaContext, startLocalApi } from './server.js';
 import { SQS_PATH, sqsCall } from './sqs-endpoint.js';
@@ -267,7 +267,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
   }
   try {
     if (opts.dataDir) ownerOnlyDataDir(opts.dataDir);
-    const dynamoEndpoint = opts.dynamoEndpoint ?? (await startDynalite(opts, cleanups));
+    // With dynalite in this process, every endpoint write that reaches it is counted, whoever sent it (the
+    // relay keeps endpoint lists until one: EventStore.endpointGeneration); with one given, only this process's.
+    const ownDynamo = opts.dynamoEndpoint === undefined ? await startDynalite(opts, cleanups) : undefined;
+    const dynamoEndpoint = opts.dynamoEndpoint ?? (ownDynamo as { endpoint: string }).endpoint;
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
     const sandbox = async <T extends { start(port: number): Promise<T>; close(): Promise<void> }>(
@@ -349,7 +352,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
     // Events out (issue 21): every record write may stamp an event (shared/store/dynamo.ts); the relay hands
     // pending ones to the endpoints, woken after each write here and by its own poll and boot pass (a kill
     // between the write and the wake loses nothing: the mark is in the record).
-    const eventStore = new EventStore(client, config.TABLE_NAME);
+    const eventStore = new EventStore(client, config.TABLE_NAME, Date.now, ownDynamo?.endpointWrites);
     const deliverer = new Deliverer(eventStore, { log, policy: { allowLoopback: true }, callers: () => configuredCallers({ config }), ...(opts.delivery ? { settings: opts.delivery } : {}) });
     const relay = new EventRelay(eventStore, { log, onDeliveries: (ids) => ids.forEach((id) => deliverer.kick(id)) });
     cleanups.push(() => deliverer.close());
@@ -556,10 +559,11 @@ export function wakingStore(store: RecordStore, onWrite: (written: PaymentRecord
   };
 }
 
-/** dynalite in this process on a loopback port, closed last with the stack; its endpoint. */
-async function startDynalite(opts: StackOptions, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+/** dynalite in this process on a loopback port, closed last with the stack; its endpoint, and a count of the endpoint writes it answered. */
+async function startDynalite(opts: StackOptions, cleanups: (() => Promise<void> | void)[]): Promise<{ endpoint: string; endpointWrites: () => number }> {
   const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(opts.dataDir ? { path: opts.dataDir } : {}) });
   if (opts.onDynamoRequest) tapDynalite(db, opts.onDynamoRequest);
+  const endpointWrites = countWrites(db, `"S":"${ENDPOINT_PK_PREFIX}`);
   const dynaliteRequests = trackDynalite(db);
   await new Promise<void>((resolve, reject) => {
     db.once('error', reject);
@@ -571,5 +575,5 @@ async function startDynalite(opts: StackOptions, cleanups: (() => Promise<void> 
     await dynaliteRequests.drained(3_000);
     await new Promise<void>((resolve) => db.close(() => resolve()));
   });
-  return `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
+  return { endpoint: `http://127.0.0.1:${(db.address() as AddressInfo).port}`, endpointWrites };
 }

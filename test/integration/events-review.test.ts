@@ -4,8 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/event-delivery.js';
 import { Deliverer } from '../../shared/events/deliver.js';
-import type { EventStore } from '../../shared/events/store.js';
+import { EventStore, type Endpoint } from '../../shared/events/store.js';
 import { lambdaContext } from '../../shared/local/server.js';
+import { makeDynamoClient } from '../../shared/store/client.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { derivedExternalId } from '../../shared/systems/nif/index.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
@@ -372,6 +373,42 @@ describe('the AWS one-shot delivery with a backlog (review of 6ed7d13)', () => {
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
+
+describe('an endpoint written by another process (review of 6ed7d13)', () => {
+  it('is heard by the next payment at once, though the relay keeps endpoint lists (serverless invoke local on the stack\'s dynalite)', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    const kept = await rawReceiver();
+    const other = await rawReceiver();
+    const keysOf = (r: { bodies: string[] }) => r.bodies.map((b) => (JSON.parse(b) as { data: { key?: string } }).data.key);
+    // Another process on the same tables (as `serverless invoke local -f eventEndpoints` is): its own client and store.
+    const client = makeDynamoClient({ endpoint: stack.dynamoEndpoint, region: stack.deps.config.AWS_REGION });
+    const elsewhere = new EventStore(client, stack.deps.config.TABLE_NAME);
+    try {
+      expect((await call(stack, 'POST', '/v1/event-endpoints', { url: kept.url }, pos)).status).toBe(201);
+      // The relay reads pos's endpoints for this payment's event, and keeps the list.
+      expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'xproc-1', paymentType: 'CARD' }, pos)).status);
+      await eventually(async () => keysOf(kept).includes('xproc-1'), 5_000, 10);
+      const now = Date.now();
+      const made: Endpoint = { id: 'ep_elsewhere1', caller: 'pos', url: other.url, eventTypes: [], secrets: [{ secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }], createdAt: new Date(now).toISOString(), createdMs: now, updatedAt: new Date(now).toISOString() };
+      expect(await elsewhere.putEndpoint(made, true)).toBe(true);
+      expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'xproc-2', paymentType: 'CARD' }, pos)).status);
+      await eventually(async () => keysOf(kept).includes('xproc-2'), 5_000, 10);
+      await eventually(async () => keysOf(other).includes('xproc-2'), 3_000, 10);
+      // The other process narrows the endpoint to payment.failed: the next payment.posted is not its.
+      expect(await elsewhere.putEndpoint({ ...made, version: 1, eventTypes: ['payment.failed'] }, false)).toBe(true);
+      expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'xproc-3', paymentType: 'CARD' }, pos)).status);
+      await eventually(async () => keysOf(kept).includes('xproc-3'), 5_000, 10);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(keysOf(other)).toEqual(['xproc-2']);
+    } finally {
+      client.destroy();
+      await kept.close();
+      await other.close();
       await stack.close();
     }
   }, 20_000);
