@@ -130,11 +130,13 @@ export function httpRoute(opts: {
       principal = authenticate(headers, rawBody, deps.auth, gatewayIdentity(event));
       const pathParameters: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) if (v !== undefined) pathParameters[k] = decodeParam(k, v);
+      const query = queryOf(event);
       if (opts.remembersWebhooks && principal.method === 'webhook') {
         const admission = await admitDelivery(deps, {
           method: event.httpMethod,
           resource: event.resource,
           pathParameters,
+          query,
           headers,
           rawBody,
           sender: principal.caller,
@@ -146,7 +148,7 @@ export function httpRoute(opts: {
       }
       const body = opts.takesBody ? parseJson(rawBody, headers) : undefined;
       const reply = await opts.handle(
-        { method: event.httpMethod, path: event.path, pathParameters, query: queryOf(event), headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
+        { method: event.httpMethod, path: event.path, pathParameters, query, headers, rawBody, body, requestId, principal, deadline: deps.clock() + context.getRemainingTimeInMillis() - 1_000 },
         deps,
       );
       result = toResult(reply);

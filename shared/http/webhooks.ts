@@ -41,18 +41,24 @@ export interface DeliveryRequest {
   /** Lower-cased names. */
   headers: Record<string, string | undefined>;
   rawBody: string;
+  /** The query string's parameters as the route reads them (HttpRequest.query). */
+  query?: Record<string, string>;
 }
 
 /**
  * What a delivery is bound to. The path parameters are bound too: the template alone does not tell
  * one Kontantanalys object from another, so a captured PUT could otherwise be sent to another externalId.
+ * So is the query string as the route reads it (`GET /v1/events?limit=N`): another query is another read,
+ * refused rather than answered with the first read's answer.
  */
 export function deliveryBinding(req: DeliveryRequest): DeliveryBinding {
   const header = (name: string): string | null => {
     const value = req.headers[name];
     return value === undefined ? null : keyed(name, value);
   };
-  const path = Object.entries(req.pathParameters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const byName = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
+  const path = Object.entries(req.pathParameters).sort(byName);
+  const query = Object.entries(req.query ?? {}).sort(byName);
   return {
     route: `${req.method} ${req.resource}`,
     path: keyed('path', JSON.stringify(path)),
@@ -60,6 +66,7 @@ export function deliveryBinding(req: DeliveryRequest): DeliveryBinding {
     idempotencyKey: header('idempotency-key'),
     patient: header('patient'),
     body: keyed('body', req.rawBody),
+    ...(query.length > 0 ? { query: keyed('query', JSON.stringify(query)) } : {}),
   };
 }
 
@@ -70,6 +77,7 @@ export function differences(first: DeliveryBinding, now: DeliveryBinding): strin
   if (first.path !== now.path) out.push('the path');
   for (const [field, , label] of TARGET_HEADERS) if (first[field] !== now[field]) out.push(label);
   if (first.body !== now.body) out.push('the body');
+  if (first.query !== now.query) out.push('the query string');
   return out;
 }
 

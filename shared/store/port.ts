@@ -65,6 +65,8 @@ export interface DeliveryBinding {
   idempotencyKey: string | null;
   patient: string | null;
   body: string;
+  /** The query string's parameters as the route reads them; absent when there are none (and on ids remembered before it was bound). */
+  query?: string;
 }
 
 /** The first answer to a delivery, as the route gave it. */

@@ -19,7 +19,8 @@ const GZIP_FROM_BYTES = 64 * 1024;
 
 /** One value for the whole binding, so the takeover condition compares it in one expression. */
 function digestOf(binding: DeliveryBinding): string {
-  const parts = [binding.route, binding.path, binding.clubId, binding.idempotencyKey, binding.patient, binding.body];
+  // The query only when there is one: a delivery without one has the digest it had before the query was bound.
+  const parts = [binding.route, binding.path, binding.clubId, binding.idempotencyKey, binding.patient, binding.body, ...(binding.query !== undefined ? [binding.query] : [])];
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 

@@ -253,6 +253,27 @@ describe('webhook deliveries are bound to their id: route, path, target headers 
     expect(replay.body.type).toMatch(/webhook-replayed$/);
   });
 
+  it('a signed GET of the events is bound to its query string: with another limit it is refused, not answered with the first one (review of e8caa52)', async () => {
+    const read = signRaw('msg_ev_limit', '', TERMINAL_NEW);
+    const get = (query: string) => fetch(`${stack.url}/v1/events${query}`, { headers: read.signature, signal: AbortSignal.timeout(10_000) });
+    const first = await get('?limit=1');
+    expect(first.status).toBe(200);
+    // The same delivery again (a repeated name whose last value is the same reads the same): the first answer.
+    for (const query of ['?limit=1', '?limit=7&limit=1']) {
+      const again = await get(query);
+      expect(again.status, query).toBe(200);
+      expect(again.headers.get('idempotent-replayed'), query).toBe('true');
+    }
+    // Another query is another read: 409, as another path is, never the first read's answer passed off as this one's.
+    for (const query of ['?limit=1000', '', '?limit=1&since=0']) {
+      const other = await get(query);
+      expect(other.status, query).toBe(409);
+      const refused = (await other.json()) as { type: string; detail: string };
+      expect(refused.type).toMatch(/webhook-replayed$/);
+      expect(refused.detail).toContain('the query string');
+    }
+  });
+
   it('a captured signed GET cannot be replayed at the sender\'s event endpoints (issue 21 on issue 20 item 8)', async () => {
     // The terminal sender registers an endpoint (signed), then reads its events (signed, empty body).
     const made = await deliver('POST', '/v1/event-endpoints', sign('msg_ep_make', { url: 'http://127.0.0.1:9/never' }, TERMINAL_NEW));
