@@ -446,12 +446,13 @@ export class EventStore {
    * Deliveries of an endpoint due at or before `before`, soonest first, and whether the index gave a full
    * page of `limit` keys (more may be due behind it). Counted on the keys, not on the pending deliveries:
    * an entry of one sent meanwhile (events-index is eventually consistent in AWS) is dropped here, and a
-   * page short by it is still full.
+   * page short by it is still full. Due by the item, not by its index entry: one another invocation has
+   * just claimed (claimDelivery moves it to the claim's end) is not due, whatever the index still shows.
    */
   async due(endpointId: string, before: number, limit: number): Promise<{ deliveries: Delivery[]; full: boolean }> {
     const keys = await this.keys(dueKey(endpointId), { before, limit });
     const items = await this.getMany(keys.map((k) => k.pk));
-    const deliveries = keys.map((k) => strip<Delivery>(items.get(k.pk))).filter((d): d is Delivery => d !== undefined && d.status === 'pending');
+    const deliveries = keys.map((k) => strip<Delivery>(items.get(k.pk))).filter((d): d is Delivery => d !== undefined && d.status === 'pending' && d.nextAttemptAt <= before);
     return { deliveries, full: keys.length >= limit };
   }
 

@@ -378,6 +378,49 @@ describe('the AWS one-shot delivery with a backlog (review of 6ed7d13)', () => {
   }, 20_000);
 });
 
+describe('a delivery another AWS invocation has claimed, seen through a lagging events-index (issue 21 review)', () => {
+  it('is not sent a second time: the table says when it is due, not the index entry', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const pos = { 'x-api-key': 'key-of-pos' };
+    let hits = 0;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits++;
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await stack.events.deliverer.close();
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }, pos);
+      const endpointId = made.body.id as string;
+      const store = stack.events.store;
+      const at = Date.now() - 60_000;
+      const claimedUntil = Date.now() + 45_000;
+      // Claimed by another invocation (EventStore.claimDelivery: due again only at claimedUntil) and being sent
+      // there; the index has not caught up and still lists it at its old due time.
+      const { PutCommand } = await import('@aws-sdk/lib-dynamodb');
+      const event = { id: 'evt_claimed1', type: 'endpoint.test', timestamp: new Date(at).toISOString(), data: { endpointId, message: 'claimed' } };
+      await store.doc.send(
+        new PutCommand({
+          TableName: store.tableName,
+          Item: { pk: `delivery#${endpointId}#evt_claimed1`, endpointId, eventId: 'evt_claimed1', caller: 'pos', event, status: 'pending', tries: 0, nextAttemptAt: claimedUntil, attempts: [], createdMs: at, updatedAt: new Date(at).toISOString(), eventsKey: `due#${endpointId}`, eventAt: at },
+        }),
+      );
+      const deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
+      await deliverer.deliverDue(Date.now() + 10_000, [endpointId]);
+      await deliverer.close();
+      expect(hits).toBe(0);
+      expect(await store.getDelivery(endpointId, 'evt_claimed1')).toMatchObject({ status: 'pending', tries: 0, nextAttemptAt: claimedUntil });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stack.close();
+    }
+  }, 20_000);
+});
+
 describe('an endpoint written by another process (review of 6ed7d13)', () => {
   it('is heard by the next payment at once, though the relay keeps endpoint lists (serverless invoke local on the stack\'s dynalite)', async () => {
     const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
