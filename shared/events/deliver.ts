@@ -153,6 +153,7 @@ export class Deliverer {
       try {
         for (let pass = 0; pass < 1000 && !this.closed; pass++) {
           l.again = false;
+          seen = null;
           const done = await this.pass(endpointId);
           seen = done.endpoint;
           // A pass whose index page was short of a batch has sent everything due when it read: another pass
@@ -172,7 +173,7 @@ export class Deliverer {
   private async wakeLater(endpointId: string, seen: Endpoint | undefined | null = null): Promise<void> {
     const loop = this.loops.get(endpointId);
     if (!loop || this.closed) return;
-    // null: no pass read it (a pass that failed): read here.
+    // null: the last pass failed before it read it: read here.
     const endpoint = seen === null ? await this.store.getEndpoint(endpointId) : seen;
     if (!endpoint || endpoint.disabled) return;
     const next = Math.max((await this.store.nextDue(endpointId)) ?? Infinity, endpoint.pausedUntil ?? 0);
@@ -184,7 +185,8 @@ export class Deliverer {
   }
 
   /**
-   * One batch of an endpoint's due deliveries. True when it sent something (another batch may be due).
+   * One batch of an endpoint's due deliveries: whether it sent something, whether another batch may be due
+   * (a full index page, not stopped), and the endpoint as last read (with the pause it may have set).
    * `claim`: each is taken (EventStore.claimDelivery) before it is sent, where other processes may send the
    * same endpoint's deliveries at once (the AWS function's concurrent invocations); one process's own loops
    * never overlap per endpoint, so the local stack spares that write.

@@ -64,15 +64,15 @@ export async function fanOut(store: RelayStore, stored: StoredEvent, now: number
   return made;
 }
 
+/** How long the local relay keeps a caller's endpoints when no counted endpoint write says otherwise. */
+const ENDPOINTS_KEPT_MS = 1_000;
+
 /**
  * The local relay of the outbox (in AWS the table's stream and the pipe do this part): finds records
  * whose event is pending (events-index), keeps the event, makes its deliveries and clears the mark.
  * Every step is idempotent, so a kill anywhere between the status write and the clear loses nothing: the
  * next pass (or the next start) does it again, and makes the same event id and no second delivery.
  */
-/** How long the local relay keeps a caller's endpoints when no write through its store says otherwise. */
-const ENDPOINTS_KEPT_MS = 1_000;
-
 export class EventRelay {
   private running: Promise<void> | undefined;
   private again = false;
