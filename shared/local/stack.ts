@@ -269,8 +269,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
     if (opts.dataDir) ownerOnlyDataDir(opts.dataDir);
     // With dynalite in this process, every endpoint write that reaches it is counted, whoever sent it (the
     // relay keeps endpoint lists until one: EventStore.endpointGeneration); with one given, only this process's.
-    const ownDynamo = opts.dynamoEndpoint === undefined ? await startDynalite(opts, cleanups) : undefined;
-    const dynamoEndpoint = opts.dynamoEndpoint ?? (ownDynamo as { endpoint: string }).endpoint;
+    const { endpoint: dynamoEndpoint, endpointWrites } = opts.dynamoEndpoint !== undefined ? { endpoint: opts.dynamoEndpoint, endpointWrites: undefined } : await startDynalite(opts, cleanups);
 
     /** Starts one system's sandbox, tuned by SANDBOX_<NAME>_RPS / _LIMITER / _FAULTS / _PORT, and closes it with the stack. */
     const sandbox = async <T extends { start(port: number): Promise<T>; close(): Promise<void> }>(
@@ -352,7 +351,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
     // Events out (issue 21): every record write may stamp an event (shared/store/dynamo.ts); the relay hands
     // pending ones to the endpoints, woken after each write here and by its own poll and boot pass (a kill
     // between the write and the wake loses nothing: the mark is in the record).
-    const eventStore = new EventStore(client, config.TABLE_NAME, Date.now, ownDynamo?.endpointWrites);
+    const eventStore = new EventStore(client, config.TABLE_NAME, Date.now, endpointWrites);
     const deliverer = new Deliverer(eventStore, { log, policy: { allowLoopback: true }, callers: () => configuredCallers({ config }), ...(opts.delivery ? { settings: opts.delivery } : {}) });
     const relay = new EventRelay(eventStore, { log, onDeliveries: (ids) => ids.forEach((id) => deliverer.kick(id)) });
     cleanups.push(() => deliverer.close());
