@@ -1,3 +1,4 @@
+import { withSendSlot } from './send-slot.js';
 import { parkedLogFields } from './parked.js';
 import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
@@ -184,12 +185,28 @@ export interface SendResult {
  * One send of `record` (which this caller holds: a lease written as "sending", or a consumed fence)
  * under `deadline`, its outcome applied and recorded, and what it taught the shared limiter.
  */
-export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number): Promise<SendResult> {
+/** How a send stopped on its socket past its slot is noted in the history (and counted: MAX_LATE_STOPS). */
+const LATE_NOTE = 'past its send slot on the socket';
+const MAX_LATE_STOPS = 3;
+
+export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number, leaveBy?: number): Promise<SendResult> {
   const started = deps.clock();
   const holder = { record };
-  const outcome = await safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started, deps.stopping)), log);
-  deps.metrics.milliseconds(module.name, 'post_latency', deps.clock() - started);
+  // `leaveBy`: the send slot plus the lateness its window arithmetic allows for (pacing.ts, marginMs), held
+  // where the request meets its socket. Not after a payment was stopped so MAX_LATE_STOPS times: a machine
+  // that busy would otherwise keep it going round the queue; it then risks one 429 instead.
+  const stops = record.history.filter((h) => h.event === 'not_sent' && h.detail?.startsWith(LATE_NOTE)).length;
+  const outcome = await withSendSlot(module.sendsOnItsSlot && stops < MAX_LATE_STOPS ? leaveBy : undefined, () => safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started, deps.stopping)), log));
   const now = deps.clock();
+  if (outcome.type === 'retryable' && outcome.late) {
+    // Nothing was written: not an attempt the downstream saw, nor a failure of it (no backoff, no outage,
+    // nothing for the limiter to learn). Due again at once, for a new slot from the queue's worker.
+    const decision = written(decide(holder.record, { type: 'not-sent', outcome: { ...outcome, waitMs: 0, message: `${LATE_NOTE}: ${outcome.message}` } }, engineContext(deps, module, now)));
+    log.info('not sent: its send slot passed before the request reached its socket; queued for a new slot', { status: decision.record.status });
+    const settled = await settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {});
+    return { record: settled, outcome, recovered: false };
+  }
+  deps.metrics.milliseconds(module.name, 'post_latency', now - started);
   // Checkpoints written during the post moved the version on: settle from the latest one.
   const decision = written(decide(holder.record, { type: 'sent', outcome }, engineContext(deps, module, now)));
   // A payment that now waits for an operator is a warning, with the downstream's reason and what to check.

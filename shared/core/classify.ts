@@ -29,6 +29,8 @@ const NOT_SENT_CODES = new Set([
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_CONNECT',
+  // Stopped on its socket before anything was written (shared/systems/http.ts, leaveBy).
+  'PAYBRIDGE_LATE',
 ]);
 
 export function requestWasNotSent(code: string): boolean {
@@ -56,7 +58,7 @@ export function classify(obs: Observation, now: number): Outcome {
   if (obs.kind === 'error') {
     return obs.sent
       ? { type: 'ambiguous', message: `${obs.code}: ${obs.message} (the request may have been received)` }
-      : { type: 'retryable', message: `${obs.code}: ${obs.message} (the request was not sent)` };
+      : { type: 'retryable', message: `${obs.code}: ${obs.message} (the request was not sent)`, ...(obs.code === 'PAYBRIDGE_LATE' ? { late: true as const } : {}) };
   }
   const { status } = obs;
   const message = bodyMessage(obs.body, obs.text) || `HTTP ${status}`;

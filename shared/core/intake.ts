@@ -151,6 +151,7 @@ async function secondPermit(deps: EngineDeps, module: SystemModule, rate: number
 async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentRecord, p: Plan, log: Logger): Promise<PaymentRecord> {
   if (p.kind === 'inline') {
     if (p.at > deps.clock()) await deps.sleep(p.at - deps.clock());
+    let slot = p.at;
     // The claim ended after the permit came due: if later than a send may be, the permit is spent
     // (sending now could put one call too many in the downstream's window). Another one, or the queue.
     if (!slotUsable(p.at, deps.clock(), deps.pacer.settings)) {
@@ -168,8 +169,10 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
         const queued: PaymentRecord = { ...scheduled(written, at, at, deps.pacer.mintFence()), history: withHistory(written, at, 'queued', 'no send slot in time after the claim; nothing was sent') };
         return settle(deps, module, written, queued, log, { wakeAt: at, reason: 'queued' });
       }
+      slot = again;
     }
-    const sent = await sendOnce(deps, module, written, log, p.attemptDeadline);
+    // The same rule once more where the request meets its socket (a busy event loop can hold it up after this).
+    const sent = await sendOnce(deps, module, written, log, p.attemptDeadline, slot + deps.pacer.settings.marginMs);
     if (sent.recovered) await wakeWaiting(deps, module.name, log);
     return sent.record;
   }

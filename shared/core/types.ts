@@ -19,7 +19,8 @@ export interface RateInfo {
 export type Outcome =
   | { type: 'posted'; httpStatus: number; body: unknown; note?: string; rate?: RateInfo }
   | { type: 'rate_limited'; httpStatus?: number; waitMs?: number; message: string; rate?: RateInfo }
-  | { type: 'retryable'; httpStatus?: number; waitMs?: number; message: string }
+  /** `late`: not sent at all, its send slot passed before it reached the socket (a new slot is taken, nothing counted). */
+  | { type: 'retryable'; httpStatus?: number; waitMs?: number; message: string; late?: true }
   | { type: 'ambiguous'; httpStatus?: number; message: string }
   | { type: 'rejected'; httpStatus?: number; code?: string; message: string; body?: unknown }
   | { type: 'auth'; httpStatus?: number; message: string; config?: boolean };

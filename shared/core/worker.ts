@@ -248,7 +248,8 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           const after = await reconcileOnce(deps, module, w.record, wlog, deadline);
           note(`reconciled:${after.status}`);
         } else {
-          const sent = await sendOnce(deps, module, w.record, wlog, deadline);
+          // Held to its slot where the request meets its socket too (a busy event loop can hold it up after the check).
+          const sent = await sendOnce(deps, module, w.record, wlog, deadline, slot + deps.pacer.settings.marginMs);
           if (sent.recovered) recovered = true;
           note(`sent:${sent.record.status}`);
         }

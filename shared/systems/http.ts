@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import request from 'undici/lib/api/api-request.js';
 import { classify, requestWasNotSent, type Observation } from '../core/classify.js';
+import { takeSendSlot } from '../core/send-slot.js';
 import type { Outcome } from '../core/types.js';
 
 export interface HttpTimeouts {
@@ -43,6 +44,43 @@ export interface HttpCall {
   body?: string;
   /** The attempt's deadline: no request starts after it, and one in flight is aborted (its socket destroyed). */
   signal?: AbortSignal | undefined;
+  /**
+   * The latest moment (epoch ms) the request may start on its socket: its send slot plus the lateness the
+   * pacing allows. Checked where undici writes it, after every wait of the event loop on the way; past it,
+   * nothing is written and the call is reported as not sent (LATE_CODE).
+   */
+  leaveBy?: number | undefined;
+}
+
+/** The code of a call not made because it reached its socket after its `leaveBy`: nothing was written. */
+export const LATE_CODE = 'PAYBRIDGE_LATE';
+
+/**
+ * `dispatcher` for one request that must leave by `leaveBy`. undici calls a handler's onConnect on the
+ * socket, just before it writes the request (client-h1.js writeH1: nothing is written once it aborts
+ * there). A send checked against its slot can still be held up between that check and the socket by a
+ * busy event loop (30 to 56 ms measured on the local stack in a burst, where the pacing allows 30): such
+ * a send would land one call too many in the downstream's rolling window, and its 429 pauses every sender.
+ */
+function leavingBy(dispatcher: Dispatcher, leaveBy: number): Pick<Dispatcher, 'dispatch'> {
+  return {
+    dispatch: (opts, handler) =>
+      dispatcher.dispatch(
+        opts,
+        new Proxy(handler, {
+          get(target, prop) {
+            if (prop === 'onConnect') {
+              return (abort: (err?: Error) => void, context?: unknown) => {
+                if (Date.now() > leaveBy) return abort(Object.assign(new Error(`the request reached its socket ${Date.now() - leaveBy} ms after its send slot allowed; nothing was written`), { code: LATE_CODE }));
+                return (target as { onConnect?: (abort: (err?: Error) => void, context?: unknown) => void }).onConnect?.(abort, context);
+              };
+            }
+            const value: unknown = Reflect.get(target, prop, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }),
+      ),
+  };
 }
 
 /** Error codes of a request stopped by its attempt's deadline. */
@@ -57,7 +95,10 @@ export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: 
   try {
     // What the package entry's request(url, options) does before it dispatches: split the URL.
     const url = new URL(call.url);
-    const res = await request.call(dispatcher, {
+    // The attempt's send slot (shared/core/send-slot.ts), unless the call names its own.
+    const leaveBy = call.leaveBy ?? takeSendSlot(call.method);
+    // request() only calls this.dispatch: the guard needs no whole Dispatcher.
+    const res = await request.call(leaveBy === undefined ? dispatcher : (leavingBy(dispatcher, leaveBy) as Dispatcher), {
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method: call.method,

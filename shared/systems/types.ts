@@ -66,6 +66,12 @@ export interface SystemDescription {
   /** What an ambiguous outcome means for this system (DESIGN.md, "Outcomes"). */
   readonly ambiguity: AmbiguityPolicy;
   /**
+   * An attempt is one request (Cambio, NIF): it is held to its send slot where it meets its socket
+   * (shared/core/send-slot.ts). Not a system whose attempt reads first or makes several requests (BRP,
+   * Kontantanalys): their reads are part of the attempt's time, not a late send.
+   */
+  readonly sendsOnItsSlot?: boolean;
+  /**
    * The rate the shared limiter paces sends to (`<SYSTEM>_MAX_RPS`). Throws a ConfigError when the
    * system's configuration is invalid: read per system and lazily, so one bad value holds one system.
    */

@@ -132,6 +132,11 @@ export class Downstream {
           return { ok: false, outcome: { type: 'auth', httpStatus: 401, message: 'simulated: 401 Unauthorized' } };
         }
         if (r.chance(f.refused)) {
+          // Provably not sent either way: refused, or stopped on its socket past its send slot (leaveBy).
+          if (r.chance(0.5)) {
+            say('stopped on its socket past its slot (not sent)');
+            return { ok: false, outcome: { type: 'retryable', late: true, message: 'simulated: past its send slot on the socket' } };
+          }
           say('connection refused (not sent)');
           return { ok: false, outcome: { type: 'retryable', message: 'simulated: connection refused' } };
         }

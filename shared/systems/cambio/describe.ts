@@ -10,6 +10,7 @@ export const cambioDescription = descriptionFactory(CAMBIO, (config): SystemDesc
   name: CAMBIO,
   // Setting PAID on a contact is a state change: sending it twice leaves the same state.
   ambiguity: 'resend',
+  sendsOnItsSlot: true,
   maxPerSecond: () => config.system(CAMBIO).CAMBIO_MAX_RPS,
   routeKey: (key) => (key ? { tenant: CAMBIO_TENANT, key } : undefined),
   // The patient header is needed for the post only: once nothing will send the notice again, the record

@@ -55,6 +55,7 @@ function firstGeneration(name: typeof NIF_MEMBERSHIP | typeof NIF_CORPORATE) {
     name,
     // NIF adds a payment row: sending twice doubles it. The read API can be asked instead.
     ambiguity: 'reconcile',
+    sendsOnItsSlot: true,
     maxPerSecond: () => config.system(name).NIF_MAX_RPS,
     routeKey(routeKey) {
       const at = routeKey.indexOf(':');
@@ -74,6 +75,7 @@ export const nifDescription = descriptionFactory(NIF, (config): SystemDescriptio
   name: NIF,
   // No documented read in the second generation: an ambiguous outcome waits for an operator.
   ambiguity: 'park',
+  sendsOnItsSlot: true,
   maxPerSecond: () => config.system(NIF).NIF_MAX_RPS,
   routeKey: (key) => (key ? { tenant: 'default', key } : undefined),
   publicRequest: publicView,

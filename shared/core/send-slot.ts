@@ -1,0 +1,29 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * The send slot an attempt's request is held to where it leaves (issue 23): the engine checks a slot
+ * before it calls the system module, but the request can still wait on a busy event loop between that
+ * check and its socket (the token cache, undici's queue, a burst of other requests in the process). The
+ * HTTP layer (shared/systems/http.ts) reads this, so no system module needs to carry it: the first request
+ * of the attempt that writes (not a GET) is stopped on its socket, unwritten, once `leaveBy` has passed.
+ * Only for systems whose attempt is that one request (SystemDescription.sendsOnItsSlot).
+ */
+interface SendSlot {
+  leaveBy: number;
+  used: boolean;
+}
+
+const slot = new AsyncLocalStorage<SendSlot>();
+
+/** Runs `post` with its first writing request held to `leaveBy` (none when undefined). */
+export function withSendSlot<T>(leaveBy: number | undefined, post: () => Promise<T>): Promise<T> {
+  return leaveBy === undefined ? post() : slot.run({ leaveBy, used: false }, post);
+}
+
+/** For the HTTP layer: the `leaveBy` of this request when it is the attempt's first writing one (then spent). */
+export function takeSendSlot(method: string): number | undefined {
+  const s = slot.getStore();
+  if (!s || s.used || method === 'GET' || method === 'HEAD') return undefined;
+  s.used = true;
+  return s.leaveBy;
+}
