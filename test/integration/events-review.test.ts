@@ -328,24 +328,32 @@ describe('resending an event (issue 21 review)', () => {
   }, 20_000);
 });
 
+/**
+ * The AWS one-shot delivery (`Deliverer.deliverDue`) over what `run` writes for one endpoint of pos's on a raw
+ * receiver, with the stack's own deliverer stopped first so that it sends nothing of it.
+ */
+async function oneShotDelivery(run: (ctx: { store: EventStore; endpointId: string; bodies: string[]; deliverDue: () => Promise<void> }) => Promise<void>): Promise<void> {
+  const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+  const r = await rawReceiver();
+  try {
+    await stack.events.deliverer.close();
+    const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, { 'x-api-key': 'key-of-pos' });
+    const store = stack.events.store;
+    const deliverDue = async () => {
+      const deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
+      await deliverer.deliverDue(Date.now() + 10_000, [made.body.id as string]);
+      await deliverer.close();
+    };
+    await run({ store, endpointId: made.body.id as string, bodies: r.bodies, deliverDue });
+  } finally {
+    await r.close();
+    await stack.close();
+  }
+}
+
 describe('the AWS one-shot delivery with a backlog (review of 6ed7d13)', () => {
   it('takes the next batch after a full index page, even when the page holds an entry no longer pending (events-index lags the table)', async () => {
-    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
-    const pos = { 'x-api-key': 'key-of-pos' };
-    let hits = 0;
-    const server: Server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        hits++;
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      await stack.events.deliverer.close();
-      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }, pos);
-      const endpointId = made.body.id as string;
-      const store = stack.events.store;
+    await oneShotDelivery(async ({ store, endpointId, bodies, deliverDue }) => {
       const at = Date.now() - 60_000;
       const delivery = (n: number, status: 'pending' | 'delivered') => ({
         endpointId,
@@ -365,37 +373,16 @@ describe('the AWS one-shot delivery with a backlog (review of 6ed7d13)', () => {
       await store.doc.send(new PutCommand({ TableName: store.tableName, Item: { pk: `delivery#${endpointId}#evt_backlog0`, ...delivery(0, 'delivered'), eventsKey: `due#${endpointId}`, eventAt: at } }));
       // Bounded: 30 due behind it, more than one batch of 25.
       for (let n = 1; n <= 30; n++) expect(await store.createDelivery(delivery(n, 'pending'))).toBe(true);
-      const deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
-      await deliverer.deliverDue(Date.now() + 10_000, [endpointId]);
-      await deliverer.close();
-      expect(hits).toBe(30);
+      await deliverDue();
+      expect(bodies).toHaveLength(30);
       expect(await store.nextDue(endpointId)).toBe(at);
-    } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await stack.close();
-    }
+    });
   }, 20_000);
 });
 
 describe('a delivery another AWS invocation has claimed, seen through a lagging events-index (issue 21 review)', () => {
   it('is not sent a second time: the table says when it is due, not the index entry', async () => {
-    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
-    const pos = { 'x-api-key': 'key-of-pos' };
-    let hits = 0;
-    const server: Server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        hits++;
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      await stack.events.deliverer.close();
-      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }, pos);
-      const endpointId = made.body.id as string;
-      const store = stack.events.store;
+    await oneShotDelivery(async ({ store, endpointId, bodies, deliverDue }) => {
       const at = Date.now() - 60_000;
       const claimedUntil = Date.now() + 45_000;
       // Claimed by another invocation (EventStore.claimDelivery: due again only at claimedUntil) and being sent
@@ -408,16 +395,10 @@ describe('a delivery another AWS invocation has claimed, seen through a lagging 
           Item: { pk: `delivery#${endpointId}#evt_claimed1`, endpointId, eventId: 'evt_claimed1', caller: 'pos', event, status: 'pending', tries: 0, nextAttemptAt: claimedUntil, attempts: [], createdMs: at, updatedAt: new Date(at).toISOString(), eventsKey: `due#${endpointId}`, eventAt: at },
         }),
       );
-      const deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
-      await deliverer.deliverDue(Date.now() + 10_000, [endpointId]);
-      await deliverer.close();
-      expect(hits).toBe(0);
+      await deliverDue();
+      expect(bodies).toHaveLength(0);
       expect(await store.getDelivery(endpointId, 'evt_claimed1')).toMatchObject({ status: 'pending', tries: 0, nextAttemptAt: claimedUntil });
-    } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await stack.close();
-    }
+    });
   }, 20_000);
 });
 
