@@ -23,7 +23,8 @@ import { parseArgs } from 'node:util';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { parse, type Tags } from 'yaml';
-import { slsFunctions, type StackConfig } from '../../shared/aws/stack.js';
+import { slsFunctions } from '../../shared/aws/stack.js';
+import { stackConfig } from '../helpers/stack-config.js';
 import { API_ROUTES } from '../../shared/http/routes.js';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
@@ -78,20 +79,7 @@ export function esbuildOptions(custom: Record<string, unknown>, serviceDir = ROO
 
 /** Every deployed function and its handler file, from the same generator serverless.yml uses (the values do not matter here). */
 export function deployedFunctions(): { name: string; entry: string }[] {
-  const cfg: StackConfig = {
-    service: 'paybridge',
-    stage: 'coldstart',
-    tableName: 'paybridge-coldstart-records',
-    ssmPrefix: '/paybridge/coldstart',
-    rates: { cambio: 10, 'nif-membership': 10, 'nif-corporate': 10, nif: 10, brp: 2, kontantanalys: 5 },
-    callers: ['pos'],
-    callerPlan: { rateLimit: 1, burstLimit: 1, quota: 1, period: 'DAY' },
-    callerPlans: {},
-    webhookPlan: { rateLimit: 1, burstLimit: 1 },
-    workerTimeout: 60,
-    leaseSeconds: 90,
-    kontantanalysSyncSchedule: 'rate(1 day)',
-  };
+  const cfg = stackConfig('coldstart');
   return Object.entries(slsFunctions(cfg)).map(([name, fn]) => {
     const handler = String((fn as { handler: string }).handler);
     return { name, entry: `${handler.slice(0, handler.lastIndexOf('.'))}.ts` };

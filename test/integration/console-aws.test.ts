@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import dynalite from 'dynalite';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSOLE, CONSOLE_AUTHORIZER, slsFunctions, SYSTEMS, type StackConfig } from '../../shared/aws/stack.js';
+import { CONSOLE, CONSOLE_AUTHORIZER, slsFunctions, SYSTEMS } from '../../shared/aws/stack.js';
+import { stackConfig } from '../helpers/stack-config.js';
 import { makeDynamoClient } from '../../shared/store/client.js';
 import { ensureTable } from '../../shared/store/table.js';
 import { customEsbuild, esbuildOptions } from '../bench/coldstart.js';
@@ -25,12 +26,7 @@ const CALLER_KEY = 'pb_console_aws_caller_key';
 const OPERATOR_KEY = 'console-aws-operator-key-0123456789';
 const STAGE = 'test';
 
-const cfg: StackConfig = {
-  service: 'paybridge', stage: STAGE, tableName: 'paybridge-test-records', ssmPrefix: `/paybridge/${STAGE}`,
-  rates: { cambio: 10, 'nif-membership': 10, 'nif-corporate': 10, nif: 10, brp: 2, kontantanalys: 5 },
-  callers: ['pos'], callerPlan: { rateLimit: 20, burstLimit: 40, quota: 1_000_000, period: 'MONTH' }, callerPlans: {},
-  webhookPlan: { rateLimit: 50, burstLimit: 100 }, workerTimeout: 60, leaseSeconds: 90, kontantanalysSyncSchedule: 'rate(1 day)',
-};
+const cfg = stackConfig(STAGE);
 
 /** What the child process runs: the bundled handlers, called as API Gateway calls them, each answer printed as JSON. */
 const SCENARIO = `

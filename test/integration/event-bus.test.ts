@@ -3,29 +3,17 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/event-delivery.js';
-import { slsResources, type StackConfig } from '../../shared/aws/stack.js';
+import { slsResources } from '../../shared/aws/stack.js';
 import { recordPk } from '../../shared/core/types.js';
 import { lambdaContext } from '../../shared/local/server.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { derivedExternalId } from '../../shared/systems/nif/index.js';
 import { pipeInput, pipeTakes, streamTap, type StreamRecord } from '../helpers/events-pipe.js';
+import { stackConfig } from '../helpers/stack-config.js';
 import { call, eventually, testStack } from '../helpers/stack.js';
 
 /** Only the service and stage name the events resources; the rest as serverless.yml's defaults. */
-const CFG: StackConfig = {
-  service: 'paybridge',
-  stage: 'unit',
-  tableName: 'paybridge-unit-records',
-  ssmPrefix: '/paybridge/unit',
-  rates: { cambio: 10, 'nif-membership': 10, 'nif-corporate': 10, nif: 10, brp: 2, kontantanalys: 5 },
-  callers: ['pos'],
-  callerPlan: { rateLimit: 20, burstLimit: 40, quota: 1_000_000, period: 'MONTH' },
-  callerPlans: {},
-  webhookPlan: { rateLimit: 50, burstLimit: 100 },
-  workerTimeout: 60,
-  leaseSeconds: 90,
-  kontantanalysSyncSchedule: 'rate(1 day)',
-};
+const CFG = stackConfig('unit');
 /** The events pipe's InputTemplate as deployed (shared/aws/stack.ts). */
 const PIPE = (slsResources(CFG).Resources as Record<string, any>).EventsPipe.Properties;
 const INPUT_TEMPLATE = String(PIPE.TargetParameters.InputTemplate);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse, type Tags } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { readConfig, type VariableContext } from '../../shared/aws/osls.js';
+import { stackConfig } from '../helpers/stack-config.js';
 import { bindStage, roleId, slsApiKeys, slsFunctions, slsResources, slsUsagePlans, SSM_GROUP, SYSTEMS, validateConfig, workerConcurrency, type StackConfig } from '../../shared/aws/stack.js';
 import { buildOpenApi } from '../../shared/http/openapi.js';
 import { HTTP_ROUTES } from '../../shared/local/routes.js';
@@ -17,21 +18,8 @@ const cfnTags: Tags = ['Ref', 'GetAtt', 'Join', 'Sub', 'Select', 'Split', 'If', 
 const sls = parse(readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8'), { customTags: cfnTags }) as any;
 const written = sls.resources[1].Resources as Record<string, any>;
 
-/** serverless.yml's settings as osls would resolve them with no --param given. */
-const CFG: StackConfig = {
-  service: 'paybridge',
-  stage: 'unit',
-  tableName: 'paybridge-unit-records',
-  ssmPrefix: '/paybridge/unit',
-  rates: { cambio: 10, 'nif-membership': 10, 'nif-corporate': 10, nif: 10, brp: 2, kontantanalys: 5 },
-  callers: ['pos', 'pos-web'],
-  callerPlan: { rateLimit: 20, burstLimit: 40, quota: 1_000_000, period: 'MONTH' },
-  callerPlans: { 'pos-web': { rateLimit: 5 } },
-  webhookPlan: { rateLimit: 50, burstLimit: 100 },
-  workerTimeout: 60,
-  leaseSeconds: 90,
-  kontantanalysSyncSchedule: 'rate(1 day)',
-};
+/** serverless.yml's settings as osls would resolve them with no --param given, with two callers. */
+const CFG = stackConfig('unit', { callers: ['pos', 'pos-web'], callerPlans: { 'pos-web': { rateLimit: 5 } } });
 const functions = slsFunctions(CFG) as Record<string, any>;
 const generated = slsResources(CFG).Resources as Record<string, any>;
 
