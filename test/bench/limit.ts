@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { currentRate } from '../../shared/core/pacing.js';
 import { DEV_API_KEY } from '../../shared/local/stack.js';
-import { freePort } from '../helpers/start.js';
+import { freePort, untilAnswering } from '../helpers/start.js';
 import { DynamoLimiterStore, makeDynamoClient } from '../../shared/store/dynamo.js';
 import { CambioSandbox } from '../../shared/systems/cambio/simulator.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
@@ -125,21 +125,8 @@ async function startPaybridge(dir: string, env: NodeJS.ProcessEnv): Promise<Payb
     return child;
   };
   const pb = { child: start(), base: `http://127.0.0.1:${port}`, tap: `http://127.0.0.1:${tapPort}`, start };
-  await ready(pb.base, 60_000);
+  await untilAnswering(pb.base, 60_000);
   return pb;
-}
-
-async function ready(base: string, limitMs: number): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (Date.now() < until) {
-    try {
-      await fetch(`${base}/v1/openapi.json`, { signal: AbortSignal.timeout(1_000) });
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`npm start did not answer within ${limitMs} ms`);
 }
 
 const cambioBody = (id: string) => ({ status: 'PAID', contactId: id, paymentType: 'CARD' });
@@ -326,7 +313,7 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
     const rest = n - before.distinct;
     const restartedAt = Date.now();
     child = pb.start();
-    await ready(pb.base, 60_000);
+    await untilAnswering(pb.base, 60_000);
     const readyAt = Date.now();
     const unanswered = ids.filter((id) => !((answers.get(id) ?? 0) >= 200 && (answers.get(id) ?? 0) < 300));
     await Promise.all(unanswered.map((id) => deliver(pb!.base, 'nif', id)));
@@ -427,7 +414,6 @@ async function serveDownstream(): Promise<void> {
   process.stdout.write(`${JSON.stringify(cambio ? { url: cambio.url, tokenUrl: cambio.tokenUrl, options: cambio.options } : { url: nif!.url, tokenUrl: nif!.tokenUrl, options: nif!.options })}\n`);
   process.on('SIGTERM', () => process.exit(0));
 }
-
 
 if (values.serve) await serveDownstream();
 else await bench();

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEV_API_KEY } from '../../shared/local/stack.js';
-import { freePort } from '../helpers/start.js';
+import { freePort, untilAnswering } from '../helpers/start.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
 
 const { values } = parseArgs({
@@ -71,19 +71,6 @@ function start(): ChildProcess {
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   return child;
-}
-
-async function ready(limitMs: number): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (Date.now() < until) {
-    try {
-      await fetch(`${base}/v1/openapi.json`, { signal: AbortSignal.timeout(1_000) });
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`npm start did not answer within ${limitMs} ms; its output is in ${logFile}`);
 }
 
 const payment = (externalId: string) => ({
@@ -162,7 +149,7 @@ const run = Math.random().toString(36).slice(2, 8);
 const ids = Array.from({ length: N }, (_, i) => `rs-${run}-${i}`);
 let child = start();
 try {
-  await ready(60_000);
+  await untilAnswering(base, 60_000, `; its output is in ${logFile}`);
   await registerEndpoint();
   process.stdout.write(`npm start on ${base}, NIF sandbox at ${RATE}/s (rolling window); ${N} payments, killed ${KILL_AFTER_MS / 1000} s in\n`);
 
@@ -180,7 +167,7 @@ try {
 
   child = start();
   const restartedAt = Date.now();
-  await ready(60_000);
+  await untilAnswering(base, 60_000, `; its output is in ${logFile}`);
   const readyAt = Date.now();
   // Senders deliver again what got no answer.
   const redelivered = await Promise.all(unanswered.map((id) => deliver(id)));

@@ -20,6 +20,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Waits (bounded) until an `npm start` at `base` answers; `where` says where its output is when it does not. */
+export async function untilAnswering(base: string, limitMs: number, where = ''): Promise<void> {
+  const until = Date.now() + limitMs;
+  while (Date.now() < until) {
+    try {
+      await fetch(`${base}/v1/openapi.json`, { signal: AbortSignal.timeout(1_000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`npm start did not answer within ${limitMs} ms${where}`);
+}
+
 /** A temporary folder for one test file's data, local file and log-hash key. */
 export function tempDir(prefix = 'paybridge-start-'): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
