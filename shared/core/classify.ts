@@ -1,5 +1,6 @@
 import { rateInfoFrom } from './pacing.js';
 import { statedWaitMs } from './retry-policy.js';
+import { LATE_CODE } from './send-slot.js';
 import type { Outcome } from './types.js';
 
 /** What was observed of one downstream call, before any system-specific reading of the body. */
@@ -30,7 +31,7 @@ const NOT_SENT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_CONNECT',
   // Stopped on its socket before anything was written (shared/systems/http.ts, leaveBy).
-  'PAYBRIDGE_LATE',
+  LATE_CODE,
 ]);
 
 export function requestWasNotSent(code: string): boolean {
@@ -58,7 +59,7 @@ export function classify(obs: Observation, now: number): Outcome {
   if (obs.kind === 'error') {
     return obs.sent
       ? { type: 'ambiguous', message: `${obs.code}: ${obs.message} (the request may have been received)` }
-      : { type: 'retryable', message: `${obs.code}: ${obs.message} (the request was not sent)`, ...(obs.code === 'PAYBRIDGE_LATE' ? { late: true as const } : {}) };
+      : { type: 'retryable', message: `${obs.code}: ${obs.message} (the request was not sent)`, ...(obs.code === LATE_CODE ? { late: true as const } : {}) };
   }
   const { status } = obs;
   const message = bodyMessage(obs.body, obs.text) || `HTTP ${status}`;

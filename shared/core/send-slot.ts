@@ -8,6 +8,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * of the attempt that writes (not a GET) is stopped on its socket, unwritten, once `leaveBy` has passed.
  * Only for systems whose attempt is that one request (SystemDescription.sendsOnItsSlot).
  */
+/** The code of a request not made because it reached its socket after its slot's `leaveBy`: nothing was written. */
+export const LATE_CODE = 'PAYBRIDGE_LATE';
+
 interface SendSlot {
   leaveBy: number;
   used: boolean;

@@ -8,7 +8,9 @@ import type { Dispatcher } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import request from 'undici/lib/api/api-request.js';
 import { classify, requestWasNotSent, type Observation } from '../core/classify.js';
-import { takeSendSlot } from '../core/send-slot.js';
+import { LATE_CODE, takeSendSlot } from '../core/send-slot.js';
+
+export { LATE_CODE };
 import type { Outcome } from '../core/types.js';
 
 export interface HttpTimeouts {
@@ -44,16 +46,7 @@ export interface HttpCall {
   body?: string;
   /** The attempt's deadline: no request starts after it, and one in flight is aborted (its socket destroyed). */
   signal?: AbortSignal | undefined;
-  /**
-   * The latest moment (epoch ms) the request may start on its socket: its send slot plus the lateness the
-   * pacing allows. Checked where undici writes it, after every wait of the event loop on the way; past it,
-   * nothing is written and the call is reported as not sent (LATE_CODE).
-   */
-  leaveBy?: number | undefined;
 }
-
-/** The code of a call not made because it reached its socket after its `leaveBy`: nothing was written. */
-export const LATE_CODE = 'PAYBRIDGE_LATE';
 
 /**
  * `dispatcher` for one request that must leave by `leaveBy`. undici calls a handler's onConnect on the
@@ -95,8 +88,8 @@ export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: 
   try {
     // What the package entry's request(url, options) does before it dispatches: split the URL.
     const url = new URL(call.url);
-    // The attempt's send slot (shared/core/send-slot.ts), unless the call names its own.
-    const leaveBy = call.leaveBy ?? takeSendSlot(call.method);
+    // The attempt's send slot (shared/core/send-slot.ts), when this is its first writing request.
+    const leaveBy = takeSendSlot(call.method);
     // request() only calls this.dispatch: the guard needs no whole Dispatcher.
     const res = await request.call(leaveBy === undefined ? dispatcher : (leavingBy(dispatcher, leaveBy) as Dispatcher), {
       origin: url.origin,
