@@ -189,21 +189,31 @@ export interface SendResult {
 const LATE_NOTE = 'past its send slot on the socket';
 const MAX_LATE_STOPS = 3;
 
-export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number, leaveBy?: number): Promise<SendResult> {
+export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number, slot?: number): Promise<SendResult> {
   const started = deps.clock();
   const holder = { record };
-  // `leaveBy`: the send slot plus the lateness its window arithmetic allows for (pacing.ts, marginMs), held
-  // where the request meets its socket. Not after a payment was stopped so MAX_LATE_STOPS times: a machine
-  // that busy would otherwise keep it going round the queue; it then risks one 429 instead.
+  // The send slot, held where the request meets its socket: no later than the lateness its window arithmetic
+  // allows for (pacing.ts, marginMs), and not once a 429 heard meanwhile put it in a pause (the rest of a
+  // burst whose permits were handed out before the 429 would each meet the limit). Not after a payment was
+  // stopped so MAX_LATE_STOPS times: a machine that busy would otherwise keep it going round the queue; it
+  // then risks one 429 instead.
   const stops = record.history.filter((h) => h.event === 'not_sent' && h.detail?.startsWith(LATE_NOTE)).length;
-  const outcome = await withSendSlot(module.sendsOnItsSlot && stops < MAX_LATE_STOPS ? leaveBy : undefined, () => safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started, deps.stopping)), log));
+  const guard =
+    slot !== undefined && module.sendsOnItsSlot && stops < MAX_LATE_STOPS
+      ? { leaveBy: slot + deps.pacer.settings.marginMs, withdrawn: () => (deps.pacer.pausedAt(module.name, slot) ? 'a 429 heard since its send slot was given paused the sends of that slot' : undefined) }
+      : undefined;
+  const outcome = await withSendSlot(guard, () => safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started, deps.stopping)), log));
   const now = deps.clock();
   if (outcome.type === 'retryable' && outcome.late) {
     // Nothing was written: not an attempt the downstream saw, nor a failure of it (no backoff, no outage,
     // nothing for the limiter to learn). Due again at once, for a new slot from the queue's worker.
     const decision = written(decide(holder.record, { type: 'not-sent', outcome: { ...outcome, waitMs: 0, message: `${LATE_NOTE}: ${outcome.message}` } }, engineContext(deps, module, now)));
-    log.info('not sent: its send slot passed before the request reached its socket; queued for a new slot', { status: decision.record.status });
-    const settled = await settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {});
+    log.info('not sent: its send slot passed, or a 429 withdrew it, before the request reached its socket; queued for a new slot', { status: decision.record.status });
+    // The slot goes back to the schedule too: counted as a send, it would keep the window full for nothing.
+    const [settled] = await Promise.all([
+      settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {}),
+      slot === undefined ? undefined : safeRate(module, (rate) => deps.pacer.giveBack(module.name, rate, slot)),
+    ]);
     return { record: settled, outcome, recovered: false };
   }
   deps.metrics.milliseconds(module.name, 'post_latency', now - started);

@@ -135,10 +135,15 @@ function shaped(record: PaymentRecord, p: Plan, deps: EngineDeps, owner: string)
   return p.note ? { ...queued, history: withHistory(record, now, 'queued', p.note) } : queued;
 }
 
-/** After the write: the in-process attempt, or the queue message. Returns the record as it now is. */
-/** A permit within the intake's wait after the first was missed: the lane's, else one shared slot. */
-async function secondPermit(deps: EngineDeps, module: SystemModule, rate: number, now: number, log: Logger): Promise<number | undefined> {
+/**
+ * A permit within the intake's wait after the first was missed: the lane's, else one shared slot. A first
+ * permit a 429 withdrew (`stale`) is taken again with this container's other withdrawn slots in one write
+ * (`Pacer.rebook`), which gives them back: left in the schedule, slots never sent on kept the window full
+ * at the lowered rate, and sends resumed half a second after the pause had ended.
+ */
+async function secondPermit(deps: EngineDeps, module: SystemModule, rate: number, now: number, log: Logger, stale?: number): Promise<number | undefined> {
   try {
+    if (stale !== undefined) return await deps.pacer.rebook(module.name, rate, stale, now + deps.settings.inlineWaitMs);
     return (await deps.pacer.lanePermit(module.name, rate, deps.settings.inlineWaitMs)) ?? (await deps.pacer.reserve(module.name, rate, 1, now + deps.settings.inlineWaitMs))[0];
   } catch (err) {
     // The limiter cannot be reached: queue it like a missing permit. Thrown on, the record would keep
@@ -148,22 +153,27 @@ async function secondPermit(deps: EngineDeps, module: SystemModule, rate: number
   }
 }
 
+/** After the write: the in-process attempt, or the queue message. Returns the record as it now is. */
 async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentRecord, p: Plan, log: Logger): Promise<PaymentRecord> {
   if (p.kind === 'inline') {
     if (p.at > deps.clock()) await deps.sleep(p.at - deps.clock());
     let slot = p.at;
     // The claim ended after the permit came due: if later than a send may be, the permit is spent
-    // (sending now could put one call too many in the downstream's window). Another one, or the queue.
-    if (!slotUsable(p.at, deps.clock(), deps.pacer.settings)) {
+    // (sending now could put one call too many in the downstream's window). So is one a 429 heard since
+    // it was handed out put in its pause: the permits of a burst given before the downstream's first 429
+    // would each meet the limit once more (issue 23). Another one, or the queue.
+    const spent = (at: number) => !slotUsable(at, deps.clock(), deps.pacer.settings) || deps.pacer.pausedAt(module.name, at);
+    if (spent(p.at)) {
       const now = deps.clock();
       // The record says "sending" from its claim. A parking system does not wait for another send with
       // it: a crash during that wait would park as unknown a payment that never left. The others may,
       // since a resend or a read settles what a crash leaves of theirs.
-      const again = module.ambiguity === 'park' ? undefined : await secondPermit(deps, module, p.rate, now, log);
+      const withdrawn = deps.pacer.pausedAt(module.name, p.at) ? p.at : undefined;
+      const again = module.ambiguity === 'park' ? undefined : await secondPermit(deps, module, p.rate, now, log, withdrawn);
       const inTime = again !== undefined && again + deps.settings.attemptTimeoutMs / 2 <= p.attemptDeadline;
       if (inTime && again > deps.clock()) await deps.sleep(again - deps.clock());
       // The second permit is held to the same rule: a wait that woke late does not send late.
-      if (!inTime || !slotUsable(again, deps.clock(), deps.pacer.settings)) {
+      if (!inTime || spent(again)) {
         // Nothing was sent: the record goes to the queue under a fresh fence (one more write, rarely).
         const at = deps.clock();
         const queued: PaymentRecord = { ...scheduled(written, at, at, deps.pacer.mintFence()), history: withHistory(written, at, 'queued', 'no send slot in time after the claim; nothing was sent') };
@@ -172,7 +182,7 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
       slot = again;
     }
     // The same rule once more where the request meets its socket (a busy event loop can hold it up after this).
-    const sent = await sendOnce(deps, module, written, log, p.attemptDeadline, slot + deps.pacer.settings.marginMs);
+    const sent = await sendOnce(deps, module, written, log, p.attemptDeadline, slot);
     if (sent.recovered) await wakeWaiting(deps, module.name, log);
     return sent.record;
   }

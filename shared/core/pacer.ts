@@ -5,6 +5,7 @@ import {
   DEFAULT_PACING,
   EMPTY_LIMITER,
   endPreviousRun,
+  givenBack,
   grantLane,
   learn,
   nextLaneSend,
@@ -50,6 +51,8 @@ export class Pacer {
   /** Per system: stale slots taken again (`rebook`), old → new. */
   private readonly rebooked = new Map<string, Map<number, number>>();
   private readonly rebookLocks = new Map<string, Promise<unknown>>();
+  /** Per system: slots stopped on their socket, to be given back by the next write of `giveBack`. */
+  private readonly givingBack = new Map<string, Set<number>>();
   /** Per system: the last 429 this container heard, and the pause it stated. */
   private readonly heard = new Map<string, { at: number; until: number }>();
   /** Per system: when this container's sends that the downstream accepted left (the last two windows). */
@@ -276,6 +279,34 @@ export class Pacer {
         if (next !== undefined) map.set(old, next);
       });
       return map.get(slot);
+    });
+  }
+
+  /**
+   * Gives back a slot this container booked from the shared schedule and then did not send on (the send was stopped on its socket:
+   * late, or withdrawn by a 429's pause), so the schedule stops counting it as a send. Left counted, the
+   * withdrawn slots of a burst kept the window full at the lowered rate and the sends after the pause
+   * started half a second late. Slots stopped meanwhile go in the same write; a failed write is advice lost
+   * (the slots age out of the schedule within two windows).
+   */
+  giveBack(system: string, configured: number, slot: number): Promise<void> {
+    // Only a slot of the shared schedule this container booked: a lane's permit was never counted there.
+    if (!this.booked.get(system)?.delete(slot)) return Promise.resolve();
+    let pending = this.givingBack.get(system);
+    if (!pending) this.givingBack.set(system, (pending = new Set()));
+    pending.add(slot);
+    return serially(this.rebookLocks, system, async () => {
+      const slots = [...pending];
+      pending.clear();
+      if (slots.length === 0) return;
+      try {
+        await this.update(system, (st) => {
+          const next = givenBack(st, configured, slots, this.settings);
+          return next === st ? undefined : { state: next, result: true };
+        });
+      } catch (err) {
+        this.log.warn('rate limiter: unsent slots not given back', { system, error: err });
+      }
     });
   }
 

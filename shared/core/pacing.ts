@@ -155,7 +155,7 @@ export function reserveSlots(
   /** Slots handed out before whose sends were never made (late, or paused by a 429): no longer counted. */
   unused: readonly number[] = [],
 ): { slots: number[]; state: LimiterState } {
-  const raised = withoutSends(raiseRate(state, configured, now), unused);
+  const raised = givenBack(raiseRate(state, configured, now), configured, unused, s);
   const w = pacedWindow(s);
   let log = liveSends(raised.recent, now, s);
   let t = Math.max(raised.next, now, raised.pausedUntil);
@@ -174,6 +174,24 @@ export function reserveSlots(
   // for a send made up to a round trip ago is measured against the window before that send (`on429`).
   const recent = [...(raised.recent ?? []).filter((x) => x > now - HISTORY_WINDOWS * w), ...slots.map((x) => Math.ceil(x))].sort((a, b) => a - b);
   return { slots, state: { ...raised, next: t, lastSlot: slots[slots.length - 1] as number, recent } };
+}
+
+/**
+ * After slots were given back: the schedule goes on from the last slot still booked (anyone's: `recent`
+ * holds every slot handed out that is still ahead), not from past the ones given back. A 429 that withdrew
+ * a burst's permits otherwise left the schedule idle until after all of them (0.6 s in `npm run
+ * bench:limit`'s wrong scenario), where the pause it stated was the only wait needed.
+ */
+function rewound(state: LimiterState, configured: number, unused: readonly number[], s: PacingSettings): LimiterState {
+  if (unused.length === 0) return state;
+  const last = state.recent && state.recent.length > 0 ? Math.max(...state.recent) : undefined;
+  const from = last === undefined ? -Infinity : last + slotInterval(state, configured, last, s);
+  return from < state.next ? { ...state, next: from } : state;
+}
+
+/** The state once `unused` (slots handed out and never sent on) are no longer counted, the schedule rewound past them. */
+export function givenBack(state: LimiterState, configured: number, unused: readonly number[], s: PacingSettings): LimiterState {
+  return rewound(withoutSends(state, unused), configured, unused, s);
 }
 
 /** How many paced windows of sends the schedule remembers (`recent`). */

@@ -5,28 +5,35 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * before it calls the system module, but the request can still wait on a busy event loop between that
  * check and its socket (the token cache, undici's queue, a burst of other requests in the process). The
  * HTTP layer (shared/systems/http.ts) reads this, so no system module needs to carry it: the first request
- * of the attempt that writes (not a GET) is stopped on its socket, unwritten, once `leaveBy` has passed.
+ * of the attempt that writes (not a GET) is stopped on its socket, unwritten, once `leaveBy` has passed or
+ * a 429 heard meanwhile stated a pause its slot falls in (the other sends of the burst would meet the limit).
  * Only for systems whose attempt is that one request (SystemDescription.sendsOnItsSlot).
  */
 /** The code of a request not made because it reached its socket after its slot's `leaveBy`: nothing was written. */
 export const LATE_CODE = 'PAYBRIDGE_LATE';
 
-interface SendSlot {
+/** What the HTTP layer holds a first writing request to: its time, and a pause heard since its slot was given. */
+export interface SlotGuard {
   leaveBy: number;
+  /** Why this slot may no longer be sent on though its time is not past (a 429's pause it falls in), else undefined. */
+  withdrawn?: () => string | undefined;
+}
+
+interface SendSlot extends SlotGuard {
   used: boolean;
 }
 
 const slot = new AsyncLocalStorage<SendSlot>();
 
-/** Runs `post` with its first writing request held to `leaveBy` (none when undefined). */
-export function withSendSlot<T>(leaveBy: number | undefined, post: () => Promise<T>): Promise<T> {
-  return leaveBy === undefined ? post() : slot.run({ leaveBy, used: false }, post);
+/** Runs `post` with its first writing request held to `guard` (none when undefined). */
+export function withSendSlot<T>(guard: SlotGuard | undefined, post: () => Promise<T>): Promise<T> {
+  return guard === undefined ? post() : slot.run({ ...guard, used: false }, post);
 }
 
-/** For the HTTP layer: the `leaveBy` of this request when it is the attempt's first writing one (then spent). */
-export function takeSendSlot(method: string): number | undefined {
+/** For the HTTP layer: the guard of this request when it is the attempt's first writing one (then spent). */
+export function takeSendSlot(method: string): SlotGuard | undefined {
   const s = slot.getStore();
   if (!s || s.used || method === 'GET' || method === 'HEAD') return undefined;
   s.used = true;
-  return s.leaveBy;
+  return s.withdrawn ? { leaveBy: s.leaveBy, withdrawn: s.withdrawn } : { leaveBy: s.leaveBy };
 }

@@ -249,7 +249,7 @@ export async function handleBatch(deps: EngineDeps, system: string, items: reado
           note(`reconciled:${after.status}`);
         } else {
           // Held to its slot where the request meets its socket too (a busy event loop can hold it up after the check).
-          const sent = await sendOnce(deps, module, w.record, wlog, deadline, slot + deps.pacer.settings.marginMs);
+          const sent = await sendOnce(deps, module, w.record, wlog, deadline, slot);
           if (sent.recovered) recovered = true;
           note(`sent:${sent.record.status}`);
         }

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import request from 'undici/lib/api/api-request.js';
 import { classify, requestWasNotSent, type Observation } from '../core/classify.js';
-import { LATE_CODE, takeSendSlot } from '../core/send-slot.js';
+import { LATE_CODE, takeSendSlot, type SlotGuard } from '../core/send-slot.js';
 
 export { LATE_CODE };
 import type { Outcome } from '../core/types.js';
@@ -55,7 +55,7 @@ export interface HttpCall {
  * busy event loop (30 to 56 ms measured on the local stack in a burst, where the pacing allows 30): such
  * a send would land one call too many in the downstream's rolling window, and its 429 pauses every sender.
  */
-function leavingBy(dispatcher: Dispatcher, leaveBy: number): Pick<Dispatcher, 'dispatch'> {
+function leavingBy(dispatcher: Dispatcher, { leaveBy, withdrawn }: SlotGuard): Pick<Dispatcher, 'dispatch'> {
   return {
     dispatch: (opts, handler) =>
       dispatcher.dispatch(
@@ -65,6 +65,8 @@ function leavingBy(dispatcher: Dispatcher, leaveBy: number): Pick<Dispatcher, 'd
             if (prop === 'onConnect') {
               return (abort: (err?: Error) => void, context?: unknown) => {
                 if (Date.now() > leaveBy) return abort(Object.assign(new Error(`the request reached its socket ${Date.now() - leaveBy} ms after its send slot allowed; nothing was written`), { code: LATE_CODE }));
+                const why = withdrawn?.();
+                if (why) return abort(Object.assign(new Error(`${why}; nothing was written`), { code: LATE_CODE }));
                 return (target as { onConnect?: (abort: (err?: Error) => void, context?: unknown) => void }).onConnect?.(abort, context);
               };
             }
@@ -89,9 +91,9 @@ export async function observe(dispatcher: Dispatcher, call: HttpCall, timeouts: 
     // What the package entry's request(url, options) does before it dispatches: split the URL.
     const url = new URL(call.url);
     // The attempt's send slot (shared/core/send-slot.ts), when this is its first writing request.
-    const leaveBy = takeSendSlot(call.method);
+    const guard = takeSendSlot(call.method);
     // request() only calls this.dispatch: the guard needs no whole Dispatcher.
-    const res = await request.call(leaveBy === undefined ? dispatcher : (leavingBy(dispatcher, leaveBy) as Dispatcher), {
+    const res = await request.call(guard === undefined ? dispatcher : (leavingBy(dispatcher, guard) as Dispatcher), {
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method: call.method,

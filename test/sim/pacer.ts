@@ -46,6 +46,7 @@ export class SimLimiter {
       // Permits are granted at once and no 429 pauses the system here: no slot is ever in a pause.
       pausedAt: () => false,
       rebook: async () => clock(),
+      giveBack: async () => undefined,
       endPreviousRun: async () => undefined,
       refresh: (system: string) => io(() => state(system)),
       feedback: (system: string, _rate: number, outcome: Outcome) =>

@@ -60,3 +60,25 @@ describe('Pacer: the local process, where the intake and a worker share one cont
     expect(store.writes).toBe(0);
   });
 });
+
+describe('Pacer: slots booked and never sent on', () => {
+  it('a slot stopped on its socket is given back: the schedule no longer counts it, so the next slot is not pushed a window later', async () => {
+    let now = T;
+    const store = new MemoryLimiter();
+    const pacer = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'local');
+    // Ten slots at 10/s: a full paced window. Nine are sent; the tenth is stopped on its socket.
+    const slots = await pacer.reserve('cambio', 10, 10, T + 5_000);
+    expect(slots).toHaveLength(10);
+    now = slots[9] as number;
+    await pacer.giveBack('cambio', 10, slots[9] as number);
+    // Counted as a send, the tenth kept the window full: the next slot would wait for the first to leave it.
+    const [next] = await pacer.reserve('cambio', 10, 1, T + 5_000);
+    expect(next).toBe(slots[9]);
+    // A lane's permit (never on the shared schedule), or a slot given back already: nothing to write.
+    const writes = store.writes;
+    await pacer.giveBack('cambio', 10, T + 123);
+    await pacer.giveBack('cambio', 10, slots[8] as number);
+    await pacer.giveBack('cambio', 10, slots[8] as number);
+    expect(store.writes).toBe(writes + 1);
+  });
+});

@@ -69,6 +69,26 @@ describe('reserveSlots: the shared schedule', () => {
     }
   });
 
+  it("slots given back after a 429 leave no gap: the schedule goes on from the last slot still booked, or the pause's end", () => {
+    // Fifty slots at a configured 25/s, ten sent; the eleventh met the real limit of 10 (pause 1 s, rate 10).
+    const booked = reserveSlots(state(), 25, T, 50, Infinity, S);
+    const sent = booked.slots.slice(0, 10);
+    const heardAt = (booked.slots[10] as number) + 5;
+    const limited = on429(booked.state, 25, heardAt, 1_000, S, booked.slots[10], undefined, sent);
+    expect(currentRate(limited, 25)).toBe(10);
+    // Every slot from the eleventh on is given back (paused or placed at the old pace) and taken again.
+    const stale = booked.slots.slice(10);
+    const again = reserveSlots(limited, 25, heardAt + 1, stale.length, Infinity, S, stale);
+    // On main: the first new slot came after all fifty old ones (T + 2,060), 0.6 s after the pause ended.
+    expect(again.slots[0]).toBe(heardAt + 1_000);
+    // Still never more than the learnt 10 in any rolling second with the ten already sent.
+    expect(maxInWindow([...sent, ...again.slots.map((x) => x + S.lateMs)])).toBeLessThanOrEqual(10);
+    // Slots another worker holds beyond the pause are still counted: the schedule goes on after them.
+    const kept = stale.slice(-3);
+    const partly = reserveSlots(limited, 25, heardAt + 1, 5, Infinity, S, stale.slice(0, -3));
+    expect(partly.slots[0]).toBeGreaterThan(kept.at(-1) as number);
+  });
+
   it('slots exactly 1/R apart would not: the margin is what keeps the window', () => {
     // One send 15 ms late at the start of a second, the next ten on time: eleven land in one rolling second.
     const naive = Array.from({ length: 40 }, (_, i) => T + i * 100 + (i === 0 ? 15 : 0));

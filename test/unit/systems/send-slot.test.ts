@@ -39,7 +39,7 @@ describe('the send slot, held where the request meets its socket', () => {
 
   it('a request that reaches its socket after its slot is not written, and is reported as not sent (late)', async () => {
     seen.length = 0;
-    const obs = await withSendSlot(Date.now() + 20, () => observe(busy, { method: 'POST', url: `${url}/late`, headers: { 'content-type': 'application/json' }, body: '{}' }));
+    const obs = await withSendSlot({ leaveBy: Date.now() + 20 }, () => observe(busy, { method: 'POST', url: `${url}/late`, headers: { 'content-type': 'application/json' }, body: '{}' }));
     expect(obs).toMatchObject({ kind: 'error', sent: false, code: LATE_CODE });
     expect(classify(obs, Date.now())).toMatchObject({ type: 'retryable', late: true });
     await new Promise((r) => setTimeout(r, 50));
@@ -49,7 +49,7 @@ describe('the send slot, held where the request meets its socket', () => {
   it('one in time is sent as before; reads first do not spend the slot; only the first write is held to it', async () => {
     seen.length = 0;
     const leaveBy = Date.now() + 1_000;
-    const got = await withSendSlot(leaveBy, async () => {
+    const got = await withSendSlot({ leaveBy }, async () => {
       const read = await observe(busy, { method: 'GET', url: `${url}/read`, headers: {} });
       const write = await observe(real, { method: 'POST', url: `${url}/write`, headers: {}, body: '{}' });
       // A second write of the same attempt (a BRP row after its order) is not held to the first's slot.
@@ -59,6 +59,22 @@ describe('the send slot, held where the request meets its socket', () => {
     });
     expect(got.map((o) => (o.kind === 'response' ? o.status : o.code))).toEqual([201, 201, 201]);
     expect(seen).toEqual(['GET /read', 'POST /write', 'POST /later']);
+  });
+
+  it('a request whose slot a 429 withdrew while it waited for its socket is not written (in time or not)', async () => {
+    seen.length = 0;
+    let paused: string | undefined;
+    // The 429 is heard while this request waits in undici's queue (80 ms), well within its slot.
+    setTimeout(() => (paused = 'a 429 heard since its send slot was given paused the sends of that slot'), 20);
+    const obs = await withSendSlot({ leaveBy: Date.now() + 1_000, withdrawn: () => paused }, () => observe(busy, { method: 'POST', url: `${url}/paused`, headers: {}, body: '{}' }));
+    expect(obs).toMatchObject({ kind: 'error', sent: false, code: LATE_CODE });
+    expect(obs.kind === 'error' && obs.message).toMatch(/429 heard .* nothing was written/);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([]);
+    // Not withdrawn: sent as before.
+    const ok = await withSendSlot({ leaveBy: Date.now() + 1_000, withdrawn: () => undefined }, () => observe(busy, { method: 'POST', url: `${url}/kept`, headers: {}, body: '{}' }));
+    expect(ok).toMatchObject({ kind: 'response', status: 201 });
+    expect(seen).toEqual(['POST /kept']);
   });
 
   it('without a slot (reads, reconciles, the console) nothing is held', async () => {
