@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
 import { recordPk } from '../../shared/core/types.js';
 import { WORKER_BATCH } from '../../shared/queue/port.js';
-import { call, eventually, testStack } from '../helpers/stack.js';
+import { call, eventually, testStack, waitForStatus } from '../helpers/stack.js';
 
 /**
  * Issue 11: a small backlog drained through the whole local stack against the strict rolling window
@@ -33,7 +33,9 @@ describe('issue 11: a backlog drains at the limit against the strict window', ()
   it(`${N} payments at R = ${R}/s: each posted once, (almost) no 429s, in close to N/R`, async () => {
     const sandbox = stack.cambio!;
     // A running service: one payment first (token, connections, compiled code), then a quiet window.
-    expect((await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'drain-warm', paymentType: 'CARD' })).status).toBe(201);
+    // A busy machine may queue it (202): its outcome is waited for, not asserted from the reply.
+    expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'drain-warm', paymentType: 'CARD' })).status);
+    await waitForStatus(stack, 'cambio', 'drain-warm', ['posted'], 10_000);
     await new Promise((r) => setTimeout(r, 1_100));
     const before = { rateLimited: sandbox.stats.rateLimited };
     const ids = Array.from({ length: N }, (_, i) => `drain-${i}`);
