@@ -273,7 +273,10 @@ export class Pacer {
       const stale = [...(this.booked.get(system)?.keys() ?? [])].filter((x) => x > now && !map.has(x) && this.pausedAt(system, x));
       if (!stale.includes(slot)) stale.push(slot);
       stale.sort((a, b) => a - b);
-      const fresh = await this.reserve(system, configured, stale.length, latest, stale);
+      // Given back: only slots of the shared schedule (a lane's permit, which the intake may rebook, was
+      // never counted there, and an equal send of another's must not be taken off in its place).
+      const booked = this.booked.get(system);
+      const fresh = await this.reserve(system, configured, stale.length, latest, stale.filter((x) => booked?.has(x)));
       stale.forEach((old, i) => {
         const next = fresh[i];
         if (next !== undefined) map.set(old, next);
