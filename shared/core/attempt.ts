@@ -198,9 +198,20 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
   // stopped so MAX_LATE_STOPS times: a machine that busy would otherwise keep it going round the queue; it
   // then risks one 429 instead.
   const stops = record.history.filter((h) => h.event === 'not_sent' && h.detail?.startsWith(LATE_NOTE)).length;
+  // A lane permit that could leave late without crowding its lane's window moves to when it leaves
+  // (Pacer.moveLaneSend): `current` is where it counts.
+  let current = slot;
   const guard =
     slot !== undefined && module.sendsOnItsSlot && stops < MAX_LATE_STOPS
-      ? { leaveBy: slot + deps.pacer.settings.marginMs, withdrawn: () => (deps.pacer.pausedAt(module.name, slot) ? 'a 429 heard since its send slot was given paused the sends of that slot' : undefined) }
+      ? {
+          leaveBy: slot + deps.pacer.settings.marginMs,
+          withdrawn: () => (deps.pacer.pausedAt(module.name, current ?? slot) ? 'a 429 heard since its send slot was given paused the sends of that slot' : undefined),
+          mayLeaveLate: (now: number) => {
+            if (!deps.pacer.moveLaneSend(module.name, current ?? slot, now)) return false;
+            current = Math.ceil(now);
+            return true;
+          },
+        }
       : undefined;
   const outcome = await withSendSlot(guard, () => safePost(module, record, attemptContext(deps, holder, deadlineSignal(deadline, started, deps.stopping)), log));
   const now = deps.clock();
@@ -212,7 +223,7 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
     // The slot goes back to the schedule too: counted as a send, it would keep the window full for nothing.
     const [settled] = await Promise.all([
       settle(deps, module, holder.record, decision.record, log, decision.wakeAt !== undefined ? { wakeAt: decision.wakeAt } : {}),
-      slot === undefined ? undefined : safeRate(module, (rate) => deps.pacer.giveBack(module.name, rate, slot)),
+      current === undefined ? undefined : safeRate(module, (rate) => deps.pacer.giveBack(module.name, rate, current as number)),
     ]);
     return { record: settled, outcome, recovered: false };
   }

@@ -159,11 +159,16 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
     if (p.at > deps.clock()) await deps.sleep(p.at - deps.clock());
     let slot = p.at;
     // The claim ended after the permit came due: if later than a send may be, the permit is spent
-    // (sending now could put one call too many in the downstream's window). So is one a 429 heard since
-    // it was handed out put in its pause: the permits of a burst given before the downstream's first 429
-    // would each meet the limit once more (issue 23). Another one, or the queue.
+    // (sending now could put one call too many in the downstream's window), unless it is a lane permit
+    // the lane has room to send now (Pacer.moveLaneSend: far below the rate, a late send crowds nothing).
+    // So is one a 429 heard since it was handed out put in its pause: the permits of a burst given before
+    // the downstream's first 429 would each meet the limit once more (issue 23). Another one, or the queue.
+    if (!deps.pacer.pausedAt(module.name, slot) && !slotUsable(slot, deps.clock(), deps.pacer.settings)) {
+      const now = deps.clock();
+      if (deps.pacer.moveLaneSend(module.name, slot, now)) slot = Math.ceil(now);
+    }
     const spent = (at: number) => !slotUsable(at, deps.clock(), deps.pacer.settings) || deps.pacer.pausedAt(module.name, at);
-    if (spent(p.at)) {
+    if (spent(slot)) {
       const now = deps.clock();
       // The record says "sending" from its claim. A parking system does not wait for another send with
       // it: a crash during that wait would park as unknown a payment that never left. The others may,

@@ -5,12 +5,14 @@ import {
   DEFAULT_PACING,
   EMPTY_LIMITER,
   endPreviousRun,
+  fits,
   givenBack,
   grantLane,
   learn,
   nextLaneSend,
   releaseLane,
   on429,
+  pacedWindow,
   reserveSlots,
   type Lane,
   type LimiterState,
@@ -187,6 +189,34 @@ export class Pacer {
     sent.push(at);
     if (sent.length > 256) sent.splice(0, sent.length - 256);
     return at;
+  }
+
+  /**
+   * Whether a send on this container's lane permit `slot`, which can no longer leave within `lateMs` of it
+   * (a busy event loop, a slow claim), may leave at `now` instead: when the lane's own sends, the ones
+   * promised ahead of it included, leave room for it there (every paced window holding it stays within the
+   * lane's r). Far below the rate they do, and the send goes now; a lane booked ahead does not, and the send
+   * takes a new permit or the queue as before. The permit then counts at `now` (it may still leave up to
+   * `lateMs` after that, as any permit may). A slot of the shared schedule is never moved: other containers
+   * place theirs beside it from a view this one cannot see whole. Without a request.
+   */
+  moveLaneSend(system: string, slot: number, now: number): boolean {
+    const lane = this.lanes.get(system);
+    const sent = this.laneSends.get(system);
+    const i = sent?.indexOf(slot) ?? -1;
+    if (!lane || !sent || i < 0) return false;
+    const at = Math.ceil(now);
+    // Before the lane ends, by the same margin a permit keeps.
+    if (at >= lane.until - this.settings.marginMs) return false;
+    const others = [...sent.slice(0, i), ...sent.slice(i + 1)];
+    if (!fits(others, at, lane.r, pacedWindow(this.settings))) return false;
+    // In place (a permit being handed out holds this array), and in order: nextLaneSend reads the last and
+    // the r-th last.
+    sent.splice(i, 1);
+    let j = sent.length;
+    while (j > 0 && (sent[j - 1] as number) > at) j--;
+    sent.splice(j, 0, at);
+    return true;
   }
 
   /**

@@ -113,7 +113,7 @@ function liveSends(recent: readonly number[] | undefined, from: number, s: Pacin
  * Whether a send at `t` keeps every paced window that holds it within `cap` sends, beside the sorted
  * known sends `log` (some may lie ahead of `t`: a lane's sends promised before it was given back).
  */
-function fits(log: readonly number[], t: number, cap: number, w: number): boolean {
+export function fits(log: readonly number[], t: number, cap: number, w: number): boolean {
   let at = 0;
   while (at < log.length && (log[at] as number) <= t) at++;
   const list = [...log.slice(0, at), t, ...log.slice(at)];

@@ -17,6 +17,8 @@ export interface SlotGuard {
   leaveBy: number;
   /** Why this slot may no longer be sent on though its time is not past (a 429's pause it falls in), else undefined. */
   withdrawn?: () => string | undefined;
+  /** Past `leaveBy`: whether the send may leave at `now` all the same (a lane permit with room there, moved to it). */
+  mayLeaveLate?: (now: number) => boolean;
 }
 
 interface SendSlot extends SlotGuard {
@@ -35,5 +37,6 @@ export function takeSendSlot(method: string): SlotGuard | undefined {
   const s = slot.getStore();
   if (!s || s.used || method === 'GET' || method === 'HEAD') return undefined;
   s.used = true;
-  return s.withdrawn ? { leaveBy: s.leaveBy, withdrawn: s.withdrawn } : { leaveBy: s.leaveBy };
+  const { used: _used, ...guard } = s;
+  return guard;
 }

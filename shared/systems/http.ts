@@ -55,7 +55,7 @@ export interface HttpCall {
  * busy event loop (30 to 56 ms measured on the local stack in a burst, where the pacing allows 30): such
  * a send would land one call too many in the downstream's rolling window, and its 429 pauses every sender.
  */
-function leavingBy(dispatcher: Dispatcher, { leaveBy, withdrawn }: SlotGuard): Pick<Dispatcher, 'dispatch'> {
+function leavingBy(dispatcher: Dispatcher, { leaveBy, withdrawn, mayLeaveLate }: SlotGuard): Pick<Dispatcher, 'dispatch'> {
   return {
     dispatch: (opts, handler) =>
       dispatcher.dispatch(
@@ -64,9 +64,11 @@ function leavingBy(dispatcher: Dispatcher, { leaveBy, withdrawn }: SlotGuard): P
           get(target, prop) {
             if (prop === 'onConnect') {
               return (abort: (err?: Error) => void, context?: unknown) => {
-                if (Date.now() > leaveBy) return abort(Object.assign(new Error(`the request reached its socket ${Date.now() - leaveBy} ms after its send slot allowed; nothing was written`), { code: LATE_CODE }));
                 const why = withdrawn?.();
                 if (why) return abort(Object.assign(new Error(`${why}; nothing was written`), { code: LATE_CODE }));
+                // Late: unless its permit may move to now (a lane with room there).
+                const now = Date.now();
+                if (now > leaveBy && !mayLeaveLate?.(now)) return abort(Object.assign(new Error(`the request reached its socket ${now - leaveBy} ms after its send slot allowed; nothing was written`), { code: LATE_CODE }));
                 return (target as { onConnect?: (abort: (err?: Error) => void, context?: unknown) => void }).onConnect?.(abort, context);
               };
             }

@@ -222,8 +222,12 @@ describe('recovery of unfinished attempts', () => {
     const pacer = stack.deps.pacer;
     const lanePermit = pacer.lanePermit.bind(pacer);
     const sleep = stack.deps.sleep;
+    const moveLaneSend = pacer.moveLaneSend.bind(pacer);
     let permits = 0;
     let overshoot = false;
+    // A lane booked ahead: a late permit cannot move to when its send can leave (Pacer.moveLaneSend), as it
+    // does where the lane has room (send-slot.test.ts).
+    pacer.moveLaneSend = () => false;
     // The second permit (after the late claim) comes 50 ms ahead, and the wait for it wakes 100 ms late
     // (a busy event loop): on main the send then left 100 ms after its permit, past what a send may be.
     pacer.lanePermit = async (...args) => {
@@ -250,6 +254,7 @@ describe('recovery of unfinished attempts', () => {
     } finally {
       restoreClaim();
       pacer.lanePermit = lanePermit;
+      pacer.moveLaneSend = moveLaneSend;
       stack.deps.sleep = sleep;
     }
   });

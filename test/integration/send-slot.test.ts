@@ -9,34 +9,41 @@ import { call, testStack, waitForStatus } from '../helpers/stack.js';
  * unwritten, and the payment goes back to the queue for a new slot: posted once, the downstream asked once,
  * nothing counted against the payment or the limiter (no failure, no outage, no 429 to learn from).
  */
-describe('a send that meets its socket after its slot', () => {
+/** A stack whose Cambio module holds up the calls of a contactId (each by 120 ms) as often as `holdUp` says. */
+function slowedStack(holdUp: Map<string, number>, pacing?: { laneMs: number }): Promise<Stack> {
+  return testStack({
+    env: { CAMBIO_MAX_RPS: '10' },
+    cambio: { ratePerSecond: 10, limiter: 'rolling' },
+    ...(pacing ? { pacing } : {}),
+    modules: (built) => {
+      const cambio = built.get('cambio') as SystemModule;
+      return [
+        {
+          ...cambio,
+          // Between the engine's check of its slot and the socket: the event loop busy for 120 ms, once.
+          post: async (request, ctx) => {
+            const contactId = String((request as { contactId?: unknown }).contactId);
+            const left = holdUp.get(contactId) ?? 0;
+            if (left > 0) {
+              holdUp.set(contactId, left - 1);
+              await new Promise((r) => setTimeout(r, 120));
+            }
+            return cambio.post(request, ctx);
+          },
+        },
+      ];
+    },
+  });
+}
+
+describe('a send that meets its socket after its slot of the shared schedule', () => {
   let stack: Stack;
   /** Calls of a contactId still to hold up, each by 120 ms. */
   const holdUp = new Map<string, number>();
 
   beforeAll(async () => {
-    stack = await testStack({
-      env: { CAMBIO_MAX_RPS: '10' },
-      cambio: { ratePerSecond: 10, limiter: 'rolling' },
-      modules: (built) => {
-        const cambio = built.get('cambio') as SystemModule;
-        return [
-          {
-            ...cambio,
-            // Between the engine's check of its slot and the socket: the event loop busy for 120 ms, once.
-            post: async (request, ctx) => {
-              const contactId = String((request as { contactId?: unknown }).contactId);
-              const left = holdUp.get(contactId) ?? 0;
-              if (left > 0) {
-                holdUp.set(contactId, left - 1);
-                await new Promise((r) => setTimeout(r, 120));
-              }
-              return cambio.post(request, ctx);
-            },
-          },
-        ];
-      },
-    });
+    // No intake lanes: every send goes on a slot of the shared schedule, which is never moved.
+    stack = await slowedStack(holdUp, { laneMs: 0 });
   });
   afterAll(async () => {
     await stack?.close();
@@ -65,6 +72,31 @@ describe('a send that meets its socket after its slot', () => {
     const rec = await waitForStatus(stack, 'cambio', 'late-2', ['posted'], 15_000);
     expect(rec.history.filter((h: { event: string }) => h.event === 'not_sent')).toHaveLength(3);
     expect(sandbox.stats.applied['late-2']).toBe(1);
+    expect(sandbox.stats.noticeRequests - before).toBe(1);
+  });
+});
+
+describe('a send that meets its socket after its permit of the intake lane', () => {
+  let stack: Stack;
+  const holdUp = new Map<string, number>();
+
+  beforeAll(async () => {
+    stack = await slowedStack(holdUp);
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('goes at once when its lane has room then (nothing booked after it crowds the window): no trip through the queue', async () => {
+    const sandbox = stack.cambio!;
+    const before = sandbox.stats.noticeRequests;
+    holdUp.set('late-lane', 1);
+    const r = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'late-lane', paymentType: 'CARD' });
+    expect([201, 202]).toContain(r.status);
+    const rec = await waitForStatus(stack, 'cambio', 'late-lane', ['posted'], 10_000);
+    // On main it was stopped on its socket and queued (a not_sent entry, the queue's batching window after it).
+    expect(rec.history.filter((h: { event: string }) => h.event === 'not_sent' || h.event === 'queued')).toEqual([]);
+    expect(sandbox.stats.applied['late-lane']).toBe(1);
     expect(sandbox.stats.noticeRequests - before).toBe(1);
   });
 });

@@ -47,6 +47,7 @@ export class SimLimiter {
       pausedAt: () => false,
       rebook: async () => clock(),
       giveBack: async () => undefined,
+      moveLaneSend: () => false,
       endPreviousRun: async () => undefined,
       refresh: (system: string) => io(() => state(system)),
       feedback: (system: string, _rate: number, outcome: Outcome) =>

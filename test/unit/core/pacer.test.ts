@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../../shared/core/pacer.js';
 import { EMPTY_LIMITER, type LimiterState } from '../../../shared/core/pacing.js';
 import { createLogger } from '../../../shared/log.js';
+import { seededRandom } from '../../../shared/systems/sandbox.js';
 import type { LimiterStore } from '../../../shared/store/port.js';
 
 const T = 1_000_000;
@@ -80,5 +81,62 @@ describe('Pacer: slots booked and never sent on', () => {
     await pacer.giveBack('cambio', 10, slots[8] as number);
     await pacer.giveBack('cambio', 10, slots[8] as number);
     expect(store.writes).toBe(writes + 1);
+  });
+});
+
+describe('Pacer: a lane permit whose send is late', () => {
+  it('moves to the time it can leave when the lane has room there, and only then', async () => {
+    let now = T;
+    const pacer = new Pacer(new MemoryLimiter(), () => now, createLogger({}, 'silent'), undefined, 'local');
+    // A lane at 10/s carries r = 5 per paced window (1,030 ms): permits 206 ms apart.
+    const permits: number[] = [];
+    for (let i = 0; i < 11; i++) permits.push((await pacer.lanePermit('cambio', 10, 3_000)) as number);
+    expect(permits.slice(0, 3)).toEqual([T, T + 206, T + 412]);
+    // The second permit's send is held up 500 ms: with nine permits ahead of it, the windows there are full.
+    expect(pacer.moveLaneSend('cambio', T + 206, T + 706)).toBe(false);
+    // The last one held up 40 ms: nothing booked after it, so it may go then, counted where it goes.
+    const last = permits[10] as number;
+    expect(pacer.moveLaneSend('cambio', last, last + 40)).toBe(true);
+    // The next permit keeps the window bound with the moved send: r-th last + one window, 206 ms after it.
+    now = last + 40;
+    const next = (await pacer.lanePermit('cambio', 10, 3_000)) as number;
+    expect(next).toBeGreaterThanOrEqual(last + 40 + 206);
+    // A slot the lane never handed out (the shared schedule's) is not moved.
+    expect(pacer.moveLaneSend('cambio', T + 5, T + 50)).toBe(false);
+  });
+
+  it('never lets the lane put more than r sends in a paced window, however late its sends are (randomised, seeded)', async () => {
+    const random = seededRandom(11);
+    let now = T;
+    const pacer = new Pacer(new MemoryLimiter(), () => now, createLogger({}, 'silent'), undefined, 'local');
+    const left: number[] = [];
+    let moved = 0;
+    // Sends waiting to leave, in the order time brings them: each on time, or late, when it moves if it may.
+    let waiting: { permit: number; leaves: number }[] = [];
+    const leaveUntil = (t: number) => {
+      for (const w of waiting.filter((x) => x.leaves <= t).sort((a, b) => a.leaves - b.leaves)) {
+        if (w.leaves - w.permit <= 20) left.push(w.leaves);
+        else if (pacer.moveLaneSend('cambio', w.permit, w.leaves)) {
+          moved++;
+          // Counted from where it moved to, it may still leave up to lateMs after that.
+          left.push(Math.ceil(w.leaves) + random() * 20);
+        }
+      }
+      waiting = waiting.filter((x) => x.leaves > t);
+    };
+    for (let i = 0; i < 600; i++) {
+      // Bursts and lulls: the lane is booked ahead at times, idle at others.
+      const next = now + (random() < 0.8 ? Math.floor(random() * 40) : Math.floor(random() * 1_500));
+      leaveUntil(next);
+      now = next;
+      const permit = await pacer.lanePermit('cambio', 10, 1_000);
+      if (permit === undefined) continue;
+      // Most sends leave on time; one in five up to 800 ms late.
+      waiting.push({ permit, leaves: Math.max(now, permit) + (random() < 0.8 ? random() * 20 : random() * 800) });
+    }
+    leaveUntil(Infinity);
+    expect(moved).toBeGreaterThan(10);
+    const sorted = [...left].sort((a, b) => a - b);
+    for (let i = 5; i < sorted.length; i++) expect((sorted[i] as number) - (sorted[i - 5] as number)).toBeGreaterThanOrEqual(1_000);
   });
 });
