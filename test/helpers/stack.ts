@@ -65,14 +65,20 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-export async function statusOf(stack: Pick<Stack, 'url'>, system: string, key: string): Promise<any> {
-  const r = await call(stack, 'GET', `/v1/payments/${system}/${encodeURIComponent(key)}`);
+/** The status route's record of a payment, as the caller `headers` name (the dev key's caller by default) sees it. */
+export async function statusOf(stack: Pick<Stack, 'url'>, system: string, key: string, headers: Record<string, string> = {}): Promise<any> {
+  const r = await call(stack, 'GET', `/v1/payments/${system}/${encodeURIComponent(key)}`, undefined, headers);
   return r.status === 200 ? r.body : undefined;
 }
 
-export async function waitForStatus(stack: Pick<Stack, 'url'>, system: string, key: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+/**
+ * Waits for a payment's record to reach one of `statuses`. A payment post answers 201 when its first
+ * attempt was made in process and 202 when a loaded machine queued it (no lane permit or slot within
+ * the intake's wait): tests accept either and wait here for the outcome they check.
+ */
+export async function waitForStatus(stack: Pick<Stack, 'url'>, system: string, key: string, statuses: string[], timeoutMs = 15_000, headers: Record<string, string> = {}): Promise<any> {
   return eventually(async () => {
-    const rec = await statusOf(stack, system, key);
+    const rec = await statusOf(stack, system, key, headers);
     return rec && statuses.includes(rec.status) ? rec : undefined;
   }, timeoutMs);
 }

@@ -28,21 +28,25 @@ describe('the event fixtures in events/ drive the Lambda handlers as AWS would',
 
   it('API Gateway: payment notice, then its status', async () => {
     const posted = await cambioPaymentNotice(getDeps)(fixture<APIGatewayProxyEvent>('cambio-payment-notice.json'), lambdaContext('cambioPaymentNotice', 'r1'));
-    expect(posted.statusCode).toBe(201);
-    expect(JSON.parse(posted.body)).toMatchObject({ key: 'event-fixture-1', status: 'posted' });
+    // 201 when the first attempt is made in process; a busy machine queues it (202), and the queue posts it.
+    expect([201, 202], posted.body).toContain(posted.statusCode);
+    expect(JSON.parse(posted.body)).toMatchObject({ key: 'event-fixture-1', status: posted.statusCode === 201 ? 'posted' : 'retrying' });
+    await waitForStatus(stack, 'cambio', 'event-fixture-1', ['posted']);
     const status = await getPayment(getDeps)(fixture<APIGatewayProxyEvent>('get-payment.json'), lambdaContext('getPayment', 'r2'));
     expect(status.statusCode).toBe(200);
     expect(JSON.parse(status.body).status).toBe('posted');
   });
 
   it.each([
-    ['nif-membership-payment.json', nifMembershipPayment, 201],
-    ['brp-sale.json', brpSale, 201],
-    ['kontantanalys-put.json', kontantanalysPut, 201],
-  ] as const)('API Gateway: %s posts through its handler', async (file, make, status) => {
+    ['nif-membership-payment.json', nifMembershipPayment],
+    ['brp-sale.json', brpSale],
+    ['kontantanalys-put.json', kontantanalysPut],
+  ] as const)('API Gateway: %s posts through its handler', async (file, make) => {
     const out = await make(getDeps)(fixture<APIGatewayProxyEvent>(file), lambdaContext(file, 'r'));
-    expect(out.statusCode, out.body).toBe(status);
-    expect(JSON.parse(out.body).status).toBe('posted');
+    // Posted in process (201), or queued on a busy machine (202) and posted by the queue's worker.
+    expect([201, 202], out.body).toContain(out.statusCode);
+    const { system, key } = JSON.parse(out.body) as { system: string; key: string };
+    expect((await waitForStatus(stack, system, key, ['posted'])).status).toBe('posted');
   });
 
   it('EventBridge: the Kontantanalys run writes its summary', async () => {

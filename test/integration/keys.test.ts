@@ -92,11 +92,13 @@ describe('keys (issue 13): refused before anything is recorded or posted; % and 
   it('a Cambio contactId holding %25 and / is posted, and read back with the key percent-encoded once', async () => {
     const contactId = 'a%25b/c';
     const r = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId, paymentType: 'CARD' });
-    expect(r.status).toBe(201);
+    // Sent by the route (201), or queued on a busy machine (202): the same location either way.
+    expect([201, 202], JSON.stringify(r.body)).toContain(r.status);
     const path = `/v1/payments/cambio/${encodeURIComponent(contactId)}`;
     expect(path).toBe('/v1/payments/cambio/a%2525b%2Fc');
     expect(r.headers.get('location')).toBe(path);
     expect(r.body.statusUrl).toBe(path);
+    await waitForStatus(stack, 'cambio', contactId, ['posted']);
     const got = await call(stack, 'GET', path);
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ key: contactId, status: 'posted' });

@@ -40,19 +40,21 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
 
   it('membership: the seed example posts once; its status lives at <ClubId>:<externalId>', async () => {
     const r = await call(stack, 'POST', MEMBERSHIP, membership('m-1'), { ClubId: CLUB });
-    expect(r.status).toBe(201);
+    // 201 when sent in process; a busy machine queues the first attempt (202): then its outcome is waited for.
+    expect([201, 202], JSON.stringify(r.body)).toContain(r.status);
     expect(r.headers.get('location')).toBe('/v1/payments/nif-membership/4568%3Am-1');
     // The person is shown only as a keyed hash (issue 12; test/integration/personal-data.test.ts).
     expect(r.body.request).toMatchObject({ clubId: CLUB, amount: 450, amountOre: 45_000, isPaid: false, personId: expect.stringMatching(/^ref:[0-9a-f]{16}$/) });
+    expect((await waitForStatus(stack, 'nif-membership', '4568:m-1', ['posted'])).status).toBe('posted');
     const stored = stack.nif!.payments.find((p) => p.externalReference === 'm-1');
     expect(stored).toMatchObject({ clubId: CLUB, amount: 450, isPaid: false, orgId: 7896 });
-    expect((await statusOf(stack, 'nif-membership', '4568:m-1')).status).toBe('posted');
     expect((await call(stack, 'POST', MEMBERSHIP, membership('m-1'), { ClubId: CLUB })).status).toBe(200);
     expect(sent('m-1')).toBe(1);
   });
 
   it('membership: kronor with decimals reach NIF exactly', async () => {
-    expect((await call(stack, 'POST', MEMBERSHIP, membership('m-dec', { amount: '450,50' }), { ClubId: CLUB })).status).toBe(201);
+    expect([201, 202]).toContain((await call(stack, 'POST', MEMBERSHIP, membership('m-dec', { amount: '450,50' }), { ClubId: CLUB })).status);
+    await waitForStatus(stack, 'nif-membership', '4568:m-dec', ['posted']);
     expect(stack.nif!.payments.find((p) => p.externalReference === 'm-dec')?.amount).toBe(450.5);
   });
 
@@ -122,12 +124,16 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
   });
 
   it('without an externalId: the Idempotency-Key header, else the natural key, with a derived ExternalId NIF can be asked about', async () => {
+    // Each posted in process (201) or queued on a busy machine (202), and waited for until posted.
     const a = await call(stack, 'POST', MEMBERSHIP, membership(undefined, { personId: '111' }), { ClubId: CLUB, 'Idempotency-Key': 'pos-77' });
-    expect(a.status).toBe(201);
+    expect([201, 202], JSON.stringify(a.body)).toContain(a.status);
     expect(a.body.key).toBe('4568:idem:pos-77');
+    await waitForStatus(stack, 'nif-membership', a.body.key, ['posted']);
     expect(sent(derivedExternalId(CLUB, 'idem:pos-77'))).toBe(1);
     const b = await call(stack, 'POST', MEMBERSHIP, membership(undefined, { personId: '222' }), { ClubId: CLUB });
+    expect([201, 202], JSON.stringify(b.body)).toContain(b.status);
     expect(b.body.key).toBe('4568:natural:222:7896:0:2015-05-08:2015-06-08');
+    await waitForStatus(stack, 'nif-membership', b.body.key, ['posted']);
     expect((await call(stack, 'POST', MEMBERSHIP, membership(undefined, { personId: '222' }), { ClubId: CLUB })).status).toBe(200);
     expect(sent(derivedExternalId(CLUB, 'natural:222:7896:0:2015-05-08:2015-06-08'))).toBe(1);
   });

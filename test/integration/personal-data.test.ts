@@ -40,7 +40,9 @@ describe('personal data: used for the post, then dropped or never shown', () => 
 
   it("Cambio's patient header is sent, then gone from the stored record: only that one was given is kept", async () => {
     const r = await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'pd-patient', paymentType: 'CARD' }, { patient: PATIENT });
-    expect(r.status).toBe(201);
+    // Posted in process (201), or queued on a busy machine (202) and posted by the worker: the same record after.
+    expect([201, 202], JSON.stringify(r.body)).toContain(r.status);
+    await waitForStatus(stack, 'cambio', 'pd-patient', ['posted']);
     expect(patientsPosted).toContain(PATIENT);
     const stored = await stack.deps.store.get(recordPk('cambio', 'default', 'pd-patient'));
     expect(stored?.status).toBe('posted');
@@ -71,21 +73,27 @@ describe('personal data: used for the post, then dropped or never shown', () => 
 
   it("NIF: neither the personId nor the comment is in the reply or the status body, not even in NIF's own answer", async () => {
     const posted = await call(stack, 'POST', '/v1/nif/membership/payments', membership('pd-1'), { ClubId: '4568' });
-    expect(posted.status).toBe(201);
+    // Posted in process (201), or queued on a busy machine (202): NIF's answer is then on the record once posted.
+    expect([201, 202], JSON.stringify(posted.body)).toContain(posted.status);
+    await waitForStatus(stack, 'nif-membership', '4568:pd-1', ['posted']);
     // NIF's answer names the person (seed 003): the record keeps it, callers see the hash.
     expect(JSON.stringify((await stack.deps.store.get(recordPk('nif-membership', '4568', '4568:pd-1')))?.result)).toMatch(personInClear);
     const status = await call(stack, 'GET', '/v1/payments/nif-membership/4568%3Apd-1');
     expect(status.status).toBe(200);
+    // NIF's answer is in the reply when the post was made in process (201), and on the status route's record always.
+    const answered = posted.status === 201 ? [posted.body, status.body] : [status.body];
     for (const body of [posted.body, status.body]) {
       const text = JSON.stringify(body);
       expect(text).not.toMatch(personInClear);
       expect(text).not.toContain(COMMENT);
       expect(body.request.personId).toMatch(/^ref:[0-9a-f]{16}$/);
       expect(body.request.comment).toBe('provided (not shown)');
-      expect(body.result.body.updatedPersonId).toBe(body.request.personId);
-      expect(body.result.body.message).toContain(`membership of ${body.request.personId} with 7896`);
       // Everything that is not personal is still there.
       expect(body.request).toMatchObject({ clubId: '4568', orgId: 7896, paidToOrgId: 4568, amount: 450, paymentCategory: 'Club membership' });
+    }
+    for (const body of answered) {
+      expect(body.result.body.updatedPersonId).toBe(body.request.personId);
+      expect(body.result.body.message).toContain(`membership of ${body.request.personId} with 7896`);
       expect(body.result.httpStatus).toBe(200);
     }
   });
