@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../../shared/core/pacer.js';
-import { EMPTY_LIMITER, type LimiterState } from '../../../shared/core/pacing.js';
+import { currentRate, EMPTY_LIMITER, type LimiterState } from '../../../shared/core/pacing.js';
+import type { Outcome } from '../../../shared/core/types.js';
 import { createLogger } from '../../../shared/log.js';
 import { seededRandom } from '../../../shared/systems/sandbox.js';
 import type { LimiterStore } from '../../../shared/store/port.js';
@@ -81,6 +82,54 @@ describe('Pacer: slots booked and never sent on', () => {
     await pacer.giveBack('cambio', 10, slots[8] as number);
     await pacer.giveBack('cambio', 10, slots[8] as number);
     expect(store.writes).toBe(writes + 1);
+  });
+});
+
+describe('Pacer: stale slots taken again (rebook)', () => {
+  /** The most sends any rolling window of `windowMs` holds. */
+  const maxInWindow = (times: number[], windowMs = 1_000): number => {
+    const sorted = [...times].sort((a, b) => a - b);
+    let best = 0;
+    for (let i = 0, j = 0; i < sorted.length; i++) {
+      while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
+      best = Math.max(best, i - j + 1);
+    }
+    return best;
+  };
+
+  it("a slot another sender's rebook took again stays withdrawn for its own sender: it is handed its new slot, never sends on the one given back", async () => {
+    let now = T;
+    const store = new MemoryLimiter();
+    const pacer = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'worker');
+    // A batch of 40 slots at a configured 25/s (41.2 ms apart); the downstream really allows 10 a second.
+    const slots = await pacer.reserve('cambio', 25, 40, T + 5_000);
+    expect(slots).toHaveLength(40);
+    const posted: Outcome = { type: 'posted', httpStatus: 201, body: {} };
+    for (let i = 0; i < 10; i++) {
+      now = slots[i] as number;
+      await pacer.feedback('cambio', 25, posted, now);
+    }
+    // The eleventh meets the limit: a pause of 300 ms, and the rate measured at 10 (the ten accepted before it).
+    now = (slots[10] as number) + 5;
+    await pacer.feedback('cambio', 25, { type: 'rate_limited', httpStatus: 429, waitMs: 300, message: 'Rate limit is exceeded' }, slots[10]);
+    expect(currentRate(store.state, 25)).toBe(10);
+    // Each sender wakes on its slot and does what the worker and the intake do: a stale slot is taken again
+    // (`rebook`: the first one takes every stale slot of this container in one write), any other is sent on.
+    const sent = slots.slice(0, 10);
+    const onOldSlot: number[] = [];
+    for (let i = 11; i < 40; i++) {
+      now = Math.max(now, slots[i] as number);
+      const slot = slots[i] as number;
+      if (pacer.pausedAt('cambio', slot)) sent.push((await pacer.rebook('cambio', 25, slot, now + 5_000)) as number);
+      else {
+        sent.push(slot);
+        onOldSlot.push(i);
+      }
+    }
+    // On main the slots beyond the pause, placed at the old pace, were sent on after the first rebook had
+    // given them back (no longer this container's booked slots, so no longer "stale"): 29 in one second.
+    expect(onOldSlot).toEqual([]);
+    expect(maxInWindow(sent.map((t) => t + 20))).toBeLessThanOrEqual(10);
   });
 });
 
