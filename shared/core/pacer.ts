@@ -276,6 +276,9 @@ export class Pacer {
     // This container's own 429s count from the moment they are heard, before their write is through.
     const heard = this.heard.get(system);
     if (slot < Math.max(seen.pausedUntil, heard?.until ?? 0)) return true;
+    // Taken again already, by another sender's `rebook` (which gives back every stale slot this container
+    // holds): the schedule no longer counts it, so it is never sent on; its sender's `rebook` hands it the new one.
+    if (this.rebooked.get(system)?.has(slot)) return true;
     // Handed out before the rate was lowered: placed at the pace that met the limit. (A lone 429 lowers
     // nothing: the slots after its pause stand.)
     const bookedAt = this.booked.get(system)?.get(slot);
