@@ -131,6 +131,37 @@ describe('Pacer: stale slots taken again (rebook)', () => {
     expect(onOldSlot).toEqual([]);
     expect(maxInWindow(sent.map((t) => t + 20))).toBeLessThanOrEqual(10);
   });
+
+  it.each([20, 25])('a new slot that falls on the time of a stale one is never handed to two senders (configured %i/s, real 10/s)', async (configured) => {
+    let now = T;
+    const pacer = new Pacer(new MemoryLimiter(), () => now, createLogger({}, 'silent'), undefined, 'worker');
+    const slots = await pacer.reserve('cambio', configured, 40, T + 5_000);
+    const posted: Outcome = { type: 'posted', httpStatus: 201, body: {} };
+    for (let i = 0; i < 10; i++) {
+      now = slots[i] as number;
+      await pacer.feedback('cambio', configured, posted, now);
+    }
+    now = (slots[10] as number) + 5;
+    await pacer.feedback('cambio', configured, { type: 'rate_limited', httpStatus: 429, waitMs: 300, message: 'Rate limit is exceeded' }, slots[10]);
+    // Every sender wakes on its slot, earliest first, as the worker's do: a stale slot is taken again and the
+    // sender sleeps until its new one, where it checks again (up to three times); any other is sent on.
+    // New slots are placed one paced window after a send, as the old ones at the old pace were: some fall on
+    // the very time of a stale slot, which is how the sender holding it knows its slot.
+    let waiting = slots.slice(11).map((slot) => ({ slot, tries: 0 }));
+    const sent = slots.slice(0, 10);
+    while (waiting.length > 0) {
+      waiting.sort((a, b) => a.slot - b.slot);
+      const w = waiting.shift() as { slot: number; tries: number };
+      now = Math.max(now, w.slot);
+      if (!pacer.pausedAt('cambio', w.slot)) sent.push(w.slot);
+      else if (w.tries < 3) {
+        const again = await pacer.rebook('cambio', configured, w.slot, now + 5_000);
+        if (again !== undefined) waiting.push({ slot: again, tries: w.tries + 1 });
+      }
+    }
+    expect(sent.filter((t, i) => sent.indexOf(t) !== i)).toEqual([]);
+    expect(maxInWindow(sent.map((t) => t + 20))).toBeLessThanOrEqual(10);
+  });
 });
 
 describe('Pacer: a lane permit whose send is late', () => {
