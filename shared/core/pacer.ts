@@ -310,11 +310,16 @@ export class Pacer {
       // never counted there, and an equal send of another's must not be taken off in its place).
       const booked = this.booked.get(system);
       const fresh = await this.reserve(system, configured, stale.length, latest, stale.filter((x) => booked?.has(x)));
-      stale.forEach((old, i) => {
-        const next = fresh[i];
-        if (next !== undefined) map.set(old, next);
-      });
-      return map.get(slot);
+      // Slots are known by their time, and a new one (placed a paced window after a send, as the old pace
+      // placed them too) may fall on the time of a stale one: that one stays with the stale slot's own sender
+      // (taken again in place, booked afresh), or it would be handed to two. One on the time of a slot taken
+      // again before goes to nobody (its holder would be told to take that slot again). The others go in order.
+      const rest = stale.filter((old) => !fresh.includes(old));
+      for (const next of fresh.filter((x) => !stale.includes(x) && !map.has(x))) {
+        const old = rest.shift();
+        if (old !== undefined) map.set(old, next);
+      }
+      return fresh.includes(slot) ? slot : map.get(slot);
     });
   }
 
