@@ -83,6 +83,25 @@ describe('Pacer: slots booked and never sent on', () => {
     await pacer.giveBack('cambio', 10, slots[8] as number);
     expect(store.writes).toBe(writes + 1);
   });
+
+  it("a late lane permit the worker takes a new slot for gives back nothing: another container's send at the same time stays counted", async () => {
+    let now = T;
+    const store = new MemoryLimiter();
+    // The local process (its worker sends on the intake's lane) and a second worker with its own view.
+    const local = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'local', true);
+    const other = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'other');
+    // A lane of 5 per paced window at 10/s: permits 206 ms apart; the shared schedule keeps the other 5, 206 ms apart too.
+    const lane = [] as number[];
+    for (let i = 0; i < 3; i++) lane.push((await local.lanePermit('cambio', 10, 1_000)) as number);
+    now = T + 206;
+    const shared = await other.reserve('cambio', 10, 3, T + 5_000);
+    expect(shared).toContain(lane[2]);
+    // The local worker's send on the third lane permit wakes 38 ms late: it takes a shared slot instead, the
+    // permit given up with it (worker.ts). On main that took the other's send at the same time off the schedule.
+    now = (lane[2] as number) + 38;
+    await local.reserve('cambio', 10, 1, T + 5_000, [lane[2] as number]);
+    for (const slot of shared) expect(store.state.recent).toContain(Math.ceil(slot));
+  });
 });
 
 describe('Pacer: stale slots taken again (rebook)', () => {
