@@ -253,15 +253,18 @@ export class Pacer {
    */
   async reserve(system: string, configured: number, k: number, latest: number, unused: readonly number[] = []): Promise<number[]> {
     const now = this.clock();
+    // Only slots of the shared schedule this container booked: a lane's permit was never counted there, and
+    // another's send at the same time must not be taken off in its place.
+    const mine = unused.filter((x) => this.booked.get(system)?.has(x));
     const got = await this.update(system, (s) => {
-      const r = reserveSlots(s, configured, now, k, latest, this.settings, unused);
+      const r = reserveSlots(s, configured, now, k, latest, this.settings, mine);
       return r.slots.length === 0 ? undefined : { state: r.state, result: r.slots };
     });
     const slots = got ?? [];
     let booked = this.booked.get(system);
     if (!booked) this.booked.set(system, (booked = new Map()));
     for (const [slot] of booked) if (slot < now - 2 * (this.settings.windowMs + this.settings.marginMs)) booked.delete(slot);
-    for (const slot of unused) booked.delete(slot);
+    for (const slot of mine) booked.delete(slot);
     for (const slot of slots) booked.set(slot, now);
     return slots;
   }
