@@ -253,15 +253,18 @@ export class Pacer {
    */
   async reserve(system: string, configured: number, k: number, latest: number, unused: readonly number[] = []): Promise<number[]> {
     const now = this.clock();
+    // Only slots of the shared schedule this container booked: a lane's permit was never counted there, and
+    // another's send at the same time must not be taken off in its place.
+    const mine = unused.filter((x) => this.booked.get(system)?.has(x));
     const got = await this.update(system, (s) => {
-      const r = reserveSlots(s, configured, now, k, latest, this.settings, unused);
+      const r = reserveSlots(s, configured, now, k, latest, this.settings, mine);
       return r.slots.length === 0 ? undefined : { state: r.state, result: r.slots };
     });
     const slots = got ?? [];
     let booked = this.booked.get(system);
     if (!booked) this.booked.set(system, (booked = new Map()));
     for (const [slot] of booked) if (slot < now - 2 * (this.settings.windowMs + this.settings.marginMs)) booked.delete(slot);
-    for (const slot of unused) booked.delete(slot);
+    for (const slot of mine) booked.delete(slot);
     for (const slot of slots) booked.set(slot, now);
     return slots;
   }
@@ -276,6 +279,9 @@ export class Pacer {
     // This container's own 429s count from the moment they are heard, before their write is through.
     const heard = this.heard.get(system);
     if (slot < Math.max(seen.pausedUntil, heard?.until ?? 0)) return true;
+    // Taken again already, by another sender's `rebook` (which gives back every stale slot this container
+    // holds): the schedule no longer counts it, so it is never sent on; its sender's `rebook` hands it the new one.
+    if (this.rebooked.get(system)?.has(slot)) return true;
     // Handed out before the rate was lowered: placed at the pace that met the limit. (A lone 429 lowers
     // nothing: the slots after its pause stand.)
     const bookedAt = this.booked.get(system)?.get(slot);
@@ -307,11 +313,16 @@ export class Pacer {
       // never counted there, and an equal send of another's must not be taken off in its place).
       const booked = this.booked.get(system);
       const fresh = await this.reserve(system, configured, stale.length, latest, stale.filter((x) => booked?.has(x)));
-      stale.forEach((old, i) => {
-        const next = fresh[i];
-        if (next !== undefined) map.set(old, next);
-      });
-      return map.get(slot);
+      // Slots are known by their time, and a new one (placed a paced window after a send, as the old pace
+      // placed them too) may fall on the time of a stale one: that one stays with the stale slot's own sender
+      // (taken again in place, booked afresh), or it would be handed to two. One on the time of a slot taken
+      // again before goes to nobody (its holder would be told to take that slot again). The others go in order.
+      const rest = stale.filter((old) => !fresh.includes(old));
+      for (const next of fresh.filter((x) => !stale.includes(x) && !map.has(x))) {
+        const old = rest.shift();
+        if (old !== undefined) map.set(old, next);
+      }
+      return fresh.includes(slot) ? slot : map.get(slot);
     });
   }
 

@@ -185,7 +185,8 @@ export function reserveSlots(
 function rewound(state: LimiterState, configured: number, unused: readonly number[], s: PacingSettings): LimiterState {
   if (unused.length === 0) return state;
   const last = state.recent && state.recent.length > 0 ? Math.max(...state.recent) : undefined;
-  const from = last === undefined ? -Infinity : last + slotInterval(state, configured, last, s);
+  // None still booked: from the earliest slot given back (a time DynamoDB can store, and nothing before it was freed).
+  const from = last === undefined ? Math.min(...unused) : last + slotInterval(state, configured, last, s);
   return from < state.next ? { ...state, next: from } : state;
 }
 

@@ -42,3 +42,44 @@ describe('a configured rate above the real limit', () => {
     expect(sandbox.stats.rateLimited - before).toBeLessThanOrEqual(2);
   });
 });
+
+/**
+ * The same limit met by the queue's worker in a drain: it books a batch's slots at the configured pace, seconds
+ * ahead. The first 429 measures the limit (10), and the first sender to wake in its pause takes every stale
+ * slot again in one write (Pacer.rebook), giving the old ones back. On main the senders whose old slots lay
+ * beyond the pause then sent on them at the old pace all the same (no longer booked, so no longer "stale"):
+ * 3 429s in every run, where the first alone is allowed.
+ */
+describe('a configured rate above the real limit, met by a drain', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await testStack({
+      env: { CAMBIO_MAX_RPS: '25' },
+      cambio: { ratePerSecond: 10, limiter: 'rolling' },
+      // Every payment queued (no in-process send), and the worker's batches gathered for half a second.
+      settings: { inlineWaitMs: -1 },
+      queue: { batchingWindowMs: 500 },
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('meets the limit once: slots booked ahead at the old pace are taken again, none sent on', async () => {
+    const sandbox = stack.cambio!;
+    await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'drain-warm', paymentType: 'CARD' });
+    await waitForStatus(stack, 'cambio', 'drain-warm', ['posted'], 10_000);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const before = sandbox.stats.rateLimited;
+    const ids = Array.from({ length: 120 }, (_, i) => `drain-${i}`);
+    const replies = await Promise.all(ids.map((contactId) => call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId, paymentType: 'CARD' })));
+    expect(replies.map((r) => r.status).filter((s) => s !== 202)).toEqual([]);
+    await eventually(async () => {
+      const got = await stack.deps.store.getMany(ids.map((id) => recordPk('cambio', 'default', id)));
+      return [...got.values()].filter((r) => r.status === 'posted').length === ids.length || undefined;
+    }, 40_000);
+    expect(ids.filter((id) => sandbox.stats.applied[id] !== 1)).toEqual([]);
+    expect(sandbox.stats.rateLimited - before).toBeLessThanOrEqual(2);
+  }, 60_000);
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../../shared/core/pacer.js';
-import { EMPTY_LIMITER, type LimiterState } from '../../../shared/core/pacing.js';
+import { currentRate, EMPTY_LIMITER, type LimiterState } from '../../../shared/core/pacing.js';
+import type { Outcome } from '../../../shared/core/types.js';
 import { createLogger } from '../../../shared/log.js';
 import { seededRandom } from '../../../shared/systems/sandbox.js';
 import type { LimiterStore } from '../../../shared/store/port.js';
@@ -81,6 +82,111 @@ describe('Pacer: slots booked and never sent on', () => {
     await pacer.giveBack('cambio', 10, slots[8] as number);
     await pacer.giveBack('cambio', 10, slots[8] as number);
     expect(store.writes).toBe(writes + 1);
+  });
+
+  it("a late lane permit the worker takes a new slot for gives back nothing: another container's send at the same time stays counted", async () => {
+    let now = T;
+    const store = new MemoryLimiter();
+    // The local process (its worker sends on the intake's lane) and a second worker with its own view.
+    const local = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'local', true);
+    const other = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'other');
+    // A lane of 5 per paced window at 10/s: permits 206 ms apart; the shared schedule keeps the other 5, 206 ms apart too.
+    const lane = [] as number[];
+    for (let i = 0; i < 3; i++) lane.push((await local.lanePermit('cambio', 10, 1_000)) as number);
+    now = T + 206;
+    const shared = await other.reserve('cambio', 10, 3, T + 5_000);
+    expect(shared).toContain(lane[2]);
+    // The local worker's send on the third lane permit wakes 38 ms late: it takes a shared slot instead, the
+    // permit given up with it (worker.ts). On main that took the other's send at the same time off the schedule.
+    now = (lane[2] as number) + 38;
+    await local.reserve('cambio', 10, 1, T + 5_000, [lane[2] as number]);
+    for (const slot of shared) expect(store.state.recent).toContain(Math.ceil(slot));
+  });
+});
+
+describe('Pacer: stale slots taken again (rebook)', () => {
+  /** The most sends any rolling window of `windowMs` holds. */
+  const maxInWindow = (times: number[], windowMs = 1_000): number => {
+    const sorted = [...times].sort((a, b) => a - b);
+    let best = 0;
+    for (let i = 0, j = 0; i < sorted.length; i++) {
+      while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
+      best = Math.max(best, i - j + 1);
+    }
+    return best;
+  };
+
+  /** The sends among `sent` that the schedule does not count (each known send counts one). */
+  const uncounted = (state: LimiterState, sent: number[]): number[] => {
+    const counted = [...(state.recent ?? [])];
+    return sent.filter((t) => {
+      const k = counted.indexOf(Math.ceil(t));
+      if (k >= 0) counted.splice(k, 1);
+      return k < 0;
+    });
+  };
+
+  it("a slot another sender's rebook took again stays withdrawn for its own sender: it is handed its new slot, never sends on the one given back", async () => {
+    let now = T;
+    const store = new MemoryLimiter();
+    const pacer = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'worker');
+    // A batch of 40 slots at a configured 25/s (41.2 ms apart); the downstream really allows 10 a second.
+    const slots = await pacer.reserve('cambio', 25, 40, T + 5_000);
+    expect(slots).toHaveLength(40);
+    const posted: Outcome = { type: 'posted', httpStatus: 201, body: {} };
+    for (let i = 0; i < 10; i++) {
+      now = slots[i] as number;
+      await pacer.feedback('cambio', 25, posted, now);
+    }
+    // The eleventh meets the limit: a pause of 300 ms, and the rate measured at 10 (the ten accepted before it).
+    now = (slots[10] as number) + 5;
+    await pacer.feedback('cambio', 25, { type: 'rate_limited', httpStatus: 429, waitMs: 300, message: 'Rate limit is exceeded' }, slots[10]);
+    expect(currentRate(store.state, 25)).toBe(10);
+    // Each sender wakes on its slot and does what the worker and the intake do: a stale slot is taken again
+    // (`rebook`: the first one takes every stale slot of this container in one write), any other is sent on.
+    const sent = slots.slice(0, 10);
+    for (let i = 11; i < 40; i++) {
+      now = Math.max(now, slots[i] as number);
+      const slot = slots[i] as number;
+      sent.push(pacer.pausedAt('cambio', slot) ? ((await pacer.rebook('cambio', 25, slot, now + 5_000)) as number) : slot);
+    }
+    // On main the slots beyond the pause, placed at the old pace, were sent on after the first rebook had
+    // given them back (no longer this container's booked slots, so no longer "stale"): 29 in one second.
+    expect(uncounted(store.state, sent.slice(10))).toEqual([]);
+    expect(maxInWindow(sent.map((t) => t + 20))).toBeLessThanOrEqual(10);
+  });
+
+  it.each([20, 25])('a new slot that falls on the time of a stale one is never handed to two senders (configured %i/s, real 10/s)', async (configured) => {
+    let now = T;
+    const store = new MemoryLimiter();
+    const pacer = new Pacer(store, () => now, createLogger({}, 'silent'), undefined, 'worker');
+    const slots = await pacer.reserve('cambio', configured, 40, T + 5_000);
+    const posted: Outcome = { type: 'posted', httpStatus: 201, body: {} };
+    for (let i = 0; i < 10; i++) {
+      now = slots[i] as number;
+      await pacer.feedback('cambio', configured, posted, now);
+    }
+    now = (slots[10] as number) + 5;
+    await pacer.feedback('cambio', configured, { type: 'rate_limited', httpStatus: 429, waitMs: 300, message: 'Rate limit is exceeded' }, slots[10]);
+    // Every sender wakes on its slot, earliest first, as the worker's do: a stale slot is taken again and the
+    // sender sleeps until its new one, where it checks again (up to three times); any other is sent on.
+    // New slots are placed one paced window after a send, as the old ones at the old pace were: some fall on
+    // the very time of a stale slot, which is how the sender holding it knows its slot.
+    let waiting = slots.slice(11).map((slot) => ({ slot, tries: 0 }));
+    const sent = slots.slice(0, 10);
+    while (waiting.length > 0) {
+      waiting.sort((a, b) => a.slot - b.slot);
+      const w = waiting.shift() as { slot: number; tries: number };
+      now = Math.max(now, w.slot);
+      if (!pacer.pausedAt('cambio', w.slot)) sent.push(w.slot);
+      else if (w.tries < 3) {
+        const again = await pacer.rebook('cambio', configured, w.slot, now + 5_000);
+        if (again !== undefined) waiting.push({ slot: again, tries: w.tries + 1 });
+      }
+    }
+    expect(sent.filter((t, i) => sent.indexOf(t) !== i)).toEqual([]);
+    expect(uncounted(store.state, sent.slice(10))).toEqual([]);
+    expect(maxInWindow(sent.map((t) => t + 20))).toBeLessThanOrEqual(10);
   });
 });
 

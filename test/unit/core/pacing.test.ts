@@ -4,6 +4,7 @@ import {
   DEFAULT_PACING,
   EMPTY_LIMITER,
   endPreviousRun,
+  givenBack,
   grantLane,
   learn,
   nextLaneSend,
@@ -17,6 +18,7 @@ import {
   slotUsable,
   type LimiterState,
 } from '../../../shared/core/pacing.js';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { seededRandom } from '../../../shared/systems/sandbox.js';
 
 const S = DEFAULT_PACING; // window 1000 ms, margin 30 ms, late 20 ms
@@ -87,6 +89,17 @@ describe('reserveSlots: the shared schedule', () => {
     const kept = stale.slice(-3);
     const partly = reserveSlots(limited, 25, heardAt + 1, 5, Infinity, S, stale.slice(0, -3));
     expect(partly.slots[0]).toBeGreaterThan(kept.at(-1) as number);
+  });
+
+  it('giving back the only send the schedule knows of leaves it a time DynamoDB can store, and the next slot free at once', () => {
+    // NIF at 1/s (no lane below 2/s): one payment's slot, stopped on its socket 40 ms late and given back.
+    const booked = reserveSlots(state(), 1, T, 1, Infinity, S);
+    const back = givenBack(booked.state, 1, booked.slots, S);
+    // On main the schedule went on "from the last slot still booked", of which there was none: next = -Infinity,
+    // which the document client refuses to write (the give-back lost, the slot kept counted for a window).
+    expect(Number.isFinite(back.next)).toBe(true);
+    expect(() => marshall(back, { removeUndefinedValues: true })).not.toThrow();
+    expect(reserveSlots(back, 1, T + 40, 1, Infinity, S).slots).toEqual([T + 40]);
   });
 
   it('slots exactly 1/R apart would not: the margin is what keeps the window', () => {
