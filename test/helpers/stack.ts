@@ -82,3 +82,24 @@ export async function waitForStatus(stack: Pick<Stack, 'url'>, system: string, k
     return rec && statuses.includes(rec.status) ? rec : undefined;
   }, timeoutMs);
 }
+
+/**
+ * Whether a payment post's reply is the intake's answer for a first attempt it queued (202, `retrying`):
+ * on a busy machine no lane permit or send slot may come within the intake's wait, and the queue's worker
+ * then reaches, a moment later, the outcome the in-process attempt would have answered with (a 422
+ * refusal, held, reconciling, matched...). Tests of such an outcome check it on the reply when the reply
+ * is the in-process attempt's, and on the record (waitForStatus) when it is this one.
+ */
+export function queuedFirst(reply: Pick<Reply, 'status' | 'body'>): boolean {
+  return reply.status === 202 && reply.body?.status === 'retrying';
+}
+
+/**
+ * A payment's outcome as views to check alike: its record once it reaches one of `statuses`, and before
+ * it the reply's body when the reply is the in-process attempt's (a record view: 200, 201 or 202). When
+ * a busy machine queued the attempt (queuedFirst) the reply tells nothing yet: the record alone is checked.
+ */
+export async function outcomeViews(stack: Pick<Stack, 'url'>, reply: Reply, system: string, key: string, statuses: string[], timeoutMs = 15_000, headers: Record<string, string> = {}): Promise<any[]> {
+  const record = await waitForStatus(stack, system, key, statuses, timeoutMs, headers);
+  return queuedFirst(reply) ? [record] : [reply.body, record];
+}

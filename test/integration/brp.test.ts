@@ -4,7 +4,7 @@ import { recordPk } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import type { SystemModule } from '../../shared/systems/types.js';
 import { never } from '../helpers/doubles.js';
-import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, eventually, queuedFirst, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 // Long enough for a whole sale (order, three rows, receipt) on a loaded CI machine; a dead worker's lease
 // still ends within the test's bounds.
@@ -143,8 +143,12 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
     const before = counts();
     stack.brp!.failNext('item', 'reset-after');
     const r = await call(stack, 'POST', '/v1/brp/sales', sale('s-41'));
-    expect(r.body.status).toBe('reconciling');
-    await waitForStatus(stack, 'brp', 's-41', ['posted']);
+    // Reconciling after the in-process attempt; queued on a busy machine (202, `retrying`), the worker's
+    // row is lost the same way: the history tells the reconciliation either way.
+    expect(r.status).toBe(202);
+    if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
+    const rec = await waitForStatus(stack, 'brp', 's-41', ['posted']);
+    expect(rec.history.map((h: { event: string }) => h.event)).toContain('reconciled');
     expect(delta(before)).toEqual({ orders: 1, items: 3, receipts: 1 });
   });
 
@@ -152,7 +156,10 @@ describe('BRP sales: order, rows, bookings, receipt, resumable and never paid tw
     const before = counts();
     stack.brp!.failNext('receipt', 'reset-after');
     const r = await call(stack, 'POST', '/v1/brp/sales', sale('s-42'));
-    expect(r.body.status).toBe('reconciling');
+    // Reconciling after the in-process attempt; queued on a busy machine (202, `retrying`), the worker's
+    // receipt is lost the same way: found by reconciliation either way (the note below).
+    expect(r.status).toBe(202);
+    if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'brp', 's-42', ['posted']);
     expect(rec.result.note).toBe('found downstream by reconciliation');
     expect(delta(before)).toEqual({ orders: 1, items: 3, receipts: 1 });

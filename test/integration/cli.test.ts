@@ -70,6 +70,8 @@ describe('the paybridge command against a local stack', () => {
   it('lists held payments in a table and shows one, without its personal data', async () => {
     stack.cambio!.faults.push('403', '403');
     await call(stack, 'POST', ROUTE, notice('cli-held'), { patient: '191212121212' });
+    // Held by the in-process attempt, or a moment later by the worker's when a busy machine queued it.
+    await waitForStatus(stack, 'cambio', 'cli-held', ['held']);
     const list = await run(['payments', 'list', '--status', 'held', '--system', 'cambio']);
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/1 payment on test stack, newest first \(held, cambio only\)/);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
 import { NifSandbox } from '../../shared/systems/nif/simulator.js';
 import type { AttemptContext, SystemModule } from '../../shared/systems/types.js';
-import { call, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, eventually, queuedFirst, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 /**
  * Issue 10, each defect as it was reproduced on main, through the HTTP routes and the sandboxes:
@@ -118,8 +118,13 @@ describe('issue 10: an outage is waited out in time, and the way back', () => {
 
   it('a payment NIF refused can be sent again with corrected data under the same key, as a new revision', async () => {
     const bad = await call(stack, 'POST', MEMBERSHIP, membership('m-fix', { personId: '3001' }), { ClubId: CLUB });
-    expect(bad.status).toBe(422);
-    expect(bad.body.downstream.code).toBe('3001');
+    // 422 when refused in process (its problem body checked then); a busy machine queues the attempt
+    // (202, `retrying`) and the worker's send meets the same refusal. Failed either way before the fix.
+    if (!queuedFirst(bad)) {
+      expect(bad.status).toBe(422);
+      expect(bad.body.downstream.code).toBe('3001');
+    }
+    expect((await waitForStatus(stack, 'nif-membership', `${CLUB}:m-fix`, ['failed'])).error).toMatchObject({ kind: 'rejected', code: '3001' });
     const fixed = await call(stack, 'POST', MEMBERSHIP, membership('m-fix'), { ClubId: CLUB });
     expect([201, 202]).toContain(fixed.status);
     const rec = await waitForStatus(stack, 'nif-membership', `${CLUB}:m-fix`, ['posted']);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stockholmDate } from '../../shared/dates.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/systems/kontantanalys/simulator.js';
-import { call, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, queuedFirst, testStack, waitForStatus } from '../helpers/stack.js';
 
 const REGISTERED = 17_000;
 const service = { providerId: 1, servicePrincipalId: 2, serviceTypeId: 1, forms: ['Uttagsautomat'], active: true, properties: { lst: true } };
@@ -46,7 +46,10 @@ describe('Kontantanalys as seed 001 describes it: every page, externalId in prop
     const before = sim().stats.creates.service ?? 0;
     sim().faults.push('reset-after');
     const r = await call(stack, 'PUT', '/v1/kontantanalys/services/svc-lost', service);
-    expect(r.body.status).toBe('reconciling');
+    // Reconciling after the in-process attempt; queued on a busy machine (202, `retrying`), the worker's
+    // create is lost the same way: found by reconciliation either way (the note below).
+    expect(r.status).toBe(202);
+    if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'kontantanalys', 'services:svc-lost', ['posted']);
     expect(rec.result.note).toBe('found downstream by reconciliation');
     expect((sim().stats.creates.service ?? 0) - before).toBe(1);

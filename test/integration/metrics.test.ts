@@ -17,13 +17,17 @@ describe('metrics per system and the sweep\'s alarm inputs', () => {
   const counts = () => (stack.deps.metrics as unknown as { counts: Record<string, number> }).counts;
 
   it('counts posted, duplicate_suppressed, rate_limited, held and post latency', async () => {
+    // Each payment's outcome is waited for: a busy machine may queue a first attempt, which the worker
+    // then makes a moment later (posted, rate limited, held), after the reply.
     await call(stack, 'POST', ROUTE, notice('m-1'));
+    await waitForStatus(stack, 'cambio', 'm-1', ['posted']);
     await call(stack, 'POST', ROUTE, notice('m-1'));
     stack.cambio!.faults.push('429');
     await call(stack, 'POST', ROUTE, notice('m-2'));
     await waitForStatus(stack, 'cambio', 'm-2', ['posted']);
     stack.cambio!.faults.push('403', '403');
     await call(stack, 'POST', ROUTE, notice('m-3'));
+    await waitForStatus(stack, 'cambio', 'm-3', ['held']);
     expect(counts()).toMatchObject({ 'cambio.posted': 2, 'cambio.duplicate_suppressed': 1, 'cambio.rate_limited': 1, 'cambio.held': 1 });
     expect(counts()['cambio.post_latency']).toBeGreaterThan(0);
   });

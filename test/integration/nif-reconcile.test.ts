@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, queuedFirst, testStack, waitForStatus } from '../helpers/stack.js';
 
 const MEMBERSHIP = '/v1/nif/membership/payments';
 /** Seed 003's example, for a club that is paid itself. */
@@ -25,7 +25,10 @@ describe('NIF first generation: reconciliation matches the club as well as the e
     // Club 5555's post is lost before NIF stores it; the read API (by person) shows club 4568's row.
     stack.nif!.faults.push('reset-before');
     const r = await call(stack, 'POST', MEMBERSHIP, payment('5555', 'inv-3248'), { ClubId: '5555' });
-    expect(r.body.status).toBe('reconciling');
+    // Reconciling after the in-process attempt; when a busy machine queued it (202, `retrying`) the
+    // worker's send is lost the same way: the history below tells the reconciliation either way.
+    expect(r.status).toBe(202);
+    if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'nif-membership', '5555:inv-3248', ['posted']);
     expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'ambiguous', 'reconciled', 'posted']);
     const rows = stack.nif!.payments.filter((p) => p.externalReference === 'inv-3248');
@@ -35,8 +38,12 @@ describe('NIF first generation: reconciliation matches the club as well as the e
   it('its own club\'s row is found, and not posted again', async () => {
     stack.nif!.faults.push('500');
     const r = await call(stack, 'POST', MEMBERSHIP, payment('5555', 'inv-own'), { ClubId: '5555' });
-    expect(r.body.status).toBe('reconciling');
+    // Reconciling after the in-process attempt's 500, or, queued on a busy machine (202, `retrying`),
+    // after the worker's: the history (ambiguous, then posted) and the note tell it either way.
+    expect(r.status).toBe(202);
+    if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'nif-membership', '5555:inv-own', ['posted']);
+    expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'ambiguous', 'posted']);
     expect(rec.result.note).toBe('found downstream by reconciliation');
     expect(rec.result.body).toMatchObject({ clubId: '5555', orgId: 5555, paidToOrgId: 5555, externalReference: 'inv-own' });
     expect(stack.nif!.count('inv-own')).toBe(1);

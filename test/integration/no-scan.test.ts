@@ -99,6 +99,9 @@ describe('no Scan on the paths that grow with the table (issue 13)', () => {
     // Records of several systems and statuses: posted, held (a refused credential), failed (rejected).
     for (const id of ['guard-1', 'guard-2', 'guard-3']) await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: id, paymentType: 'CARD' });
     await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'ERROR-guard', paymentType: 'CARD' });
+    // Settled before the 403s are queued up: a first attempt a busy machine queued must not meet them.
+    for (const id of ['guard-1', 'guard-2', 'guard-3']) await waitForStatus(stack, 'cambio', id, ['posted']);
+    await waitForStatus(stack, 'cambio', 'ERROR-guard', ['failed']);
     stack.cambio!.faults.push('403', '403');
     await call(stack, 'POST', '/v1/cambio/payment-notices', { status: 'PAID', contactId: 'guard-held', paymentType: 'CARD' });
     await call(stack, 'POST', '/v1/nif/membership/payments', nifPayment('guard-nif'), { ClubId: '4568' });

@@ -67,7 +67,8 @@ describe('the sweep works from system descriptions alone', () => {
     // With a deadline the first attempt is made in process: the record is written "sending", then never settles.
     void submit(stack.deps, module, module.parse({ body: { key }, headers: {} }), { owner: 'doomed', correlationId: key, deadline: Date.now() + 10_000 });
     const pk = `hang-${policy}#t#${key}`;
-    // In process, or (a machine busy enough to make it yield) by the queue's worker, which hangs the same way.
+    // Only an in-process attempt leaves its record "sending" (a queue worker holds its attempt by a fence,
+    // not a lease): the stack's pacing above keeps this one in process. A queued one never gets here.
     await eventually(async () => (await stack.deps.store.get(pk))?.sending === true, 15_000, 20);
     await sleep(LEASE_MS + 100);
 
