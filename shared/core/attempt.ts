@@ -192,8 +192,8 @@ const MAX_LATE_STOPS = 3;
 export async function sendOnce(deps: EngineDeps, module: SystemModule, record: PaymentRecord, log: Logger, deadline: number, slot?: number): Promise<SendResult> {
   const started = deps.clock();
   const holder = { record };
-  // The send slot, held where the request meets its socket: no later than the lateness its window arithmetic
-  // allows for (pacing.ts, marginMs), and not once a 429 heard meanwhile put it in a pause (the rest of a
+  // The send slot, held where the request meets its socket: no later than the lateness the pacing allows a
+  // send (pacing.ts, lateMs; the rest of marginMs is the network's jitter), and not once a 429 heard meanwhile put it in a pause (the rest of a
   // burst whose permits were handed out before the 429 would each meet the limit). Not after a payment was
   // stopped so MAX_LATE_STOPS times: a machine that busy would otherwise keep it going round the queue; it
   // then risks one 429 instead.
@@ -204,7 +204,7 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
   const guard =
     slot !== undefined && module.sendsOnItsSlot && stops < MAX_LATE_STOPS
       ? {
-          leaveBy: slot + deps.pacer.settings.marginMs,
+          leaveBy: slot + deps.pacer.settings.lateMs,
           withdrawn: () => (deps.pacer.pausedAt(module.name, current ?? slot) ? 'a 429 heard since its send slot was given paused the sends of that slot' : undefined),
           mayLeaveLate: (now: number) => {
             if (!deps.pacer.moveLaneSend(module.name, current ?? slot, now)) return false;
