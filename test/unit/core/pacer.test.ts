@@ -4,6 +4,7 @@ import { currentRate, EMPTY_LIMITER, type LimiterState } from '../../../shared/c
 import type { Outcome } from '../../../shared/core/types.js';
 import { createLogger } from '../../../shared/log.js';
 import { seededRandom } from '../../../shared/systems/sandbox.js';
+import { maxInWindow } from '../../helpers/windows.js';
 import type { LimiterStore } from '../../../shared/store/port.js';
 
 const T = 1_000_000;
@@ -105,17 +106,6 @@ describe('Pacer: slots booked and never sent on', () => {
 });
 
 describe('Pacer: stale slots taken again (rebook)', () => {
-  /** The most sends any rolling window of `windowMs` holds. */
-  const maxInWindow = (times: number[], windowMs = 1_000): number => {
-    const sorted = [...times].sort((a, b) => a - b);
-    let best = 0;
-    for (let i = 0, j = 0; i < sorted.length; i++) {
-      while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
-      best = Math.max(best, i - j + 1);
-    }
-    return best;
-  };
-
   /** The sends among `sent` that the schedule does not count (each known send counts one). */
   const uncounted = (state: LimiterState, sent: number[]): number[] => {
     const counted = [...(state.recent ?? [])];

@@ -20,6 +20,7 @@ import {
 } from '../../../shared/core/pacing.js';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { seededRandom } from '../../../shared/systems/sandbox.js';
+import { maxInWindow } from '../../helpers/windows.js';
 
 const S = DEFAULT_PACING; // window 1000 ms, margin 30 ms, late 20 ms
 const T = 1_000_000;
@@ -28,16 +29,6 @@ const state = (over: Partial<LimiterState> = {}): LimiterState => ({ ...EMPTY_LI
 
 const pacedWindowOf = () => S.windowMs + S.marginMs;
 
-/** The most sends any rolling window of `windowMs` holds. */
-function maxInWindow(times: number[], windowMs = 1_000): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
 
 describe('reserveSlots: the shared schedule', () => {
   it.each<[string, Partial<LimiterState>, number, number, number[]]>([
