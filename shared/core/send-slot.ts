@@ -40,3 +40,11 @@ export function takeSendSlot(method: string): SlotGuard | undefined {
   const { used: _used, ...guard } = s;
   return guard;
 }
+
+/**
+ * Runs `f` outside any attempt's send slot: for requests that are not the attempt's send (a token fetch,
+ * shared by every attempt waiting for it: held to one attempt's slot, it was stopped for all of them).
+ */
+export function withoutSendSlot<T>(f: () => T): T {
+  return slot.exit(f);
+}

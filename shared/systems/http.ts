@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import request from 'undici/lib/api/api-request.js';
 import { classify, requestWasNotSent, type Observation } from '../core/classify.js';
-import { LATE_CODE, takeSendSlot, type SlotGuard } from '../core/send-slot.js';
+import { LATE_CODE, takeSendSlot, withoutSendSlot, type SlotGuard } from '../core/send-slot.js';
 
 export { LATE_CODE };
 import type { Outcome } from '../core/types.js';
@@ -169,7 +169,8 @@ export class TokenCache {
   }
 
   private async fetch(): Promise<CachedToken | Outcome> {
-    const obs = await this.fetchToken();
+    // Not the attempt's send: never held to its slot (shared/core/send-slot.ts), whichever attempt started it.
+    const obs = await withoutSendSlot(() => this.fetchToken());
     const now = this.clock();
     if (obs.kind === 'response' && obs.status >= 200 && obs.status < 300) {
       const body = obs.body as { access_token?: unknown; expires_in?: unknown } | undefined;

@@ -443,15 +443,19 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
     const consoleFn = functions.find((f) => f.routes.some((r) => r.path.startsWith('/console')));
     const cambioRoute = functions.flatMap((f) => f.routes.map((route) => ({ f, route }))).find(({ route }) => route.path === '/v1/cambio/payment-notices');
     let held: string | undefined;
+    const notHeld: string[] = [];
     for (let i = 0; cambioRoute && i < 4 && !held; i++) {
       cambio.faults.push(...Array<'401'>(6).fill('401'));
       const payment = EXAMPLES['POST /v1/cambio/payment-notices']?.(`iamheld${i}`);
       const reply = await invoke(cambioRoute.f, httpEvent(cambioRoute.route, {}, payment?.body, { 'x-api-key': API_KEY }));
       cambio.faults.clear();
       if ((JSON.parse(String(reply?.body ?? '{}')) as { status?: string }).status === 'held') held = `iamheld${i}`;
-      else await new Promise((r) => setTimeout(r, 1_000));
+      else {
+        notHeld.push(`${reply?.statusCode} ${String(reply?.body ?? '').slice(0, 300)}`);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
     }
-    if (!held) serverErrors.push('no cambio payment was held for the console to redrive');
+    if (!held) serverErrors.push(`no cambio payment was held for the console to redrive: ${notHeld.join(' | ')}`);
     const consoleEvent = (method: string, path: string, headers: Record<string, string>, body?: unknown) => ({
       resource: path === '/console' ? '/console' : '/console/{proxy+}',
       path,

@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify } from '../../../shared/core/classify.js';
 import { withSendSlot } from '../../../shared/core/send-slot.js';
-import { LATE_CODE, makeDispatcher, observe } from '../../../shared/systems/http.js';
+import { LATE_CODE, makeDispatcher, observe, TokenCache, tokenRequest } from '../../../shared/systems/http.js';
 
 /**
  * Issue 23: a send checked against its slot can still be held up by a busy event loop before undici writes
@@ -25,7 +25,7 @@ describe('the send slot, held where the request meets its socket', () => {
     server = createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
       req.resume();
-      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end('{}'));
+      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end(req.url === '/token' ? '{"access_token":"t","expires_in":3600}' : '{}'));
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -75,6 +75,23 @@ describe('the send slot, held where the request meets its socket', () => {
     const ok = await withSendSlot({ leaveBy: Date.now() + 1_000, withdrawn: () => undefined }, () => observe(busy, { method: 'POST', url: `${url}/kept`, headers: {}, body: '{}' }));
     expect(ok).toMatchObject({ kind: 'response', status: 201 });
     expect(seen).toEqual(['POST /kept']);
+  });
+
+  it('a token fetched during the attempt is not the send the slot holds: it is never stopped, and the write after it still is', async () => {
+    seen.length = 0;
+    // The token request is a POST too. Holding it to the slot stopped the fetch every waiting attempt shares
+    // (single flight), made the payment retryable instead of sent, and left the notice itself unguarded.
+    const tokens = new TokenCache(tokenRequest(busy, `${url}/token`, { grant_type: 'client_credentials' }), Date.now, 'Test');
+    const got = await withSendSlot({ leaveBy: Date.now() + 20 }, async () => {
+      const token = await tokens.get();
+      const notice = await observe(real, { method: 'POST', url: `${url}/notice`, headers: {}, body: '{}' });
+      return { token, notice };
+    });
+    expect(got.token).toEqual({ token: 't' });
+    // The notice reached its socket after the 80 ms token fetch, past its slot: not written.
+    expect(got.notice).toMatchObject({ kind: 'error', sent: false, code: LATE_CODE });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual(['POST /token']);
   });
 
   it('without a slot (reads, reconciles, the console) nothing is held', async () => {
