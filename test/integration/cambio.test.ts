@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, outcomeViews, queuedFirst, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, historyEvents, outcomeViews, queuedFirst, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 const ROUTE = '/v1/cambio/payment-notices';
 const notice = (contactId: string, paymentType = 'CARD') => ({ status: 'PAID', contactId, paymentType });
@@ -64,7 +64,7 @@ describe('Cambio payment notices end to end (dynalite, local queue, sandbox over
     const rec = await waitForStatus(stack, 'cambio', 'c-429', ['posted']);
     expect(rec.attempts).toBe(2);
     expect(applied('c-429')).toBe(1);
-    expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'rate_limited', 'posted']);
+    expect(historyEvents(rec)).toEqual(['received', 'rate_limited', 'posted']);
   });
 
   it('ResultCode ERROR inside a 200 is a 422 with the Comment; a replay gives the same answer', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, queuedFirst, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, historyEvents, queuedFirst, testStack, waitForStatus } from '../helpers/stack.js';
 
 const MEMBERSHIP = '/v1/nif/membership/payments';
 /** Seed 003's example, for a club that is paid itself. */
@@ -30,7 +30,7 @@ describe('NIF first generation: reconciliation matches the club as well as the e
     expect(r.status).toBe(202);
     if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'nif-membership', '5555:inv-3248', ['posted']);
-    expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'ambiguous', 'reconciled', 'posted']);
+    expect(historyEvents(rec)).toEqual(['received', 'ambiguous', 'reconciled', 'posted']);
     const rows = stack.nif!.payments.filter((p) => p.externalReference === 'inv-3248');
     expect(rows.map((p) => p.clubId).sort()).toEqual(['4568', '5555']);
   });
@@ -43,7 +43,7 @@ describe('NIF first generation: reconciliation matches the club as well as the e
     expect(r.status).toBe(202);
     if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'nif-membership', '5555:inv-own', ['posted']);
-    expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'ambiguous', 'posted']);
+    expect(historyEvents(rec)).toEqual(['received', 'ambiguous', 'posted']);
     expect(rec.result.note).toBe('found downstream by reconciliation');
     expect(rec.result.body).toMatchObject({ clubId: '5555', orgId: 5555, paidToOrgId: 5555, externalReference: 'inv-own' });
     expect(stack.nif!.count('inv-own')).toBe(1);

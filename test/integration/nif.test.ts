@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../shared/local/stack.js';
 import { derivedExternalId } from '../../shared/systems/nif/index.js';
 import { NIF_SANDBOX_MAGIC } from '../../shared/systems/nif/simulator.js';
-import { call, outcomeViews, queuedFirst, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, historyEvents, outcomeViews, queuedFirst, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 const YEAR = new Date().getFullYear();
 const CLUB = '4568';
@@ -117,7 +117,7 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
     // the worker's send meets the 500 and reconciles it the same way: the history and the note tell it.
     if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'nif-membership', '4568:m-recon', ['posted']);
-    expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'ambiguous', 'posted']);
+    expect(historyEvents(rec)).toEqual(['received', 'ambiguous', 'posted']);
     expect(rec.result.note).toBe('found downstream by reconciliation');
     expect(stack.nif!.stats.readRequests).toBeGreaterThan(reads);
     expect(sent('m-recon')).toBe(1);
@@ -131,7 +131,7 @@ describe('NIF payments end to end (both generations, sandbox over loopback)', ()
     expect(r.status).toBe(202);
     if (!queuedFirst(r)) expect(r.body.status).toBe('reconciling');
     const rec = await waitForStatus(stack, 'nif-membership', '4568:m-lost', ['posted']);
-    expect(rec.history.map((h: { event: string }) => h.event)).toEqual(['received', 'ambiguous', 'reconciled', 'posted']);
+    expect(historyEvents(rec)).toEqual(['received', 'ambiguous', 'reconciled', 'posted']);
     expect(sent('m-lost')).toBe(1);
   });
 
