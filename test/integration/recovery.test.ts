@@ -206,6 +206,11 @@ describe('recovery of unfinished attempts', () => {
   ] as const)('%s: an in-process claim that ends after its permit: a parking system queues at once instead of waiting with "sending" on its record', async (system, queues) => {
     // Late for its permit by far more than a send may be, with most of the attempt's time still left.
     const restore = slowFirstCall(stack.deps.store, 'claim', 100);
+    // A lane booked ahead: the late permit cannot move to now (Pacer.moveLaneSend; where the lane has room
+    // it goes at once, which waits with nothing either: send-slot.test.ts).
+    const pacer = stack.deps.pacer;
+    const moveLaneSend = pacer.moveLaneSend.bind(pacer);
+    pacer.moveLaneSend = () => false;
     try {
       const key = `slow-claim-${system}`;
       await inline(system, key);
@@ -214,6 +219,7 @@ describe('recovery of unfinished attempts', () => {
       expect(downstream.count(key)).toBe(1);
     } finally {
       restore();
+      pacer.moveLaneSend = moveLaneSend;
     }
   });
 
