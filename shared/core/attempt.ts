@@ -193,10 +193,10 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
   const started = deps.clock();
   const holder = { record };
   // The send slot, held where the request meets its socket: no later than the lateness the pacing allows a
-  // send (pacing.ts, lateMs; the rest of marginMs is the network's jitter), and not once a 429 heard meanwhile put it in a pause (the rest of a
-  // burst whose permits were handed out before the 429 would each meet the limit). Not after a payment was
-  // stopped so MAX_LATE_STOPS times: a machine that busy would otherwise keep it going round the queue; it
-  // then risks one 429 instead.
+  // send (pacing.ts, lateMs; the rest of marginMs is the network's jitter), and not once a 429 heard
+  // meanwhile put it in a pause (the rest of a burst whose permits were handed out before the 429 would each
+  // meet the limit). Not after a payment was stopped so MAX_LATE_STOPS times: a machine that busy would
+  // otherwise keep it going round the queue; it then risks one 429 instead.
   const stops = record.history.filter((h) => h.event === 'not_sent' && h.detail?.startsWith(LATE_NOTE)).length;
   // A lane permit that could leave late without crowding its lane's window moves to when it leaves
   // (Pacer.moveLaneSend): `current` is where it counts.

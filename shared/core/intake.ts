@@ -163,18 +163,18 @@ async function proceed(deps: EngineDeps, module: SystemModule, written: PaymentR
     // the lane has room to send now (Pacer.moveLaneSend: far below the rate, a late send crowds nothing).
     // So is one a 429 heard since it was handed out put in its pause: the permits of a burst given before
     // the downstream's first 429 would each meet the limit once more (issue 23). Another one, or the queue.
-    if (!deps.pacer.pausedAt(module.name, slot) && !slotUsable(slot, deps.clock(), deps.pacer.settings)) {
+    const paused = deps.pacer.pausedAt(module.name, slot);
+    if (!paused && !slotUsable(slot, deps.clock(), deps.pacer.settings)) {
       const now = deps.clock();
       if (deps.pacer.moveLaneSend(module.name, slot, now)) slot = Math.ceil(now);
     }
     const spent = (at: number) => !slotUsable(at, deps.clock(), deps.pacer.settings) || deps.pacer.pausedAt(module.name, at);
-    if (spent(slot)) {
+    if (paused || !slotUsable(slot, deps.clock(), deps.pacer.settings)) {
       const now = deps.clock();
       // The record says "sending" from its claim. A parking system does not wait for another send with
       // it: a crash during that wait would park as unknown a payment that never left. The others may,
       // since a resend or a read settles what a crash leaves of theirs.
-      const withdrawn = deps.pacer.pausedAt(module.name, p.at) ? p.at : undefined;
-      const again = module.ambiguity === 'park' ? undefined : await secondPermit(deps, module, p.rate, now, log, withdrawn);
+      const again = module.ambiguity === 'park' ? undefined : await secondPermit(deps, module, p.rate, now, log, paused ? p.at : undefined);
       const inTime = again !== undefined && again + deps.settings.attemptTimeoutMs / 2 <= p.attemptDeadline;
       if (inTime && again > deps.clock()) await deps.sleep(again - deps.clock());
       // The second permit is held to the same rule: a wait that woke late does not send late.

@@ -309,10 +309,9 @@ export class Pacer {
       const stale = [...(this.booked.get(system)?.keys() ?? [])].filter((x) => x > now && !map.has(x) && this.pausedAt(system, x));
       if (!stale.includes(slot)) stale.push(slot);
       stale.sort((a, b) => a - b);
-      // Given back: only slots of the shared schedule (a lane's permit, which the intake may rebook, was
-      // never counted there, and an equal send of another's must not be taken off in its place).
-      const booked = this.booked.get(system);
-      const fresh = await this.reserve(system, configured, stale.length, latest, stale.filter((x) => booked?.has(x)));
+      // Given back by `reserve`, which gives back only slots of the shared schedule this container booked (a
+      // lane's permit, which the intake may rebook, was never counted there).
+      const fresh = await this.reserve(system, configured, stale.length, latest, stale);
       // Slots are known by their time, and a new one (placed a paced window after a send, as the old pace
       // placed them too) may fall on the time of a stale one: that one stays with the stale slot's own sender
       // (taken again in place, booked afresh), or it would be handed to two. One on the time of a slot taken
