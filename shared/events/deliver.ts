@@ -91,8 +91,34 @@ export function nextTryAt(tries: number, now: number, settings: Pick<DeliverySet
  * loop, one request in flight at a time, in order of due time, so a slow or dead endpoint delays only its
  * own events. Within an endpoint, a payment's later event waits while its earlier one is pending there.
  */
+/** What a pass ran on: whether it read the endpoint's due deliveries from the index, or sent only offered ones. */
+interface Loop {
+  running?: Promise<void>;
+  again: boolean;
+  timer?: NodeJS.Timeout;
+  /** The next pass reads the index (a kick: the poll, a timer, an API change); otherwise it sends what was offered. */
+  scan: boolean;
+  /** Deliveries the local relay just made (Deliverer.offer), by event id: sent without reading them back. */
+  offered: Map<string, Delivery>;
+  /** Event ids this loop has sent lately (an offered copy of one a scan sent already is not sent again). */
+  sent: Set<string>;
+  /**
+   * The endpoint's next due time as this loop knows it (Infinity: none pending), or null when unknown: read
+   * from the index after a scanning pass, then lowered by every retry this loop records. The timer is set
+   * from it without a Query after a pass that sent only offered deliveries.
+   */
+  nextDue: number | null;
+}
+
+/** Event ids a loop remembers having sent (far more than the moments between a delivery's write and its offer). */
+const SENT_REMEMBERED = 1_000;
+/** How long a loop keeps the endpoint it read while no endpoint write was counted since (as EventRelay keeps endpoint lists). */
+const ENDPOINT_KEPT_MS = 1_000;
+
 export class Deliverer {
-  private readonly loops = new Map<string, { running?: Promise<void>; again: boolean; timer?: NodeJS.Timeout }>();
+  private readonly loops = new Map<string, Loop>();
+  /** Endpoints as last read by the loops, with the store's endpoint generation at the read. */
+  private readonly endpoints = new Map<string, { generation: number; at: number; endpoint: Endpoint | undefined }>();
   private readonly dispatcher: Dispatcher;
   private readonly settings: DeliverySettings;
   private closed = false;
@@ -135,16 +161,44 @@ export class Deliverer {
     for (const caller of this.opts.callers()) for (const e of await this.store.listEndpoints(caller)) this.kick(e.id);
   }
 
-  /** Runs an endpoint's loop soon; loops of one endpoint never overlap. */
+  private loop(endpointId: string): Loop {
+    let loop = this.loops.get(endpointId);
+    if (!loop) this.loops.set(endpointId, (loop = { again: false, scan: true, offered: new Map(), sent: new Set(), nextDue: null }));
+    return loop;
+  }
+
+  /** Runs an endpoint's loop soon, reading its due deliveries; loops of one endpoint never overlap. */
   kick(endpointId: string): void {
     if (this.closed) return;
-    let loop = this.loops.get(endpointId);
-    if (!loop) this.loops.set(endpointId, (loop = { again: false }));
-    if (loop.running) {
-      loop.again = true;
+    this.loop(endpointId).scan = true;
+    this.run(endpointId);
+  }
+
+  /**
+   * Deliveries the local relay has just written (EventRelay's onDeliveries): sent by their endpoint's loop
+   * as they are, without the index Query, the BatchGetItem and the next-due Query a scanning pass costs for
+   * each (issue 23: DynamoDB requests per payment). Safe if one is lost here (a kill): it is in the table,
+   * due now, and the next scanning pass (the poll, a start) finds it. Sent once: a loop skips an offered copy
+   * of a delivery it has sent, and its write of the outcome is conditional on the tries it was read at.
+   */
+  offer(deliveries: readonly Delivery[]): void {
+    if (this.closed) return;
+    const endpoints = new Set<string>();
+    for (const d of deliveries) {
+      const loop = this.loop(d.endpointId);
+      if (!loop.sent.has(d.eventId)) loop.offered.set(d.eventId, d);
+      endpoints.add(d.endpointId);
+    }
+    for (const id of endpoints) this.run(id);
+  }
+
+  private run(endpointId: string): void {
+    if (this.closed) return;
+    const l = this.loop(endpointId);
+    if (l.running) {
+      l.again = true;
       return;
     }
-    const l = loop;
     clearTimeout(l.timer);
     l.running = (async () => {
       // The endpoint as the last pass read it: the timer for the next due delivery is set from it, without
@@ -154,13 +208,18 @@ export class Deliverer {
         for (let pass = 0; pass < 1000 && !this.closed; pass++) {
           l.again = false;
           seen = null;
-          const done = await this.pass(endpointId);
+          const done = await this.pass(endpointId, false, l);
           seen = done.endpoint;
+          // A full page of the index may have more behind it: the next pass reads it again.
+          if (done.more && done.scanned) l.scan = true;
           // A pass whose index page was short of a batch has sent everything due when it read: another pass
           // only when a kick came in meanwhile (a new delivery), not one more read of an empty due list.
           if (!l.again && (!done.worked || !done.more)) break;
         }
       } catch (err) {
+        // The next pass (the poll's, or a kick's) reads the index: what this one left is found there.
+        l.scan = true;
+        l.nextDue = null;
         if (!this.closed) this.opts.log.warn('event delivery pass failed; retried on the next poll', { error: err, endpoint: endpointId });
       } finally {
         l.running = undefined;
@@ -176,7 +235,8 @@ export class Deliverer {
     // null: the last pass failed before it read it: read here.
     const endpoint = seen === null ? await this.store.getEndpoint(endpointId) : seen;
     if (!endpoint || endpoint.disabled) return;
-    const next = Math.max((await this.store.nextDue(endpointId)) ?? Infinity, endpoint.pausedUntil ?? 0);
+    if (loop.nextDue === null) loop.nextDue = (await this.store.nextDue(endpointId)) ?? Infinity;
+    const next = Math.max(loop.nextDue, endpoint.pausedUntil ?? 0);
     if (!Number.isFinite(next)) return;
     clearTimeout(loop.timer);
     // setTimeout's ceiling is about 24.8 days; the poll covers anything beyond a day.
@@ -191,20 +251,48 @@ export class Deliverer {
    * same endpoint's deliveries at once (the AWS function's concurrent invocations); one process's own loops
    * never overlap per endpoint, so the local stack spares that write.
    */
-  private async pass(endpointId: string, claim = false): Promise<{ worked: boolean; more: boolean; endpoint: Endpoint | undefined }> {
-    let endpoint = await this.store.getEndpoint(endpointId);
+  private async pass(endpointId: string, claim = false, loop?: Loop): Promise<{ worked: boolean; more: boolean; scanned: boolean; endpoint: Endpoint | undefined }> {
+    // A loop keeps the endpoint it read while no endpoint write was counted since (the local stack: the API's,
+    // the deliverer's own, and any the embedded dynalite answered), and 1 s at most; the AWS function
+    // (`claim`) reads it each time.
+    const read = loop ? () => this.endpointOf(endpointId) : () => this.store.getEndpoint(endpointId);
+    let endpoint = await read();
     const now = this.now();
     const usable = (e: Endpoint | undefined): e is Endpoint => e !== undefined && !e.disabled && (e.pausedUntil ?? 0) <= this.now();
-    if (!usable(endpoint)) return { worked: false, more: false, endpoint };
-    const { deliveries: due, full } = await this.store.due(endpointId, now, DUE_BATCH);
+    const scanned = !loop || loop.scan || loop.offered.size === 0;
+    if (!usable(endpoint)) {
+      // Paused or gone: what was offered stays in the table, for the scan after the pause.
+      if (loop) {
+        loop.offered.clear();
+        loop.scan = true;
+      }
+      return { worked: false, more: false, scanned, endpoint };
+    }
+    let due: Delivery[];
+    let full: boolean;
+    if (scanned) {
+      if (loop) {
+        // The index shows every delivery offered so far (each was written before it was offered).
+        loop.scan = false;
+        loop.offered.clear();
+        loop.nextDue = null;
+      }
+      ({ deliveries: due, full } = await this.store.due(endpointId, now, DUE_BATCH));
+    } else {
+      const offered = [...loop!.offered.values()].sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdMs - b.createdMs);
+      due = offered.slice(0, DUE_BATCH);
+      for (const d of due) loop!.offered.delete(d.eventId);
+      full = offered.length > DUE_BATCH;
+    }
     let worked = false;
     let stopped = false;
     for (const d of due) {
       if (this.closed) break;
+      if (loop?.sent.has(d.eventId) && !scanned) continue;
       // Read again before each send after the first: a batch can take minutes (15 s a request), and the caller may
       // have moved the endpoint to another URL, rotated its secret or deleted it meanwhile.
       if (worked) {
-        endpoint = await this.store.getEndpoint(endpointId);
+        endpoint = await read();
         if (!usable(endpoint)) {
           stopped = true;
           break;
@@ -215,23 +303,44 @@ export class Deliverer {
         if (before && before.status === 'pending') {
           // Behind its predecessor: due again just after it.
           const waited: Delivery = { ...d, nextAttemptAt: Math.max(before.nextAttemptAt + 1, now + 1) };
-          if (await this.store.recordAttempt({ ...waited, tries: d.tries }, d.tries)) continue;
+          if (await this.store.recordAttempt({ ...waited, tries: d.tries }, d.tries)) {
+            if (loop && loop.nextDue !== null) loop.nextDue = Math.min(loop.nextDue, waited.nextAttemptAt);
+            continue;
+          }
         }
       }
       if (claim && !(await this.store.claimDelivery(d, this.now() + this.settings.timeoutMs + CLAIM_SLACK_MS))) continue;
-      const outcome = await this.attempt(endpoint, d);
+      if (loop) remember(loop, d.eventId);
+      const outcome = await this.attempt(endpoint, d, loop);
       worked = true;
       if (outcome === 'stop') {
         stopped = true;
         break;
       }
     }
+    if (stopped && loop) {
+      loop.offered.clear();
+      loop.scan = true;
+    }
     // A full page of the index may have more behind it; a stopped one (paused, disabled) is left to the timer.
-    return { worked, more: !stopped && full, endpoint };
+    return { worked, more: !stopped && full, scanned, endpoint };
+  }
+
+  /** The endpoint as a loop last read it, while that read is still what the table holds (see `pass`). */
+  private async endpointOf(id: string): Promise<Endpoint | undefined> {
+    const generation = this.store.endpointGeneration();
+    const kept = this.endpoints.get(id);
+    if (kept && kept.generation === generation && this.now() - kept.at < ENDPOINT_KEPT_MS) return kept.endpoint && { ...kept.endpoint };
+    const at = this.now();
+    const endpoint = await this.store.getEndpoint(id);
+    // Kept only if no endpoint write began or ended while it was read.
+    if (this.store.endpointGeneration() === generation) this.endpoints.set(id, { generation, at, endpoint });
+    else this.endpoints.delete(id);
+    return endpoint && { ...endpoint };
   }
 
   /** Sends one delivery and records what came of it. 'stop' when the endpoint must not be sent more now. */
-  async attempt(endpoint: Endpoint, d: Delivery): Promise<'next' | 'stop'> {
+  async attempt(endpoint: Endpoint, d: Delivery, loop?: Loop): Promise<'next' | 'stop'> {
     const startedAt = this.now();
     const body = JSON.stringify(d.event);
     let status = 0;
@@ -269,7 +378,9 @@ export class Deliverer {
     }
     const next = nextTryAt(tries, at, this.settings, this.opts.random ?? Math.random);
     const pauseMs = retryAfterMs(retryAfter, at);
-    await this.store.recordAttempt(next === undefined ? { ...base, status: 'exhausted' } : { ...base, nextAttemptAt: Math.max(next, pauseMs !== undefined ? at + pauseMs : 0) }, d.tries);
+    const again = next === undefined ? undefined : Math.max(next, pauseMs !== undefined ? at + pauseMs : 0);
+    const recorded = await this.store.recordAttempt(again === undefined ? { ...base, status: 'exhausted' } : { ...base, nextAttemptAt: again }, d.tries);
+    if (recorded && again !== undefined && loop && loop.nextDue !== null) loop.nextDue = Math.min(loop.nextDue, again);
     if (next === undefined) this.opts.log.warn('event delivery exhausted its schedule', { endpoint: endpoint.id, eventId: d.event.id, tries });
     const failingSince = endpoint.failingSince ?? at;
     if (kind === 'gone') {
@@ -342,6 +453,13 @@ export class Deliverer {
     await Promise.all([...this.loops.values()].map((l) => l.running));
     await this.dispatcher.close().catch(() => undefined);
   }
+}
+
+function remember(loop: Loop, eventId: string): void {
+  loop.sent.delete(eventId);
+  loop.sent.add(eventId);
+  // A Set iterates in insertion order: the first is the oldest.
+  if (loop.sent.size > SENT_REMEMBERED) loop.sent.delete(loop.sent.values().next().value as string);
 }
 
 async function readSome(body: AsyncIterable<Buffer> & { destroy?: () => void }, limit: number): Promise<string> {

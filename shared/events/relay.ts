@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { eventOf, NO_CALLER, type OutboxRecord } from './model.js';
-import type { Endpoint, EventStore, StoredEvent } from './store.js';
+import type { Delivery, Endpoint, EventStore, StoredEvent } from './store.js';
 
 /**
  * What the relay and fanOut use of the store: the DynamoDB EventStore, or the deterministic simulation's
@@ -41,12 +41,12 @@ export function wants(endpoint: Endpoint, type: string, at: number): boolean {
  * and event, made once (a conditional write), so publishing the same event twice makes nothing new.
  * Returns the endpoints given a new delivery.
  */
-export async function fanOut(store: RelayStore, stored: StoredEvent, now: number, only?: Endpoint[], endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
+export async function fanOut(store: RelayStore, stored: StoredEvent, now: number, only?: Endpoint[], endpointsOf?: (caller: string) => Promise<Endpoint[]>, madeDeliveries?: Delivery[]): Promise<string[]> {
   const endpoints = only ?? (stored.caller === NO_CALLER ? [] : await (endpointsOf ?? ((c) => store.listEndpoints(c)))(stored.caller));
   const made: string[] = [];
   for (const e of endpoints) {
     if (!only && !wants(e, stored.event.type, stored.createdMs)) continue;
-    const created = await store.createDelivery({
+    const delivery: Delivery = {
       endpointId: e.id,
       eventId: stored.event.id,
       caller: stored.caller,
@@ -58,8 +58,11 @@ export async function fanOut(store: RelayStore, stored: StoredEvent, now: number
       ...(stored.previousId ? { previousId: stored.previousId } : {}),
       createdMs: now,
       updatedAt: new Date(now).toISOString(),
-    });
-    if (created) made.push(e.id);
+    };
+    if (await store.createDelivery(delivery)) {
+      made.push(e.id);
+      madeDeliveries?.push(delivery);
+    }
   }
   return made;
 }
@@ -83,7 +86,13 @@ export class EventRelay {
 
   constructor(
     private readonly store: RelayStore,
-    private readonly opts: { log: Logger; clock?: () => number; pollMs?: number; onDeliveries?: (endpointIds: string[]) => void },
+    private readonly opts: {
+      log: Logger;
+      clock?: () => number;
+      pollMs?: number;
+      /** The deliveries a publish made, as written (the local deliverer sends them without reading them back: Deliverer.offer). */
+      onDeliveries?: (endpointIds: string[], deliveries: Delivery[]) => void;
+    },
   ) {}
 
   private now(): number {
@@ -219,9 +228,10 @@ export class EventRelay {
 
   /** Keeps the event (once) and makes its deliveries (once each): the part AWS's delivery function shares. */
   async publish(stored: StoredEvent, endpointsOf?: (caller: string) => Promise<Endpoint[]>): Promise<string[]> {
-    const made = await fanOut(this.store, stored, this.now(), undefined, endpointsOf);
+    const deliveries: Delivery[] = [];
+    const made = await fanOut(this.store, stored, this.now(), undefined, endpointsOf, deliveries);
     if (await this.store.putEvent(stored)) this.handedOn++;
-    if (made.length > 0) this.opts.onDeliveries?.(made);
+    if (made.length > 0) this.opts.onDeliveries?.(made, deliveries);
     return made;
   }
 

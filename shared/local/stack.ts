@@ -353,7 +353,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
     // between the write and the wake loses nothing: the mark is in the record).
     const eventStore = new EventStore(client, config.TABLE_NAME, Date.now, endpointWrites);
     const deliverer = new Deliverer(eventStore, { log, policy: { allowLoopback: true }, callers: () => configuredCallers({ config }), ...(opts.delivery ? { settings: opts.delivery } : {}) });
-    const relay = new EventRelay(eventStore, { log, onDeliveries: (ids) => ids.forEach((id) => deliverer.kick(id)) });
+    const relay = new EventRelay(eventStore, { log, onDeliveries: (_ids, made) => deliverer.offer(made) });
     cleanups.push(() => deliverer.close());
     cleanups.push(() => relay.close());
     const store = wakingStore(new DynamoRecordStore(client, config.TABLE_NAME, config.INDEX_SHARDS), (written) => relay.offer(written as OutboxRecord));

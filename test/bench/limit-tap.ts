@@ -16,6 +16,19 @@ Server.prototype.emit = function (this: Server, event: string | symbol, ...args:
     if (typeof target === 'string' && target.startsWith('DynamoDB_')) {
       const op = target.slice(target.indexOf('.') + 1);
       counts[op] = (counts[op] ?? 0) + 1;
+      // LIMIT_BENCH_TAP_DETAIL: also by table and index (`--verbose`), read from the body as dynalite reads it.
+      if (process.env.LIMIT_BENCH_TAP_DETAIL) {
+        const chunks: Buffer[] = [];
+        const req = args[0] as IncomingMessage;
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          const tables = [...new Set([...body.matchAll(/"(?:TableName|IndexName)":"([^"]+)"/g)].map((m) => m[1]))];
+          const pk = /"pk":\{"S":"([a-z-]+)[#/]/.exec(body)?.[1] ?? '';
+          const key = `${op}:${tables.join('+') || '?'}${pk ? `:${pk}` : ''}`;
+          counts[key] = (counts[key] ?? 0) + 1;
+        });
+      }
     }
   }
   return (emit as (this: Server, event: string | symbol, ...rest: unknown[]) => boolean).call(this, event, ...args);

@@ -67,8 +67,8 @@ const kill = (child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGKILL
   }
 };
 
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<T> {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(5_000) });
   return (await res.json()) as T;
 }
 
@@ -116,6 +116,7 @@ async function startPaybridge(dir: string, env: NodeJS.ProcessEnv): Promise<Payb
     LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
     LIMIT_BENCH_TAP_PORT: String(tapPort),
+    ...(values.verbose ? { LIMIT_BENCH_TAP_DETAIL: '1' } : {}),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const start = () => {
@@ -198,7 +199,8 @@ const perSecond = (times: number[], from: number) => {
   return Array.from(out, (x) => x ?? 0).join(',');
 };
 
-const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+// Keys with a colon are the tap's detail (by table and index, `--verbose`): the same requests counted again.
+const sum = (counts: Record<string, number>) => Object.entries(counts).reduce((a, [k, v]) => (k.includes(':') ? a : a + v), 0);
 const minus = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
 
 interface Row {
@@ -250,6 +252,7 @@ async function drain(scenario: string, n: number, configured: number, real: numb
     if (!view) throw new Error(`${scenario}: not all ${n} reached the downstream in time; npm start's output is in ${dir}`);
     // The record writes after the last acceptance belong to it too.
     await sleep(1_500);
+    if (values.verbose) for (const id of ids.slice(0, 6)) progress(`${id}: ${JSON.stringify(((await getJson<{ history: unknown[] }>(`${pb.base}/v1/payments/cambio/${id}`, { 'x-api-key': DEV_API_KEY })) ?? { history: [] }).history)}`);
     const after = await getJson<Record<string, number>>(pb.tap);
     const accepted = [...view.accepted].sort((a, b) => a - b);
     const last = accepted[accepted.length - 1] as number;

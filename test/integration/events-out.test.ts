@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../../shared/local/stack.js';
+import type { DynamoExchange } from '../../shared/local/dynamo-tap.js';
 import { call, DEV_API_KEY, eventually, testStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/start.js';
 
@@ -330,4 +331,42 @@ describe('a kill between the status write and the publish loses no event (issue 
       data.remove();
     }
   }, 60_000);
+});
+
+describe('the local deliverer sends what the relay just made without reading it back (issue 23: DynamoDB requests per payment)', () => {
+  it('delivers ten payments with no due Query, no delivery BatchGetItem and no endpoint read of its own per event', async () => {
+    const seen: DynamoExchange[] = [];
+    const stack = await testStack({ env: { API_KEYS: `${DEV_API_KEY},pos=key-of-pos` }, delivery: FAST, onDynamoRequest: (e) => seen.push(e) });
+    const r = await receiver();
+    try {
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      // The endpoint's loop has read the index once (the start's kick and the one the endpoint write made).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      seen.length = 0;
+      for (let i = 0; i < 10; i++) {
+        expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice(`lean-${i}`), { 'x-api-key': 'key-of-pos' })).status);
+        // One payment at a time, each delivered before the next: nothing batches them.
+        await eventually(async () => r.got.find((e) => e.data.key === `lean-${i}`), 10_000, 5);
+      }
+      // The outcomes' writes follow the receiver's answers.
+      await eventually(async () => (seen.filter((e) => e.operation === 'PutItem' && JSON.stringify(e.request).includes('"status":{"S":"delivered"}')).length >= 10 ? true : undefined), 5_000, 10);
+      const body = (e: DynamoExchange) => JSON.stringify(e.request);
+      const dueQueries = seen.filter((e) => e.operation === 'Query' && body(e).includes('"due#'));
+      const deliveryReads = seen.filter((e) => e.operation === 'BatchGetItem' && body(e).includes('"delivery#'));
+      const endpointReads = seen.filter((e) => e.operation === 'GetItem' && body(e).includes('"endpoint#'));
+      const summary = JSON.stringify(seen.reduce<Record<string, number>>((acc, e) => ((acc[e.operation] = (acc[e.operation] ?? 0) + 1), acc), {}));
+      // Before: two due Queries, a BatchGetItem and an endpoint read per event (40 in all). The 5 s poll may add one of each.
+      expect(dueQueries.length, summary).toBeLessThanOrEqual(2);
+      expect(deliveryReads.length, summary).toBeLessThanOrEqual(1);
+      expect(endpointReads.length, summary).toBeLessThanOrEqual(2);
+      expect(r.got.filter((e) => e.data.key?.toString().startsWith('lean-'))).toHaveLength(10);
+      // Claim and status (2), the event kept, its delivery made and its mark cleared (3), the outcome (1); the
+      // relay's 2 s poll adds five reads a pass. Before: 10.9 a payment.
+      expect(seen.length / 10, summary).toBeLessThanOrEqual(8);
+    } finally {
+      await r.close();
+      await stack.close();
+    }
+  });
 });

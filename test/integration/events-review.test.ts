@@ -437,3 +437,127 @@ describe('an endpoint written by another process (review of 6ed7d13)', () => {
     }
   }, 20_000);
 });
+
+describe("the local deliverer's offered deliveries (issue 23 review)", () => {
+  /** A receiver that answers each request as `answer` says and keeps the webhook ids it got, in order. */
+  async function counting(answer: (n: number) => { status: number; headers?: Record<string, string> } = () => ({ status: 204 })) {
+    const hits: string[] = [];
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const a = answer(hits.length);
+        hits.push(String(req.headers['webhook-id']));
+        res.writeHead(a.status, a.headers).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+      hits,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  /** A stack whose own deliverer is stopped, an endpoint of pos at `url`, and a deliverer of the test's own. */
+  async function withDeliverer(url: string, run: (ctx: { stack: Stack; store: EventStore; endpointId: string; deliverer: Deliverer; delivery: (n: number) => Parameters<EventStore['createDelivery']>[0] }) => Promise<void>) {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    let deliverer: Deliverer | undefined;
+    try {
+      await stack.events.deliverer.close();
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      const endpointId = made.body.id as string;
+      const now = Date.now();
+      const delivery = (n: number) => ({
+        endpointId,
+        eventId: `evt_offered${n}`,
+        caller: 'pos',
+        event: { id: `evt_offered${n}`, type: 'endpoint.test' as const, timestamp: new Date(now).toISOString(), data: { endpointId, message: `offered ${n}` } },
+        status: 'pending' as const,
+        tries: 0,
+        nextAttemptAt: now + n,
+        attempts: [],
+        createdMs: now + n,
+        updatedAt: new Date(now).toISOString(),
+      });
+      deliverer = new Deliverer(stack.events.store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST });
+      await run({ stack, store: stack.events.store, endpointId, deliverer, delivery });
+    } finally {
+      await deliverer?.close();
+      await stack.close();
+    }
+  }
+
+  it('an offered copy of a delivery a scanning pass has sent already is not sent again', async () => {
+    const r = await counting();
+    try {
+      await withDeliverer(r.url, async ({ store, endpointId, deliverer, delivery }) => {
+        const d = delivery(1);
+        expect(await store.createDelivery(d)).toBe(true);
+        // A scan (the poll) finds it before the relay's offer of it arrives.
+        deliverer.kick(endpointId);
+        await eventually(async () => ((await store.getDelivery(endpointId, d.eventId))?.status === 'delivered' ? true : undefined), 5_000, 10);
+        deliverer.offer([d]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(r.hits).toEqual([d.eventId]);
+      });
+    } finally {
+      await r.close();
+    }
+  }, 20_000);
+
+  it('the next offered delivery goes to where another process has just moved the endpoint', async () => {
+    const old = await counting();
+    const moved = await counting();
+    try {
+      await withDeliverer(old.url, async ({ stack, store, endpointId, deliverer, delivery }) => {
+        const first = delivery(1);
+        expect(await store.createDelivery(first)).toBe(true);
+        deliverer.offer([first]);
+        await eventually(async () => (old.hits.length === 1 ? true : undefined), 5_000, 10);
+        // Another process on the same dynalite (`serverless invoke local`): its own client and store.
+        const client = makeDynamoClient({ endpoint: stack.dynamoEndpoint, region: stack.deps.config.AWS_REGION });
+        try {
+          const elsewhere = new EventStore(client, stack.deps.config.TABLE_NAME);
+          const endpoint = (await elsewhere.getEndpoint(endpointId))!;
+          expect(await elsewhere.putEndpoint({ ...endpoint, url: moved.url }, false)).toBe(true);
+        } finally {
+          client.destroy();
+        }
+        const second = delivery(2);
+        expect(await store.createDelivery(second)).toBe(true);
+        deliverer.offer([second]);
+        await eventually(async () => (moved.hits.length === 1 ? true : undefined), 5_000, 10);
+        expect(old.hits).toEqual([first.eventId]);
+        expect(moved.hits).toEqual([second.eventId]);
+      });
+    } finally {
+      await old.close();
+      await moved.close();
+    }
+  }, 20_000);
+
+  it('deliveries offered while the endpoint asked to slow down are sent after its pause, each once', async () => {
+    const r = await counting((n) => (n === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 204 }));
+    try {
+      await withDeliverer(r.url, async ({ store, endpointId, deliverer, delivery }) => {
+        const ds = [delivery(1), delivery(2), delivery(3)];
+        for (const d of ds) expect(await store.createDelivery(d)).toBe(true);
+        const offeredAt = Date.now();
+        deliverer.offer(ds);
+        await eventually(async () => (r.hits.length === 4 ? true : undefined), 8_000, 20);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // The first met the 429 and went again after the pause, with the two offered behind it; none twice.
+        expect(r.hits[0]).toBe(ds[0]!.eventId);
+        expect([...r.hits.slice(1)].sort()).toEqual(ds.map((d) => d.eventId));
+        expect(Date.now() - offeredAt).toBeGreaterThanOrEqual(1_000);
+        for (const d of ds) expect(await store.getDelivery(endpointId, d.eventId)).toMatchObject({ status: 'delivered' });
+      });
+    } finally {
+      await r.close();
+    }
+  }, 20_000);
+});
