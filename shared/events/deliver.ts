@@ -108,6 +108,8 @@ interface Loop {
    * from it without a Query after a pass that sent only offered deliveries.
    */
   nextDue: number | null;
+  /** Runs begun (a timer set from a read made before the latest began is not set). */
+  runs: number;
 }
 
 /** Event ids a loop remembers having sent (far more than the moments between a delivery's write and its offer). */
@@ -163,7 +165,7 @@ export class Deliverer {
 
   private loop(endpointId: string): Loop {
     let loop = this.loops.get(endpointId);
-    if (!loop) this.loops.set(endpointId, (loop = { again: false, scan: true, offered: new Map(), sent: new Set(), nextDue: null }));
+    if (!loop) this.loops.set(endpointId, (loop = { again: false, scan: true, offered: new Map(), sent: new Set(), nextDue: null, runs: 0 }));
     return loop;
   }
 
@@ -200,6 +202,7 @@ export class Deliverer {
       return;
     }
     clearTimeout(l.timer);
+    l.runs++;
     l.running = (async () => {
       // The endpoint as the last pass read it: the timer for the next due delivery is set from it, without
       // reading it once more (a pass reads it afresh before it sends anything).
@@ -214,7 +217,8 @@ export class Deliverer {
           if (done.more && done.scanned) l.scan = true;
           // A pass whose index page was short of a batch has sent everything due when it read: another pass
           // only when a kick came in meanwhile (a new delivery), not one more read of an empty due list.
-          if (!l.again && (!done.worked || !done.more)) break;
+          // An offered pass takes its batch out of `offered`: with more left, the next pass sends them even if this one only waited.
+          if (!l.again && (!done.more || (!done.worked && done.scanned))) break;
         }
       } catch (err) {
         // The next pass (the poll's, or a kick's) reads the index: what this one left is found there.
@@ -235,7 +239,13 @@ export class Deliverer {
     // null: the last pass failed before it read it: read here.
     const endpoint = seen === null ? await this.store.getEndpoint(endpointId) : seen;
     if (!endpoint || endpoint.disabled) return;
-    if (loop.nextDue === null) loop.nextDue = (await this.store.nextDue(endpointId)) ?? Infinity;
+    if (loop.nextDue === null) {
+      const runs = loop.runs;
+      const next = (await this.store.nextDue(endpointId)) ?? Infinity;
+      // A run begun meanwhile sets its own timer when it ends, from what it knows then: this read may be older.
+      if (loop.runs !== runs || loop.running) return;
+      loop.nextDue = next;
+    }
     const next = Math.max(loop.nextDue, endpoint.pausedUntil ?? 0);
     if (!Number.isFinite(next)) return;
     clearTimeout(loop.timer);
@@ -262,10 +272,7 @@ export class Deliverer {
     const scanned = !loop || loop.scan || loop.offered.size === 0;
     if (!usable(endpoint)) {
       // Paused or gone: what was offered stays in the table, for the scan after the pause.
-      if (loop) {
-        loop.offered.clear();
-        loop.scan = true;
-      }
+      if (loop) dropOffered(loop);
       return { worked: false, more: false, scanned, endpoint };
     }
     let due: Delivery[];
@@ -318,16 +325,15 @@ export class Deliverer {
         break;
       }
     }
-    if (stopped && loop) {
-      loop.offered.clear();
-      loop.scan = true;
-    }
+    if (stopped && loop) dropOffered(loop);
     // A full page of the index may have more behind it; a stopped one (paused, disabled) is left to the timer.
     return { worked, more: !stopped && full, scanned, endpoint };
   }
 
   /** The endpoint as a loop last read it, while that read is still what the table holds (see `pass`). */
   private async endpointOf(id: string): Promise<Endpoint | undefined> {
+    // Another process's write to a DynamoDB the stack was given is not counted: read each time there.
+    if (!this.store.countsEveryEndpointWrite()) return this.store.getEndpoint(id);
     const generation = this.store.endpointGeneration();
     const kept = this.endpoints.get(id);
     if (kept && kept.generation === generation && this.now() - kept.at < ENDPOINT_KEPT_MS) return kept.endpoint && { ...kept.endpoint };
@@ -453,6 +459,13 @@ export class Deliverer {
     await Promise.all([...this.loops.values()].map((l) => l.running));
     await this.dispatcher.close().catch(() => undefined);
   }
+}
+
+/** Offered deliveries left to the next scan: the next due time is read again (they are due, and the rest of a stopped batch with them). */
+function dropOffered(loop: Loop): void {
+  loop.offered.clear();
+  loop.scan = true;
+  loop.nextDue = null;
 }
 
 function remember(loop: Loop, eventId: string): void {

@@ -314,6 +314,11 @@ export class EventStore {
     return this.endpointWrites + (this.endpointWritesSeen?.() ?? 0);
   }
 
+  /** Whether endpointGeneration moves with every process's endpoint writes (the local stack's own dynalite), not only this store's. */
+  countsEveryEndpointWrite(): boolean {
+    return this.endpointWritesSeen !== undefined;
+  }
+
   /** Runs an endpoint write, counted before and after (a list read while it runs is not kept). */
   private async endpointWrite<T>(write: () => Promise<T>): Promise<T> {
     this.endpointWrites++;

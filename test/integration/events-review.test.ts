@@ -561,3 +561,158 @@ describe("the local deliverer's offered deliveries (issue 23 review)", () => {
     }
   }, 20_000);
 });
+
+describe('review of ac34295 (the local deliverer sends offered deliveries)', () => {
+  /** A receiver answering each request as `answer` says; keeps the webhook ids it got and when, in order. */
+  async function hooks(answer: (n: number) => { status: number; headers?: Record<string, string> } = () => ({ status: 204 })) {
+    const hits: { id: string; at: number }[] = [];
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const a = answer(hits.length);
+        hits.push({ id: String(req.headers['webhook-id']), at: Date.now() });
+        res.writeHead(a.status, a.headers).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+      hits,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  const deliveryOf = (endpointId: string, name: string, at = Date.now()) => ({
+    endpointId,
+    eventId: `evt_${name}`,
+    caller: 'pos',
+    event: { id: `evt_${name}`, type: 'endpoint.test' as const, timestamp: new Date(at).toISOString(), data: { endpointId, message: name } },
+    status: 'pending' as const,
+    tries: 0,
+    nextAttemptAt: at,
+    attempts: [],
+    createdMs: at,
+    updatedAt: new Date(at).toISOString(),
+  });
+
+  it('an offered delivery is not sent to the URL another process has just moved the endpoint from (a stack given its DynamoDB)', async () => {
+    const old = await hooks();
+    const moved = await hooks();
+    // A DynamoDB the stack is given (the benchmarks' way, StackOptions.dynamoEndpoint): another process's writes are not counted.
+    const dynaliteModule = (await import('dynalite')).default;
+    const db = dynaliteModule({ createTableMs: 0 });
+    await new Promise<void>((resolve) => db.listen(0, '127.0.0.1', () => resolve()));
+    const dynamoEndpoint = `http://127.0.0.1:${(db.address() as AddressInfo).port}`;
+    const stack = await testStack({ dynamoEndpoint, env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    const client = makeDynamoClient({ endpoint: dynamoEndpoint, region: stack.deps.config.AWS_REGION });
+    try {
+      const store = stack.events.store;
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: old.url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      const endpointId = made.body.id as string;
+      const first = deliveryOf(endpointId, 'xmove1');
+      expect(await store.createDelivery(first)).toBe(true);
+      stack.events.deliverer.offer([first]);
+      await eventually(async () => (old.hits.length === 1 ? true : undefined), 5_000, 10);
+      // Another process (serverless invoke local -f eventEndpoints) moves the endpoint; its write is acknowledged.
+      const elsewhere = new EventStore(client, stack.deps.config.TABLE_NAME);
+      const endpoint = (await elsewhere.getEndpoint(endpointId))!;
+      expect(await elsewhere.putEndpoint({ ...endpoint, url: moved.url }, false)).toBe(true);
+      // The next payment's delivery, made and offered by the relay after that.
+      const second = deliveryOf(endpointId, 'xmove2');
+      expect(await store.createDelivery(second)).toBe(true);
+      stack.events.deliverer.offer([second]);
+      await eventually(async () => (old.hits.length + moved.hits.length === 2 ? true : undefined), 5_000, 10);
+      expect(old.hits.map((h) => h.id)).toEqual([first.eventId]);
+      expect(moved.hits.map((h) => h.id)).toEqual([second.eventId]);
+    } finally {
+      client.destroy();
+      await stack.close();
+      await new Promise<void>((resolve) => db.close(() => resolve()));
+      await old.close();
+      await moved.close();
+    }
+  }, 20_000);
+
+  it('offered deliveries left over by a batch that only waited (each behind a pending earlier event) are sent at once', async () => {
+    const r = await hooks();
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    let deliverer: Deliverer | undefined;
+    try {
+      await stack.events.deliverer.close();
+      const store = stack.events.store;
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      const endpointId = made.body.id as string;
+      deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings: FAST }).start();
+      // The loop's first pass (a scan) is behind it: one payment delivered.
+      const warm = deliveryOf(endpointId, 'warm');
+      expect(await store.createDelivery(warm)).toBe(true);
+      deliverer.offer([warm]);
+      await eventually(async () => (r.hits.length === 1 ? true : undefined), 5_000, 10);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Earlier events of 26 payments are still pending here (retries due in 30 s)...
+      const now = Date.now();
+      const behind = [];
+      for (let i = 0; i < 26; i++) {
+        const earlier = { ...deliveryOf(endpointId, `earlier${i}`, now - 60_000), tries: 1, nextAttemptAt: now + 30_000 };
+        expect(await store.createDelivery(earlier)).toBe(true);
+        const later = { ...deliveryOf(endpointId, `later${i}`, now), previousId: earlier.eventId };
+        expect(await store.createDelivery(later)).toBe(true);
+        behind.push(later);
+      }
+      // ...and their later events come out in one burst with a new payment's first event.
+      const fresh = deliveryOf(endpointId, 'fresh', now + 1);
+      expect(await store.createDelivery(fresh)).toBe(true);
+      const offeredAt = Date.now();
+      deliverer.offer([...behind, fresh]);
+      const got = await eventually(async () => r.hits.find((h) => h.id === fresh.eventId), 8_000, 10);
+      // Nothing holds it back: sent within moments, as a scanning pass would have.
+      expect(got.at - offeredAt).toBeLessThan(2_000);
+    } finally {
+      await deliverer?.close();
+      await stack.close();
+      await r.close();
+    }
+  }, 20_000);
+
+  it('a delivery offered while the endpoint is paused is sent when the pause ends, not when an older retry is due', async () => {
+    // The first try fails (500); the retry meets a 429 asking for 1 s; then all is well. The retry after that
+    // is due 4 s on (the schedule's third step), the pause ends after 1 s.
+    const r = await hooks((n) => (n === 0 ? { status: 500 } : n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 204 }));
+    const settings = { schedule: [0, 150, 4_000], jitter: 0, timeoutMs: 1_500 };
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: settings });
+    let deliverer: Deliverer | undefined;
+    try {
+      await stack.events.deliverer.close();
+      const store = stack.events.store;
+      const made = await call(stack, 'POST', '/v1/event-endpoints', { url: r.url }, { 'x-api-key': 'key-of-pos' });
+      expect(made.status).toBe(201);
+      const endpointId = made.body.id as string;
+      // The stack's own kind of deliverer, with its 5 s poll.
+      deliverer = new Deliverer(store, { log: stack.deps.log, policy: { allowLoopback: true }, callers: () => ['pos'], settings }).start();
+      const first = deliveryOf(endpointId, 'paused0');
+      expect(await store.createDelivery(first)).toBe(true);
+      deliverer.offer([first]);
+      // The retry met the 429: the endpoint is paused for 1 s, and the deliverer has set its timer.
+      const paused = await eventually(async () => (await store.getEndpoint(endpointId))?.pausedUntil, 3_000, 5);
+      expect(r.hits).toHaveLength(2);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(Date.now()).toBeLessThan(paused);
+      // A new payment's delivery, made and offered by the relay during the pause.
+      const second = deliveryOf(endpointId, 'paused1');
+      expect(await store.createDelivery(second)).toBe(true);
+      deliverer.offer([second]);
+      const got = await eventually(async () => r.hits.find((h) => h.id === second.eventId), 8_000, 10);
+      // Due at once, held back only by the pause: sent when it ends (a timer), not 3 s later at the 429'd retry.
+      expect(got.at - paused).toBeLessThan(1_000);
+    } finally {
+      await deliverer?.close();
+      await stack.close();
+      await r.close();
+    }
+  }, 20_000);
+});
