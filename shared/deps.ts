@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { budgetsBySystem, PARAMETER_GROUP, parseConfig, type Config } from './config.js';
 import type { EngineDeps } from './core/context.js';
 import { DEFAULT_SETTINGS, type EngineSettings } from './core/lifecycle.js';
@@ -66,6 +67,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
   const modules = parts.modules ?? new Map<string, SystemModule>();
   const descriptions = parts.descriptions ?? new Map<string, SystemDescription>();
   const log = parts.log ?? createLogger({ service: 'paybridge' });
+  const settings = { ...settingsFrom(config), ...parts.settings };
   return {
     config,
     auth: { apiKeys: config.apiKeys, webhookSecret: config.WEBHOOK_SECRET, scopes: config.callerScopes },
@@ -82,7 +84,8 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
     messageKeys: config.messageKeys,
     webhooks: parts.webhooks,
     pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner, parts.lanesServeWorkers),
-    settings: { ...settingsFrom(config), ...parts.settings },
+    settings,
+    queuedClaims: pLimit(Math.max(1, settings.queuedClaimsAtOnce)),
     log,
     metrics: parts.metrics ?? createMetrics(),
     clock,

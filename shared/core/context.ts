@@ -23,6 +23,12 @@ export interface EngineDeps {
   random: () => number;
   sleep: (ms: number) => Promise<void>;
   /**
+   * Turns for the claims of payments queued at intake (at most `settings.queuedClaimsAtOnce` written at
+   * once in this process): a claim before a send, and a worker's fence consume, are not held behind a
+   * burst of them. Absent: each is written at once (a Lambda container takes one request at a time).
+   */
+  queuedClaims?: <T>(write: () => Promise<T>) => Promise<T>;
+  /**
    * Fires when this process stops (the local stack's shutdown, or a test's simulated crash): every
    * attempt's signal follows it, so nothing is sent after the process has "died".
    */

@@ -267,8 +267,11 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
   const first = shaped(draft(module, parsed, ids, deps.clock(), deps.settings.ttlDays, checkpoints), p, deps, ids.owner);
   for (let i = 0; i < 3; i++) {
     const started = deps.clock();
-    const claim = await claimOwn(deps, first);
-    deps.pacer.noteClaim(deps.clock() - started);
+    // A payment queued here waits its turn to be written: the claim ahead of a send, and a worker's fence
+    // consume, keep the database and the event loop to themselves (EngineDeps.queuedClaims).
+    const claim = p.kind === 'inline' || !deps.queuedClaims ? await claimOwn(deps, first) : await deps.queuedClaims(() => claimOwn(deps, first));
+    // Only claims made on a permit time what a claim takes (a queued one's wait for its turn is not that).
+    if (p.kind === 'inline') deps.pacer.noteClaim(deps.clock() - started);
     if (claim.claimed) {
       log.info('claimed', { plan: p.kind });
       return { kind: 'created', record: await proceed(deps, module, first, p, log) };

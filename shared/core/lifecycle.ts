@@ -31,6 +31,12 @@ export interface EngineSettings {
   reconcileDelayMs: number;
   /** The HTTP route sends in-process only if its permit comes within this; otherwise it queues (202). */
   inlineWaitMs: number;
+  /**
+   * Claims of payments this process queues (202) that it writes at once; the rest wait their turn
+   * (EngineDeps.queuedClaims). A burst of them otherwise made the claims before sends, and the workers'
+   * fence consumes, miss their send slots (issue 23, the burst start).
+   */
+  queuedClaimsAtOnce: number;
   /** The sweep looks at records overdue by more than this. */
   sweepGraceMs: number;
   /**
@@ -53,6 +59,7 @@ export const DEFAULT_SETTINGS: EngineSettings = {
   ttlDays: 400,
   reconcileDelayMs: 5_000,
   inlineWaitMs: 1_000,
+  queuedClaimsAtOnce: 2,
   sweepGraceMs: 30_000,
   clockSkewMs: 2_000,
   indexShards: 8,
