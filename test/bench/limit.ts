@@ -323,15 +323,20 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
     // Settled: every payment has a final status (an attempt cut by the kill may be `unknown`: never re-sent).
     const settleLimit = Date.now() + 20_000 + (rest / real) * 6_000;
     let settledAt: number | undefined;
+    const final = ['posted', 'unknown', 'failed', 'held'];
+    const status = new Map<string, string>();
     let statuses: string[] = [];
     while (Date.now() < settleLimit) {
-      statuses = await Promise.all(
-        ids.map(async (id) => {
+      // As a caller polls: only the payments it is still waiting for (sixty reads four times a second loaded
+      // the process being measured, 240 a second, until the last one settled).
+      await Promise.all(
+        ids.filter((id) => !final.includes(status.get(id) ?? '')).map(async (id) => {
           const res = await fetch(`${pb!.base}/v1/payments/nif/${id}`, { headers: { 'x-api-key': DEV_API_KEY }, signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
-          return res?.status === 200 ? ((await res.json()) as { status: string }).status : 'no answer';
+          status.set(id, res?.status === 200 ? ((await res.json()) as { status: string }).status : 'no answer');
         }),
       );
-      if (statuses.every((s) => ['posted', 'unknown', 'failed', 'held'].includes(s))) {
+      statuses = ids.map((id) => status.get(id) ?? 'no answer');
+      if (statuses.every((s) => final.includes(s))) {
         settledAt = Date.now();
         break;
       }
@@ -339,6 +344,16 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
     }
     const view = await getJson<DownstreamView>(`${down.control}/?prefix=${run}`);
     const lastAccept = Math.max(...view.accepted);
+    // --verbose: what the payments' histories hold after the restart (how the rest spent their time).
+    let histories = '';
+    if (values.verbose) {
+      const tally: Record<string, number> = {};
+      for (const id of ids) {
+        const h = await getJson<{ history?: { at: string; event: string; detail?: string }[] }>(`${pb.base}/v1/payments/nif/${id}`, { 'x-api-key': DEV_API_KEY }).catch(() => ({ history: [] }));
+        for (const e of h.history ?? []) if (Date.parse(e.at) >= restartedAt) tally[`${e.event}${e.detail ? `: ${e.detail.slice(0, 60)}` : ''}`] = (tally[`${e.event}${e.detail ? `: ${e.detail.slice(0, 60)}` : ''}`] ?? 0) + 1;
+      }
+      histories = `; history entries after the restart: ${JSON.stringify(tally)}`;
+    }
     const allowed = rest / real;
     const counts = statuses.reduce<Record<string, number>>((acc, s) => ((acc[s] = (acc[s] ?? 0) + 1), acc), {});
     if (settledAt === undefined) throw new Error(`crash: not all settled in time (${JSON.stringify(counts)}); output in ${dir}`);
@@ -357,7 +372,7 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
       duplicates: view.duplicates,
       maxInAnyWindow: view.maxInAnyWindow,
       load: `${loadBefore} → ${load()}`,
-      note: `${await learntRate(dir, 'nif', configured)}${values.verbose ? `; per second from the burst: ${perSecond([...view.accepted].sort((a, b) => a - b), burstAt)}; restarted at ${((restartedAt - burstAt) / 1000).toFixed(1)} s` : ''}; ${rest} had not reached NIF at the kill (${allowed.toFixed(1)} s at ${real}/s); answering ${((readyAt - restartedAt) / 1000).toFixed(1)} s after the restart; last acceptance ${((lastAccept - restartedAt) / 1000).toFixed(1)} s, all settled ${((settledAt - restartedAt) / 1000).toFixed(1)} s after it; ${JSON.stringify(counts)}`,
+      note: `${await learntRate(dir, 'nif', configured)}${values.verbose ? `; per second from the burst: ${perSecond([...view.accepted].sort((a, b) => a - b), burstAt)}; restarted at ${((restartedAt - burstAt) / 1000).toFixed(1)} s` : ''}; ${rest} had not reached NIF at the kill (${allowed.toFixed(1)} s at ${real}/s); answering ${((readyAt - restartedAt) / 1000).toFixed(1)} s after the restart; last acceptance ${((lastAccept - restartedAt) / 1000).toFixed(1)} s, all settled ${((settledAt - restartedAt) / 1000).toFixed(1)} s after it; ${JSON.stringify(counts)}${histories}`,
     };
   } finally {
     kill(child);
