@@ -242,6 +242,23 @@ async function claimOwn(deps: EngineDeps, first: PaymentRecord): Promise<ClaimRe
   return claim;
 }
 
+/**
+ * A queued claim's write on its turn (EngineDeps.queuedClaims). A write not answered within
+ * QUEUED_TURN_MS gives its turn on and goes on waiting for its own answer: a request that hangs (the SDK
+ * has no request timeout) holds up its own caller, not every payment this process queues after it.
+ */
+const QUEUED_TURN_MS = 1_000;
+async function queuedTurn<T>(gate: NonNullable<EngineDeps['queuedClaims']>, write: () => Promise<T>): Promise<T> {
+  let written: Promise<T> | undefined;
+  await gate(async () => {
+    written = write();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([written.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, QUEUED_TURN_MS)))]);
+    clearTimeout(timer);
+  });
+  return written as Promise<T>;
+}
+
 /** The revision's conditional write, told apart from its own echo as the claim is (`claimOwn`). */
 async function replaceOwn(deps: EngineDeps, written: PaymentRecord, expectedVersion: number): Promise<boolean> {
   try {
@@ -266,12 +283,18 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
   const p = await plan(deps, module, ids.deadline, log);
   const first = shaped(draft(module, parsed, ids, deps.clock(), deps.settings.ttlDays, checkpoints), p, deps, ids.owner);
   for (let i = 0; i < 3; i++) {
-    const started = deps.clock();
+    // What a claim takes here is timed from its write, not from a wait for its turn.
+    const timed = async () => {
+      const started = deps.clock();
+      try {
+        return await claimOwn(deps, first);
+      } finally {
+        deps.pacer.noteClaim(deps.clock() - started);
+      }
+    };
     // A payment queued here waits its turn to be written: the claim ahead of a send, and a worker's fence
     // consume, keep the database and the event loop to themselves (EngineDeps.queuedClaims).
-    const claim = p.kind === 'inline' || !deps.queuedClaims ? await claimOwn(deps, first) : await deps.queuedClaims(() => claimOwn(deps, first));
-    // Only claims made on a permit time what a claim takes (a queued one's wait for its turn is not that).
-    if (p.kind === 'inline') deps.pacer.noteClaim(deps.clock() - started);
+    const claim = p.kind === 'inline' || !deps.queuedClaims ? await timed() : await queuedTurn(deps.queuedClaims, timed);
     if (claim.claimed) {
       log.info('claimed', { plan: p.kind });
       return { kind: 'created', record: await proceed(deps, module, first, p, log) };

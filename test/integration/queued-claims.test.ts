@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoExchange } from '../../shared/local/dynamo-tap.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, testStack, waitForStatus } from '../helpers/stack.js';
+import type { PaymentRecord } from '../../shared/core/types.js';
+import { call, DEV_API_KEY, testStack, waitForStatus } from '../helpers/stack.js';
 
 /**
  * The burst start (issue 23 item 2). Thirty payments arrive at once where the limit lets a few be sent
@@ -49,4 +50,63 @@ describe('claims of payments queued in a burst (issue 23, the burst start)', () 
     // Waiting a turn loses nothing: at 5/s the thirty are posted within about six seconds.
     for (const id of ids) await waitForStatus(stack, 'cambio', id, ['posted'], 30_000);
   }, 60_000);
+});
+
+const YEAR = new Date().getFullYear();
+/** Seed 004's NIF (second generation) example, this year's dates. */
+const gen2 = (externalId: string) => ({
+  amount: '450', comment: 'c', externalId, isFamilyMember: 'true', isPaid: 'false', orgId: '7896', paidDate: `${YEAR}-05-08`, paidToOrgId: '4568',
+  paymentCategory: 'Club membership', paymentTypeId: 0, periodFrom: `${YEAR}-05-08`, periodTo: `${YEAR}-06-08`, personId: '8675682',
+});
+
+/** A POST that gives up after `ms` (the caller's own timeout): its status, or 'timeout'. */
+async function post(stack: Stack, path: string, body: unknown, ms: number): Promise<{ status: number | 'timeout'; ms: number }> {
+  const started = Date.now();
+  try {
+    const res = await fetch(`${stack.url}${path}`, { method: 'POST', headers: { 'x-api-key': DEV_API_KEY, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(ms) });
+    await res.text();
+    return { status: res.status, ms: Date.now() - started };
+  } catch {
+    return { status: 'timeout', ms: Date.now() - started };
+  }
+}
+
+/**
+ * The turns are one per process and shared by every system (review of 210dd15). Two Cambio claims whose
+ * DynamoDB request does not come back (the SDK client has no request timeout: a half-open connection
+ * waits forever) held both turns, and every other payment the process queued, of any system, waited
+ * behind them; before the turns only those two callers waited. A write not answered within a second now
+ * gives its turn on and goes on waiting for its own answer.
+ */
+describe('a queued claim whose write does not answer (review of 210dd15)', () => {
+  let stack: Stack;
+  let release: () => void = () => undefined;
+  beforeAll(async () => {
+    stack = await testStack();
+    // A backlog in both systems (the queue paused, one message each): every new payment is planned 'queued'.
+    stack.queue.pause();
+    await stack.queue.send({ pk: 'cambio#default#backlog', system: 'cambio', reason: 'operator', now: true }, 0);
+    await stack.queue.send({ pk: 'nif#default#backlog', system: 'nif', reason: 'operator', now: true }, 0);
+    const hold = new Promise<void>((r) => (release = r));
+    const claim = stack.deps.store.claim.bind(stack.deps.store);
+    // The two Cambio claims whose request hangs (bounded: released in afterAll).
+    stack.deps.store.claim = async (record: PaymentRecord) => {
+      if (record.key.startsWith('stuck-')) await Promise.race([hold, new Promise((r) => setTimeout(r, 20_000))]);
+      return claim(record);
+    };
+  });
+  afterAll(async () => {
+    release();
+    await stack?.close();
+  });
+
+  it('a NIF payment queued while two Cambio claims hang is still answered', async () => {
+    expect(await stack.queue.depth('nif')).toBeGreaterThan(0);
+    const stuck = ['stuck-1', 'stuck-2'].map((id) => post(stack, '/v1/cambio/payment-notices', { status: 'PAID', contactId: id, paymentType: 'CARD' }, 25_000));
+    await new Promise((r) => setTimeout(r, 300));
+    const victim = await post(stack, '/v1/nif/payments', gen2('victim-1'), 5_000);
+    release();
+    await Promise.all(stuck);
+    expect(victim.status, `answered after ${victim.ms} ms`).toBe(202);
+  }, 40_000);
 });
