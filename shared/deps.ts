@@ -85,7 +85,7 @@ export function buildDeps(config: Config, parts: Parts): AppDeps {
     webhooks: parts.webhooks,
     pacer: new Pacer(parts.limiter, clock, log, { ...DEFAULT_PACING, ...parts.pacing }, parts.owner, parts.lanesServeWorkers),
     settings,
-    queuedClaims: pLimit(Math.max(1, settings.queuedClaimsAtOnce)),
+    queuedClaims: { turn: pLimit(Math.max(1, settings.queuedClaimsAtOnce)), inline: 0 },
     log,
     metrics: parts.metrics ?? createMetrics(),
     clock,

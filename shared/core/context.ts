@@ -23,11 +23,13 @@ export interface EngineDeps {
   random: () => number;
   sleep: (ms: number) => Promise<void>;
   /**
-   * Turns for the claims of payments queued at intake (at most `settings.queuedClaimsAtOnce` written at
-   * once in this process): a claim before a send, and a worker's fence consume, are not held behind a
-   * burst of them. Absent: each is written at once (a Lambda container takes one request at a time).
+   * Turns for the claims of payments queued at intake, while a send waits for its permit in this process
+   * (`inline`: from its plan until its request was made; a permit due now does not count): then at most `settings.queuedClaimsAtOnce` are
+   * written at once, so its claim and its send are not held behind a burst of them; otherwise each is written at once
+   * (a cap at all times held a steady 250/s to what two writes at a time could carry). Absent: each is
+   * written at once (a Lambda container takes one request at a time).
    */
-  queuedClaims?: <T>(write: () => Promise<T>) => Promise<T>;
+  queuedClaims?: { turn: <T>(write: () => Promise<T>) => Promise<T>; inline: number };
   /**
    * Fires when this process stops (the local stack's shutdown, or a test's simulated crash): every
    * attempt's signal follows it, so nothing is sent after the process has "died".

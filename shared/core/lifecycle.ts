@@ -32,9 +32,9 @@ export interface EngineSettings {
   /** The HTTP route sends in-process only if its permit comes within this; otherwise it queues (202). */
   inlineWaitMs: number;
   /**
-   * Claims of payments this process queues (202) that it writes at once; the rest wait their turn
-   * (EngineDeps.queuedClaims). A burst of them otherwise made the claims before sends, and the workers'
-   * fence consumes, miss their send slots (issue 23, the burst start).
+   * Claims of payments this process queues (202) that it writes at once while a send waits for its
+   * permit here; the rest wait their turn (EngineDeps.queuedClaims). A burst of them otherwise
+   * made the claims ahead of the first sends miss their send slots (issue 23, the burst start).
    */
   queuedClaimsAtOnce: number;
   /** The sweep looks at records overdue by more than this. */

@@ -235,7 +235,10 @@ export async function startLocalApi(
       const event = gatewayEvent(req, url, body, requestId, route.path, route.names.length ? pathParameters : null);
       write(res, await route.handler(event, lambdaContext(route.function, requestId)));
     })().catch((err: Error) => {
-      if (!res.headersSent) write(res, problemResponse(new ProblemError(500, 'internal-error', 'Internal error', err.message)));
+      if (res.headersSent) return;
+      // The function ran out of its time (middy's early answer before Lambda's timeout): API Gateway answers 504.
+      if (err.name === 'TimeoutError') write(res, problemResponse(new ProblemError(504, 'gateway-timeout', 'Gateway timeout', 'The function did not answer within its timeout. If the request carried a payment, its status route tells whether it was recorded.')));
+      else write(res, problemResponse(new ProblemError(500, 'internal-error', 'Internal error', err.message)));
     });
   }, port);
 }
