@@ -163,6 +163,8 @@ export async function startLocalApi(
   sqs?: { path: string; call: LocalSqs },
   /** The operator console (shared/console/handler.ts), served under /console. */
   consolePage?: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>,
+  /** Each route function's timeout (lambdaContext's default: 29 s). */
+  functionTimeoutMs?: number,
 ): Promise<RunningServer> {
   const routes = HTTP_ROUTES.map((r) => ({ ...r, ...compile(r.path), handler: r.make(getDeps) }));
   return listenGateway((req, res) => {
@@ -233,7 +235,7 @@ export async function startLocalApi(
       const match = route.regex.exec(url.pathname) as RegExpExecArray;
       const pathParameters = Object.fromEntries(route.names.map((n, i) => [n, match[i + 1] as string]));
       const event = gatewayEvent(req, url, body, requestId, route.path, route.names.length ? pathParameters : null);
-      write(res, await route.handler(event, lambdaContext(route.function, requestId)));
+      write(res, await route.handler(event, lambdaContext(route.function, requestId, functionTimeoutMs)));
     })().catch((err: Error) => {
       if (res.headersSent) return;
       // The function ran out of its time (middy's early answer before Lambda's timeout): API Gateway answers 504.

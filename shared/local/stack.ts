@@ -185,6 +185,8 @@ export interface StackOptions {
    * (test/bench/bench.ts). `dataDir` and `onDynamoRequest` do not apply to it.
    */
   dynamoEndpoint?: string;
+  /** How long each route's function may run, as Lambda's timeout (29 s, API Gateway's limit; tests shorten it). */
+  functionTimeoutMs?: number;
 }
 
 export type LocalQueueKind = 'memory' | 'sqs';
@@ -501,7 +503,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
       if (hook === 'invoke-env') return invokeLocalEnvironment(config, apiUrl, dynamoEndpoint);
       return undefined;
     };
-    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, config.messageKeys, target, input) }, consolePage);
+    const api = await startLocalApi(getDeps, opts.port ?? config.PORT, { operators, call: admin }, { path: SQS_PATH, call: (target, input) => sqsCall(queue, config.messageKeys, target, input) }, consolePage, opts.functionTimeoutMs);
     apiUrl = api.url;
     cleanups.push(() => api.close());
 
