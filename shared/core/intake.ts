@@ -307,8 +307,8 @@ async function submitPlanned(deps: EngineDeps, module: SystemModule, parsed: Par
         deps.pacer.noteClaim(deps.clock() - started);
       }
     };
-    // A payment queued here waits its turn to be written: the claim ahead of a send, and a worker's fence
-    // consume, keep the database and the event loop to themselves (EngineDeps.queuedClaims).
+    // A payment queued here waits its turn to be written while a send waits for its permit in this process
+    // (see submit): that send's claim and request keep the database and the event loop to themselves.
     const turns = deps.queuedClaims;
     const claim = p.kind === 'inline' || !turns || turns.inline === 0 ? await timed() : await queuedTurn(turns.turn, timed);
     if (claim.claimed) {
