@@ -23,11 +23,12 @@ export interface EngineDeps {
   random: () => number;
   sleep: (ms: number) => Promise<void>;
   /**
-   * Turns for the claims of payments queued at intake, while a send waits for its permit in this process
-   * (`inline`: from its plan until its request was made; a permit due now does not count): then at most `settings.queuedClaimsAtOnce` are
-   * written at once, so its claim and its send are not held behind a burst of them; otherwise each is written at once
-   * (a cap at all times held a steady 250/s to what two writes at a time could carry). Absent: each is
-   * written at once (a Lambda container takes one request at a time).
+   * Turns for the claims of payments queued at intake, taken while a send waits for its permit in this
+   * process (`inline`: from its plan until its request was made; a permit due now does not count). Then at
+   * most `settings.queuedClaimsAtOnce` are written at once, so that send's claim and request are not held
+   * behind a burst of them; otherwise each is written at once (turns at all times held a steady 250/s to
+   * what two writes at a time carry). Absent: each is written at once (a Lambda container takes one
+   * request at a time).
    */
   queuedClaims?: { turn: <T>(write: () => Promise<T>) => Promise<T>; inline: number };
   /**

@@ -256,7 +256,7 @@ async function queuedTurn<T>(gate: NonNullable<EngineDeps['queuedClaims']>['turn
     await Promise.race([written.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, QUEUED_TURN_MS)))]);
     clearTimeout(timer);
   });
-  return written as unknown as Promise<T>;
+  return written as Promise<T>;
 }
 
 /** The revision's conditional write, told apart from its own echo as the claim is (`claimOwn`). */
@@ -297,19 +297,19 @@ export async function submit(deps: EngineDeps, module: SystemModule, parsed: Par
 
 async function submitPlanned(deps: EngineDeps, module: SystemModule, parsed: ParsedPayment, ids: IntakeIds, checkpoints: Record<string, unknown> | undefined, log: Logger, p: Plan): Promise<SubmitResult> {
   const first = shaped(draft(module, parsed, ids, deps.clock(), deps.settings.ttlDays, checkpoints), p, deps, ids.owner);
+  // What a claim takes here is timed from its write, not from a wait for its turn.
+  const timed = async () => {
+    const started = deps.clock();
+    try {
+      return await claimOwn(deps, first);
+    } finally {
+      deps.pacer.noteClaim(deps.clock() - started);
+    }
+  };
+  const turns = deps.queuedClaims;
   for (let i = 0; i < 3; i++) {
-    // What a claim takes here is timed from its write, not from a wait for its turn.
-    const timed = async () => {
-      const started = deps.clock();
-      try {
-        return await claimOwn(deps, first);
-      } finally {
-        deps.pacer.noteClaim(deps.clock() - started);
-      }
-    };
     // A payment queued here waits its turn to be written while a send waits for its permit in this process
     // (see submit): that send's claim and request keep the database and the event loop to themselves.
-    const turns = deps.queuedClaims;
     const claim = p.kind === 'inline' || !turns || turns.inline === 0 ? await timed() : await queuedTurn(turns.turn, timed);
     if (claim.claimed) {
       log.info('claimed', { plan: p.kind });

@@ -3,7 +3,7 @@ import { request, type Dispatcher } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import type { Logger } from '../log.js';
 import { eventId, type PaymentEvent } from './model.js';
-import { fanOut } from './relay.js';
+import { ENDPOINTS_KEPT_MS, fanOut } from './relay.js';
 import { guardedAgent, urlProblems, type UrlPolicy } from './ssrf.js';
 import type { Attempt, Delivery, Endpoint, EventStore } from './store.js';
 
@@ -86,12 +86,7 @@ export function nextTryAt(tries: number, now: number, settings: Pick<DeliverySet
   return now + Math.round(delay * (1 + settings.jitter * (2 * random() - 1)));
 }
 
-/**
- * Delivers each endpoint's due deliveries, one endpoint independent of another: every endpoint has its own
- * loop, one request in flight at a time, in order of due time, so a slow or dead endpoint delays only its
- * own events. Within an endpoint, a payment's later event waits while its earlier one is pending there.
- */
-/** What a pass ran on: whether it read the endpoint's due deliveries from the index, or sent only offered ones. */
+/** An endpoint's loop: its run, and what its next pass sends (due deliveries read from the index, or those offered). */
 interface Loop {
   running?: Promise<void>;
   again: boolean;
@@ -114,9 +109,12 @@ interface Loop {
 
 /** Event ids a loop remembers having sent (far more than the moments between a delivery's write and its offer). */
 const SENT_REMEMBERED = 1_000;
-/** How long a loop keeps the endpoint it read while no endpoint write was counted since (as EventRelay keeps endpoint lists). */
-const ENDPOINT_KEPT_MS = 1_000;
 
+/**
+ * Delivers each endpoint's due deliveries, one endpoint independent of another: every endpoint has its own
+ * loop, one request in flight at a time, in order of due time, so a slow or dead endpoint delays only its
+ * own events. Within an endpoint, a payment's later event waits while its earlier one is pending there.
+ */
 export class Deliverer {
   private readonly loops = new Map<string, Loop>();
   /** Endpoints as last read by the loops, with the store's endpoint generation at the read. */
@@ -330,13 +328,13 @@ export class Deliverer {
     return { worked, more: !stopped && full, scanned, endpoint };
   }
 
-  /** The endpoint as a loop last read it, while that read is still what the table holds (see `pass`). */
+  /** The endpoint as a loop last read it, while that read is still what the table holds (see `pass`), kept as EventRelay keeps endpoint lists. */
   private async endpointOf(id: string): Promise<Endpoint | undefined> {
     // Another process's write to a DynamoDB the stack was given is not counted: read each time there.
     if (!this.store.countsEveryEndpointWrite()) return this.store.getEndpoint(id);
     const generation = this.store.endpointGeneration();
     const kept = this.endpoints.get(id);
-    if (kept && kept.generation === generation && this.now() - kept.at < ENDPOINT_KEPT_MS) return kept.endpoint && { ...kept.endpoint };
+    if (kept && kept.generation === generation && this.now() - kept.at < ENDPOINTS_KEPT_MS) return kept.endpoint && { ...kept.endpoint };
     const at = this.now();
     const endpoint = await this.store.getEndpoint(id);
     // Kept only if no endpoint write began or ended while it was read.

@@ -68,7 +68,7 @@ export async function fanOut(store: RelayStore, stored: StoredEvent, now: number
 }
 
 /** How long the local relay keeps a caller's endpoints when no counted endpoint write says otherwise. */
-const ENDPOINTS_KEPT_MS = 1_000;
+export const ENDPOINTS_KEPT_MS = 1_000;
 
 /**
  * The local relay of the outbox (in AWS the table's stream and the pipe do this part): finds records

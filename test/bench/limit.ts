@@ -350,7 +350,11 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
       const tally: Record<string, number> = {};
       for (const id of ids) {
         const h = await getJson<{ history?: { at: string; event: string; detail?: string }[] }>(`${pb.base}/v1/payments/nif/${id}`, { 'x-api-key': DEV_API_KEY }).catch(() => ({ history: [] }));
-        for (const e of h.history ?? []) if (Date.parse(e.at) >= restartedAt) tally[`${e.event}${e.detail ? `: ${e.detail.slice(0, 60)}` : ''}`] = (tally[`${e.event}${e.detail ? `: ${e.detail.slice(0, 60)}` : ''}`] ?? 0) + 1;
+        for (const e of h.history ?? []) {
+          if (Date.parse(e.at) < restartedAt) continue;
+          const key = `${e.event}${e.detail ? `: ${e.detail.slice(0, 60)}` : ''}`;
+          tally[key] = (tally[key] ?? 0) + 1;
+        }
       }
       histories = `; history entries after the restart: ${JSON.stringify(tally)}`;
     }

@@ -115,3 +115,19 @@ export function historyEvents(rec: { history: { event: string; detail?: string }
     ((h.event === 'queued' || h.event === 'deferred') && /send slot/.test(h.detail ?? '') && /nothing was sent/.test(h.detail ?? ''));
   return rec.history.filter((h) => !timing(h)).map((h) => h.event);
 }
+
+/**
+ * Holds the claim writes of keys starting with `prefix` (a DynamoDB request that does not answer) until the
+ * returned release is called, or `atMostMs` has passed (bounded). The write itself is made afterwards.
+ */
+export function holdClaims(stack: Pick<Stack, 'deps'>, prefix: string, atMostMs: number): () => void {
+  let release: () => void = () => undefined;
+  const hold = new Promise<void>((r) => (release = r));
+  const store = stack.deps.store;
+  const claim = store.claim.bind(store);
+  store.claim = async (record) => {
+    if (record.key.startsWith(prefix)) await Promise.race([hold, new Promise((r) => setTimeout(r, atMostMs))]);
+    return claim(record);
+  };
+  return release;
+}

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PaymentRecord } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
-import { call, testStack } from '../helpers/stack.js';
+import { call, holdClaims, testStack } from '../helpers/stack.js';
 
 /**
  * A route's function that runs out of its time: middy answers early, before Lambda's timeout, and API
@@ -13,13 +12,8 @@ describe('a function that runs out of its time (local gateway)', () => {
   let release: () => void = () => undefined;
   beforeAll(async () => {
     stack = await testStack({ functionTimeoutMs: 400 });
-    const hold = new Promise<void>((r) => (release = r));
-    const claim = stack.deps.store.claim.bind(stack.deps.store);
     // The claim's write answers after the function's time (bounded: released in afterAll, or after 3 s).
-    stack.deps.store.claim = async (record: PaymentRecord) => {
-      if (record.key.startsWith('slow-')) await Promise.race([hold, new Promise((r) => setTimeout(r, 3_000))]);
-      return claim(record);
-    };
+    release = holdClaims(stack, 'slow-', 3_000);
   });
   afterAll(async () => {
     release();

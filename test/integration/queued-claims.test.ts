@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoExchange } from '../../shared/local/dynamo-tap.js';
 import type { Stack } from '../../shared/local/stack.js';
-import type { PaymentRecord } from '../../shared/core/types.js';
-import { call, DEV_API_KEY, testStack, waitForStatus } from '../helpers/stack.js';
+import { call, DEV_API_KEY, holdClaims, testStack, waitForStatus } from '../helpers/stack.js';
 
 /**
  * The burst start (issue 23 item 2). Thirty payments arrive at once where the limit lets a few be sent
@@ -116,13 +115,8 @@ describe('a queued claim whose write does not answer (review of 210dd15)', () =>
     await stack.queue.send({ pk: 'nif#default#backlog', system: 'nif', reason: 'operator', now: true }, 0);
     // A send on a permit pending in the process all along (one Cambio can be slow to answer): queued claims take turns.
     stack.deps.queuedClaims!.inline++;
-    const hold = new Promise<void>((r) => (release = r));
-    const claim = stack.deps.store.claim.bind(stack.deps.store);
     // The two Cambio claims whose request hangs (bounded: released in afterAll).
-    stack.deps.store.claim = async (record: PaymentRecord) => {
-      if (record.key.startsWith('stuck-')) await Promise.race([hold, new Promise((r) => setTimeout(r, 20_000))]);
-      return claim(record);
-    };
+    release = holdClaims(stack, 'stuck-', 20_000);
   });
   afterAll(async () => {
     release();
