@@ -36,33 +36,36 @@ function sourcemapsApart(dir) {
 }
 
 /**
- * undici's HTTP/2 client loads on first use instead of at import (issue 23). undici's client.js requires
- * client-h2.js at its top, and that module loads `node:http2` at its own top: about 18 ms of a cold start
- * for a protocol the clients never speak (no Agent here sets allowH2; client.js calls connectH2 only for a
- * connection that negotiated h2). This hands client.js a function that requires the real module the first
- * time it is called: esbuild bundles CommonJS modules as closures run on first require, so http2 is loaded
- * then and only then. Nothing else changes; test/unit/bundles.test.ts imports a built payment function
- * and checks that http2 stayed unloaded.
+ * Three parts of undici the clients cannot reach are left out of every bundle (issue 23: cold start). A
+ * bundle's import time is mostly V8 compiling its text, and esbuild keeps every module a `require` names,
+ * even one run only inside a branch never taken. Each is replaced by a module that throws a clear error
+ * if that branch is ever taken:
+ * - the HTTP/2 client (`client-h2.js`, with `node:http2` at its top): client.js calls it only for a
+ *   connection that negotiated h2 over ALPN, and no Agent here sets allowH2, so h2 is never offered;
+ * - the fetch body machinery (`web/fetch/body.js`, which brings webidl, FormData and its parser):
+ *   client-h1.js requires it only for a FormData body, and the clients send strings;
+ * - the non-SIMD build of llhttp (`llhttp-wasm.js`, 72 KB of base64): client-h1.js falls back to it only
+ *   when the SIMD build does not compile, which Node 22 on Lambda (arm64, x86_64) does.
+ * About 140 KB of each payment function's 1 MB. test/unit/bundles.test.ts checks that they stay out, that a
+ * built payment function loads no node:http2, and that the bundled client still posts.
  */
-function undiciHttp2OnFirstUse() {
+const UNDICI_LEFT_OUT = [
+  { request: /^\.\/client-h2\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/, contents: "module.exports = function connectH2() { throw new Error('undici HTTP/2 is not bundled (shared/aws/esbuild-plugins.cjs): no Agent here offers h2'); };" },
+  { request: /^\.\.\/web\/fetch\/body\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h[12]\.js$/, contents: "module.exports = { extractBody() { throw new TypeError('undici FormData bodies are not bundled (shared/aws/esbuild-plugins.cjs): send a string or a Buffer'); } };" },
+  { request: /^\.\.\/llhttp\/llhttp-wasm\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h1\.js$/, contents: "throw new Error('undici\\'s non-SIMD llhttp is not bundled (shared/aws/esbuild-plugins.cjs): this runtime did not compile its WebAssembly SIMD build');" },
+];
+
+function undiciUnusedPartsOut() {
   return {
-    name: 'paybridge-undici-http2-on-first-use',
+    name: 'paybridge-undici-unused-parts-out',
     setup(build) {
-      build.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) => {
-        if (!/[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/.test(args.importer)) return undefined;
-        return { path: join(args.resolveDir, 'client-h2.js'), namespace: 'paybridge-undici-h2', pluginData: { resolveDir: args.resolveDir } };
+      build.onResolve({ filter: /^\.{1,2}\/(client-h2|web\/fetch\/body|llhttp\/llhttp-wasm)\.js$/ }, (args) => {
+        const i = UNDICI_LEFT_OUT.findIndex((u) => u.request.test(args.path) && u.importer.test(args.importer));
+        return i < 0 ? undefined : { path: `undici-left-out-${i}`, namespace: 'paybridge-undici-left-out' };
       });
-      build.onLoad({ filter: /.*/, namespace: 'paybridge-undici-h2' }, (args) => ({
-        contents: [
-          "'use strict';",
-          'let connectH2;',
-          'module.exports = function connectH2OnFirstUse(client, socket) {',
-          `  connectH2 ??= require(${JSON.stringify(args.path)});`,
-          '  return connectH2(client, socket);',
-          '};',
-        ].join('\n'),
+      build.onLoad({ filter: /.*/, namespace: 'paybridge-undici-left-out' }, (args) => ({
+        contents: `'use strict';\n${UNDICI_LEFT_OUT[Number(args.path.slice('undici-left-out-'.length))].contents}\n`,
         loader: 'js',
-        resolveDir: args.pluginData.resolveDir,
       }));
     },
   };
@@ -94,7 +97,7 @@ function consoleAssetsInlined() {
   };
 }
 
-module.exports = (serverless) => [sourcemapsApart(join(serverless?.serviceDir ?? process.cwd(), '.serverless', 'sourcemaps')), undiciHttp2OnFirstUse(), consoleAssetsInlined()];
+module.exports = (serverless) => [sourcemapsApart(join(serverless?.serviceDir ?? process.cwd(), '.serverless', 'sourcemaps')), undiciUnusedPartsOut(), consoleAssetsInlined()];
 module.exports.sourcemapsApart = sourcemapsApart;
-module.exports.undiciHttp2OnFirstUse = undiciHttp2OnFirstUse;
+module.exports.undiciUnusedPartsOut = undiciUnusedPartsOut;
 module.exports.consoleAssetsInlined = consoleAssetsInlined;
