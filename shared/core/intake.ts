@@ -247,14 +247,13 @@ async function claimOwn(deps: EngineDeps, first: PaymentRecord): Promise<ClaimRe
  * QUEUED_TURN_MS gives its turn on and goes on waiting for its own answer: a request that hangs (the SDK
  * has no request timeout) holds up its own caller, not every payment this process queues after it.
  */
-const QUEUED_TURN_MS = 1_000;
-async function queuedTurn<T>(gate: NonNullable<EngineDeps['queuedClaims']>['turn'], write: () => Promise<T>): Promise<T> {
+export const QUEUED_TURN_MS = 1_000;
+async function queuedTurn<T>(deps: EngineDeps, gate: NonNullable<EngineDeps['queuedClaims']>['turn'], write: () => Promise<T>): Promise<T> {
   let written: Promise<T> | undefined;
   await gate(async () => {
     written = write();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([written.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, QUEUED_TURN_MS)))]);
-    clearTimeout(timer);
+    // deps.sleep, not a timer of its own: the simulation's clock runs it (test/sim/sim.ts).
+    await Promise.race([written.then(() => undefined, () => undefined), deps.sleep(QUEUED_TURN_MS)]);
   });
   return written as Promise<T>;
 }
@@ -310,7 +309,7 @@ async function submitPlanned(deps: EngineDeps, module: SystemModule, parsed: Par
   for (let i = 0; i < 3; i++) {
     // A payment queued here waits its turn to be written while a send waits for its permit in this process
     // (see submit): that send's claim and request keep the database and the event loop to themselves.
-    const claim = p.kind === 'inline' || !turns || turns.inline === 0 ? await timed() : await queuedTurn(turns.turn, timed);
+    const claim = p.kind === 'inline' || !turns || turns.inline === 0 ? await timed() : await queuedTurn(deps, turns.turn, timed);
     if (claim.claimed) {
       log.info('claimed', { plan: p.kind });
       return { kind: 'created', record: await proceed(deps, module, first, p, log) };

@@ -51,17 +51,21 @@ const from = int('from', 1) as number;
 const count = seeds as number;
 
 /** A worker process's share: its seeds' failures as one JSON line on stdout. */
-async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number; first: string }[]; cpuMs: number; events: Record<string, number> }> {
+async function runRange(first: number, n: number): Promise<{ failing: { seed: number; invariants: string[]; violations: number; first: string }[]; cpuMs: number; events: Record<string, number>; turns: { taken: number; givenOn: number; seeds: number } }> {
   const failing: { seed: number; invariants: string[]; violations: number; first: string }[] = [];
   const cpu = process.cpuUsage();
   const events: Record<string, number> = {};
+  const turns = { taken: 0, givenOn: 0, seeds: 0 };
   for (let s = first; s < first + n; s++) {
     const r = await runSeed(s, { payments, enable });
     for (const [k, v] of Object.entries(r.events ?? {})) events[k] = (events[k] ?? 0) + v;
+    turns.taken += r.turns?.taken ?? 0;
+    turns.givenOn += r.turns?.givenOn ?? 0;
+    if ((r.turns?.taken ?? 0) > 0) turns.seeds++;
     if (r.violations.length > 0) failing.push({ seed: s, invariants: [...new Set(r.violations.map((v) => v.invariant))], violations: r.violations.length, first: `${r.violations[0]?.invariant}: ${r.violations[0]?.detail}` });
   }
   const used = process.cpuUsage(cpu);
-  return { failing, cpuMs: (used.user + used.system) / 1000, events };
+  return { failing, cpuMs: (used.user + used.system) / 1000, events, turns };
 }
 
 const worker = opt('worker-range');
@@ -104,6 +108,9 @@ process.stdout.write(
 const eventTotals: Record<string, number> = {};
 for (const r of results) for (const [k, v] of Object.entries(r.events)) eventTotals[k] = (eventTotals[k] ?? 0) + v;
 process.stdout.write(`  events: ${Object.entries(eventTotals).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+// Queued claims' turns (EngineDeps.queuedClaims): how many were taken, in how many seeds, and how many a slow write gave on.
+const sum = (k: 'taken' | 'givenOn' | 'seeds') => results.reduce((n, r) => n + r.turns[k], 0);
+process.stdout.write(`  queued-claim turns: taken=${sum('taken')} in ${sum('seeds')} seed(s), givenOn=${sum('givenOn')}\n`);
 for (const [inv, list] of byInvariant) process.stdout.write(`  ${inv}: ${list.length} seed(s), first ${list.slice(0, 5).join(', ')}\n`);
 // `--list`: every failing seed with its first violation.
 if (args.includes('--list')) for (const f of failing) process.stdout.write(`  seed ${f.seed}: ${f.first}\n`);

@@ -4,8 +4,8 @@ import type { Fence, Outcome } from '../../shared/core/types.js';
 import type { Container, World } from './world.js';
 
 /**
- * The shared rate limiter reduced to what the simulation needs of it: permits granted at once (pacing
- * has its own table tests: test/unit/core/pacing.test.ts), fences minted from a counter (the real ones
+ * The shared rate limiter reduced to what the simulation needs of it: permits granted at once or a
+ * little ahead (pacing has its own table tests: test/unit/core/pacing.test.ts), fences minted from a counter (the real ones
  * are random: the trace would differ run to run), and the outage state the sweep's probe and the
  * wake-up after recovery depend on (`failingSince`), shared by every container like the limiter item.
  */
@@ -28,22 +28,27 @@ export class SimLimiter {
       const since = this.failingSince.get(system);
       return { ...EMPTY_LIMITER, next: clock(), ...(since !== undefined ? { failingSince: since } : {}) };
     };
+    const claimEstimate = w.rng.chance(0.5) ? 10 : w.rng.int(25, 80);
     const side = {
       owner: container.name,
       settings: DEFAULT_PACING,
       lanesServeWorkers: false,
-      claimEstimateMs: () => 10,
+      // What claims take here, as the real pacer learns it: some containers think them slow, so a claim
+      // starts well ahead of its permit.
+      claimEstimateMs: () => claimEstimate,
       noteClaim: () => undefined,
       consumeEstimateMs: () => 10,
       noteConsume: () => undefined,
       mintFence: () => this.fence(container.name),
       seen: (system: string) => state(system),
       holdsLane: () => false,
-      lanePermit: async () => clock(),
+      // Mostly due now; some permits a little ahead (a backlog's first second), so a send waits for its
+      // permit and the container's queued claims take turns meanwhile (EngineDeps.queuedClaims).
+      lanePermit: async () => clock() + (w.rng.chance(0.3) ? w.rng.int(30, 400) : 0),
       releaseLane: async () => undefined,
       reserve: async (_system: string, _rate: number, k: number) => Array.from({ length: k }, () => clock()),
       nextFree: () => clock(),
-      // Permits are granted at once and no 429 pauses the system here: no slot is ever in a pause.
+      // No 429 pauses the system here: no slot is ever in a pause.
       pausedAt: () => false,
       rebook: async () => clock(),
       giveBack: async () => undefined,

@@ -1,5 +1,6 @@
 import type { EngineDeps } from '../../shared/core/context.js';
-import { submit, upsert, type IntakeIds } from '../../shared/core/intake.js';
+import pLimit from 'p-limit';
+import { QUEUED_TURN_MS, submit, upsert, type IntakeIds } from '../../shared/core/intake.js';
 import { DEFAULT_SETTINGS, type EngineSettings } from '../../shared/core/lifecycle.js';
 import { redrive, repost, resolveNotPosted, resolvePosted, type OperatorDeps } from '../../shared/core/operator.js';
 import { sweep } from '../../shared/core/recovery.js';
@@ -78,6 +79,8 @@ export interface SeedResult {
   statuses: Record<string, number>;
   /** What the events-out part of the run did (test/sim/outbox.ts: EventCounts). */
   events?: EventCounts;
+  /** Queued claims' turns (EngineDeps.queuedClaims): taken, and given on by a write slower than QUEUED_TURN_MS. */
+  turns?: { taken: number; givenOn: number };
 }
 
 /** The stated bound of clock skew between containers (each container's clock is off by up to this). */
@@ -265,6 +268,37 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
     return d;
   };
   const pacers = new Map<Container, EngineDeps['pacer']>();
+  /**
+   * Each container's turns for queued claims (EngineDeps.queuedClaims), as shared/deps.ts makes them:
+   * p-limit, promises only, so a seed replays. Counted: turns taken, and turns given on by a write not
+   * answered within QUEUED_TURN_MS (the store's slow writes). A turn held longer than that is a violation:
+   * a claim write that hangs would hold every payment the container queues after it.
+   */
+  const turns = { taken: 0, givenOn: 0 };
+  const turnsOf = new Map<Container, NonNullable<EngineDeps['queuedClaims']>>();
+  const queuedClaims = (c: Container): NonNullable<EngineDeps['queuedClaims']> => {
+    let t = turnsOf.get(c);
+    if (!t) {
+      const gate = pLimit(Math.max(1, SETTINGS.queuedClaimsAtOnce));
+      t = {
+        inline: 0,
+        turn: (write) =>
+          gate(async () => {
+            turns.taken++;
+            const started = world.now;
+            try {
+              return await write();
+            } finally {
+              const held = world.now - started;
+              if (held >= QUEUED_TURN_MS) turns.givenOn++;
+              if (held > QUEUED_TURN_MS) violate('turn-held', `${c.name}: a queued claim held its turn ${held} ms (at most ${QUEUED_TURN_MS})`);
+            }
+          }),
+      };
+      turnsOf.set(c, t);
+    }
+    return t;
+  };
   const depsFor = (c: Container, writer: Writer): EngineDeps => {
     const skew = skewOf.get(c) ?? 0;
     const mods = modules(c);
@@ -282,6 +316,7 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
       clock,
       random: rng.next,
       sleep: (ms) => world.sleep(c, ms),
+      queuedClaims: queuedClaims(c),
       stopping: c.controller.signal,
       messageKeys: SIM_MESSAGE_KEYS,
     };
@@ -555,5 +590,5 @@ export async function runSeed(seed: number, options: Partial<SimOptions> = {}): 
   for (const list of Object.values(roles)) for (const c of list) c.dead = true;
   operatorBox.dead = true;
   if (finished) await eventsOut.finish(opts.maxSteps);
-  return { seed, violations, ...(world.lines ? { lines: world.lines } : {}), steps: world.steps, simulatedMs: world.now - SIM_EPOCH, statuses, events: eventsOut.counts };
+  return { seed, violations, ...(world.lines ? { lines: world.lines } : {}), steps: world.steps, simulatedMs: world.now - SIM_EPOCH, statuses, events: eventsOut.counts, turns };
 }
