@@ -15,7 +15,9 @@ import { eventually, testStack } from '../helpers/stack.js';
  * never left is never parked unknown.
  */
 
-const ATTEMPT_MS = 400;
+// Long enough that a busy machine (four test files on two cores) does not time an attempt out: a payment
+// whose attempt timed out is parked unknown, which these cases do not expect.
+const ATTEMPT_MS = 1_000;
 const MARGIN_MS = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -74,10 +76,11 @@ describe('adversarial: duplicates, lost replies and failing writes', () => {
     const r = await handleBatch(stack.workerDeps[0] as typeof stack.deps, 'double-reconcile', items, Date.now() + 5_000);
     expect(r.failed).toEqual([]);
     expect(r.counts.duplicate).toBe(1);
-    expect(downstream.count('same-batch-1')).toBe(1);
-    expect(downstream.count('same-batch-2')).toBe(1);
-    expect((await record('double-reconcile', 'same-batch-1'))?.status).toBe('posted');
-    expect((await record('double-reconcile', 'same-batch-2'))?.status).toBe('posted');
+    // On a busy machine the batch may miss a send slot and leave a payment for later: wait for the outcome.
+    for (const key of ['same-batch-1', 'same-batch-2']) {
+      expect((await sweepUntilSettled('double-reconcile', key)).status).toBe('posted');
+      expect(downstream.count(key)).toBe(1);
+    }
   });
 
   /**
