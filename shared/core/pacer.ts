@@ -78,6 +78,8 @@ export class Pacer {
 
   private readonly claims = new DurationEstimate();
   private readonly consumes = new DurationEstimate();
+  /** What a write of the limiter item takes here (from 0: nothing is assumed before one was timed). */
+  private readonly limiterWrites = new DurationEstimate(0, 0);
 
   /** How long a claim may take here now: the intake starts its claim that much before its permit. */
   claimEstimateMs(): number {
@@ -114,7 +116,10 @@ export class Pacer {
       const next = change(current);
       if (!next) return undefined;
       if (next.state === current) return next.result;
-      if (await this.store.write(system, next.state, current.ver)) {
+      const began = this.clock();
+      const written = await this.store.write(system, next.state, current.ver);
+      this.limiterWrites.note(this.clock() - began);
+      if (written) {
         this.cache.set(system, { ...next.state, ver: Math.max(current.ver, 0) + 1 });
         return next.result;
       }
@@ -252,12 +257,17 @@ export class Pacer {
    * was handed before and did not send on (the same write stops counting them as sends).
    */
   async reserve(system: string, configured: number, k: number, latest: number, unused: readonly number[] = []): Promise<number[]> {
-    const now = this.clock();
+    let now = this.clock();
     // Only slots of the shared schedule this container booked: a lane's permit was never counted there, and
     // another's send at the same time must not be taken off in its place.
     const mine = unused.filter((x) => this.booked.get(system)?.has(x));
     const got = await this.update(system, (s) => {
-      const r = reserveSlots(s, configured, now, k, latest, this.settings, mine);
+      // Placed from when this write is made (after the writes queued ahead of it), ahead by what a write
+      // takes here: the first slot is still usable when the write returns. Placed from when the call began,
+      // late sends asking for new slots at once each got one already late, and asked again (issue 23, `npm
+      // run load`: 4.7 limiter writes a payment at 250/s).
+      now = this.clock();
+      const r = reserveSlots(s, configured, now + this.limiterWrites.estimate(), k, latest, this.settings, mine);
       return r.slots.length === 0 ? undefined : { state: r.state, result: r.slots };
     });
     const slots = got ?? [];
@@ -431,8 +441,10 @@ export class Pacer {
  * says "sending" before anything is sent stays about one write long.
  */
 class DurationEstimate {
-  private mean = 10;
-  private dev = 5;
+  constructor(
+    private mean = 10,
+    private dev = 5,
+  ) {}
 
   estimate(): number {
     return Math.min(this.mean + this.dev, 250);
