@@ -157,6 +157,11 @@ export class Deliverer {
     return this;
   }
 
+  /** Endpoints this deliverer keeps a loop for (tests: a deleted endpoint's is dropped). */
+  endpointsTracked(): number {
+    return this.loops.size;
+  }
+
   async kickAll(): Promise<void> {
     for (const caller of this.opts.callers()) for (const e of await this.store.listEndpoints(caller)) this.kick(e.id);
   }
@@ -225,7 +230,13 @@ export class Deliverer {
         if (!this.closed) this.opts.log.warn('event delivery pass failed; retried on the next poll', { error: err, endpoint: endpointId });
       } finally {
         l.running = undefined;
-        if (!this.closed) await this.wakeLater(endpointId, seen).catch(() => undefined);
+        if (seen === undefined && !l.again && l.offered.size === 0 && this.loops.get(endpointId) === l) {
+          // The endpoint is gone (deleted): nothing of it is kept for the life of the process. Its deliveries
+          // are not sent (a pass drops them), and a later offer or kick starts a loop of its own again.
+          clearTimeout(l.timer);
+          this.loops.delete(endpointId);
+          this.endpoints.delete(endpointId);
+        } else if (!this.closed) await this.wakeLater(endpointId, seen).catch(() => undefined);
       }
     })();
   }

@@ -565,6 +565,26 @@ describe("the local deliverer's offered deliveries (issue 23 review)", () => {
       await r.close();
     }
   }, 20_000);
+
+  it('forgets a deleted endpoint: its loop, its kept copy and the ids it sent are not held for the life of the process', async () => {
+    const r = await hooks();
+    try {
+      await withDeliverer(r.url, async ({ stack, store, endpointId, deliverer, delivery }) => {
+        const d = delivery(1);
+        expect(await store.createDelivery(d)).toBe(true);
+        deliverer.offer([d]);
+        await eventually(async () => (r.hits.length === 1 ? true : undefined), 5_000, 10);
+        expect(deliverer.endpointsTracked()).toBe(1);
+        const gone = await call(stack, 'DELETE', `/v1/event-endpoints/${endpointId}`, undefined, { 'x-api-key': 'key-of-pos' });
+        expect(gone.status).toBe(204);
+        // The poll's kick (or a late offer) finds it gone: nothing of it is kept after that pass.
+        deliverer.kick(endpointId);
+        await eventually(async () => (deliverer.endpointsTracked() === 0 ? true : undefined), 5_000, 10);
+      });
+    } finally {
+      await r.close();
+    }
+  }, 20_000);
 });
 
 describe('review of ac34295 (the local deliverer sends offered deliveries)', () => {
