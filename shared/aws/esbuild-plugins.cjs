@@ -46,13 +46,15 @@ function sourcemapsApart(dir) {
  *   client-h1.js requires it only for a FormData body, and the clients send strings;
  * - the non-SIMD build of llhttp (`llhttp-wasm.js`, 72 KB of base64): client-h1.js falls back to it only
  *   when the SIMD build does not compile, which Node 22 on Lambda (arm64, x86_64) does.
+ * Each throws with code PAYBRIDGE_NOT_BUNDLED (shared/core/classify.ts: proof the request was not sent,
+ * for each is reached before anything is written).
  * About 140 KB of each payment function's 1 MB. test/unit/bundles.test.ts checks that they stay out, that a
  * built payment function loads no node:http2, and that the bundled client still posts.
  */
 const UNDICI_LEFT_OUT = [
-  { request: /^\.\/client-h2\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/, contents: "module.exports = function connectH2() { throw new Error('undici HTTP/2 is not bundled (shared/aws/esbuild-plugins.cjs): no Agent here offers h2'); };" },
-  { request: /^\.\.\/web\/fetch\/body\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h[12]\.js$/, contents: "module.exports = { extractBody() { throw new TypeError('undici FormData bodies are not bundled (shared/aws/esbuild-plugins.cjs): send a string or a Buffer'); } };" },
-  { request: /^\.\.\/llhttp\/llhttp-wasm\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h1\.js$/, contents: "throw new Error('undici\\'s non-SIMD llhttp is not bundled (shared/aws/esbuild-plugins.cjs): this runtime did not compile its WebAssembly SIMD build');" },
+  { request: /^\.\/client-h2\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/, contents: "module.exports = function connectH2() { throw Object.assign(new Error('undici HTTP/2 is not bundled (shared/aws/esbuild-plugins.cjs): no Agent here offers h2; nothing was written'), { code: 'PAYBRIDGE_NOT_BUNDLED' }); };" },
+  { request: /^\.\.\/web\/fetch\/body\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h[12]\.js$/, contents: "module.exports = { extractBody() { throw Object.assign(new TypeError('undici FormData bodies are not bundled (shared/aws/esbuild-plugins.cjs): send a string or a Buffer; nothing was written'), { code: 'PAYBRIDGE_NOT_BUNDLED' }); } };" },
+  { request: /^\.\.\/llhttp\/llhttp-wasm\.js$/, importer: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h1\.js$/, contents: "throw Object.assign(new Error('undici\\'s non-SIMD llhttp is not bundled (shared/aws/esbuild-plugins.cjs): this runtime did not compile its WebAssembly SIMD build (or UNDICI_NO_WASM_SIMD=1); nothing was written'), { code: 'PAYBRIDGE_NOT_BUNDLED' });" },
 ];
 
 function undiciUnusedPartsOut() {

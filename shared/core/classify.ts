@@ -32,6 +32,9 @@ const NOT_SENT_CODES = new Set([
   'UND_ERR_CONNECT',
   // Stopped on its socket before anything was written (shared/systems/http.ts, leaveBy).
   LATE_CODE,
+  // A part of undici left out of the bundle (shared/aws/esbuild-plugins.cjs) was reached: each throws
+  // before anything is written (connect, the body's encoding, the parser's first load).
+  'PAYBRIDGE_NOT_BUNDLED',
 ]);
 
 export function requestWasNotSent(code: string): boolean {
