@@ -268,13 +268,17 @@ export class Pacer {
       // run load`: 4.7 limiter writes a payment at 250/s).
       now = this.clock();
       const r = reserveSlots(s, configured, now + this.limiterWrites.estimate(), k, latest, this.settings, mine);
-      return r.slots.length === 0 ? undefined : { state: r.state, result: r.slots };
+      // No slot before `latest` (it may lie within what a write takes here): the slots offered back are still
+      // given back in this write, or the schedule would count them as sends and no one could give them back.
+      if (r.slots.length === 0) return mine.length === 0 ? undefined : { state: r.state, result: [] as number[] };
+      return { state: r.state, result: r.slots };
     });
     const slots = got ?? [];
     let booked = this.booked.get(system);
     if (!booked) this.booked.set(system, (booked = new Map()));
     for (const [slot] of booked) if (slot < now - 2 * (this.settings.windowMs + this.settings.marginMs)) booked.delete(slot);
-    for (const slot of mine) booked.delete(slot);
+    // Only once written: slots not given back stay this container's to give back.
+    if (got !== undefined) for (const slot of mine) booked.delete(slot);
     for (const slot of slots) booked.set(slot, now);
     return slots;
   }
