@@ -196,7 +196,9 @@ export class EventRelay {
 
   /** One pass: every pending event found is handed on. Returns how many. */
   async drain(before = this.now()): Promise<number> {
-    const pending = await this.store.pending(before);
+    // Records offered since this pass began are handed on by the next pass from the copy in hand: here they
+    // would cost a read of the event, and that pass would put and clear it once more.
+    const pending = (await this.store.pending(before)).filter((r) => !this.offered.has(r.pk));
     // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
     const endpointsOf = this.endpointsOnce();
     for (let i = 0; i < pending.length; i += RELAY_PARALLEL) await Promise.all(pending.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf)));

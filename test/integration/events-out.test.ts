@@ -370,3 +370,47 @@ describe('the local deliverer sends what the relay just made without reading it 
     }
   });
 });
+
+describe('the local relay and a payment offered while its pass runs (issue 23: DynamoDB requests per payment)', () => {
+  it('the poll in the same pass leaves it to the next pass, which has it in hand: no read of its event, one put, one clear', async () => {
+    const stack = await testStack({ env: { API_KEYS: 'pos=key-of-pos' }, delivery: FAST });
+    try {
+      const store = stack.events.store;
+      const calls: { op: string; id: string }[] = [];
+      let slowFirst: (() => void) | undefined;
+      const held = new Promise<void>((resolve) => (slowFirst = resolve));
+      const put = store.putEvent.bind(store);
+      const get = store.getEvent.bind(store);
+      const clear = store.clearPending.bind(store);
+      store.putEvent = async (e) => {
+        calls.push({ op: 'put', id: e.event.data.key ?? '' });
+        // The first payment's pass is held in its event write until the second payment has been offered.
+        if (e.event.data.key === 'pass-1') await held;
+        return put(e);
+      };
+      store.getEvent = async (id) => {
+        const found = await get(id);
+        calls.push({ op: 'get', id: found?.event.data.key ?? id });
+        return found;
+      };
+      store.clearPending = async (pk, id) => {
+        calls.push({ op: 'clear', id: pk.slice(pk.lastIndexOf('#') + 1) });
+        return clear(pk, id);
+      };
+      const status = async (key: string) => (await call(stack, 'GET', `/v1/payments/cambio/${key}`, undefined, { 'x-api-key': 'key-of-pos' })).body.status;
+      expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice('pass-1'), { 'x-api-key': 'key-of-pos' })).status);
+      await eventually(async () => (calls.some((c) => c.op === 'put' && c.id === 'pass-1') ? true : undefined), 5_000, 10);
+      expect([201, 202]).toContain((await call(stack, 'POST', '/v1/cambio/payment-notices', notice('pass-2'), { 'x-api-key': 'key-of-pos' })).status);
+      await eventually(async () => ((await status('pass-2')) === 'posted' ? true : undefined), 5_000, 20);
+      // The poll asks for a scan while the pass still runs: it runs in the same pass, after the offered records.
+      stack.events.relay.kick();
+      slowFirst?.();
+      await eventually(async () => (calls.filter((c) => c.op === 'clear' && c.id === 'pass-2').length > 0 ? true : undefined), 5_000, 10);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const of2 = calls.filter((c) => c.id === 'pass-2').map((c) => c.op);
+      expect(of2).toEqual(['put', 'clear']);
+    } finally {
+      await stack.close();
+    }
+  }, 20_000);
+});

@@ -270,10 +270,22 @@ export function simulateEvents(ctx: {
   names.push(aws ? 'delivery-1' : 'relay-1', ...(two ? [aws ? 'delivery-2' : 'relay-2'] : []));
   names.forEach((_, i) => (aws ? startAws(i) : startLocal(i, false)));
   if (!aws) {
-    // The local stack wakes its relay after a write that stamped an event.
+    // The local stack offers its relay the record a write just stamped, as written (shared/local/stack.ts
+    // wakingStore, EventRelay.offer: handed on from that copy, no index read); some wake-ups are kicks (the
+    // poll, a write of another process), which read the index. An offered copy may be stale by then.
     store.observers.push((_pk, _before, after) => {
       if (!(after as OutboxRecord).eventNew) return;
-      world.spawn(undefined, world.now + rng.int(0, 50), async () => (relays[rng.int(0, relays.length - 1)] as Relay).relay.kick(), ctx.onError('events'));
+      const offer = rng.chance(0.7);
+      world.spawn(
+        undefined,
+        world.now + rng.int(0, 50),
+        async () => {
+          const r = relays[rng.int(0, relays.length - 1)] as Relay;
+          if (offer) r.relay.offer(after as OutboxRecord);
+          else r.relay.kick();
+        },
+        ctx.onError('events'),
+      );
     });
   }
   /** A relay container dies with its work in flight; a fresh one takes its place (a local one boots with a scan). */
