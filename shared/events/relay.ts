@@ -120,7 +120,10 @@ export class EventRelay {
    */
   offer(record: OutboxRecord): void {
     if (this.closed) return;
-    this.offered.set(record.pk, record);
+    // Two writes of one record answered out of order (two workers): the older copy would hand on only its own
+    // events and fail its clear, leaving the newer one to the poll.
+    const had = this.offered.get(record.pk);
+    if (!had || (record.lastEvent?.seq ?? 0) >= (had.lastEvent?.seq ?? 0)) this.offered.set(record.pk, record);
     this.run(false);
   }
 
@@ -197,8 +200,13 @@ export class EventRelay {
   /** One pass: every pending event found is handed on. Returns how many. */
   async drain(before = this.now()): Promise<number> {
     // Records offered since this pass began are handed on by the next pass from the copy in hand: here they
-    // would cost a read of the event, and that pass would put and clear it once more.
-    const pending = (await this.store.pending(before)).filter((r) => !this.offered.has(r.pk));
+    // would cost a read of the event, and that pass would put and clear it once more. Not when the index shows
+    // a later event than that copy (another process stamped it meanwhile): the copy's clear would fail, and the
+    // later event wait for the poll.
+    const pending = (await this.store.pending(before)).filter((r) => {
+      const copy = this.offered.get(r.pk);
+      return !copy || (copy.lastEvent?.seq ?? 0) < (r.lastEvent?.seq ?? 0);
+    });
     // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
     const endpointsOf = this.endpointsOnce();
     for (let i = 0; i < pending.length; i += RELAY_PARALLEL) await Promise.all(pending.slice(i, i + RELAY_PARALLEL).map((r) => this.handOn(r, endpointsOf)));
