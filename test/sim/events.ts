@@ -16,6 +16,10 @@ export class SimEventStore {
   readonly deliveries = new Map<string, Delivery>();
   /** Event ids kept by putEvent, in the order they were kept. */
   readonly kept: string[] = [];
+  /** When each event was kept (simulated time). */
+  readonly keptAt = new Map<string, number>();
+  /** When each container's writes met a fault (a relay pass that meets one leaves what it held to the poll). */
+  readonly faultsAt = new Map<Container, number[]>();
   /** Called after a write of `container`'s applied (the relay's crash between publishing and clearing is injected here). */
   onApplied: (what: 'putEvent' | 'createDelivery' | 'clearPending', container: Container | undefined) => void = () => undefined;
 
@@ -51,6 +55,7 @@ export class SimEventStore {
     const write = (what: string, kind: 'putEvent' | 'createDelivery' | 'clearPending', apply: () => boolean, echo: boolean) =>
       io(() => {
         const fault = this.records.fault(false, this.rng);
+        if (fault && container) this.faultsAt.set(container, [...(this.faultsAt.get(container) ?? []), this.world.now]);
         if (fault === 'errorBefore') {
           log(() => `${what}: error before writing`);
           throw new StoreError(`simulated: ${what} failed before it was written`);
@@ -82,6 +87,7 @@ export class SimEventStore {
             if (this.events.has(e.event.id)) return false;
             this.events.set(e.event.id, e);
             this.kept.push(e.event.id);
+            this.keptAt.set(e.event.id, this.world.now);
             log(() => `event kept ${e.event.id.slice(4, 10)} ${e.event.type} #${e.event.data.sequence} of ${e.event.data.system}:${e.event.data.key}`);
             return true;
           },

@@ -28,6 +28,16 @@ class ClearingFirst extends EventRelay {
 }
 
 /**
+ * A relay that takes the records it was offered and hands none of them on (review of 6c1c112): their marks
+ * stay, so its poll or the final pass hands them on, and only `offer-not-handed-on` can tell.
+ */
+class DroppingOffered extends EventRelay {
+  override async handOn(record: OutboxRecord, endpointsOf?: Parameters<EventRelay['handOn']>[1], fresh = false): Promise<string[]> {
+    return fresh ? [] : super.handOn(record, endpointsOf, fresh);
+  }
+}
+
+/**
  * The whole engine under the deterministic simulation (docs/simulation.md). The features listed in
  * KNOWN_DEFECTS are left out until the engine is fixed; everything else must hold on every seed.
  */
@@ -128,6 +138,11 @@ describe('deterministic simulation', () => {
     };
     const found = await firstBroken({ stamp: dropEarlier }, 'event-not-handed-on');
     expect(found[0]?.detail).toMatch(/payment\.\w+ #\d+ \(\S+, .+\) was never published/);
+  }, 60_000);
+
+  it('catches a relay that drops the records it was offered (its poll and the final pass would hand them on)', async () => {
+    const found = await firstBroken({ relay: (store, opts) => new DroppingOffered(store, opts) }, 'offer-not-handed-on');
+    expect(found[0]?.detail).toMatch(/offered to relay-\d\S* at \+\d+ s was (not kept by its relays|kept only \d+ s later)/);
   }, 60_000);
 
   it('catches a relay that clears the mark before handing the event on', async () => {
