@@ -276,7 +276,7 @@ export function simulateEvents(ctx: {
     // The local stack offers its relay the record a write just stamped, as written (shared/local/stack.ts
     // wakingStore, EventRelay.offer: handed on from that copy, no index read); some wake-ups are kicks (the
     // poll, a write of another process), which read the index. An offered copy may be stale by then.
-    store.observers.push((_pk, _before, after) => {
+    store.observers.push((_pk, _before, after, _writer, heard) => {
       if (!(after as OutboxRecord).eventNew) return;
       const offer = rng.chance(0.7);
       world.spawn(
@@ -284,6 +284,9 @@ export function simulateEvents(ctx: {
         world.now + rng.int(0, 50),
         async () => {
           const r = relays[rng.int(0, relays.length - 1)] as Relay;
+          // The stack offers only what a write of its own reported written (wakingStore): a write whose reply was
+          // lost, or whose writer died, wakes nothing; the poll (or another wake-up) finds it.
+          if (offer && !heard) return;
           if (offer) {
             r.relay.offer(after as OutboxRecord);
             const id = (after as OutboxRecord).lastEvent?.id;

@@ -37,7 +37,8 @@ export interface Writer {
 }
 
 export interface WriteObserver {
-  (pk: string, before: PaymentRecord | undefined, after: PaymentRecord, writer: Writer): void;
+  /** `heard`: the writer got the write's success back (no lost reply, no SDK retry failing against it, not dead). */
+  (pk: string, before: PaymentRecord | undefined, after: PaymentRecord, writer: Writer, heard: boolean): void;
 }
 
 export class StoreError extends Error {
@@ -101,11 +102,11 @@ export class SimStore {
     return undefined;
   }
 
-  private put(record: PaymentRecord, writer: Writer): void {
+  private put(record: PaymentRecord, writer: Writer, heard: boolean): void {
     const before = this.records.get(record.pk);
     const stored = freeze(withIndexes(record, this.shards, this.world.now));
     this.records.set(record.pk, stored);
-    for (const o of this.observers) o(record.pk, before, stored, writer);
+    for (const o of this.observers) o(record.pk, before, stored, writer, heard);
   }
 
   /**
@@ -143,7 +144,7 @@ export class SimStore {
             throw new StoreError('simulated: the claim failed before it was written');
           }
           if (existing) return { claimed: false, existing: copy(existing) };
-          this.put(item, writer);
+          this.put(item, writer, fault === undefined && !container?.dead);
           if (fault === 'lostReply') {
             log(() => `store claim ${short(record.pk)}: written, reply lost`);
             throw new StoreError('simulated: the claim was written, its reply lost');
@@ -175,7 +176,7 @@ export class SimStore {
             throw new StoreError('simulated: the write failed before it was made');
           }
           if (!existing || existing.version !== expectedVersion) return false;
-          this.put({ ...item, version: expectedVersion + 1 }, writer);
+          this.put({ ...item, version: expectedVersion + 1 }, writer, fault === undefined && !container?.dead);
           if (fault === 'lostReply') {
             log(() => `store replace ${short(record.pk)} v${expectedVersion}: written, reply lost`);
             throw new StoreError('simulated: the write was made, its reply lost');
