@@ -28,6 +28,9 @@ export async function recordsPointedAt(store: Pick<EventStore, 'pendingAt'>, p: 
   return (await store.pendingAt(p.eventsKey, p.at)).filter((r) => (r.pendingEvents ?? (r.lastEvent ? [r.lastEvent] : [])).some((e) => e.id === p.id));
 }
 
+/** The sequence number of a record copy's last event (0: none yet): of two copies, the higher is the newer. */
+const lastSeq = (r: OutboxRecord): number => r.lastEvent?.seq ?? 0;
+
 /** Events a relay pass hands on at once. */
 const RELAY_PARALLEL = 8;
 
@@ -123,7 +126,7 @@ export class EventRelay {
     // Two writes of one record answered out of order (two workers): the older copy would hand on only its own
     // events and fail its clear, leaving the newer one to the poll.
     const had = this.offered.get(record.pk);
-    if (!had || (record.lastEvent?.seq ?? 0) >= (had.lastEvent?.seq ?? 0)) this.offered.set(record.pk, record);
+    if (!had || lastSeq(record) >= lastSeq(had)) this.offered.set(record.pk, record);
     this.run(false);
   }
 
@@ -205,7 +208,7 @@ export class EventRelay {
     // later event wait for the poll.
     const pending = (await this.store.pending(before)).filter((r) => {
       const copy = this.offered.get(r.pk);
-      return !copy || (copy.lastEvent?.seq ?? 0) < (r.lastEvent?.seq ?? 0);
+      return !copy || lastSeq(copy) < lastSeq(r);
     });
     // One look-up of a caller's endpoints per pass, not per event; events side by side, a few at a time.
     const endpointsOf = this.endpointsOnce();

@@ -3,28 +3,9 @@ import type { PaymentRecord } from '../../../shared/core/types.js';
 import { classifyAnswer, nextTryAt, retryAfterMs, RETRY_SCHEDULE_MS } from '../../../shared/events/deliver.js';
 import { eventOf, stampEvent, stampForWrite, type OutboxRecord } from '../../../shared/events/model.js';
 import { refusedAddress, urlProblems } from '../../../shared/events/ssrf.js';
+import { NIF_RECORD } from '../../helpers/records.js';
 
-const base: PaymentRecord = {
-  pk: 'nif#t#club:1',
-  system: 'nif',
-  tenant: 't',
-  key: 'club:1',
-  status: 'retrying',
-  version: 1,
-  revision: 1,
-  payloadHash: 'h',
-  request: { payment: { personId: 9283002, comment: 'private' } },
-  caller: 'pos',
-  attempts: 0,
-  failures: 0,
-  budgetFrom: 0,
-  checkpoints: {},
-  history: [{ at: '2026-12-07T00:00:00.000Z', event: 'received' }],
-  correlationId: 'c',
-  createdAt: '2026-12-07T00:00:00.000Z',
-  updatedAt: '2026-12-07T00:00:00.000Z',
-  ttl: 0,
-};
+const base = NIF_RECORD;
 
 /** Writes `next` as the store would: stamped, with what the write carried forward. */
 const write = (r: OutboxRecord, now = 1_000) => stampEvent(r, now);

@@ -1,33 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { PaymentRecord } from '../../../shared/core/types.js';
 import { stampEvent, type OutboxRecord } from '../../../shared/events/model.js';
 import { EventRelay, type RelayStore } from '../../../shared/events/relay.js';
 import type { Delivery, StoredEvent } from '../../../shared/events/store.js';
-import type { Logger } from '../../../shared/log.js';
+import { createLogger } from '../../../shared/log.js';
+import { NIF_RECORD } from '../../helpers/records.js';
 
-const base: PaymentRecord = {
-  pk: 'nif#t#club:1',
-  system: 'nif',
-  tenant: 't',
-  key: 'club:1',
-  status: 'retrying',
-  version: 1,
-  revision: 1,
-  payloadHash: 'h',
-  request: { payment: { personId: 9283002, comment: 'private' } },
-  caller: 'pos',
-  attempts: 0,
-  failures: 0,
-  budgetFrom: 0,
-  checkpoints: {},
-  history: [{ at: '2026-12-07T00:00:00.000Z', event: 'received' }],
-  correlationId: 'c',
-  createdAt: '2026-12-07T00:00:00.000Z',
-  updatedAt: '2026-12-07T00:00:00.000Z',
-  ttl: 0,
-};
+const base = NIF_RECORD;
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => quiet };
+const quiet = createLogger({}, 'silent');
 
 /** The relay's items in memory, the table's semantics (clearPending conditional on the record's last event); `pending` can be held. */
 function memoryStore() {
