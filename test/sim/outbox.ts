@@ -276,7 +276,7 @@ export function simulateEvents(ctx: {
     // The local stack offers its relay the record a write just stamped, as written (shared/local/stack.ts
     // wakingStore, EventRelay.offer: handed on from that copy, no index read); some wake-ups are kicks (the
     // poll, a write of another process), which read the index. An offered copy may be stale by then.
-    store.observers.push((_pk, _before, after, _writer, heard) => {
+    store.observers.push((pk, _before, after, _writer, heard) => {
       if (!(after as OutboxRecord).eventNew) return;
       const offer = rng.chance(0.7);
       world.spawn(
@@ -290,7 +290,7 @@ export function simulateEvents(ctx: {
           if (offer) {
             r.relay.offer(after as OutboxRecord);
             const id = (after as OutboxRecord).lastEvent?.id;
-            if (id && !r.c.dead) offers.push({ pk: _pk, id, c: r.c, at: world.now });
+            if (id && !r.c.dead) offers.push({ pk, id, c: r.c, at: world.now });
           } else r.relay.kick();
         },
         ctx.onError('events'),

@@ -5,9 +5,10 @@ import type { Container, World } from './world.js';
 
 /**
  * The shared rate limiter reduced to what the simulation needs of it: permits granted at once or a
- * little ahead (pacing has its own table tests: test/unit/core/pacing.test.ts), fences minted from a counter (the real ones
- * are random: the trace would differ run to run), and the outage state the sweep's probe and the
- * wake-up after recovery depend on (`failingSince`), shared by every container like the limiter item.
+ * little ahead (pacing has its own table tests: test/unit/core/pacing.test.ts), fences minted from a
+ * counter (the real ones are random: the trace would differ run to run), and the outage state the sweep's
+ * probe and the wake-up after recovery depend on (`failingSince`), shared by every container like the
+ * limiter item.
  */
 export class SimLimiter {
   readonly failingSince = new Map<string, number>();
