@@ -212,6 +212,8 @@ interface Row {
   ratio: number;
   share429: number;
   dynamoPerPayment: number;
+  /** Of dynamoPerPayment, events out's (see limit-tap.ts eventsOut); the rest is the payment path's. */
+  eventsPerPayment: number;
   firstAcceptMs: number;
   gaps: number;
   duplicates: number;
@@ -269,6 +271,7 @@ async function drain(scenario: string, n: number, configured: number, real: numb
       ratio: seconds / (n / real),
       share429: view.rateLimited / requests,
       dynamoPerPayment: sum(minus(after, before)) / n,
+      eventsPerPayment: ((after['part:events'] ?? 0) - (before['part:events'] ?? 0)) / n,
       firstAcceptMs: (accepted[0] as number) - firstDelivery,
       gaps,
       duplicates: view.duplicates,
@@ -371,6 +374,7 @@ async function crash(n: number, configured: number, real: number, killAfterMs: n
       ratio: seconds / allowed,
       share429: view.rateLimited / (view.accepted.length + view.rateLimited),
       dynamoPerPayment: Number.NaN,
+      eventsPerPayment: Number.NaN,
       firstAcceptMs: Number.NaN,
       gaps: 0,
       duplicates: view.duplicates,
@@ -394,7 +398,7 @@ async function bench(): Promise<void> {
   const print = (r: Row) =>
     process.stdout.write(
       `${r.scenario.padEnd(16)} N=${String(r.n).padEnd(4)} ${r.configured}/s vs ${r.rate}/s  ${r.seconds.toFixed(2)} s  N/R ${(r.n / r.rate).toFixed(1)} s  ratio ${r.ratio.toFixed(3)}  429s ${(r.share429 * 100).toFixed(1)} %  ` +
-        `ddb/payment ${Number.isNaN(r.dynamoPerPayment) ? '-' : r.dynamoPerPayment.toFixed(2)}  first accept ${Number.isNaN(r.firstAcceptMs) ? '-' : `${r.firstAcceptMs} ms`}  gaps>150ms ${r.gaps}  dup ${r.duplicates}  max/s ${r.maxInAnyWindow}  load ${r.load}\n` +
+        `ddb/payment ${Number.isNaN(r.dynamoPerPayment) ? '-' : `${r.dynamoPerPayment.toFixed(2)} (payments ${(r.dynamoPerPayment - r.eventsPerPayment).toFixed(2)}, events out ${r.eventsPerPayment.toFixed(2)})`}  first accept ${Number.isNaN(r.firstAcceptMs) ? '-' : `${r.firstAcceptMs} ms`}  gaps>150ms ${r.gaps}  dup ${r.duplicates}  max/s ${r.maxInAnyWindow}  load ${r.load}\n` +
         (r.note ? `${' '.repeat(18)}${r.note}\n` : ''),
     );
   for (let run = 0; run < runs; run++) {
