@@ -21,6 +21,8 @@
  *
  *   npm run load -- [--duration 60] [--rate R (skip the ramp)] [--start 100] [--factor 1.1] [--step 5]
  *                   [--max 3000] [--dup 0.1] [--max-in-flight 2000] [--warmup 5] [--warmup-rate 50]
+ *                   [--relay open|closed (events out's local relay closed: events stamped, left pending, as the
+ *                   intake function leaves them to the pipe in AWS; to see what events out costs here)]
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     'max-in-flight': { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '5' },
     'warmup-rate': { type: 'string', default: '50' },
+    relay: { type: 'string', default: 'open' },
   },
 });
 const num = (name: string, text: string | undefined, min: number): number => {
@@ -59,6 +62,8 @@ const DUP = num('dup', values.dup, 0);
 const MAX_IN_FLIGHT = num('max-in-flight', values['max-in-flight'], 1);
 const WARMUP_S = num('warmup', values.warmup, 0);
 const WARMUP_RATE = num('warmup-rate', values['warmup-rate'], 1);
+if (values.relay !== 'open' && values.relay !== 'closed') throw new Error(`--relay must be open or closed, not "${values.relay}"`);
+const RELAY_CLOSED = values.relay === 'closed';
 
 interface Verdict {
   report: StepReport;
@@ -145,11 +150,13 @@ async function main(): Promise<void> {
     cambio: { ratePerSecond: 100_000, limiter: 'bucket' },
     kontantanalysSyncIntervalMs: false,
   });
+  if (RELAY_CLOSED) await stack.events.relay.close();
   const c = client();
   const run = randomUUID().slice(0, 8);
   const out = (text: string) => process.stdout.write(`${text}\n`);
   out(`paybridge load: POST /v1/cambio/payment-notices into the local stack (one process: routes, dynalite, queue, workers),`);
   out(`Cambio sandbox at 100,000 requests/s, CAMBIO_MAX_RPS 1000, ${Math.round(DUP * 100)} % of payments delivered twice`);
+  if (RELAY_CLOSED) out(`events out's local relay CLOSED (--relay closed): events stamped and left pending`);
   try {
     if (WARMUP_S > 0) out(`warm-up (not judged): ${line(await step(stack, c.run, WARMUP_RATE, WARMUP_S, `${run}-warmup`))}`);
     let best = FIXED_RATE;
