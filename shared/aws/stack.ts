@@ -450,13 +450,15 @@ function consoleSpecs(cfg: StackConfig): Record<string, FunctionSpec> {
         events: CONSOLE_ROUTES.map((r) => ({ http: { method: r.method, path: r.path, authorizer: { name: CONSOLE_AUTHORIZER, type: 'request', resultTtlInSeconds: 0 } } })),
       },
       // Records of every system (detail, actions), the listing index's partitions (pay#posted, pay#open, audit)
-      // and the audit entries (audit#<ms>#<id>); no fence, limiter or webhook item. Query, never Scan.
+      // and the audit entries (audit#<ms>#<id>); each system's limiter item read only (GET /console/api/limits);
+      // no fence or webhook item. Query, never Scan.
       access: {
         ssmGroups: groups,
         table: CONSOLE_TABLE,
         queryIndexes: true,
         leadingKeys: [...SYSTEMS.map(LEADING_KEYS.records), ...CONSOLE_LEADING_KEYS],
         readKeys: CONSOLE_READ_KEYS,
+        alsoItems: [{ table: ['dynamodb:GetItem'], leadingKeys: SYSTEMS.map(LEADING_KEYS.limiter) }],
         sendTo: SYSTEMS,
       },
     },

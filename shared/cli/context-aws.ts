@@ -34,7 +34,7 @@ async function stageMessageKeys(stage: string, region: string, env: Record<strin
  * counts dead letters: listing and showing read the table alone.
  */
 export async function awsContext(stage: string, region: string): Promise<CliContext> {
-  const [{ DynamoRecordStore, makeDynamoClient, documentClient }, { AuditLog }] = await Promise.all([import('../store/dynamo.js'), import('../store/browse.js')]);
+  const [{ DynamoRecordStore, DynamoLimiterStore, makeDynamoClient, documentClient }, { AuditLog }] = await Promise.all([import('../store/dynamo.js'), import('../store/browse.js')]);
   const dynamo = makeDynamoClient({ region });
   let queues: Promise<Queues> | undefined;
   const open = () =>
@@ -52,6 +52,7 @@ export async function awsContext(stage: string, region: string): Promise<CliCont
   return {
     where: `stage ${stage} (${region})`,
     store: new DynamoRecordStore(dynamo, `paybridge-${stage}-records`),
+    limiter: new DynamoLimiterStore(dynamo, `paybridge-${stage}-records`),
     audit: new AuditLog(documentClient(dynamo), `paybridge-${stage}-records`, AUDIT_TTL_DAYS),
     queue: { send: async (message, delaySeconds) => (await open()).queue.send(message, delaySeconds) },
     fence: fenceMinter(),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { LimiterState } from '../core/pacing.js';
 import type { Fence } from '../core/types.js';
 import type { RetryQueue } from '../queue/port.js';
 import type { RecordStore } from '../store/port.js';
@@ -24,6 +25,8 @@ export interface CliContext {
   deadLetters: DeadLetters;
   /** The audit log operator actions are kept in (the console's too); `paybridge audit` reads it. */
   audit?: AuditLog;
+  /** Each system's shared rate limiter item (`limiter#<system>`), read only: `paybridge limits`. */
+  limiter?: { read(system: string): Promise<LimiterState> };
   /** The local stack's API and sandboxes (simulate only runs there). */
   local?: { apiUrl: string; apiKey: string; sandboxes: Record<string, string | undefined> };
 }
@@ -125,11 +128,12 @@ export async function localContext(path = localFilePath()): Promise<CliContext> 
   const file = readLocalFile(path);
   if (!file) throw new Error(`no local stack found (${path} is missing): start one with npm start, or pass --stage for a deployed stage`);
   useStackHashKey(file);
-  const [{ DynamoRecordStore, makeDynamoClient, documentClient }, { AuditLog }] = await Promise.all([import('../store/dynamo.js'), import('../store/browse.js')]);
+  const [{ DynamoRecordStore, DynamoLimiterStore, makeDynamoClient, documentClient }, { AuditLog }] = await Promise.all([import('../store/dynamo.js'), import('../store/browse.js')]);
   const client = makeDynamoClient({ endpoint: file.dynamoEndpoint });
   return {
     where: `local stack at ${file.apiUrl}`,
     store: new DynamoRecordStore(client, file.tableName),
+    limiter: new DynamoLimiterStore(client, file.tableName),
     audit: new AuditLog(documentClient(client), file.tableName, AUDIT_TTL_DAYS),
     queue: { send: async (message, delaySeconds) => void (await localHook(file, 'enqueue', { pk: message.pk, delaySeconds, message })) },
     fence: fenceMinter(),

@@ -21,6 +21,9 @@ export const USAGE = `paybridge: operate payments on the local stack (npm start)
                              a failed, held or unknown payment sent again, as a new revision
   paybridge redrive [--system S] [--reason "..."] [--yes]
                              held payments, then dead-lettered messages
+  paybridge limits [--system S,S]
+                             each system's rate limit: the configured ceiling, the rate paced to now, what 429s
+                             taught and when the next probe may raise it, a stated limit, a pause, the last 429
   paybridge audit [--limit 50] [--cursor C]
                              operator actions (console and command line), newest first: who, when, what, why, result
   paybridge sign ROUTE BODY [--header "ClubId: 4568"] [--method PUT] [--url URL]
@@ -70,6 +73,7 @@ export async function runCli(argv: string[], ctx: (where: Where) => Promise<CliC
   if (command === 'payments' && sub === 'resolve') return (await import('./act.js')).resolve(run(rest));
   if (command === 'repost') return (await import('./act.js')).repostCommand(run(positionals.slice(1)));
   if (command === 'redrive') return (await import('./act.js')).redriveCommand(run(positionals.slice(1)));
+  if (command === 'limits') return (await import('./limits.js')).limitsCommand(run(positionals.slice(1)));
   if (command === 'audit') return (await import('./audit.js')).auditCommand(run(positionals.slice(1)));
   if (command === 'sign') return (await import('./sign.js')).sign(run(positionals.slice(1)));
   if (command === 'simulate') return (await import('./simulate.js')).simulateCommand(run(positionals.slice(1)));

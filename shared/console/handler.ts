@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { redrive, repost, resolveNotPosted, resolvePosted, type OperatorDeps, type OperatorResult } from '../core/operator.js';
+import { limitStatus, type LimitStatus } from '../core/pacing.js';
 import { previewOperatorAction, type OperatorAction } from '../core/preview.js';
 import { recordHeadline, recordPk, STATUSES, type Fence, type PaymentRecord, type Status } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
@@ -247,6 +248,7 @@ async function route(deps: ConsoleDeps, event: APIGatewayProxyEvent, path: strin
     const counts = await stuckCounts(deps);
     return json(200, { counts, ...(deps.overview ? { charts: await deps.overview(now) } : {}) });
   }
+  if (api === 'limits' && method === 'GET') return json(200, { at: new Date(now).toISOString(), limits: await limits(deps, now) });
   if (api === 'bulk/preview' && method === 'POST') {
     requireOperator(session);
     return json(200, await bulkPreview(deps, bodyOf(event), now));
@@ -403,6 +405,29 @@ async function bulkPreview(deps: ConsoleDeps, body: Record<string, unknown>, now
 }
 
 /** Held, unknown and failed payments per system (the overview's counts): one listing of the open partition. */
+/**
+ * Each system's rate limit as it stands (`GET /console/api/limits`): the ceiling this function is configured
+ * with, the rate paced to now, what 429s taught and the next probe, a stated limit, a pause, the last 429.
+ * Times as ISO strings. A system whose configuration is broken shows what its limiter item holds.
+ */
+async function limits(deps: ConsoleDeps, now: number): Promise<Record<string, Record<string, number | string>>> {
+  const out: Record<string, Record<string, number | string>> = {};
+  await Promise.all(
+    [...deps.app.modules.entries()].map(async ([name, module]) => {
+      let configured: number | undefined;
+      try {
+        configured = module.maxPerSecond();
+      } catch {
+        configured = undefined;
+      }
+      const state = await deps.app.pacer.refresh(name);
+      const status: LimitStatus = state.ver > 0 ? limitStatus(state, configured, now) : configured !== undefined ? { configured, pacedNow: configured } : {};
+      out[name] = Object.fromEntries(Object.entries(status).map(([k, v]) => [k, k === 'configured' || k === 'pacedNow' || k === 'learnt' || k === 'stated' ? v : new Date(v).toISOString()]));
+    }),
+  );
+  return out;
+}
+
 async function stuckCounts(deps: ConsoleDeps): Promise<Record<string, Record<string, number>>> {
   const counts: Record<string, Record<string, number>> = {};
   for (const s of deps.app.modules.keys()) counts[s] = { held: 0, unknown: 0, failed: 0, retrying: 0, reconciling: 0 };

@@ -76,6 +76,9 @@ export class Pacer {
     this.owner = owner ?? randomBytes(6).toString('base64url');
   }
 
+  /** Per system: the configured rate this container was last asked to pace under (written with the item). */
+  private readonly ceilings = new Map<string, number>();
+
   private readonly claims = new DurationEstimate();
   private readonly consumes = new DurationEstimate();
   /** What a write of the limiter item takes here (from 0: nothing is assumed before one was timed). */
@@ -116,11 +119,14 @@ export class Pacer {
       const next = change(current);
       if (!next) return undefined;
       if (next.state === current) return next.result;
+      // The ceiling this container was configured with goes along with a write it makes anyway (for `paybridge limits`).
+      const ceiling = this.ceilings.get(system);
+      const state = ceiling !== undefined && next.state.ceiling !== ceiling ? { ...next.state, ceiling } : next.state;
       const began = this.clock();
-      const written = await this.store.write(system, next.state, current.ver);
+      const written = await this.store.write(system, state, current.ver);
       this.limiterWrites.note(this.clock() - began);
       if (written) {
-        this.cache.set(system, { ...next.state, ver: Math.max(current.ver, 0) + 1 });
+        this.cache.set(system, { ...state, ver: Math.max(current.ver, 0) + 1 });
         return next.result;
       }
       current = await this.read(system);
@@ -150,6 +156,7 @@ export class Pacer {
    * undefined (queue it instead). Leases or renews the lane when needed: one write per ~10 s of use.
    */
   lanePermit(system: string, configured: number, maxWaitMs: number, mayLease = true): Promise<number | undefined> {
+    this.ceilings.set(system, configured);
     return serially(this.laneLocks, system, () => this.permit(system, configured, maxWaitMs, mayLease));
   }
 
@@ -257,6 +264,7 @@ export class Pacer {
    * was handed before and did not send on (the same write stops counting them as sends).
    */
   async reserve(system: string, configured: number, k: number, latest: number, unused: readonly number[] = []): Promise<number[]> {
+    this.ceilings.set(system, configured);
     let now = this.clock();
     // Only slots of the shared schedule this container booked: a lane's permit was never counted there, and
     // another's send at the same time must not be taken off in its place.
@@ -379,6 +387,7 @@ export class Pacer {
    * Returns 'recovered' when this success ended an outage (the caller wakes the waiting payments).
    */
   async feedback(system: string, configured: number, outcome: Outcome, sentAt?: number): Promise<'recovered' | undefined> {
+    this.ceilings.set(system, configured);
     const now = this.clock();
     const rate = 'rate' in outcome ? outcome.rate : undefined;
     if (sentAt !== undefined && outcome.type !== 'rate_limited' && 'httpStatus' in outcome && outcome.httpStatus !== undefined && outcome.httpStatus < 500) {

@@ -66,6 +66,11 @@ export interface LimiterState {
   probeEveryMs?: number;
   /** Set by the first failed attempt of an outage, cleared by the first success after it. */
   failingSince?: number;
+  /**
+   * The configured ceiling (`<SYSTEM>_MAX_RPS`) of the container that wrote the item last: what `paybridge
+   * limits` shows beside the learnt rate, where the configuration itself is not at hand. Not read by pacing.
+   */
+  ceiling?: number;
 }
 
 export const EMPTY_LIMITER: LimiterState = { ver: 0, next: 0, lastSlot: 0, pausedUntil: 0, lanes: {} };
@@ -83,6 +88,50 @@ export function currentRate(state: LimiterState, configured: number): number {
  */
 export function pacedRate(state: LimiterState, configured: number, now: number): number {
   return currentRate(raiseRate(state, configured, now), configured);
+}
+
+/**
+ * What an operator is shown of one system's limiter (`paybridge limits`, the console's `GET
+ * /console/api/limits`): times as epoch ms, each field present only where it says something.
+ */
+export interface LimitStatus {
+  /** The configured ceiling (`<SYSTEM>_MAX_RPS`): the caller's, else as the item's last writer had it. */
+  configured?: number;
+  /** The rate sends are paced to now: the lowest of the ceiling, the learnt rate and a stated limit. */
+  pacedNow?: number;
+  /** Learnt from 429s (below the ceiling until probing finds the ceiling again). */
+  learnt?: number;
+  /** Stated by the downstream's RateLimit or X-RateLimit headers. */
+  stated?: number;
+  /** Nothing is sent before this (a Retry-After or a rate-limit reset). */
+  pausedUntil?: number;
+  /** The last 429. */
+  lastLimitedAt?: number;
+  /** When the learnt rate was last lowered. */
+  lastDecreaseAt?: number;
+  /** When the next probe may raise the learnt rate by one send a second (now or later: taken at the next reservation). */
+  nextProbeAt?: number;
+  /** The first failed attempt of an outage that has not ended. */
+  failingSince?: number;
+}
+
+/** The operator's view of `state` at `now` (pure). `configured` undefined: the item's own `ceiling`. */
+export function limitStatus(state: LimiterState, configured: number | undefined, now: number): LimitStatus {
+  const ceiling = configured ?? state.ceiling;
+  const learnt = state.rate !== undefined && (ceiling === undefined || state.rate < ceiling) ? state.rate : undefined;
+  const stated = state.learnedRate !== undefined && (ceiling === undefined || state.learnedRate < ceiling) ? state.learnedRate : undefined;
+  const pacedNow = ceiling !== undefined ? pacedRate(state, ceiling, now) : learnt !== undefined || stated !== undefined ? Math.min(learnt ?? Infinity, stated ?? Infinity) : undefined;
+  const since = Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0);
+  return {
+    ...(ceiling !== undefined ? { configured: ceiling } : {}),
+    ...(pacedNow !== undefined ? { pacedNow } : {}),
+    ...(learnt !== undefined ? { learnt, nextProbeAt: Math.max(now, since + (state.probeEveryMs ?? PROBE_EVERY_MS)) } : {}),
+    ...(stated !== undefined ? { stated } : {}),
+    ...(state.pausedUntil > now ? { pausedUntil: state.pausedUntil } : {}),
+    ...(state.lastLimitedAt !== undefined ? { lastLimitedAt: state.lastLimitedAt } : {}),
+    ...(state.lastDecreaseAt !== undefined ? { lastDecreaseAt: state.lastDecreaseAt } : {}),
+    ...(state.failingSince !== undefined ? { failingSince: state.failingSince } : {}),
+  };
 }
 
 function lanesActiveAt(state: LimiterState, t: number, s: PacingSettings): number {

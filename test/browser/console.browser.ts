@@ -127,6 +127,9 @@ describe('the operator console in chromium', () => {
     const page = await signIn(context, OPERATOR_KEY);
     watch(page, 'operator');
     await page.waitForSelector('h1:text("Overview")');
+    // Each system's rate limit as it stands (issue 23): cambio has paced sends by now, at its configured ceiling.
+    await page.waitForSelector('section.card[aria-label="cambio"] p.limit');
+    await expect(page.locator('section.card[aria-label="cambio"] p.limit').textContent()).resolves.toMatch(/^Rate: paced at \d+(\.\d+)?\/s · configured \d+(\.\d+)?\/s/);
     await view(context, 'overview', `${stack.url}/console#/overview`, 'section.card canvas');
     await view(context, 'payments', `${stack.url}/console#/payments?status=held`, 'td.key a');
     await page.goto(`${stack.url}/console#/payments?status=held`);

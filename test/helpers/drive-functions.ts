@@ -488,7 +488,7 @@ export async function driveFunctions(template: Json): Promise<DriveResult> {
       const login = await call('POST', '/console/api/login', 200, { key: OPERATOR_KEY });
       cookie = String(login?.headers?.['set-cookie'] ?? '').split(';')[0] ?? '';
       const csrf = (JSON.parse(String(login?.body ?? '{}')) as { csrf?: string }).csrf ?? '';
-      for (const view of ['session', 'overview', 'payments', 'payments?status=held&system=cambio', 'audit', ...(held ? [`payments/cambio/${held}`] : [])]) await call('GET', `/console/api/${view}`, 200);
+      for (const view of ['session', 'overview', 'limits', 'payments', 'payments?status=held&system=cambio', 'audit', ...(held ? [`payments/cambio/${held}`] : [])]) await call('GET', `/console/api/${view}`, 200);
       await call('POST', '/console/api/bulk/preview', 200, { action: 'redrive', filter: { system: 'cambio' } }, { 'x-csrf-token': csrf });
       if (held) await call('POST', `/console/api/payments/cambio/${held}/actions/redrive`, 200, { reason: 'the IAM drive' }, { 'x-csrf-token': csrf });
       driven.add(consoleFn.name);

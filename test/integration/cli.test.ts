@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliContext } from '../../shared/cli/context.js';
 import { runCli, UsageError, type Io } from '../../shared/cli/main.js';
 import { recordPk, type PaymentRecord, type Status } from '../../shared/core/types.js';
+import { DynamoLimiterStore, makeDynamoClient } from '../../shared/store/dynamo.js';
 import { DEV_WEBHOOK_SECRET, type Stack } from '../../shared/local/stack.js';
+import { burstMeetingLimitOf10 } from '../helpers/limiter.js';
 import { call, DEV_API_KEY, eventually, statusOf, testStack, waitForStatus } from '../helpers/stack.js';
 
 const ROUTE = '/v1/cambio/payment-notices';
@@ -47,6 +49,7 @@ describe('the paybridge command against a local stack', () => {
       store: stack.deps.store,
       queue: stack.queue,
       fence: () => stack.deps.pacer.mintFence(),
+      limiter: new DynamoLimiterStore(makeDynamoClient({ endpoint: stack.dynamoEndpoint }), stack.deps.config.TABLE_NAME),
       deadLetters: { count: async () => stack.queue.deadLetters.length, redrive: async (p) => { const n = stack.queue.redriveDeadLetters(); p(n); return n; } },
       local: { apiUrl: stack.url, apiKey: DEV_API_KEY, sandboxes: { cambio: stack.cambio?.url } },
     });
@@ -340,6 +343,25 @@ describe('the paybridge command against a local stack', () => {
     expect((await run(['payments', 'show', 'cambio', 'cli-nowait'])).out).toMatch(/^cambio cli-nowait: retrying$/m);
   });
 
+  it('limits shows each system\'s ceiling, the rate paced now, and what a 429 taught with its next probe (issue 23)', async () => {
+    // A burst at a configured 25/s whose eleventh send meets a limit of 10 (nif-corporate: no other case here
+    // sends to it, so its pace changes nothing else).
+    await burstMeetingLimitOf10(stack.deps.pacer, 'nif-corporate', 25);
+
+    const shown = await run(['limits']);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toMatch(/^SYSTEM\s+CEILING\s+PACED NOW\s+LEARNT FROM 429s\s+STATED\s+PAUSED UNTIL\s+LAST 429$/m);
+    expect(shown.out).toMatch(/^nif-corporate\s+25\/s\s+10\/s\s+10\/s, next probe in \d+ s\s+-\s+\S+Z \(in \d+ s|just now\)/m);
+    expect(shown.out).toMatch(/^kontantanalys\s+-\s+-\s+nothing paced yet/m);
+
+    const json = JSON.parse((await run(['limits', '--system', 'nif-corporate', '--json'])).out) as { limits: Record<string, Record<string, number>> };
+    expect(Object.keys(json.limits)).toEqual(['nif-corporate']);
+    expect(json.limits['nif-corporate']).toMatchObject({ configured: 25, pacedNow: 10, learnt: 10 });
+    expect(json.limits['nif-corporate']!.nextProbeAt).toBeGreaterThan(Date.now());
+    await expect(run(['limits', '--system', 'paypal'])).rejects.toThrow(/unknown system "paypal"/);
+    await expect(run(['limits', 'cambio'])).rejects.toThrow(/limits takes no arguments/);
+  });
+
   it('refuses unknown commands, systems, statuses and options with a usage error', async () => {
     await expect(run(['payments', 'list', '--status', 'lost'])).rejects.toThrow(/--status must be one or more of/);
     await expect(run(['payments', 'list', '--system', 'paypal'])).rejects.toThrow(/unknown system "paypal"/);
@@ -437,6 +459,14 @@ describe('the paybridge bin', () => {
       }
       expect(loaded(list.imports, [...HEAVY_PACKAGES, ...HEAVY_SOURCES])).toEqual([]);
     }
+  });
+
+  it('limits reads the limiter items of the stack its file names', async () => {
+    await stack.deps.pacer.reserve('brp', 7, 1, Date.now() + 5_000);
+    const r = await paybridge(['limits', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { limits: Record<string, unknown> }).limits.brp).toEqual({ configured: 7, pacedNow: 7 });
   });
 
   it('says --yes is needed when there is no terminal to ask on', async () => {

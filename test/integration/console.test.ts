@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PaymentRecord } from '../../shared/core/types.js';
 import type { Stack } from '../../shared/local/stack.js';
 import { CONSOLE_CSP } from '../../shared/console/handler.js';
+import { burstMeetingLimitOf10 } from '../helpers/limiter.js';
 import { call, DEV_API_KEY, eventually, testStack } from '../helpers/stack.js';
 
 /** Issue 22: the console's sign-in, session, CSRF and roles, its listing and actions, at the HTTP level. */
@@ -14,7 +15,7 @@ const VIEWER_KEY = 'vic-viewer-key-0123456789abc';
 describe('the operator console API', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await testStack({ env: { OPERATOR_KEYS: `olga:operator=${OPERATOR_KEY},vic:viewer=${VIEWER_KEY}` } });
+    stack = await testStack({ env: { OPERATOR_KEYS: `olga:operator=${OPERATOR_KEY},vic:viewer=${VIEWER_KEY}`, BRP_MAX_RPS: '25' } });
   });
   afterAll(async () => {
     await stack?.close();
@@ -131,6 +132,24 @@ describe('the operator console API', () => {
     expect(preview.count).toBe(2);
     expect(preview.items.map((i) => i.key).sort()).toEqual(['console-bulk-1', 'console-bulk-2']);
     expect(preview.ratePerSecond.cambio).toBeGreaterThan(0);
+  });
+
+  it('shows each system\'s rate limit to a viewer: the configured ceiling, the rate paced now, what 429s taught and the next probe (issue 23)', async () => {
+    // BRP configured at 25/s; a burst whose eleventh send meets a limit of 10 teaches 10 (no other case sends to BRP).
+    await burstMeetingLimitOf10(stack.deps.pacer, 'brp', 25);
+
+    const viewer = await signIn(VIEWER_KEY);
+    const res = await fetch(url('/api/limits'), { headers: { cookie: viewer.cookie } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { at: string; limits: Record<string, Record<string, number | string>> };
+    expect(Object.keys(body.limits).sort()).toEqual([...stack.deps.modules.keys()].sort());
+    expect(body.limits.brp).toMatchObject({ configured: 25, pacedNow: 10, learnt: 10 });
+    expect(Date.parse(body.limits.brp!.nextProbeAt as string)).toBeGreaterThan(Date.parse(body.at));
+    expect(Date.parse(body.limits.brp!.lastLimitedAt as string)).toBeLessThanOrEqual(Date.now());
+    // A system nothing was paced for: its ceiling, paced as is.
+    expect(body.limits.kontantanalys).toMatchObject({ configured: stack.deps.systems('kontantanalys')!.maxPerSecond() });
+    // Signed out: refused.
+    expect((await fetch(url('/api/limits'))).status).toBe(401);
   });
 
   it('finds a key given in the percent-encoded form a status URL shows', async () => {

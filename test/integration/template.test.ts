@@ -202,7 +202,7 @@ describe('the packaged CloudFormation template', () => {
     expect(grants(roleOf('authorize')).filter((g) => !g.startsWith('logs:'))).toEqual(['ssm:GetParameters on arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/paybridge/test/common/API_KEYS']);
     // The console (issue 22) reads pages and records, writes records (an action) and audit entries, queues on any system's
     // queue; its authorizer reads the two parameters a session check needs, and nothing else.
-    expect(dataOnly('console')).toEqual([...table('BatchGetItem', 'BatchGetItem', 'GetItem', 'PutItem'), query, query, ...queues.map((q) => `sqs:SendMessage on ${q}`)].sort());
+    expect(dataOnly('console')).toEqual([...table('BatchGetItem', 'BatchGetItem', 'GetItem', 'GetItem', 'PutItem'), query, query, ...queues.map((q) => `sqs:SendMessage on ${q}`)].sort());
     // The timeline's settlement events (issue 22 item 4): events, deliveries and the index keys of endpoints, read
     // only; never an endpoint item (its secrets).
     const consoleStatements = statements(roleOf('console'));
@@ -228,9 +228,17 @@ describe('the packaged CloudFormation template', () => {
     expect(items('kontantanalysGet')).toEqual([['kontantanalys#*'], ['webhook#*']]);
     expect(items('getPayment')).toEqual([SYSTEM_NAMES.map((s) => `${s}#*`), ['webhook#*']]);
     expect(items('sweep')[0]).toEqual([...SYSTEM_NAMES.map((s) => `${s}#*`), ...SYSTEM_NAMES.map((s) => `limiter#${s}`), 'fence#*']);
-    // The console: records of every system, the listing index's partitions and the audit entries; no fence, limiter or webhook id;
-    // read only, the timeline's events, deliveries and endpoint index keys.
-    expect(items('console')).toEqual([...[0, 1].map(() => [...SYSTEM_NAMES.map((s) => `${s}#*`), 'pay#*', 'audit', 'audit#*']), ...[0, 1].map(() => ['event#*', 'delivery#*', 'endpoints#*'])]);
+    // The console: records of every system, the listing index's partitions and the audit entries; no fence or webhook id;
+    // read only, each system's limiter item (GetItem: its limits, issue 23) and the timeline's events, deliveries and
+    // endpoint index keys.
+    expect(items('console')).toEqual([
+      ...[0].map(() => [...SYSTEM_NAMES.map((s) => `${s}#*`), 'pay#*', 'audit', 'audit#*']),
+      SYSTEM_NAMES.map((s) => `limiter#${s}`),
+      [...SYSTEM_NAMES.map((s) => `${s}#*`), 'pay#*', 'audit', 'audit#*'],
+      ...[0, 1].map(() => ['event#*', 'delivery#*', 'endpoints#*']),
+    ]);
+    const limiterReads = consoleStatements.filter((st) => JSON.stringify(st.Condition ?? {}).includes('limiter#'));
+    expect(limiterReads.map((st) => st.Action).flat()).toEqual(['dynamodb:GetItem']);
   });
 
   /**

@@ -133,9 +133,28 @@ function chart(container, title, data, series) {
   new window.uPlot(opts, [data.t, ...series.map(([name]) => data[name])], container);
 }
 
+/** "in 20 s", "3 min ago": how far an ISO time is from now. */
+function fromNow(iso) {
+  const ms = new Date(iso).getTime() - Date.now();
+  const s = Math.round(Math.abs(ms) / 1000);
+  const text = s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
+  return Math.abs(ms) < 2000 ? 'now' : ms > 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** One system's rate limit as it stands (GET /console/api/limits): paced, configured, learnt, stated, paused, last 429. */
+function limitLine(l) {
+  if (!l || l.pacedNow === undefined) return h('p', { class: 'limit muted' }, 'Rate: not configured');
+  const parts = [`Rate: paced at ${l.pacedNow}/s`, l.configured !== undefined ? `configured ${l.configured}/s` : null];
+  if (l.learnt !== undefined) parts.push(`learnt from 429s ${l.learnt}/s, next probe ${fromNow(l.nextProbeAt)}`);
+  if (l.stated !== undefined) parts.push(`stated by the downstream ${l.stated}/s`);
+  if (l.pausedUntil) parts.push(`paused until ${when(l.pausedUntil)}`);
+  if (l.lastLimitedAt) parts.push(`last 429 ${fromNow(l.lastLimitedAt)}`);
+  return h('p', { class: 'limit' }, parts.filter(Boolean).join(' · '));
+}
+
 async function overview(params) {
   const span = params.get('span') === 'day' ? 'day' : 'hour';
-  const data = await api('overview');
+  const [data, limits] = await Promise.all([api('overview'), api('limits').catch((err) => ({ error: err.message, limits: {} }))]);
   const systems = Object.keys(data.counts);
   const toggle = h('p', {}, 'Span: ', span === 'hour' ? h('strong', {}, 'last hour') : h('a', { href: '#/overview?span=hour' }, 'last hour'), ' · ', span === 'day' ? h('strong', {}, 'last day') : h('a', { href: '#/overview?span=day' }, 'last day'));
   const cards = h('div', { class: 'cards' });
@@ -144,7 +163,7 @@ async function overview(params) {
     const c = data.counts[s] || {};
     const link = (status) => h('a', { href: `#/payments?status=${status}&system=${encodeURIComponent(s)}` }, `${c[status] || 0} ${status}`);
     const charts = h('div', { class: 'charts' });
-    cards.append(h('section', { class: 'card', 'aria-label': s }, h('h2', {}, s), h('div', { class: 'counts' }, link('held'), link('unknown'), link('failed'), link('retrying'), link('reconciling')), charts));
+    cards.append(h('section', { class: 'card', 'aria-label': s }, h('h2', {}, s), h('div', { class: 'counts' }, link('held'), link('unknown'), link('failed'), link('retrying'), link('reconciling')), limits.error ? h('p', { class: 'limit muted' }, `Rate: could not be read (${limits.error})`) : limitLine(limits.limits[s]), charts));
     const series = data.charts && data.charts[s] && data.charts[s][span];
     if (!series) {
       charts.append(h('p', { class: 'muted' }, 'No charts here: in AWS these figures are CloudWatch metrics (namespace paybridge).'));

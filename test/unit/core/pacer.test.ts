@@ -1,28 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../../shared/core/pacer.js';
-import { currentRate, EMPTY_LIMITER, type LimiterState } from '../../../shared/core/pacing.js';
+import { currentRate, type LimiterState } from '../../../shared/core/pacing.js';
 import type { Outcome } from '../../../shared/core/types.js';
 import { createLogger } from '../../../shared/log.js';
 import { seededRandom } from '../../../shared/systems/sandbox.js';
+import { MemoryLimiter } from '../../helpers/limiter.js';
 import { maxInWindow } from '../../helpers/windows.js';
-import type { LimiterStore } from '../../../shared/store/port.js';
 
 const T = 1_000_000;
-
-/** The limiter item in memory, with the same optimistic concurrency as DynamoLimiterStore, counting writes. */
-class MemoryLimiter implements LimiterStore {
-  state: LimiterState = { ...EMPTY_LIMITER, lanes: {} };
-  writes = 0;
-  async read(): Promise<LimiterState> {
-    return structuredClone(this.state);
-  }
-  async write(_system: string, state: LimiterState, expectedVer: number): Promise<boolean> {
-    if (this.state.ver !== Math.max(expectedVer, 0)) return false;
-    this.writes++;
-    this.state = { ...structuredClone(state), ver: Math.max(expectedVer, 0) + 1 };
-    return true;
-  }
-}
 
 describe('Pacer: the local process, where the intake and a worker share one container', () => {
   it('the worker sends on the intake lane while it lives, and leases none once it ran out', async () => {
