@@ -77,7 +77,9 @@ async function runStep(order: StepOrder): Promise<StepReport> {
         latencies.push(performance.now() - started);
         if (res.status >= 200 && res.status < 300) accepted.add(key);
       } catch (err) {
-        status = `no reply: ${(err as Error).name}`;
+        // fetch's TypeError says only "fetch failed": what failed is its cause (a reset, a closed socket, a timeout).
+        const cause = (err as Error & { cause?: { code?: string; name?: string } }).cause;
+        status = `no reply: ${(err as Error).name}${cause ? ` (${cause.code ?? cause.name})` : ''}`;
       }
       byStatus[status] = (byStatus[status] ?? 0) + 1;
       inFlight--;
