@@ -3,7 +3,8 @@
 /** An instant as ISO 8601 in UTC to the second: milliseconds only add noise on a terminal. */
 export function iso(at: number | string): string {
   const ms = typeof at === 'number' ? at : Date.parse(at);
-  if (Number.isNaN(ms)) return String(at);
+  // NaN, or beyond what a Date holds (±8.64e15 ms): as given, where toISOString would throw.
+  if (!(Math.abs(ms) <= 8.64e15)) return String(at);
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 

@@ -1,7 +1,8 @@
-import { limitStatus, type LimitStatus } from '../core/pacing.js';
+import { limitStatus, limitStatusJson, type LimitStatus } from '../core/pacing.js';
 import type { Run } from './args.js';
 import { age, iso, table } from './format.js';
 import { UsageError } from './io.js';
+import { listOption } from './list.js';
 import { assertSystem, CLI_SYSTEMS } from './systems.js';
 
 /** A rate as sends per second, to two decimals at most ("10/s", "2.5/s"). */
@@ -16,7 +17,8 @@ const at = (t: number | undefined, now: number) => (t === undefined ? '-' : `${i
 export async function limitsCommand(run: Run): Promise<number> {
   const { values, io, now } = run;
   if (run.args.length > 0) throw new UsageError(`limits takes no arguments (got "${run.args.join(' ')}")`);
-  const systems = values.system && values.system.length > 0 ? values.system.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean) : [...CLI_SYSTEMS];
+  const named = listOption(values.system);
+  const systems = named.length > 0 ? named : [...CLI_SYSTEMS];
   for (const s of systems) assertSystem(s);
   const c = await run.ctx();
   if (!c.limiter) {
@@ -32,7 +34,7 @@ export async function limitsCommand(run: Run): Promise<number> {
     }),
   );
   if (values.json) {
-    io.out(JSON.stringify({ where: c.where, at: new Date(now).toISOString(), limits: Object.fromEntries(found.map(([s, l]) => [s, l ?? null])) }, null, 2));
+    io.out(JSON.stringify({ where: c.where, at: new Date(now).toISOString(), limits: Object.fromEntries(found.map(([s, l]) => [s, l ? limitStatusJson(l) : null])) }, null, 2));
     return 0;
   }
   io.out(`rate limits on ${c.where}`);

@@ -4,7 +4,7 @@ import { awsDeps, type AppDeps } from '../deps.js';
 import { parseOperatorKeys } from '../http/operators.js';
 import { sqsQueue } from '../queue/sqs.js';
 import { AuditLog, browsePayments } from '../store/browse.js';
-import { documentClient, dynamoTable, makeDynamoClient } from '../store/dynamo.js';
+import { documentClient, DynamoLimiterStore, dynamoTable, makeDynamoClient } from '../store/dynamo.js';
 import { DESCRIPTIONS } from '../systems/descriptions.js';
 import { eventsRuntime } from '../events/runtime.js';
 import type { ConsoleDeps } from './handler.js';
@@ -29,7 +29,7 @@ export function awsConsoleDeps(env: Record<string, string | undefined> = process
   const getApp = awsDeps({ descriptions: DESCRIPTIONS, table: dynamoTable, queue: sqsQueue, env });
   const fence = consoleFences();
   let cached: { app: AppDeps; deps: ConsoleDeps } | undefined;
-  let doc: ReturnType<typeof documentClient> | undefined;
+  let dynamo: ReturnType<typeof makeDynamoClient> | undefined;
   return async () => {
     const app = await getApp();
     if (cached?.app === app) return cached.deps;
@@ -39,7 +39,8 @@ export function awsConsoleDeps(env: Record<string, string | undefined> = process
     const operators = parseOperatorKeys(config.env.OPERATOR_KEYS);
     if (operators.size === 0) app.log.warn('no OPERATOR_KEYS: nobody can sign in to the console', { parameter: `${config.env.SECRETS_PARAMETER_PREFIX ?? ''}/console/OPERATOR_KEYS` });
     // Its own client: the document client's options live on the client it wraps (shared/store/client.ts).
-    const client = (doc ??= documentClient(makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION })));
+    dynamo ??= makeDynamoClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION });
+    const client = documentClient(dynamo);
     const deps: ConsoleDeps = {
       app,
       operators,
@@ -49,6 +50,7 @@ export function awsConsoleDeps(env: Record<string, string | undefined> = process
       browse: (o) => browsePayments(client, config.TABLE_NAME, o),
       fence,
       paymentEvents: (record) => eventsRuntime(app).store.paymentEvents(record),
+      limiter: new DynamoLimiterStore(dynamo, config.TABLE_NAME),
     };
     cached = { app, deps };
     return deps;

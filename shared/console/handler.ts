@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { redrive, repost, resolveNotPosted, resolvePosted, type OperatorDeps, type OperatorResult } from '../core/operator.js';
-import { limitStatus, type LimitStatus } from '../core/pacing.js';
+import { limitStatus, limitStatusJson, type LimiterState, type LimitStatus } from '../core/pacing.js';
 import { previewOperatorAction, type OperatorAction } from '../core/preview.js';
 import { recordHeadline, recordPk, STATUSES, type Fence, type PaymentRecord, type Status } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
@@ -38,6 +38,8 @@ export interface ConsoleDeps {
   overview?(now: number): Promise<unknown>;
   /** A payment's settlement events and their deliveries (shared/events/store.ts, paymentEvents); absent: only the record's last event. */
   paymentEvents?(record: PaymentRecord): Promise<PaymentEventSummary[]>;
+  /** Each system's limiter item, read only (`GET /console/api/limits`): the store itself, never a live Pacer's cache. */
+  limiter: { read(system: string): Promise<LimiterState> };
 }
 
 export const CONSOLE_CSP = [
@@ -404,14 +406,14 @@ async function bulkPreview(deps: ConsoleDeps, body: Record<string, unknown>, now
   return { action, count: items.length, complete: !cursor || items.length < BULK_MAX, items: items.slice(0, BULK_MAX), ratePerSecond: rates, bulk: `bulk-${randomBytes(6).toString('hex')}` };
 }
 
-/** Held, unknown and failed payments per system (the overview's counts): one listing of the open partition. */
 /**
  * Each system's rate limit as it stands (`GET /console/api/limits`): the ceiling this function is configured
  * with, the rate paced to now, what 429s taught and the next probe, a stated limit, a pause, the last 429.
- * Times as ISO strings. A system whose configuration is broken shows what its limiter item holds.
+ * Times as ISO strings. Each system apart: one whose configuration is broken shows what its limiter item
+ * holds (`configInvalid`), one whose item cannot be read says so (`error`), and the others are shown.
  */
-async function limits(deps: ConsoleDeps, now: number): Promise<Record<string, Record<string, number | string>>> {
-  const out: Record<string, Record<string, number | string>> = {};
+async function limits(deps: ConsoleDeps, now: number): Promise<Record<string, Record<string, number | string | boolean>>> {
+  const out: Record<string, Record<string, number | string | boolean>> = {};
   await Promise.all(
     [...deps.app.modules.entries()].map(async ([name, module]) => {
       let configured: number | undefined;
@@ -420,14 +422,23 @@ async function limits(deps: ConsoleDeps, now: number): Promise<Record<string, Re
       } catch {
         configured = undefined;
       }
-      const state = await deps.app.pacer.refresh(name);
-      const status: LimitStatus = state.ver > 0 ? limitStatus(state, configured, now) : configured !== undefined ? { configured, pacedNow: configured } : {};
-      out[name] = Object.fromEntries(Object.entries(status).map(([k, v]) => [k, k === 'configured' || k === 'pacedNow' || k === 'learnt' || k === 'stated' ? v : new Date(v).toISOString()]));
+      const invalid: Record<string, boolean> = configured === undefined ? { configInvalid: true } : {};
+      try {
+        // The store, not the pacer: a read of the pacer's own (refresh) could land after one of its writes and
+        // put an older version back in its cache (npm start's console shares the intake's pacer).
+        const state = await deps.limiter.read(name);
+        const status: LimitStatus = state.ver > 0 ? limitStatus(state, configured, now) : configured !== undefined ? { configured, pacedNow: configured } : {};
+        out[name] = { ...limitStatusJson(status), ...invalid };
+      } catch (err) {
+        deps.app.log.warn('console: a limiter item could not be read', { system: name, error: err });
+        out[name] = { ...(configured !== undefined ? { configured } : {}), ...invalid, error: `its limiter item could not be read (${(err as Error).name})` };
+      }
     }),
   );
   return out;
 }
 
+/** Held, unknown and failed payments per system (the overview's counts): one listing of the open partition. */
 async function stuckCounts(deps: ConsoleDeps): Promise<Record<string, Record<string, number>>> {
   const counts: Record<string, Record<string, number>> = {};
   for (const s of deps.app.modules.keys()) counts[s] = { held: 0, unknown: 0, failed: 0, retrying: 0, reconciling: 0 };

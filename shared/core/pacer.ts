@@ -14,6 +14,7 @@ import {
   on429,
   pacedWindow,
   reserveSlots,
+  MAX_PAUSE_MS,
   type Lane,
   type LimiterState,
   type PacingSettings,
@@ -399,8 +400,9 @@ export class Pacer {
       if (outcome.type === 'rate_limited') {
         // A 429 means the window is fuller than this container thought: no lane until the pause is over.
         this.lanes.delete(system);
-        this.heard.set(system, { at: now, until: Math.max(this.heard.get(system)?.until ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)) });
-        this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + (outcome.waitMs ?? this.settings.windowMs)));
+        const wait = Math.min(outcome.waitMs ?? this.settings.windowMs, MAX_PAUSE_MS);
+        this.heard.set(system, { at: now, until: Math.max(this.heard.get(system)?.until ?? 0, now + wait) });
+        this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + wait));
         // This container's own lane sends are known exactly; other lanes count as their whole share.
         const ownLane = { owner: this.owner, sends: this.laneSends.get(system) ?? [] };
         await this.update(system, (s) => {

@@ -77,6 +77,14 @@ export const EMPTY_LIMITER: LimiterState = { ver: 0, next: 0, lastSlot: 0, pause
 
 export const pacedWindow = (s: PacingSettings): number => s.windowMs + s.marginMs;
 
+/**
+ * The longest a downstream's word pauses a whole system (Retry-After, "Try again in N", a rate-limit reset):
+ * as long as the longest backoff (retry-policy.ts DEFAULT_BACKOFF.capMs). A longer wait is asked again after
+ * this, by the next send meeting the limit; taken as stated, `Retry-After: 100000000000000` paused the system
+ * for three million years, out of an operator's reach.
+ */
+export const MAX_PAUSE_MS = 15 * 60_000;
+
 /** The rate to pace to now: the configured ceiling, lowered by the controller and by what the downstream said. */
 export function currentRate(state: LimiterState, configured: number): number {
   return Math.min(configured, state.rate ?? configured, state.learnedRate ?? Infinity);
@@ -109,7 +117,10 @@ export interface LimitStatus {
   lastLimitedAt?: number;
   /** When the learnt rate was last lowered. */
   lastDecreaseAt?: number;
-  /** When the next probe may raise the learnt rate by one send a second (now or later: taken at the next reservation). */
+  /**
+   * When the next probe may raise the learnt rate by one send a second (now or later: taken at the next
+   * reservation). Absent where a stated limit at or below the learnt rate paces: a probe would not move the pace.
+   */
   nextProbeAt?: number;
   /** The first failed attempt of an outage that has not ended. */
   failingSince?: number;
@@ -125,13 +136,27 @@ export function limitStatus(state: LimiterState, configured: number | undefined,
   return {
     ...(ceiling !== undefined ? { configured: ceiling } : {}),
     ...(pacedNow !== undefined ? { pacedNow } : {}),
-    ...(learnt !== undefined ? { learnt, nextProbeAt: Math.max(now, since + (state.probeEveryMs ?? PROBE_EVERY_MS)) } : {}),
+    ...(learnt !== undefined ? { learnt, ...(stated === undefined || stated > learnt ? { nextProbeAt: Math.max(now, since + (state.probeEveryMs ?? PROBE_EVERY_MS)) } : {}) } : {}),
     ...(stated !== undefined ? { stated } : {}),
     ...(state.pausedUntil > now ? { pausedUntil: state.pausedUntil } : {}),
     ...(state.lastLimitedAt !== undefined ? { lastLimitedAt: state.lastLimitedAt } : {}),
     ...(state.lastDecreaseAt !== undefined ? { lastDecreaseAt: state.lastDecreaseAt } : {}),
     ...(state.failingSince !== undefined ? { failingSince: state.failingSince } : {}),
   };
+}
+
+const LIMIT_STATUS_TIMES = ['pausedUntil', 'lastLimitedAt', 'lastDecreaseAt', 'nextProbeAt', 'failingSince'] as const;
+
+/**
+ * `status` as the console's API and `paybridge limits --json` give it: rates as numbers, times as ISO strings.
+ * A time beyond what a Date holds (a pause an earlier version took as stated) shows as the last one it can.
+ */
+export function limitStatusJson(status: LimitStatus): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(status) as [keyof LimitStatus, number][]) {
+    out[k] = (LIMIT_STATUS_TIMES as readonly string[]).includes(k) ? new Date(Math.max(-8.64e15, Math.min(8.64e15, v))).toISOString() : v;
+  }
+  return out;
 }
 
 function lanesActiveAt(state: LimiterState, t: number, s: PacingSettings): number {
@@ -410,7 +435,7 @@ export function on429(
   /** This container's sends the downstream accepted (answered other than 429), by the time they left. */
   acceptedHere: readonly number[] = [],
 ): LimiterState {
-  const pausedUntil = Math.max(state.pausedUntil, now + (waitMs ?? s.windowMs));
+  const pausedUntil = Math.max(state.pausedUntil, now + Math.min(waitMs ?? s.windowMs, MAX_PAUSE_MS));
   // The refused send's own slot (the last known send at most `lateMs` before it left) was no accepted call:
   // kept among the sends, it would make the next 429's count one too high.
   const own = sentAt === undefined ? undefined : (state.recent ?? []).filter((x) => x <= Math.ceil(sentAt) && x >= sentAt - s.lateMs - 1).at(-1);
@@ -483,7 +508,7 @@ export function learn(state: LimiterState, configured: number, info: { limit?: n
     if (rate < configured && rate !== state.learnedRate) next = { ...next, learnedRate: rate };
   }
   if (info.remaining === 0 && info.resetMs !== undefined && info.resetMs > 0) {
-    const until = now + info.resetMs;
+    const until = now + Math.min(info.resetMs, MAX_PAUSE_MS);
     if (until > next.pausedUntil) next = { ...next, pausedUntil: until, next: Math.max(next.next, until) };
   }
   return next;

@@ -443,6 +443,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
       browse: (o) => browsePayments(doc, config.TABLE_NAME, o),
       fence: consoleFences(),
       paymentEvents: (record) => eventStore.paymentEvents(record),
+      limiter,
       overview: async (now) => {
         const systems: Record<string, unknown> = {};
         for (const name of modules.keys()) systems[name] = { hour: recorder.series(name, 'hour', now), day: recorder.series(name, 'day', now) };

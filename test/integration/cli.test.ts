@@ -354,10 +354,10 @@ describe('the paybridge command against a local stack', () => {
     expect(shown.out).toMatch(/^nif-corporate\s+25\/s\s+10\/s\s+10\/s, next probe in \d+ s\s+-\s+\S+Z \(in \d+ s|just now\)/m);
     expect(shown.out).toMatch(/^kontantanalys\s+-\s+-\s+nothing paced yet/m);
 
-    const json = JSON.parse((await run(['limits', '--system', 'nif-corporate', '--json'])).out) as { limits: Record<string, Record<string, number>> };
+    const json = JSON.parse((await run(['limits', '--system', 'nif-corporate', '--json'])).out) as { limits: Record<string, Record<string, number | string>> };
     expect(Object.keys(json.limits)).toEqual(['nif-corporate']);
     expect(json.limits['nif-corporate']).toMatchObject({ configured: 25, pacedNow: 10, learnt: 10 });
-    expect(json.limits['nif-corporate']!.nextProbeAt).toBeGreaterThan(Date.now());
+    expect(Date.parse(json.limits['nif-corporate']!.nextProbeAt as string)).toBeGreaterThan(Date.now());
     await expect(run(['limits', '--system', 'paypal'])).rejects.toThrow(/unknown system "paypal"/);
     await expect(run(['limits', 'cambio'])).rejects.toThrow(/limits takes no arguments/);
   });

@@ -141,15 +141,25 @@ function fromNow(iso) {
   return Math.abs(ms) < 2000 ? 'now' : ms > 0 ? `in ${text}` : `${text} ago`;
 }
 
+/** A rate as sends per second, to two decimals at most. */
+function perSecond(r) {
+  return `${Number.isInteger(r) ? r : Number(r.toFixed(2))}/s`;
+}
+
 /** One system's rate limit as it stands (GET /console/api/limits): paced, configured, learnt, stated, paused, last 429. */
 function limitLine(l) {
-  if (!l || l.pacedNow === undefined) return h('p', { class: 'limit muted' }, 'Rate: not configured');
-  const parts = [`Rate: paced at ${l.pacedNow}/s`, l.configured !== undefined ? `configured ${l.configured}/s` : null];
-  if (l.learnt !== undefined) parts.push(`learnt from 429s ${l.learnt}/s, next probe ${fromNow(l.nextProbeAt)}`);
-  if (l.stated !== undefined) parts.push(`stated by the downstream ${l.stated}/s`);
+  if (!l) return h('p', { class: 'limit muted' }, 'Rate: not known');
+  const parts = [];
+  if (l.pacedNow !== undefined) parts.push(`Rate: paced at ${perSecond(l.pacedNow)}`);
+  if (l.configInvalid) parts.push(`configuration invalid${l.configured !== undefined ? ` (the last writer had ${perSecond(l.configured)})` : ''}`);
+  else if (l.configured !== undefined) parts.push(`configured ${perSecond(l.configured)}`);
+  if (l.learnt !== undefined) parts.push(`learnt from 429s ${perSecond(l.learnt)}${l.nextProbeAt ? `, next probe ${fromNow(l.nextProbeAt)}` : ''}`);
+  if (l.stated !== undefined) parts.push(`stated by the downstream ${perSecond(l.stated)}`);
   if (l.pausedUntil) parts.push(`paused until ${when(l.pausedUntil)}`);
   if (l.lastLimitedAt) parts.push(`last 429 ${fromNow(l.lastLimitedAt)}`);
-  return h('p', { class: 'limit' }, parts.filter(Boolean).join(' · '));
+  if (l.error) parts.push(l.error);
+  if (parts.length > 0 && !parts[0].startsWith('Rate:')) parts[0] = `Rate: ${parts[0]}`;
+  return h('p', { class: `limit${l.error || l.configInvalid ? ' muted' : ''}` }, parts.join(' · ') || 'Rate: not known');
 }
 
 async function overview(params) {

@@ -4,6 +4,7 @@ import { makeConsoleHandler, type ConsoleDeps } from '../../../shared/console/ha
 import { sessionSecret } from '../../../shared/console/session.js';
 import { parseOperatorKeys } from '../../../shared/http/operators.js';
 import type { AppDeps } from '../../../shared/deps.js';
+import { EMPTY_LIMITER } from '../../../shared/core/pacing.js';
 
 /**
  * In AWS the console is reached at https://<api>.execute-api.<region>.amazonaws.com/<stage>/console: API
@@ -23,6 +24,7 @@ function deps(): ConsoleDeps {
     audit: {} as ConsoleDeps['audit'],
     browse: async () => ({ records: [], requests: { query: 0, batchGet: 0 } }),
     fence: () => ({ id: 'test', n: 0 }),
+    limiter: { read: async () => ({ ...EMPTY_LIMITER, lanes: {} }) },
   };
 }
 
