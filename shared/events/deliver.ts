@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+// The request API from its own module, as shared/systems/http.ts takes it: the package entry brings fetch, WebSocket and the cache.
+import request from 'undici/lib/api/api-request.js';
 import { Webhook } from 'standardwebhooks';
 import type { Logger } from '../log.js';
 import { eventId, type PaymentEvent } from './model.js';
@@ -365,9 +367,12 @@ export class Deliverer {
     if (refused.length > 0) answer = `not sent: the URL ${refused[0]}`;
     else {
       try {
-        const res = await request(endpoint.url, {
+        // What the package entry's request(url, options) does before it dispatches: split the URL.
+        const url = new URL(endpoint.url);
+        const res = await request.call(this.dispatcher, {
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
           method: 'POST',
-          dispatcher: this.dispatcher,
           headers: { 'content-type': 'application/json', 'user-agent': 'paybridge-webhooks/1', ...signedHeaders(signingSecrets(endpoint, startedAt), d.event.id, new Date(startedAt), body) },
           body,
           signal: AbortSignal.timeout(this.settings.timeoutMs),

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, SocketAddress } from 'node:net';
-import { Agent } from 'undici';
+// Agent from its own module, not the package entry (which brings fetch, WebSocket and the cache: 444 KiB).
+import Agent from 'undici/lib/dispatcher/agent.js';
 
 /**
  * Where an endpoint may point (issue 21, SSRF): a caller chooses the URL, paybridge makes the request,
