@@ -27,6 +27,9 @@ for (const [net, prefix] of [
   ['::', 128],
   // IPv4-compatible (deprecated): ::a9fe:a9fe is 169.254.169.254 to a stack that still maps it.
   ['::', 96],
+  // IPv4-translated (RFC 2765, SIIT): ::ffff:0:7f00:1 is 127.0.0.1 to a translator. Not the IPv4-mapped form
+  // (::ffff:0:0/96, judged by its IPv4 address below), and never routed on the internet: refused outright.
+  ['::ffff:0:0:0', 96],
   ['100::', 64],
   // Teredo and 6to4 tunnel to the IPv4 address inside them; local-use NAT64 (RFC 8215) translates into
   // the operator's own network. The well-known NAT64 prefix is judged by the address it carries (below).

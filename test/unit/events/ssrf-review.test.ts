@@ -15,6 +15,10 @@ describe('SSRF: IPv6 addresses that embed an internal IPv4 address (issue 21 rev
     ['::7f00:1', 'IPv4-compatible 127.0.0.1'],
     ['fec0::1', 'site-local (deprecated, still routed inside some networks)'],
     ['100::1', 'discard-only'],
+    // Found by the review of 4980455: the IPv4-translated form (RFC 2765, SIIT) is not the mapped one (::ffff:0:0/96).
+    ['::ffff:0:7f00:1', 'IPv4-translated 127.0.0.1'],
+    ['::ffff:0:a9fe:a9fe', 'IPv4-translated 169.254.169.254'],
+    ['::ffff:0:808:808', 'IPv4-translated 8.8.8.8 (the whole translated range: a translator hands it to whatever the network routes)'],
   ])('refuses %s (%s)', (address) => {
     expect(refusedAddress(address, false)).toBeDefined();
     expect(urlProblems(`https://[${address}]/hook`, { allowLoopback: false })[0]).toMatch(/inside the network/);
