@@ -1,13 +1,13 @@
 import { limitStatus, limitStatusJson, type LimitStatus } from '../core/pacing.js';
 import type { Run } from './args.js';
-import { age, iso, table } from './format.js';
+import { age, iso, table, when } from './format.js';
 import { UsageError } from './io.js';
 import { listOption } from './list.js';
 import { assertSystem, CLI_SYSTEMS } from './systems.js';
 
 /** A rate as sends per second, to two decimals at most ("10/s", "2.5/s"). */
 const perSecond = (r: number | undefined) => (r === undefined ? '-' : `${Number.isInteger(r) ? r : Number(r.toFixed(2))}/s`);
-const at = (t: number | undefined, now: number) => (t === undefined ? '-' : `${iso(t)} (${age(t, now)})`);
+const at = (t: number | undefined, now: number) => (t === undefined ? '-' : when(t, now));
 
 /**
  * `paybridge limits [--system S]`: each system's shared rate limiter as it stands: the configured ceiling

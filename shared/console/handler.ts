@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { redrive, repost, resolveNotPosted, resolvePosted, type OperatorDeps, type OperatorResult } from '../core/operator.js';
-import { limitStatus, limitStatusJson, type LimiterState, type LimitStatus } from '../core/pacing.js';
+import { limitStatus, limitStatusJson, type LimiterState } from '../core/pacing.js';
 import { previewOperatorAction, type OperatorAction } from '../core/preview.js';
 import { recordHeadline, recordPk, STATUSES, type Fence, type PaymentRecord, type Status } from '../core/types.js';
 import type { AppDeps } from '../deps.js';
 import { findOperator, type Operator } from '../http/operators.js';
 import { publicView } from '../http/payments.js';
+import { configuredRate } from '../systems/types.js';
 import { ProblemError, problemResponse, type FieldError } from '../http/problem.js';
 import { scrubbedEntry, scrubberFor } from '../cli/personal.js';
 import type { AuditEntry, AuditLog, BrowseFilter, BrowsePage } from '../store/browse.js';
@@ -397,11 +398,8 @@ async function bulkPreview(deps: ConsoleDeps, body: Record<string, unknown>, now
   }
   const rates: Record<string, number> = {};
   for (const s of new Set(items.map((i) => i.system))) {
-    try {
-      rates[s] = deps.app.modules.get(s)?.maxPerSecond() ?? 1;
-    } catch {
-      rates[s] = 1;
-    }
+    const module = deps.app.modules.get(s);
+    rates[s] = (module && configuredRate(module)) ?? 1;
   }
   return { action, count: items.length, complete: !cursor || items.length < BULK_MAX, items: items.slice(0, BULK_MAX), ratePerSecond: rates, bulk: `bulk-${randomBytes(6).toString('hex')}` };
 }
@@ -416,19 +414,13 @@ async function limits(deps: ConsoleDeps, now: number): Promise<Record<string, Re
   const out: Record<string, Record<string, number | string | boolean>> = {};
   await Promise.all(
     [...deps.app.modules.entries()].map(async ([name, module]) => {
-      let configured: number | undefined;
-      try {
-        configured = module.maxPerSecond();
-      } catch {
-        configured = undefined;
-      }
+      const configured = configuredRate(module);
       const invalid: Record<string, boolean> = configured === undefined ? { configInvalid: true } : {};
       try {
         // The store, not the pacer: a read of the pacer's own (refresh) could land after one of its writes and
         // put an older version back in its cache (npm start's console shares the intake's pacer).
-        const state = await deps.limiter.read(name);
-        const status: LimitStatus = state.ver > 0 ? limitStatus(state, configured, now) : configured !== undefined ? { configured, pacedNow: configured } : {};
-        out[name] = { ...limitStatusJson(status), ...invalid };
+        // An item not written yet (or by an earlier version) reads as the empty state: the ceiling, paced as is.
+        out[name] = { ...limitStatusJson(limitStatus(await deps.limiter.read(name), configured, now)), ...invalid };
       } catch (err) {
         deps.app.log.warn('console: a limiter item could not be read', { system: name, error: err });
         out[name] = { ...(configured !== undefined ? { configured } : {}), ...invalid, error: `its limiter item could not be read (${(err as Error).name})` };

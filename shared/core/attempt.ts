@@ -2,7 +2,7 @@ import { withSendSlot } from './send-slot.js';
 import { parkedLogFields } from './parked.js';
 import type { Logger } from '../log.js';
 import { retryMessage } from '../queue/port.js';
-import { ConfigError, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
+import { ConfigError, configuredRate, LeaseLostError, type AttemptContext, type SystemModule } from '../systems/types.js';
 import type { EngineDeps } from './context.js';
 import { ambiguityOf } from '../systems/holdings.js';
 import { decide, decideContext, written, type DecideContext } from './decide.js';
@@ -248,11 +248,6 @@ export async function sendOnce(deps: EngineDeps, module: SystemModule, record: P
 
 /** Runs `f` with the system's configured rate, or does nothing when the configuration cannot give one. */
 export async function safeRate<T>(module: SystemModule, f: (rate: number) => Promise<T>): Promise<T | undefined> {
-  let rate: number;
-  try {
-    rate = module.maxPerSecond();
-  } catch {
-    return undefined;
-  }
-  return f(rate);
+  const rate = configuredRate(module);
+  return rate === undefined ? undefined : f(rate);
 }

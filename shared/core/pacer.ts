@@ -14,7 +14,7 @@ import {
   on429,
   pacedWindow,
   reserveSlots,
-  MAX_PAUSE_MS,
+  pauseAfter429Ms,
   type Lane,
   type LimiterState,
   type PacingSettings,
@@ -400,7 +400,7 @@ export class Pacer {
       if (outcome.type === 'rate_limited') {
         // A 429 means the window is fuller than this container thought: no lane until the pause is over.
         this.lanes.delete(system);
-        const wait = Math.min(outcome.waitMs ?? this.settings.windowMs, MAX_PAUSE_MS);
+        const wait = pauseAfter429Ms(outcome.waitMs, this.settings);
         this.heard.set(system, { at: now, until: Math.max(this.heard.get(system)?.until ?? 0, now + wait) });
         this.noLaneUntil.set(system, Math.max(this.noLaneUntil.get(system) ?? 0, now + wait));
         // This container's own lane sends are known exactly; other lanes count as their whole share.

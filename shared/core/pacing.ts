@@ -85,6 +85,12 @@ export const pacedWindow = (s: PacingSettings): number => s.windowMs + s.marginM
  */
 export const MAX_PAUSE_MS = 15 * 60_000;
 
+/** How long a 429 pauses sends: the wait it stated (a window when none), at most MAX_PAUSE_MS. */
+export const pauseAfter429Ms = (waitMs: number | undefined, s: PacingSettings): number => Math.min(waitMs ?? s.windowMs, MAX_PAUSE_MS);
+
+/** When a rate lowered by 429s may next be raised by a probe: a quiet spell after its last change. */
+const probeDueAt = (state: LimiterState): number => Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0) + (state.probeEveryMs ?? PROBE_EVERY_MS);
+
 /** The rate to pace to now: the configured ceiling, lowered by the controller and by what the downstream said. */
 export function currentRate(state: LimiterState, configured: number): number {
   return Math.min(configured, state.rate ?? configured, state.learnedRate ?? Infinity);
@@ -132,11 +138,10 @@ export function limitStatus(state: LimiterState, configured: number | undefined,
   const learnt = state.rate !== undefined && (ceiling === undefined || state.rate < ceiling) ? state.rate : undefined;
   const stated = state.learnedRate !== undefined && (ceiling === undefined || state.learnedRate < ceiling) ? state.learnedRate : undefined;
   const pacedNow = ceiling !== undefined ? pacedRate(state, ceiling, now) : learnt !== undefined || stated !== undefined ? Math.min(learnt ?? Infinity, stated ?? Infinity) : undefined;
-  const since = Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0);
   return {
     ...(ceiling !== undefined ? { configured: ceiling } : {}),
     ...(pacedNow !== undefined ? { pacedNow } : {}),
-    ...(learnt !== undefined ? { learnt, ...(stated === undefined || stated > learnt ? { nextProbeAt: Math.max(now, since + (state.probeEveryMs ?? PROBE_EVERY_MS)) } : {}) } : {}),
+    ...(learnt !== undefined ? { learnt, ...(stated === undefined || stated > learnt ? { nextProbeAt: Math.max(now, probeDueAt(state)) } : {}) } : {}),
     ...(stated !== undefined ? { stated } : {}),
     ...(state.pausedUntil > now ? { pausedUntil: state.pausedUntil } : {}),
     ...(state.lastLimitedAt !== undefined ? { lastLimitedAt: state.lastLimitedAt } : {}),
@@ -435,7 +440,7 @@ export function on429(
   /** This container's sends the downstream accepted (answered other than 429), by the time they left. */
   acceptedHere: readonly number[] = [],
 ): LimiterState {
-  const pausedUntil = Math.max(state.pausedUntil, now + Math.min(waitMs ?? s.windowMs, MAX_PAUSE_MS));
+  const pausedUntil = Math.max(state.pausedUntil, now + pauseAfter429Ms(waitMs, s));
   // The refused send's own slot (the last known send at most `lateMs` before it left) was no accepted call:
   // kept among the sends, it would make the next 429's count one too high.
   const own = sentAt === undefined ? undefined : (state.recent ?? []).filter((x) => x <= Math.ceil(sentAt) && x >= sentAt - s.lateMs - 1).at(-1);
@@ -486,9 +491,8 @@ export function raiseRate(state: LimiterState, configured: number, now: number):
     const { rate: _r, probeEveryMs: _p, ...rest } = state;
     return rest;
   }
-  const since = Math.max(state.lastIncreaseAt ?? 0, state.lastDecreaseAt ?? 0);
+  if (now < probeDueAt(state)) return state;
   const every = state.probeEveryMs ?? PROBE_EVERY_MS;
-  if (now - since < every) return state;
   // The rate before this step held for a whole spell: if it was itself a probe, that probe held.
   const held = state.lastIncreaseAt !== undefined && state.lastIncreaseAt > (state.lastDecreaseAt ?? -Infinity);
   const probeEveryMs = held ? Math.max(PROBE_EVERY_MS, every / 2) : every;

@@ -39,7 +39,7 @@ import { KontantanalysSandbox, type KontantanalysSandboxOptions } from '../syste
 import { makeHandler as makeKontantanalysSync } from '../../functions/kontantanalys-sync.js';
 import { buildSystems } from '../systems/registry.js';
 import { FaultPlan, parseFaultRates, parseLimiterKind, type LimiterKind } from '../systems/sandbox.js';
-import type { SystemModule } from '../systems/types.js';
+import { configuredRate, type SystemModule } from '../systems/types.js';
 import { indexForListing, reindexUnfinished } from './reindex.js';
 import { countWrites, tapDynalite, trackDynalite, type DynamoExchange } from './dynamo-tap.js';
 import { invokeLocalEnvironment } from './invoke-env.js';
@@ -452,12 +452,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack<StackQu
     };
     const sampleRates = async () => {
       for (const [name, m] of modules) {
-        let configured: number | undefined;
-        try {
-          configured = m.maxPerSecond();
-        } catch {
-          configured = undefined;
-        }
+        const configured = configuredRate(m);
         const state = await limiter.read(name).catch(() => undefined);
         const depth = await queue.depth(name);
         recorder.sample(name, { ...(depth !== undefined ? { depth } : {}), ...(configured !== undefined ? { configured } : {}), ...(state && configured !== undefined ? { learnt: pacedRate(state, configured, clock()) } : {}) });

@@ -159,3 +159,12 @@ export function requireConfig<K extends string>(config: Partial<Record<K, unknow
   const missing = keys.filter((k) => config[k] === undefined || config[k] === '');
   if (missing.length > 0) throw new ConfigError(`${label} is not configured: set ${missing.join(', ')}`, missing);
 }
+
+/** The system's configured rate, or undefined when its configuration cannot give one (one bad value holds one system). */
+export function configuredRate(module: Pick<SystemModule, 'maxPerSecond'>): number | undefined {
+  try {
+    return module.maxPerSecond();
+  } catch {
+    return undefined;
+  }
+}

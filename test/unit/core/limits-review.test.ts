@@ -74,6 +74,15 @@ function hugePause(store: Items, system: string): void {
   store.items.set(system, { ...EMPTY_LIMITER, lanes: {}, ver: 3, ceiling: 10, pausedUntil: T + 1e17, next: T + 1e17, lastLimitedAt: T - 5 });
 }
 
+/** Cambio paced at 10/s, and BRP's item holding a pause no Date can hold. */
+async function cambioPacedBrpPausedBeyondDates(): Promise<{ store: Items; pacer: Pacer }> {
+  const store = new Items();
+  const pacer = new Pacer(store, () => T, log, undefined, 'w');
+  await pacer.reserve('cambio', 10, 1, T + 5_000);
+  hugePause(store, 'brp');
+  return { store, pacer };
+}
+
 function cli(read: (system: string) => Promise<LimiterState>) {
   const out: string[] = [];
   const io: Io = { out: (l) => out.push(l), err: (l) => out.push(`ERR ${l}`), progress() {}, progressEnd() {}, interactive: false, confirm: async () => false, clock: () => T };
@@ -83,10 +92,7 @@ function cli(read: (system: string) => Promise<LimiterState>) {
 
 describe('GET /console/api/limits (review of 9fe5f1c)', () => {
   it('one system\'s item with a pause too far out for a Date does not take every system\'s row down as "400 Bad cursor"', async () => {
-    const store = new Items();
-    const pacer = new Pacer(store, () => T, log, undefined, 'w');
-    await pacer.reserve('cambio', 10, 1, T + 5_000);
-    hugePause(store, 'brp');
+    const { store, pacer } = await cambioPacedBrpPausedBeyondDates();
 
     const res = await consoleOf(pacer, { cambio: 10, brp: 10 }, store).get();
     // On 9fe5f1c: new Date(pausedUntil).toISOString() throws a RangeError, which makeConsoleHandler answers
@@ -131,10 +137,7 @@ describe('GET /console/api/limits (review of 9fe5f1c)', () => {
 
 describe('paybridge limits (review of 9fe5f1c)', () => {
   it('prints the other systems when one item holds a pause too far out for a Date', async () => {
-    const store = new Items();
-    const pacer = new Pacer(store, () => T, log, undefined, 'w');
-    await pacer.reserve('cambio', 10, 1, T + 5_000);
-    hugePause(store, 'brp');
+    const { store } = await cambioPacedBrpPausedBeyondDates();
     const { out, run } = cli((s) => store.read(s));
     // On 9fe5f1c: iso() throws "RangeError: Invalid time value" and nothing is printed.
     const code = await run(['limits']).catch((err: Error) => `threw ${err.name}: ${err.message}`);
